@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "posix",
+      "sources": [
+        "native/addon.cc",
+        "native/helpers.cc",
+        "native/process.cc",
+        "native/signals.cc",
+        "native/fd.cc",
+        "native/socket.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["_GNU_SOURCE"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
+    }
+  ]
+}

@@ -1,0 +1,378 @@
+/**
+ * The parent process (the original's SocketServerBroadcast): accepts, forks one
+ * child per connection, sleeps in sigtimedwait() until a child's SIGUSR1 (or a
+ * new connection) wakes it, drains every record from the pipe, hands each to the
+ * chat logic, sends what that produced, and reaps children that ended.
+ *
+ * The loop never returns to Node's event loop: every call in it is synchronous.
+ */
+import { runChild, type ChildPlan } from './client.js';
+import type { Logger } from './log.js';
+import { Outbox } from './outbox.js';
+import * as posix from './posix.js';
+import type { AcceptedSocket } from './posix.js';
+import { RecordDecoder, RecordType, type PipeRecord } from './record.js';
+import { SocketServer, type ListenOptions } from './socket-server.js';
+
+/** The original's wait: wake at least once a second even if nothing happens. */
+export const SIGNAL_WAIT_SECONDS = 1;
+/** While some client's output is queued, look again this soon. */
+export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
+/** A client whose queued output passes this is disconnected (an IRC server's sendq). */
+export const DEFAULT_SENDQ_LIMIT_BYTES = 256 * 1024;
+/** How long children get to exit after SIGTERM at shutdown before SIGKILL. */
+export const CHILD_EXIT_GRACE_MS = 1000;
+/** Pipe reads per wake-up before the loop goes round (accepts, flushes) and comes back. */
+const MAX_PIPE_READS_PER_TURN = 8;
+
+/** Signals that stop the server. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+/**
+ * Everything the loop waits for: SIGUSR1 (a child's record, or a new connection),
+ * SIGCHLD (a child ended: reap it now rather than on the next wake-up; reaping does
+ * not depend on it, fact 6) and the stop requests. bin/posix-chat.cjs blocks the same list.
+ */
+export const WAIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGCHLD', ...STOP_SIGNALS];
+const STOP_SIGNAL_NUMBERS = new Set(STOP_SIGNALS.map(posix.signalNumber));
+
+/** The parent's view of one client. */
+export interface Connection {
+  /** The child serving this client: the key of `connections`, and the `pid` in its records. */
+  readonly pid: number;
+  /** The client's socket; the parent writes to it, the child reads from it. */
+  readonly fd: number;
+  /** The client's (peer's) address and port. */
+  readonly address: string;
+  readonly port: number;
+  readonly connectedAt: number;
+  readonly outbox: Outbox;
+}
+
+export type DisconnectKind = 'closed' | 'lost' | 'kicked' | 'shutdown';
+export interface DisconnectReason {
+  kind: DisconnectKind;
+  /** Human words for logs and notices: 'send queue over 262144 bytes'. */
+  detail?: string;
+}
+
+/** What the chat logic can ask of the server. */
+export interface Delivery {
+  /** Queues `data` for one client. The same Buffer may go to many: it is never modified. */
+  send(connection: Connection, data: Buffer): void;
+  /** Queues `data` for every connected client except `except`. */
+  broadcast(data: Buffer, except?: Connection): void;
+  /** Ends a connection from the server's side (kick). */
+  disconnect(connection: Connection, reason: DisconnectReason): void;
+  readonly connections: ReadonlyMap<number, Connection>;
+}
+
+/** The chat logic the loop drives: what happens on connect, on each line, on leave. */
+export interface ChatHandler {
+  attach(delivery: Delivery): void;
+  onConnect(connection: Connection): void;
+  /** A complete line from the client. `line` is only valid during the call: copy what you keep. */
+  onLine(connection: Connection, line: Buffer): void;
+  /** Called once per connection, after it has left `connections`. */
+  onDisconnect(connection: Connection, reason: DisconnectReason): void;
+  /** The last words to every client when the server stops, or null. */
+  goodbye(): Buffer | null;
+}
+
+export interface BroadcastServerOptions extends ListenOptions {
+  chat: ChatHandler;
+  log: Logger;
+  /** The longest line a child passes on, in bytes. */
+  maxLineBytes: number;
+  sendqLimitBytes?: number;
+}
+
+export class SocketServerBroadcast extends SocketServer implements Delivery {
+  /** Live connections by child pid (the original's `connections`). */
+  readonly connections = new Map<number, Connection>();
+  /** Every child not yet reaped, including those whose connection has ended. */
+  private readonly children = new Set<number>();
+  /** Connections with output queued since their last flush. */
+  private readonly unflushed = new Set<Connection>();
+  /** Connections to end once the current turn's records are handled. */
+  private readonly kicks = new Map<Connection, DisconnectReason>();
+  private readonly decoder: RecordDecoder;
+  private readonly chat: ChatHandler;
+  private readonly log: Logger;
+  private readonly sendqLimitBytes: number;
+  private pipeReadFd = -1;
+  private pipeWriteFd = -1;
+  private pipeHasMore = false;
+  /** Records that could not be decoded, and records from pids we do not know. */
+  readonly stats = { corruptBytes: 0, unknownRecords: 0 };
+
+  constructor(private readonly options: BroadcastServerOptions) {
+    super(options);
+    this.chat = options.chat;
+    this.log = options.log;
+    this.sendqLimitBytes = options.sendqLimitBytes ?? DEFAULT_SENDQ_LIMIT_BYTES;
+    this.decoder = new RecordDecoder(({ length, discardedBytes }) => {
+      this.stats.corruptBytes += discardedBytes;
+      this.log.error(`pipe: bad record length ${length}; discarded ${discardedBytes} bytes`);
+    });
+    this.chat.attach(this);
+  }
+
+  // ------------------------------------------------------------ loop hooks
+
+  protected beforeServerLoop(): void {
+    // Block the signals in this (the main) thread so they wait for sigtimedwait(), and
+    // forward them here from Node's other threads, which do not all block them
+    // (FORK-IN-NODE.md facts 5-6). Forwarding SIGUSR1 also replaces Node's own
+    // handler, which would open the inspector.
+    posix.sigprocmask('block', WAIT_SIGNALS);
+    for (const signal of WAIT_SIGNALS) posix.sigaction(signal, 'forward');
+    // One anonymous pipe, made before the first fork, shared by every child.
+    [this.pipeReadFd, this.pipeWriteFd] = posix.pipe();
+    posix.setNonBlocking(this.pipeReadFd, true);
+    // A new connection raises SIGUSR1 too, so it never waits out the 1-second wait.
+    posix.setSignalOnReadable(this.listenFd, 'SIGUSR1');
+  }
+
+  protected onConnect(client: AcceptedSocket): void {
+    const closeFds = [this.listenFd, this.pipeReadFd];
+    for (const connection of this.connections.values()) closeFds.push(connection.fd);
+    const plan: ChildPlan = {
+      clientFd: client.fd,
+      pipeWriteFd: this.pipeWriteFd,
+      closeFds,
+      parentPid: posix.getpid(),
+      maxLineBytes: this.options.maxLineBytes,
+    };
+    try {
+      posix.setsockopt(client.fd, 'TCP_NODELAY', true); // chat lines are small: no Nagle delay
+    } catch {
+      // The client already left; the child will see it and say so.
+    }
+    let pid: number;
+    try {
+      pid = posix.fork();
+    } catch (error) {
+      this.refuse(client, 'server busy, try again later', error as Error);
+      return;
+    }
+    if (pid === 0) runChild(plan); // never returns
+
+    const connection: Connection = {
+      pid,
+      fd: client.fd,
+      address: client.address,
+      port: client.port,
+      connectedAt: Date.now(),
+      outbox: new Outbox(client.fd),
+    };
+    this.children.add(pid);
+    this.connections.set(pid, connection);
+    this.log.info(`connect ${describe(connection)}`);
+    this.chat.onConnect(connection);
+    this.flushAll();
+  }
+
+  protected onIdle(): void {
+    const pendingOutput = this.unflushed.size > 0;
+    const timeout = this.pipeHasMore ? 0 : pendingOutput ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
+    const woke = posix.sigtimedwait(WAIT_SIGNALS, timeout);
+    if (woke !== null && STOP_SIGNAL_NUMBERS.has(woke.signo)) {
+      this.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
+      this.stop();
+    }
+    // Reap first, then drain: a child that exited wrote its records before it died,
+    // so after the drain we know whether it said goodbye (disc) or was lost.
+    const exited = this.reapChildren();
+    this.handleProcess();
+    for (const pid of exited) {
+      const connection = this.connections.get(pid);
+      if (connection !== undefined) this.endConnection(connection, { kind: 'lost', detail: 'connection lost' });
+    }
+    this.processKicks();
+    this.flushAll();
+  }
+
+  protected onAcceptError(error: NodeJS.ErrnoException): void {
+    this.log.error(`accept: ${error.message}`);
+  }
+
+  protected afterServerLoop(): void {
+    const goodbye = this.chat.goodbye();
+    for (const connection of [...this.connections.values()]) {
+      if (goodbye !== null) connection.outbox.enqueue(goodbye);
+      connection.outbox.flush();
+      this.endConnection(connection, { kind: 'shutdown', detail: 'server shutting down' });
+    }
+    this.terminateChildren();
+    posix.close(this.pipeReadFd);
+    posix.close(this.pipeWriteFd);
+    this.log.info('stopped');
+  }
+
+  // ------------------------------------------------------------- the pipe
+
+  /** Reads every complete record waiting in the pipe: one wake-up may stand for many (signals coalesce). */
+  private handleProcess(): void {
+    this.pipeHasMore = false;
+    for (let reads = 0; reads < MAX_PIPE_READS_PER_TURN; reads++) {
+      const n = posix.read(this.pipeReadFd, this.decoder.buffer, this.decoder.end, this.decoder.room);
+      if (n === null || n === 0) return;
+      this.decoder.commit(n, this.onRecord);
+    }
+    this.pipeHasMore = true; // come straight back after one more loop turn
+  }
+
+  private readonly onRecord = (record: PipeRecord): void => {
+    const connection = this.connections.get(record.pid);
+    if (connection === undefined) {
+      // A child we kicked may still say goodbye; anything else is unexpected.
+      if (!this.children.has(record.pid)) {
+        this.stats.unknownRecords++;
+        this.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
+      }
+      return;
+    }
+    switch (record.type) {
+      case RecordType.msg:
+        this.chat.onLine(connection, record.data);
+        break;
+      case RecordType.disc:
+        this.endConnection(connection, { kind: 'closed', detail: 'closed the connection' });
+        break;
+      default:
+        this.stats.unknownRecords++;
+        this.log.warn(`pipe: unknown record type ${record.type} from pid ${record.pid}`);
+    }
+  };
+
+  // ------------------------------------------------------------ children
+
+  /** waitpid(-1, WNOHANG) until nothing is left to reap: no zombies. Returns the pids reaped. */
+  private reapChildren(): number[] {
+    const reaped: number[] = [];
+    while (this.children.size > 0) {
+      const status = posix.waitpid(-1, posix.WNOHANG);
+      if (status === null) break;
+      this.children.delete(status.pid);
+      reaped.push(status.pid);
+      const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
+      this.log.debug(`reaped child ${status.pid} (${how})`);
+    }
+    return reaped;
+  }
+
+  /** At shutdown: SIGTERM every child, wait for them, SIGKILL any that linger. */
+  private terminateChildren(): void {
+    for (const pid of this.children) signalQuietly(pid, 'SIGTERM');
+    const deadline = Date.now() + CHILD_EXIT_GRACE_MS;
+    while (this.children.size > 0 && Date.now() < deadline) {
+      if (this.reapChildren().length === 0) sleepMs(5);
+    }
+    for (const pid of this.children) {
+      this.log.warn(`child ${pid} ignored SIGTERM; killing it`);
+      signalQuietly(pid, 'SIGKILL');
+      posix.waitpid(pid, 0);
+    }
+    this.children.clear();
+  }
+
+  // ------------------------------------------------------------- delivery
+
+  send(connection: Connection, data: Buffer): void {
+    if (!this.connections.has(connection.pid) || this.kicks.has(connection)) return;
+    connection.outbox.enqueue(data);
+    this.unflushed.add(connection);
+  }
+
+  broadcast(data: Buffer, except?: Connection): void {
+    for (const connection of this.connections.values()) {
+      if (connection !== except) this.send(connection, data);
+    }
+  }
+
+  disconnect(connection: Connection, reason: DisconnectReason): void {
+    if (this.connections.has(connection.pid)) this.kicks.set(connection, reason);
+  }
+
+  private processKicks(): void {
+    for (const [connection, reason] of this.kicks) {
+      connection.outbox.flush(); // a last word to the kicked client, if it takes it now
+      this.endConnection(connection, reason);
+    }
+    this.kicks.clear();
+  }
+
+  /**
+   * One send per client with output due. What a client's socket does not take waits
+   * for a later turn; a client whose backlog passes the limit is too slow to keep
+   * (its queue is bounded: a turn reads at most MAX_PIPE_READS_PER_TURN pipe buffers).
+   */
+  /**
+   * One send per client with output due. What a client's socket does not take waits
+   * for a later turn; a client whose backlog passes the limit is too slow to keep
+   * (its queue is bounded: a turn reads at most MAX_PIPE_READS_PER_TURN pipe buffers).
+   */
+  private flushAll(): void {
+    for (const connection of this.unflushed) {
+      const result = connection.outbox.flush();
+      if (result === 'pending') {
+        if (connection.outbox.bytes > this.sendqLimitBytes) {
+          connection.outbox.clear();
+          this.endConnection(connection, { kind: 'kicked', detail: `send queue over ${this.sendqLimitBytes} bytes` });
+        }
+        continue;
+      }
+      this.unflushed.delete(connection);
+      // Its notice to the others joins this same pass (a Set visits what is added while iterating).
+      if (result === 'gone') this.endConnection(connection, { kind: 'lost', detail: 'connection lost' });
+    }
+  }
+
+  /**
+   * Forgets a connection and closes our copy of its socket. shutdown() first, so the
+   * child blocked in read() sees end of stream and exits even though it holds the socket too.
+   */
+  private endConnection(connection: Connection, reason: DisconnectReason): void {
+    if (!this.connections.delete(connection.pid)) return;
+    this.unflushed.delete(connection);
+    this.kicks.delete(connection);
+    connection.outbox.clear();
+    try {
+      posix.shutdown(connection.fd, 'SHUT_RDWR');
+    } catch {
+      // ENOTCONN: the peer is already gone.
+    }
+    posix.close(connection.fd);
+    const level = reason.kind === 'kicked' ? 'warn' : 'info';
+    this.log[level](`disconnect ${describe(connection)}: ${reason.kind}${reason.detail ? ` (${reason.detail})` : ''}`);
+    this.chat.onDisconnect(connection, reason);
+  }
+
+  private refuse(client: AcceptedSocket, message: string, error: Error): void {
+    this.log.error(`fork failed for ${client.address}:${client.port}: ${error.message}`);
+    try {
+      posix.send(client.fd, Buffer.from(`${message}\r\n`), { dontWait: true });
+    } catch {
+      // It left already.
+    }
+    posix.close(client.fd);
+  }
+}
+
+function describe(connection: Connection): string {
+  return `${connection.address}:${connection.port} (pid ${connection.pid})`;
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    posix.kill(pid, signal);
+  } catch {
+    // ESRCH: it has exited already and waits to be reaped.
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** A synchronous sleep: the loop never yields to the event loop, so no setTimeout here. */
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}

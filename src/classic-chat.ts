@@ -1,0 +1,36 @@
+/**
+ * The original program's chat behaviour: every line goes to every other client as
+ * `[ADDRESS] (PID):LINE`, a newcomer is announced as `Connected`, and nothing else:
+ * no names, no commands. Kept for people laying this server beside the PHP one.
+ */
+import type { ChatHandler, Connection, Delivery } from './broadcast-server.js';
+
+const LF = Buffer.from('\n');
+
+export class ClassicChat implements ChatHandler {
+  private delivery: Delivery | null = null;
+
+  attach(delivery: Delivery): void {
+    this.delivery = delivery;
+  }
+
+  onConnect(connection: Connection): void {
+    this.relay(connection, Buffer.from('Connected'));
+  }
+
+  onLine(connection: Connection, line: Buffer): void {
+    this.relay(connection, line);
+  }
+
+  onDisconnect(): void {}
+
+  goodbye(): Buffer | null {
+    return null;
+  }
+
+  /** To everyone but the sender, never back to it (as the original). Bytes pass unchanged. */
+  private relay(from: Connection, data: Buffer): void {
+    const prefix = Buffer.from(`[${from.address}] (${from.pid}):`, 'latin1');
+    this.delivery?.broadcast(Buffer.concat([prefix, data, LF]), from);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The command line: read the options, listen, print `Listening on HOST:PORT...`
+ * (as the original did), and run the server's loop until a stop signal.
+ */
+import { readFileSync } from 'node:fs';
+import { SocketServerBroadcast } from './broadcast-server.js';
+import { ClassicChat } from './classic-chat.js';
+import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
+import { Logger } from './log.js';
+import { isSingleThreaded } from './posix.js';
+import { formatHostPort, ListenError } from './socket-server.js';
+
+export const EXIT_OK = 0;
+export const EXIT_START_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the server; returns the process exit code. */
+export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+  let config: Config;
+  try {
+    const command = parseCommandLine(argv, env);
+    if (command.kind === 'help') {
+      process.stdout.write(helpText());
+      return EXIT_OK;
+    }
+    if (command.kind === 'version') {
+      process.stdout.write(`posix-chat ${version()}\n`);
+      return EXIT_OK;
+    }
+    config = command.config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`posix-chat: ${error.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (!isSingleThreaded()) {
+    process.stderr.write('posix-chat: run node with --single-threaded (npm start and the posix-chat bin do): forked children need it\n');
+    return EXIT_USAGE;
+  }
+
+  const log = new Logger(config.logLevel);
+  const server = new SocketServerBroadcast({
+    host: config.host,
+    port: config.port,
+    backlog: config.backlog,
+    maxLineBytes: config.maxLineBytes,
+    chat: new ClassicChat(),
+    log,
+  });
+  try {
+    const address = server.listen();
+    process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);
+  } catch (error) {
+    if (!(error instanceof ListenError)) throw error;
+    process.stderr.write(`posix-chat: ${error.message}\n`);
+    return EXIT_START_FAILED;
+  }
+  server.run();
+  return EXIT_OK;
+}

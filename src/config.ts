@@ -1,0 +1,120 @@
+/**
+ * The server's options: one table that gives each option its flag, environment
+ * variable, default, help text and check, so `--help`, the environment and
+ * validation can never disagree. A command-line option wins over its variable.
+ */
+import { LOG_LEVELS, type LogLevel } from './log.js';
+import { MAX_RECORD_DATA_BYTES } from './record.js';
+
+export interface Config {
+  host: string;
+  port: number;
+  backlog: number;
+  maxLineBytes: number;
+  logLevel: LogLevel;
+}
+
+/** A bad option or value: the CLI prints the message as one line and exits with 2. */
+export class ConfigError extends Error {}
+
+interface OptionSpec<K extends keyof Config> {
+  key: K;
+  flag: string;
+  placeholder: string;
+  help: string;
+  defaultValue: Config[K];
+  parse(text: string, name: string): Config[K];
+}
+
+function integer(min: number, max: number) {
+  return (text: string, name: string): number => {
+    if (!/^\d+$/.test(text.trim())) throw new ConfigError(`${name}: expected a whole number, got '${text}'`);
+    const value = Number(text);
+    if (value < min || value > max) throw new ConfigError(`${name}: must be between ${min} and ${max}, got ${value}`);
+    return value;
+  };
+}
+
+function ipAddress(text: string, name: string): string {
+  // Numeric only: resolving a name would need the thread pool, which a forking parent avoids.
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (v4 !== null && v4.slice(1).every((part) => Number(part) <= 255)) return text;
+  if (text.includes(':') && /^[0-9a-fA-F:.]+$/.test(text)) return text;
+  throw new ConfigError(`${name}: expected a numeric IPv4 or IPv6 address such as 127.0.0.1 or ::1, got '${text}'`);
+}
+
+function logLevel(text: string, name: string): LogLevel {
+  if ((LOG_LEVELS as readonly string[]).includes(text)) return text as LogLevel;
+  throw new ConfigError(`${name}: expected one of ${LOG_LEVELS.join(', ')}, got '${text}'`);
+}
+
+type AnyOption = { [K in keyof Config]: OptionSpec<K> }[keyof Config];
+
+export const OPTIONS: readonly AnyOption[] = [
+  { key: 'host', flag: 'host', placeholder: 'ADDRESS', help: 'address to listen on (numeric IPv4 or IPv6)', defaultValue: '127.0.0.1', parse: ipAddress },
+  { key: 'port', flag: 'port', placeholder: 'N', help: 'TCP port; 0 picks a free one', defaultValue: 4444, parse: integer(0, 65535) },
+  { key: 'backlog', flag: 'backlog', placeholder: 'N', help: 'connections the kernel queues before accept()', defaultValue: 128, parse: integer(1, 65535) },
+  {
+    key: 'maxLineBytes',
+    flag: 'max-line',
+    placeholder: 'BYTES',
+    help: 'longest line passed on; a longer one is cut',
+    defaultValue: 512,
+    parse: integer(1, MAX_RECORD_DATA_BYTES),
+  },
+  { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
+];
+
+/** `--max-line` -> `POSIX_CHAT_MAX_LINE`. */
+export function envName(flag: string): string {
+  return `POSIX_CHAT_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export type Command = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
+
+/** Reads `argv` (after the script name) and `env`; throws ConfigError naming the bad option. */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--version' || arg === '-v') return { kind: 'version' };
+    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const spec = match ? OPTIONS.find((option) => option.flag === match[1]) : undefined;
+    if (!match || !spec) throw new ConfigError(`unknown option '${arg}' (see --help)`);
+    const value = match[2] ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`--${spec.flag}: missing value`);
+    given.set(spec.flag, value);
+  }
+  const config: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const fromArg = given.get(spec.flag);
+    const variable = envName(spec.flag);
+    const fromEnv = env[variable];
+    if (fromArg !== undefined) config[spec.key] = spec.parse(fromArg, `--${spec.flag}`);
+    else if (fromEnv !== undefined && fromEnv !== '') config[spec.key] = spec.parse(fromEnv, variable);
+    else config[spec.key] = spec.defaultValue;
+  }
+  return { kind: 'run', config: config as unknown as Config };
+}
+
+export function helpText(): string {
+  const rows = OPTIONS.map((spec) => {
+    const left = `  --${spec.flag} ${spec.placeholder}`;
+    return `${left.padEnd(26)}${spec.help} (default: ${String(spec.defaultValue)}; env ${envName(spec.flag)})`;
+  });
+  return [
+    'Usage: posix-chat [options]',
+    '',
+    'A telnet chat server: one forked process per connection, a pipe and SIGUSR1.',
+    'Connect with: telnet 127.0.0.1 4444',
+    '',
+    'Options:',
+    ...rows,
+    `${'  -h, --help'.padEnd(26)}show this help`,
+    `${'  -v, --version'.padEnd(26)}show the version`,
+    '',
+    'Exit codes: 0 stopped by SIGTERM/SIGINT/SIGHUP, 1 could not start (e.g. port in use), 2 bad option.',
+    '',
+  ].join('\n');
+}

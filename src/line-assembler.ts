@@ -1,0 +1,76 @@
+/**
+ * Turns a client's byte stream, read in chunks that end anywhere, into complete
+ * lines written straight into a caller's buffer (the child's record buffer), so a
+ * message is one line however the reads fall and nothing is allocated per line.
+ */
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Called with the line's length in the target buffer; `cut` when it hit the limit. */
+export type LineHandler = (length: number, cut: boolean) => void;
+
+export class LineAssembler {
+  private length = 0;
+  /** After a cut: the rest of that line is dropped until its line end. */
+  private discarding = false;
+
+  /**
+   * @param target where lines are assembled, from `start`
+   * @param start offset of the first line byte in `target`
+   * @param maxBytes the longest line; a longer one is delivered cut at this length, once
+   */
+  constructor(
+    private readonly target: Buffer,
+    private readonly start: number,
+    private readonly maxBytes: number,
+  ) {
+    if (start + maxBytes > target.length) throw new RangeError('line limit does not fit the target buffer');
+  }
+
+  /** Feeds `chunk[0, chunkLength)`; calls `onLine` for every line it completes. */
+  feed(chunk: Buffer, chunkLength: number, onLine: LineHandler): void {
+    let pos = 0;
+    while (pos < chunkLength) {
+      let lineEnd = chunk.indexOf(LF, pos);
+      if (lineEnd >= chunkLength) lineEnd = -1;
+      const end = lineEnd === -1 ? chunkLength : lineEnd;
+      if (!this.discarding) this.append(chunk, pos, end, onLine);
+      if (lineEnd === -1) return;
+      if (!this.discarding) this.finishLine(onLine);
+      this.discarding = false;
+      pos = lineEnd + 1;
+    }
+  }
+
+  /** At end of stream: delivers an unfinished last line, if any (`printf hi | nc` sends no line end). */
+  end(onLine: LineHandler): void {
+    if (this.length > 0 && !this.discarding) this.finishLine(onLine);
+  }
+
+  /** Bytes of an unfinished line held so far. */
+  get pending(): number {
+    return this.length;
+  }
+
+  private append(chunk: Buffer, from: number, to: number, onLine: LineHandler): void {
+    const room = this.maxBytes - this.length;
+    const take = Math.min(room, to - from);
+    chunk.copy(this.target, this.start + this.length, from, from + take);
+    this.length += take;
+    if (take < to - from) {
+      // Over the limit: deliver what fits now, once, and drop the rest of this line.
+      // (A CR that would have ended the line is simply part of the cut text.)
+      onLine(this.length, true);
+      this.length = 0;
+      this.discarding = true;
+    }
+  }
+
+  private finishLine(onLine: LineHandler): void {
+    let length = this.length;
+    if (length > 0 && this.target[this.start + length - 1] === CR) length--; // CR LF
+    this.length = 0;
+    onLine(length, false);
+  }
+}

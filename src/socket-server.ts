@@ -1,0 +1,110 @@
+/**
+ * The listening skeleton (the original's SocketServer): socket, SO_REUSEADDR,
+ * bind, listen, a non-blocking accept, and the loop that hands each connection
+ * to `onConnect` and otherwise calls `onIdle`. Subclasses fill in those hooks.
+ */
+import * as posix from './posix.js';
+import type { AcceptedSocket, SocketAddress } from './posix.js';
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** Connections the kernel queues before accept() (the original used 5). */
+  backlog: number;
+}
+
+/** A listen failure with the address in its message: `cannot listen on 127.0.0.1:4444: address already in use`. */
+export class ListenError extends Error {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    override readonly cause: NodeJS.ErrnoException,
+  ) {
+    super(`cannot listen on ${formatHostPort(host, port)}: ${describeErrno(cause)}`);
+  }
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function describeErrno(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return 'address already in use';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need privileges)';
+    case 'EADDRNOTAVAIL':
+      return 'address not available on this machine';
+    default:
+      return error.message;
+  }
+}
+
+export abstract class SocketServer {
+  /** The listening socket, or -1 before listen(). */
+  protected listenFd = -1;
+  /** Where we really listen (the real port when asked for port 0). */
+  address: SocketAddress | null = null;
+  private running = false;
+
+  constructor(protected readonly listenOptions: ListenOptions) {}
+
+  /** Creates, binds and listens; the socket is non-blocking so accept() can return at once. */
+  listen(): SocketAddress {
+    const { host, port, backlog } = this.listenOptions;
+    const fd = posix.socket(host.includes(':') ? 'IPv6' : 'IPv4');
+    try {
+      posix.setsockopt(fd, 'SO_REUSEADDR', true);
+      posix.bind(fd, host, port);
+      posix.listen(fd, backlog);
+      posix.setNonBlocking(fd, true);
+    } catch (error) {
+      posix.close(fd);
+      const errno = error as NodeJS.ErrnoException;
+      throw errno.syscall === undefined ? error : new ListenError(host, port, errno);
+    }
+    this.listenFd = fd;
+    this.address = posix.getsockname(fd);
+    return this.address;
+  }
+
+  /** The original's loop: take a connection if one waits, else let the subclass wait. */
+  run(): void {
+    if (this.listenFd < 0) this.listen();
+    this.beforeServerLoop();
+    this.running = true;
+    while (this.running) {
+      const client = this.acceptOne();
+      if (client === null) {
+        this.onIdle();
+        continue;
+      }
+      this.onConnect(client);
+    }
+    this.afterServerLoop();
+    posix.close(this.listenFd);
+    this.listenFd = -1;
+  }
+
+  /** Ends the loop after the current turn. */
+  stop(): void {
+    this.running = false;
+  }
+
+  private acceptOne(): AcceptedSocket | null {
+    try {
+      return posix.accept(this.listenFd);
+    } catch (error) {
+      // EMFILE, ENFILE, ENOBUFS...: the connection stays queued; serve the others meanwhile.
+      this.onAcceptError(error as NodeJS.ErrnoException);
+      return null;
+    }
+  }
+
+  protected abstract beforeServerLoop(): void;
+  protected abstract onConnect(client: AcceptedSocket): void;
+  protected abstract onIdle(): void;
+  protected abstract onAcceptError(error: NodeJS.ErrnoException): void;
+  protected abstract afterServerLoop(): void;
+}

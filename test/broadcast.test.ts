@@ -1,0 +1,217 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClient } from './helpers/client.js';
+import { pollUntil, sleep } from './helpers/poll.js';
+import { childrenOf, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
+import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+
+const clients: TestClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await stopAllServers();
+});
+
+async function connect(server: RunningServer, count = 1): Promise<TestClient[]> {
+  const before = childrenOf(server.pid).filter(isAlive).length;
+  const made: TestClient[] = [];
+  for (let i = 0; i < count; i++) made.push(await TestClient.connect(server.port));
+  clients.push(...made);
+  // Every new client is being served once the server has forked a child for it.
+  await pollUntil(() => childrenOf(server.pid).filter(isAlive).length >= before + count, 5_000, `${count} more children`);
+  return made;
+}
+
+/** The pid the server shows for a client: it prints `[ADDRESS] (PID):Connected` to the others. */
+async function pidOf(server: RunningServer, watcher: TestClient, before: number[]): Promise<number> {
+  let pid = 0;
+  await pollUntil(() => {
+    const match = /\((\d+)\):Connected/.exec(watcher.lines().slice(before.length).join('\n'));
+    pid = match ? Number(match[1]) : 0;
+    return pid > 0;
+  }, 5_000);
+  return pid;
+}
+
+describe('broadcast server: the original behaviour', () => {
+  it('prints "Listening on HOST:PORT..." with the real port', async () => {
+    const server = await startServer();
+    expect(server.stdout()).toBe(`Listening on 127.0.0.1:${server.port}...\n`);
+    expect(server.port).toBeGreaterThan(0);
+  });
+
+  it('shows each client the other\'s lines as [ADDRESS] (PID):LINE, never its own', async () => {
+    const server = await startServer();
+    const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    await a.waitFor(/\(\d+\):Connected\n/);
+    a.send('hello from a\r\n');
+    b.send('hello from b\n');
+    await a.waitFor('hello from b');
+    await b.waitFor('hello from a');
+    const children = childrenOf(server.pid);
+    expect(a.lines()).toContainEqual(expect.stringMatching(/^\[127\.0\.0\.1\] \(\d+\):hello from b$/));
+    expect(b.lines()).toContainEqual(expect.stringMatching(/^\[127\.0\.0\.1\] \(\d+\):hello from a$/));
+    const pidInA = Number(/\((\d+)\):hello from b/.exec(a.text)?.[1]);
+    expect(children).toContain(pidInA);
+    await sleep(100);
+    expect(a.text).not.toContain('hello from a');
+    expect(b.text).not.toContain('hello from b');
+  });
+
+  it('delivers a burst of 50 clients x 100 lines: every line to every other client exactly once, in order', async () => {
+    const server = await startServer(['--log-level', 'warn']);
+    const all = await connect(server, 50);
+    const lines = 100;
+    // Wait until everyone has seen everyone connect, so no line races a newcomer's arrival.
+    const joins = (client: TestClient): number => client.lines().filter((line) => line.endsWith(':Connected')).length;
+    await pollUntil(() => all.every((client, i) => joins(client) >= all.length - 1 - i), 15_000, 'every join notice');
+    all.forEach((client, c) => {
+      let burst = '';
+      for (let i = 0; i < lines; i++) burst += `c${c} n${i} ${'x'.repeat(40)}\n`;
+      client.send(burst);
+    });
+    const expected = (all.length - 1) * lines;
+    // Each client's due: the join notices of those after it, then every other client's lines.
+    await pollUntil(() => all.every((client, i) => client.lineEnds >= all.length - 1 - i + expected), 25_000, 'every delivery');
+    await sleep(200); // anything extra (a duplicate) would have arrived by now
+    all.forEach((client, c) => {
+      const got = client.lines().filter((line) => / n\d+ x/.test(line));
+      expect(got).toHaveLength(expected);
+      const bySender = new Map<string, number[]>();
+      for (const line of got) {
+        const match = /:c(\d+) n(\d+) /.exec(line);
+        if (!match) throw new Error(`bad line ${line}`);
+        const list = bySender.get(match[1] as string) ?? [];
+        list.push(Number(match[2]));
+        bySender.set(match[1] as string, list);
+      }
+      expect(bySender.has(String(c))).toBe(false);
+      expect(bySender.size).toBe(all.length - 1);
+      for (const sequence of bySender.values()) expect(sequence).toEqual(Array.from({ length: lines }, (_, i) => i));
+    });
+  }, 60_000);
+
+  it('passes every byte value but the line end through unchanged', async () => {
+    const server = await startServer(['--max-line', '1024']);
+    const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    await a.waitFor('Connected');
+    const payload = Buffer.from(Array.from({ length: 256 }, (_, i) => i).filter((byte) => byte !== 0x0a && byte !== 0x0d));
+    // A CR before the LF is taken as part of the line end, so the line ends with a plain byte.
+    b.send(Buffer.concat([payload, Buffer.from('\n')]));
+    await pollUntil(() => a.received.includes(payload), 5_000, 'the payload');
+    const start = a.received.indexOf(payload);
+    expect(a.received.subarray(start + payload.length, start + payload.length + 1).toString()).toBe('\n');
+  });
+
+  it('sends a line over the limit cut once, never as two messages', async () => {
+    const server = await startServer(['--max-line', '100']);
+    const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    await a.waitFor('Connected');
+    b.send(`${'y'.repeat(250)}\nnext\n`);
+    await a.waitFor('next');
+    const bodies = a.lines().map((line) => line.replace(/^\[[^\]]*\] \(\d+\):/, ''));
+    expect(bodies.filter((body) => body.startsWith('y'))).toEqual(['y'.repeat(100)]);
+  });
+});
+
+describe('broadcast server: children and signals', () => {
+  it('forgets a client that disconnects within 1 s and leaves no zombie', async () => {
+    const server = await startServer();
+    const [a] = await connect(server, 1);
+    const before = childrenOf(server.pid);
+    expect(before).toHaveLength(1);
+    a?.close();
+    await pollUntil(() => childrenOf(server.pid).length === 0, 1_000, 'the child to be reaped');
+    await pollUntil(() => /disconnect .*: closed/.test(server.stderr()), 1_000, 'the disconnect log');
+  });
+
+  it('notices a child killed with SIGKILL within 1 s: no zombie, and its client is closed', async () => {
+    const server = await startServer();
+    const [watcher] = await connect(server, 1);
+    const [victim] = await connect(server, 1);
+    const pid = await pidOf(server, watcher as TestClient, []);
+    process.kill(pid, 'SIGKILL');
+    await pollUntil(() => processState(pid) === null, 1_000, 'the killed child to be reaped');
+    await victim?.waitForClose(1_000);
+    expect(server.stderr()).toMatch(new RegExp(`pid ${pid}\\): lost`));
+    // The others keep chatting.
+    const [late] = await connect(server, 1);
+    late?.send('still here\n');
+    await watcher?.waitFor('still here');
+  });
+
+  it('closes in each child every descriptor it does not own', async () => {
+    const server = await startServer();
+    await connect(server, 3);
+    const children = childrenOf(server.pid);
+    expect(children).toHaveLength(3);
+    const sockets = (pid: number): string[] =>
+      readdirSync(`/proc/${pid}/fd`)
+        .filter((fd) => Number(fd) > 2) // stdio: the test harness gives node socketpairs there
+        .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
+        .filter((target) => target.startsWith('socket:'));
+    // Its own client only: not the listening socket, not the other clients' (closed as the child starts).
+    await pollUntil(() => children.every((pid) => sockets(pid).length === 1), 2_000, 'children to close what they do not own');
+    const own = new Set(children.flatMap(sockets));
+    expect(own.size).toBe(3);
+  });
+
+  it('blocks SIGUSR1 in every thread, and a SIGUSR1 from anyone opens no inspector', async () => {
+    const server = await startServer();
+    const usr1 = maskBit(10);
+    for (const thread of threadMasks(server.pid)) {
+      // While in rt_sigtimedwait (syscall 128) the kernel unblocks the awaited signals for the wait itself.
+      const waiting = thread.tid === server.pid && thread.syscall === 128;
+      expect(waiting || (thread.blocked & usr1) !== 0n, `thread ${thread.tid}`).toBe(true);
+    }
+    process.kill(server.pid, 'SIGUSR1');
+    await sleep(300);
+    expect(server.stderr()).not.toMatch(/Debugger listening/);
+    const inspector = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(9229, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    expect(inspector).toBe(false);
+    expect(isAlive(server.pid)).toBe(true);
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    it(`stops on ${signal} with clients connected: exit 0 within 2 s, no child left`, async () => {
+      const server = await startServer();
+      const connected = await connect(server, 5);
+      const children = childrenOf(server.pid);
+      const started = Date.now();
+      process.kill(server.pid, signal);
+      expect(await server.exited).toBe(0);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      for (const pid of children) expect(processState(pid)).toBeNull();
+      for (const client of connected) await client.waitForClose(1_000);
+    });
+  }
+
+  it('takes children with it when the parent dies by SIGKILL', async () => {
+    const server = await startServer();
+    const connected = await connect(server, 5);
+    const children = childrenOf(server.pid);
+    expect(children).toHaveLength(5);
+    process.kill(server.pid, 'SIGKILL');
+    await server.exited;
+    await pollUntil(() => children.every((pid) => !isAlive(pid)), 1_000, 'the orphans to exit');
+    for (const client of connected) await client.waitForClose(1_000);
+  });
+
+  it('survives Ctrl-C sent to the whole process group, shutting its children down in order', async () => {
+    const server = await startServer();
+    await connect(server, 3);
+    const children = childrenOf(server.pid);
+    // Each child has set SIGINT to be ignored once it has started up.
+    await pollUntil(() => children.every((pid) => (ignoredSignals(pid) & maskBit(2)) !== 0n), 2_000, 'children to ignore SIGINT');
+    // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
+    for (const pid of children) process.kill(pid, 'SIGINT');
+    await sleep(200);
+    for (const pid of children) expect(isAlive(pid)).toBe(true);
+    process.kill(server.pid, 'SIGINT');
+    expect(await server.exited).toBe(0);
+  });
+});

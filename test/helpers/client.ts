@@ -1,0 +1,59 @@
+/** A test chat client over a real TCP socket (node:net is fine here: it is the client, not the server). */
+import net from 'node:net';
+import { pollUntil } from './poll.js';
+
+export class TestClient {
+  readonly socket: net.Socket;
+  /** Every byte received so far. */
+  received = Buffer.alloc(0);
+  closed = false;
+  /** Line ends (LF) received so far: a cheap count to poll on. */
+  lineEnds = 0;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk]);
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.lineEnds++;
+    });
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+      socket.setNoDelay(true);
+      socket.once('connect', () => resolve(new TestClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  get text(): string {
+    return this.received.toString('latin1');
+  }
+
+  /** Received lines, split on LF with a CR before it dropped. */
+  lines(): string[] {
+    const parts = this.text.split('\n');
+    parts.pop();
+    return parts.map((line) => line.replace(/\r$/, ''));
+  }
+
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  async waitFor(pattern: RegExp | string, timeoutMs = 5_000): Promise<void> {
+    const test = (): boolean => (typeof pattern === 'string' ? this.text.includes(pattern) : pattern.test(this.text));
+    await pollUntil(test, timeoutMs, `${String(pattern)} (got ${JSON.stringify(this.text.slice(-300))})`);
+  }
+
+  async waitForClose(timeoutMs = 5_000): Promise<void> {
+    await pollUntil(() => this.closed, timeoutMs, 'the server to close the connection');
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

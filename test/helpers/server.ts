@@ -1,0 +1,67 @@
+/** Starts the real server as a separate process (never forking inside the test worker). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pollUntil } from './poll.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'posix-chat.cjs');
+
+export interface RunningServer {
+  proc: ChildProcess;
+  pid: number;
+  port: number;
+  host: string;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code (or signal name) once the process has ended. */
+  exited: Promise<number | string>;
+  /** SIGKILLs the server if it still runs (its children follow by the parent-death signal). */
+  kill(): void;
+}
+
+const running = new Set<RunningServer>();
+
+/** Runs bin/posix-chat.cjs with `node --single-threaded`, as npm start does; waits for "Listening on". */
+export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
+  const proc = spawn(process.execPath, ['--single-threaded', BIN, '--port', '0', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  proc.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  let ended = false;
+  void exited.then(() => (ended = true));
+  const server: RunningServer = {
+    proc,
+    pid: proc.pid ?? -1,
+    port: 0,
+    host: '127.0.0.1',
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    kill: () => {
+      if (!ended) proc.kill('SIGKILL');
+    },
+  };
+  running.add(server);
+  await pollUntil(() => /Listening on .*:(\d+)\.\.\./.test(out) || ended, 10_000, 'the server to listen');
+  const match = /Listening on (.*):(\d+)\.\.\./.exec(out);
+  if (!match) throw new Error(`server did not start:\n${err}`);
+  server.host = (match[1] as string).replace(/^\[|\]$/g, '');
+  server.port = Number(match[2]);
+  return server;
+}
+
+/** Kills every server a test started; call from afterEach. */
+export async function stopAllServers(): Promise<void> {
+  for (const server of running) {
+    server.kill();
+    await server.exited;
+  }
+  running.clear();
+}

@@ -1,0 +1,268 @@
+import { spawnSync } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as posix from '../src/posix.js';
+import { ROOT } from './helpers/server.js';
+
+/** Runs one case of test/fixtures/fork-cases.mjs in its own node process: fork never runs in the test worker. */
+function forkCase(name: string, options: { singleThreaded?: boolean; args?: string[] } = {}): Record<string, unknown> {
+  const flags = options.singleThreaded === false ? [] : ['--single-threaded'];
+  const result = spawnSync(process.execPath, [...flags, path.join(ROOT, 'test/fixtures/fork-cases.mjs'), name, ...(options.args ?? [])], {
+    encoding: 'utf8',
+    timeout: 90_000,
+    killSignal: 'SIGKILL',
+  });
+  if (result.status !== 0) throw new Error(`case ${name} failed (${result.status ?? result.signal}): ${result.stderr}`);
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+function thrown(fn: () => unknown): NodeJS.ErrnoException {
+  try {
+    fn();
+  } catch (error) {
+    return error as NodeJS.ErrnoException;
+  }
+  throw new Error('expected a throw');
+}
+
+const opened: number[] = [];
+afterEach(() => {
+  for (const fd of opened.splice(0)) {
+    try {
+      posix.close(fd);
+    } catch {
+      // already closed by the test
+    }
+  }
+});
+
+describe('fork()', () => {
+  it('returns the child pid, and waitpid() its exit code', () => {
+    const out = forkCase('exitCode') as { pid: number; status: posix.WaitResult };
+    expect(out.status).toEqual({ pid: out.pid, code: 7, signal: null });
+  });
+
+  it('gives the child its own getpid() while process.pid still says the parent', () => {
+    const out = forkCase('pids') as { parent: number; child: number; report: Record<string, number> };
+    expect(out.report).toEqual({ getpid: out.child, processPid: out.parent, getppid: out.parent });
+  });
+
+  it('starts the child with an empty mask and default actions for the signals the parent handled', () => {
+    const out = forkCase('signalReset') as { status: posix.WaitResult; child: { blocked: string; caught: string } };
+    expect(BigInt(`0x${out.child.blocked}`)).toBe(0n);
+    expect(BigInt(`0x${out.child.caught}`) & (1n << 14n)).toBe(0n); // SIGTERM (15) not caught
+    expect(out.status.signal).toBe(15); // so SIGTERM's default action ended it
+  });
+
+  it('lets children that garbage-collect many times all finish (node --single-threaded)', () => {
+    const out = forkCase('gc', { args: ['12'] });
+    expect(out).toEqual({ forked: 12, exitedZero: 12, hung: 0, parentKept: 200_000 });
+  }, 90_000);
+
+  it('refuses without --single-threaded and says why', () => {
+    const out = forkCase('noFlag', { singleThreaded: false });
+    expect(out.code).toBe('ERR_POSIX_NOT_SINGLE_THREADED');
+    expect(out.message).toMatch(/--single-threaded/);
+    expect(out.message).toMatch(/garbage collection/);
+  });
+});
+
+describe('sigtimedwait()', () => {
+  it('returns null after the timeout, and a pending signal with its sender', () => {
+    const out = forkCase('sigtimedwait') as { timeout: null; waitedMs: number; got: posix.SignalInfo; self: number };
+    expect(out.timeout).toBeNull();
+    expect(out.waitedMs).toBeGreaterThanOrEqual(190);
+    expect(out.got).toMatchObject({ signo: 10, pid: out.self, code: 0, fd: null });
+  });
+
+  it('wakes on a kill(SIGUSR1) from a child and names the child', () => {
+    const out = forkCase('wakeParent');
+    expect(out.signo).toBe(10);
+    expect(out.sender).toBe(out.child);
+  });
+
+  it('rejects a negative timeout', () => {
+    expect(() => posix.sigtimedwait(['SIGUSR1'], -1)).toThrow(TypeError);
+  });
+});
+
+describe('kill()', () => {
+  it('throws ESRCH for a pid that does not exist', () => {
+    const error = thrown(() => posix.kill(2 ** 22 + 12345, 'SIGUSR1'));
+    expect(error).toMatchObject({ code: 'ESRCH', errno: -3, syscall: 'kill' });
+    expect(error.message).toBe('ESRCH: No such process, kill');
+  });
+
+  it('accepts signal 0 to test that a process exists', () => {
+    expect(() => posix.kill(process.pid, 0)).not.toThrow();
+  });
+
+  it('rejects an unknown signal name', () => {
+    expect(() => posix.kill(process.pid, 'SIGNOPE' as NodeJS.Signals)).toThrow(TypeError);
+  });
+});
+
+describe('waitpid()', () => {
+  it('throws ECHILD when there is no such child', () => {
+    expect(thrown(() => posix.waitpid(-1, posix.WNOHANG))).toMatchObject({ code: 'ECHILD', syscall: 'waitpid' });
+  });
+});
+
+describe('getpid() and getppid()', () => {
+  it('match the process', () => {
+    expect(posix.getpid()).toBe(process.pid);
+    expect(posix.getppid()).toBe(process.ppid);
+  });
+});
+
+describe('pipe(), read(), write(), close()', () => {
+  it('moves every byte value through a pipe', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(readFd, writeFd);
+    const data = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    expect(posix.write(writeFd, data)).toBe(256);
+    const into = Buffer.alloc(300);
+    expect(posix.read(readFd, into, 10, 290)).toBe(256);
+    expect(into.subarray(10, 266).equals(data)).toBe(true);
+  });
+
+  it('returns null from a non-blocking read with nothing to read, and 0 at end of file', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(readFd);
+    posix.setNonBlocking(readFd, true);
+    expect(posix.read(readFd, Buffer.alloc(8))).toBeNull();
+    posix.close(writeFd);
+    expect(posix.read(readFd, Buffer.alloc(8))).toBe(0);
+  });
+
+  it('throws EPIPE when writing to a pipe nobody reads (SIGPIPE is ignored)', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(writeFd);
+    posix.close(readFd);
+    expect(thrown(() => posix.write(writeFd, Buffer.from('x')))).toMatchObject({ code: 'EPIPE', syscall: 'write' });
+  });
+
+  it('throws EBADF for a closed descriptor', () => {
+    const [readFd, writeFd] = posix.pipe();
+    posix.close(readFd);
+    posix.close(writeFd);
+    expect(thrown(() => posix.close(readFd))).toMatchObject({ code: 'EBADF', syscall: 'close' });
+    expect(thrown(() => posix.read(readFd, Buffer.alloc(1)))).toMatchObject({ code: 'EBADF', syscall: 'read' });
+  });
+
+  it('rejects a range outside the buffer', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(readFd, writeFd);
+    expect(() => posix.write(writeFd, Buffer.alloc(4), 2, 5)).toThrow(/length out of range/);
+  });
+
+  it('exports PIPE_BUF', () => {
+    expect(posix.PIPE_BUF).toBe(4096);
+  });
+});
+
+describe('sockets', () => {
+  function listener(): { fd: number; port: number } {
+    const fd = posix.socket('IPv4');
+    opened.push(fd);
+    posix.setsockopt(fd, 'SO_REUSEADDR', true);
+    posix.bind(fd, '127.0.0.1', 0);
+    posix.listen(fd, 5);
+    posix.setNonBlocking(fd, true);
+    return { fd, port: posix.getsockname(fd).port };
+  }
+
+  it('accept() returns null when nobody waits, then the peer address of a connection', async () => {
+    const { fd, port } = listener();
+    expect(posix.accept(fd)).toBeNull();
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    let accepted: posix.AcceptedSocket | null = null;
+    for (let i = 0; i < 200 && accepted === null; i++) {
+      accepted = posix.accept(fd);
+      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(accepted).toMatchObject({ address: '127.0.0.1', port: client.localPort, family: 'IPv4' });
+    opened.push(accepted?.fd ?? -1);
+    client.destroy();
+  });
+
+  it('send() reaches the peer, and a gone peer gives EPIPE or ECONNRESET, never SIGPIPE', async () => {
+    const { fd, port } = listener();
+    const client = net.connect(port, '127.0.0.1');
+    let got = '';
+    client.on('data', (chunk: Buffer) => (got += chunk.toString()));
+    await new Promise((resolve) => client.once('connect', resolve));
+    let accepted: posix.AcceptedSocket | null = null;
+    while (accepted === null) {
+      accepted = posix.accept(fd);
+      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    opened.push(accepted.fd);
+    expect(posix.send(accepted.fd, Buffer.from('hello'), { dontWait: true })).toBe(5);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(got).toBe('hello');
+    client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    let error: NodeJS.ErrnoException | null = null;
+    for (let i = 0; i < 10 && error === null; i++) {
+      try {
+        posix.send(accepted.fd, Buffer.from('are you there?'));
+      } catch (caught) {
+        error = caught as NodeJS.ErrnoException;
+      }
+    }
+    expect(['EPIPE', 'ECONNRESET']).toContain(error?.code);
+  });
+
+  it('bind() to a port in use throws EADDRINUSE', () => {
+    const { port } = listener();
+    const second = posix.socket('IPv4');
+    opened.push(second);
+    expect(thrown(() => posix.bind(second, '127.0.0.1', port))).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind' });
+  });
+
+  it('listens on IPv6 loopback too', () => {
+    const fd = posix.socket('IPv6');
+    opened.push(fd);
+    posix.bind(fd, '::1', 0);
+    posix.listen(fd, 5);
+    expect(posix.getsockname(fd)).toMatchObject({ address: '::1', family: 'IPv6' });
+  });
+
+  it('shutdown() of an unconnected socket throws ENOTCONN', () => {
+    const fd = posix.socket('IPv4');
+    opened.push(fd);
+    expect(thrown(() => posix.shutdown(fd))).toMatchObject({ code: 'ENOTCONN', syscall: 'shutdown' });
+  });
+
+  it('rejects a host name: only numeric addresses (no resolver in a forking parent)', () => {
+    const fd = posix.socket('IPv4');
+    opened.push(fd);
+    expect(() => posix.bind(fd, 'localhost', 0)).toThrow(TypeError);
+  });
+});
+
+describe('fcntl()', () => {
+  it('sets and reads O_NONBLOCK', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(readFd, writeFd);
+    expect(posix.fcntl(readFd, 'F_GETFL') & posix.constants.O_NONBLOCK).toBe(0);
+    posix.setNonBlocking(readFd, true);
+    expect(posix.fcntl(readFd, 'F_GETFL') & posix.constants.O_NONBLOCK).not.toBe(0);
+  });
+
+  it('reports pipes as close-on-exec', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(readFd, writeFd);
+    expect(posix.fcntl(readFd, 'F_GETFD') & posix.constants.FD_CLOEXEC).toBe(posix.constants.FD_CLOEXEC);
+  });
+});
+
+describe('signal names', () => {
+  it('maps names and numbers both ways', () => {
+    expect(posix.signalNumber('SIGUSR1')).toBe(10);
+    expect(posix.signalName(15)).toBe('SIGTERM');
+  });
+});
