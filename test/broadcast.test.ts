@@ -133,7 +133,7 @@ describe('broadcast server: children and signals', () => {
     process.kill(pid, 'SIGKILL');
     await pollUntil(() => processState(pid) === null, 1_000, 'the killed child to be reaped');
     await victim?.waitForClose(1_000);
-    expect(server.stderr()).toMatch(new RegExp(`pid ${pid}\\): lost`));
+    await pollUntil(() => new RegExp(`pid ${pid}\\): lost`).test(server.stderr()), 1_000, 'the "lost" log line');
     // The others keep chatting.
     const [late] = await connect(server, 1);
     late?.send('still here\n');
