@@ -6,7 +6,7 @@
  *
  * The loop never returns to Node's event loop: every call in it is synchronous.
  */
-import { runChild, type ChildPlan } from './client.js';
+import { runChild, type ChildPlan, type InputMode } from './client.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
@@ -48,7 +48,12 @@ export interface Connection {
   readonly outbox: Outbox;
 }
 
-export type DisconnectKind = 'closed' | 'lost' | 'kicked' | 'shutdown';
+/**
+ * closed: the client hung up; lost: its child died or its socket failed; quit: it said
+ * /quit; kicked: the server ended it (detail says why); timeout: idle too long;
+ * shutdown: the server is stopping.
+ */
+export type DisconnectKind = 'closed' | 'lost' | 'quit' | 'kicked' | 'timeout' | 'shutdown';
 export interface DisconnectReason {
   kind: DisconnectKind;
   /** Human words for logs and notices: 'send queue over 262144 bytes'. */
@@ -70,8 +75,11 @@ export interface Delivery {
 export interface ChatHandler {
   attach(delivery: Delivery): void;
   onConnect(connection: Connection): void;
-  /** A complete line from the client. `line` is only valid during the call: copy what you keep. */
-  onLine(connection: Connection, line: Buffer): void;
+  /**
+   * A complete line from the client; `cut` when it hit the length limit. `line` is only
+   * valid during the call: copy what you keep.
+   */
+  onLine(connection: Connection, line: Buffer, cut: boolean): void;
   /** Called once per connection, after it has left `connections`. */
   onDisconnect(connection: Connection, reason: DisconnectReason): void;
   /** The last words to every client when the server stops, or null. */
@@ -83,6 +91,8 @@ export interface BroadcastServerOptions extends ListenOptions {
   log: Logger;
   /** The longest line a child passes on, in bytes. */
   maxLineBytes: number;
+  /** How children read their clients: telnet and clean lines, or the original's raw bytes. */
+  inputMode: InputMode;
   sendqLimitBytes?: number;
 }
 
@@ -142,6 +152,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       closeFds,
       parentPid: posix.getpid(),
       maxLineBytes: this.options.maxLineBytes,
+      inputMode: this.options.inputMode,
     };
     try {
       posix.setsockopt(client.fd, 'TCP_NODELAY', true); // chat lines are small: no Nagle delay
@@ -234,7 +245,11 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     }
     switch (record.type) {
       case RecordType.msg:
-        this.chat.onLine(connection, record.data);
+      case RecordType.cut:
+        this.chat.onLine(connection, record.data, record.type === RecordType.cut);
+        break;
+      case RecordType.reply:
+        this.send(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
         break;
       case RecordType.disc:
         this.endConnection(connection, { kind: 'closed', detail: 'closed the connection' });

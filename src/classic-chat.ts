@@ -1,7 +1,9 @@
 /**
- * The original program's chat behaviour: every line goes to every other client as
- * `[ADDRESS] (PID):LINE`, a newcomer is announced as `Connected`, and nothing else:
- * no names, no commands. Kept for people laying this server beside the PHP one.
+ * The original program's chat behaviour (`--classic`): every line goes to every
+ * other client as `[ADDRESS] (PID):LINE`, bytes untouched, a newcomer is announced
+ * as `Connected`, and nothing else: no names, no commands. Kept for people laying
+ * this server beside the PHP one. Lines stay whole, though: the original passed on
+ * raw reads, which split lines apart under load.
  */
 import type { ChatHandler, Connection, Delivery } from './broadcast-server.js';
 

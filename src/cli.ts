@@ -4,8 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { SocketServerBroadcast } from './broadcast-server.js';
+import { Chat } from './chat.js';
 import { ClassicChat } from './classic-chat.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
+import { cleanLines } from './line-editor.js';
 import { Logger } from './log.js';
 import { isSingleThreaded } from './posix.js';
 import { formatHostPort, ListenError } from './socket-server.js';
@@ -17,6 +19,11 @@ export const EXIT_USAGE = 2;
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** The message of the day, cleaned like any client's text: it goes to every terminal. */
+function readMotd(file: string, maxLineBytes: number): string[] {
+  return cleanLines(readFileSync(file), maxLineBytes);
 }
 
 /** Runs the server; returns the process exit code. */
@@ -43,13 +50,25 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     return EXIT_USAGE;
   }
 
+  let motd: string[] = [];
+  try {
+    motd = config.motd === '' ? [] : readMotd(config.motd, config.maxLineBytes);
+  } catch (error) {
+    process.stderr.write(`posix-chat: --motd: cannot read ${config.motd}: ${(error as Error).message}\n`);
+    return EXIT_USAGE;
+  }
+
   const log = new Logger(config.logLevel);
+  const chat = config.classic
+    ? new ClassicChat()
+    : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes });
   const server = new SocketServerBroadcast({
     host: config.host,
     port: config.port,
     backlog: config.backlog,
     maxLineBytes: config.maxLineBytes,
-    chat: new ClassicChat(),
+    inputMode: config.classic ? 'classic' : 'chat',
+    chat,
     log,
   });
   try {

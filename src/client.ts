@@ -6,13 +6,23 @@
  * The child has only the thread that called fork() (FORK-IN-NODE.md fact 4), so it
  * uses nothing but synchronous addon calls: no timers, promises, console.log or
  * process.exit. Its buffers are made once, so it allocates nothing per message.
+ * Work that belongs to one connection (telnet, line editing, cleaning the text)
+ * happens here, on every core at once; the parent only routes clean lines.
  */
 import { LineAssembler } from './line-assembler.js';
+import { LineEditor } from './line-editor.js';
 import * as posix from './posix.js';
-import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType, writeRecordHeader } from './record.js';
+import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType, writeRecordHeader, type RecordTypeCode } from './record.js';
+import { TelnetDecoder, TelnetEdit } from './telnet.js';
 
 /** What the original read per call. */
 export const CLIENT_READ_BYTES = 1024;
+
+/**
+ * How a child reads its client: 'chat' decodes telnet and cleans each line;
+ * 'classic' passes the bytes of each line on untouched, as the original did.
+ */
+export type InputMode = 'chat' | 'classic';
 
 /** Everything a child needs, decided in the parent before fork(). */
 export interface ChildPlan {
@@ -26,6 +36,7 @@ export interface ChildPlan {
   parentPid: number;
   /** The longest line in bytes; a longer one is cut, never split into two messages. */
   maxLineBytes: number;
+  inputMode: InputMode;
 }
 
 const SIGUSR1 = posix.signalNumber('SIGUSR1');
@@ -55,30 +66,72 @@ function becomeChild(plan: ChildPlan): void {
   for (const fd of plan.closeFds) posix.close(fd);
 }
 
-function serveClient(plan: ChildPlan): void {
-  const pid = posix.getpid();
-  const record = Buffer.allocUnsafe(MAX_RECORD_BYTES);
-  const input = Buffer.allocUnsafe(CLIENT_READ_BYTES);
-  const maxLine = Math.min(plan.maxLineBytes, MAX_RECORD_DATA_BYTES);
-  const lines = new LineAssembler(record, RECORD_HEADER_BYTES, maxLine);
+/** Feeds what the client sends into records, one buffer for lines and one for replies. */
+class RecordWriter {
+  readonly line = Buffer.allocUnsafe(MAX_RECORD_BYTES);
+  private readonly reply = Buffer.allocUnsafe(MAX_RECORD_BYTES);
+  private readonly pid = posix.getpid();
 
-  const sendRecord = (type: typeof RecordType.msg | typeof RecordType.disc, dataLength: number): void => {
-    const size = writeRecordHeader(record, type, pid, dataLength);
+  constructor(private readonly plan: ChildPlan) {}
+
+  /** A line already assembled in `line` after the header. */
+  sendLine(length: number, cut: boolean): void {
+    this.send(this.line, cut ? RecordType.cut : RecordType.msg, length);
+  }
+
+  sendReply(bytes: Buffer): void {
+    bytes.copy(this.reply, RECORD_HEADER_BYTES);
+    this.send(this.reply, RecordType.reply, bytes.length);
+  }
+
+  sendDisc(): void {
+    this.send(this.reply, RecordType.disc, 0);
+  }
+
+  private send(buffer: Buffer, type: RecordTypeCode, dataLength: number): void {
+    const size = writeRecordHeader(buffer, type, this.pid, dataLength);
     // Blocking and at most PIPE_BUF bytes: one atomic write, or we wait while the pipe is full.
-    posix.write(plan.pipeWriteFd, record, 0, size);
-    posix.kill(plan.parentPid, SIGUSR1);
-  };
-  const onLine = (length: number): void => sendRecord(RecordType.msg, length);
+    posix.write(this.plan.pipeWriteFd, buffer, 0, size);
+    posix.kill(this.plan.parentPid, SIGUSR1);
+  }
+}
 
+/** The input pipeline for a mode: bytes in, records out. */
+interface Input {
+  feed(chunk: Buffer, length: number): void;
+  end(): void;
+}
+
+function classicInput(records: RecordWriter, maxLine: number): Input {
+  const lines = new LineAssembler(records.line, RECORD_HEADER_BYTES, maxLine);
+  const onLine = (length: number, cut: boolean): void => records.sendLine(length, cut);
+  return { feed: (chunk, length) => lines.feed(chunk, length, onLine), end: () => lines.end(onLine) };
+}
+
+function chatInput(records: RecordWriter, maxLine: number): Input {
+  const editor = new LineEditor(records.line, RECORD_HEADER_BYTES, maxLine, (length, cut) => records.sendLine(length, cut));
+  const telnet = new TelnetDecoder({
+    data: (byte) => editor.byte(byte),
+    edit: (what) => (what === TelnetEdit.EraseChar ? editor.eraseChar() : editor.eraseLine()),
+    reply: (bytes) => records.sendReply(bytes),
+  });
+  return { feed: (chunk, length) => telnet.feed(chunk, length), end: () => editor.end() };
+}
+
+function serveClient(plan: ChildPlan): void {
+  const records = new RecordWriter(plan);
+  const maxLine = Math.min(plan.maxLineBytes, MAX_RECORD_DATA_BYTES);
+  const input = plan.inputMode === 'chat' ? chatInput(records, maxLine) : classicInput(records, maxLine);
+  const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
   try {
     for (;;) {
-      const n = posix.read(plan.clientFd, input);
+      const n = posix.read(plan.clientFd, chunk);
       if (n === null || n === 0) break; // end of stream: the client closed, or the parent shut us down
-      lines.feed(input, n, onLine);
+      input.feed(chunk, n);
     }
-    lines.end(onLine);
+    input.end();
   } catch {
     // ECONNRESET and the like: the client is gone, as with end of stream.
   }
-  sendRecord(RecordType.disc, 0);
+  records.sendDisc();
 }

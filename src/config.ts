@@ -11,6 +11,12 @@ export interface Config {
   port: number;
   backlog: number;
   maxLineBytes: number;
+  historyLines: number;
+  timestamps: boolean;
+  /** A file whose lines greet every newcomer, or '' for none. */
+  motd: string;
+  /** The original's behaviour and format: raw lines as [ADDRESS] (PID):LINE, no commands. */
+  classic: boolean;
   logLevel: LogLevel;
 }
 
@@ -20,6 +26,7 @@ export class ConfigError extends Error {}
 interface OptionSpec<K extends keyof Config> {
   key: K;
   flag: string;
+  /** '' for a switch: `--flag` turns it on, `--no-flag` off. */
   placeholder: string;
   help: string;
   defaultValue: Config[K];
@@ -43,6 +50,17 @@ function ipAddress(text: string, name: string): string {
   throw new ConfigError(`${name}: expected a numeric IPv4 or IPv6 address such as 127.0.0.1 or ::1, got '${text}'`);
 }
 
+function boolean(text: string, name: string): boolean {
+  const value = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(`${name}: expected on or off (true/false, 1/0), got '${text}'`);
+}
+
+function text(value: string): string {
+  return value;
+}
+
 function logLevel(text: string, name: string): LogLevel {
   if ((LOG_LEVELS as readonly string[]).includes(text)) return text as LogLevel;
   throw new ConfigError(`${name}: expected one of ${LOG_LEVELS.join(', ')}, got '${text}'`);
@@ -62,6 +80,17 @@ export const OPTIONS: readonly AnyOption[] = [
     defaultValue: 512,
     parse: integer(1, MAX_RECORD_DATA_BYTES),
   },
+  { key: 'historyLines', flag: 'history', placeholder: 'N', help: 'public lines a newcomer to a room sees; 0 turns history off', defaultValue: 20, parse: integer(0, 1000) },
+  { key: 'timestamps', flag: 'timestamps', placeholder: '', help: 'prefix chat lines with [HH:MM] (--no-timestamps: without)', defaultValue: true, parse: boolean },
+  { key: 'motd', flag: 'motd', placeholder: 'FILE', help: 'message of the day: a text file shown to every newcomer', defaultValue: '', parse: text },
+  {
+    key: 'classic',
+    flag: 'classic',
+    placeholder: '',
+    help: "the 2013 original's behaviour: [ADDRESS] (PID):LINE, raw bytes, no names or commands",
+    defaultValue: false,
+    parse: boolean,
+  },
   { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
 ];
 
@@ -79,10 +108,16 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     const arg = argv[i] as string;
     if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--version' || arg === '-v') return { kind: 'version' };
-    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    const spec = match ? OPTIONS.find((option) => option.flag === match[1]) : undefined;
-    if (!match || !spec) throw new ConfigError(`unknown option '${arg}' (see --help)`);
-    const value = match[2] ?? argv[++i];
+    const match = /^--(no-)?([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const spec = match ? OPTIONS.find((option) => option.flag === match[2]) : undefined;
+    const isSwitch = spec?.placeholder === '';
+    if (!match || !spec || (match[1] !== undefined && !isSwitch)) throw new ConfigError(`unknown option '${arg}' (see --help)`);
+    if (isSwitch) {
+      if (match[1] !== undefined && match[3] !== undefined) throw new ConfigError(`--no-${spec.flag} takes no value`);
+      given.set(spec.flag, match[1] !== undefined ? 'off' : (match[3] ?? 'on'));
+      continue;
+    }
+    const value = match[3] ?? argv[++i];
     if (value === undefined) throw new ConfigError(`--${spec.flag}: missing value`);
     given.set(spec.flag, value);
   }
@@ -100,8 +135,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
 
 export function helpText(): string {
   const rows = OPTIONS.map((spec) => {
-    const left = `  --${spec.flag} ${spec.placeholder}`;
-    return `${left.padEnd(26)}${spec.help} (default: ${String(spec.defaultValue)}; env ${envName(spec.flag)})`;
+    const left = spec.placeholder === '' ? `  --[no-]${spec.flag}` : `  --${spec.flag} ${spec.placeholder}`;
+    const shown = typeof spec.defaultValue === 'boolean' ? (spec.defaultValue ? 'on' : 'off') : String(spec.defaultValue) || 'none';
+    return `${left.padEnd(26)}${spec.help} (default: ${shown}; env ${envName(spec.flag)})`;
   });
   return [
     'Usage: posix-chat [options]',

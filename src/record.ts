@@ -15,6 +15,10 @@ export const RecordType = {
   msg: 1,
   /** The client has gone; the child is about to exit. */
   disc: 2,
+  /** A line that hit the length limit: delivered cut, and its sender is told. */
+  cut: 3,
+  /** Bytes for the parent to send back to this record's client (telnet answers). */
+  reply: 4,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 export type RecordTypeCode = (typeof RecordType)[RecordTypeName];

@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
 import { childrenOf, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
-import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+import { startServer as start, stopAllServers, type RunningServer } from './helpers/server.js';
+
+/** These tests check the original's architecture and format: --classic. */
+const startServer = (args: string[] = []): Promise<RunningServer> => start(['--classic', ...args]);
 
 const clients: TestClient[] = [];
 afterEach(async () => {

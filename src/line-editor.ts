@@ -1,0 +1,232 @@
+/**
+ * Turns a client's text bytes (after the telnet layer) into clean lines: applies
+ * backspace/DEL and erase-line, ends lines at CR LF, CR NUL, bare CR or bare LF,
+ * removes ANSI/VT escape sequences and every control character, keeps only valid
+ * UTF-8, and cuts an over-long line at a character boundary, once. What comes out
+ * can be shown on anyone's terminal: nobody can clear, recolour, retitle or move
+ * the cursor of another person's screen. Runs in the child; allocates nothing per line.
+ */
+
+const BS = 0x08;
+const TAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const ESC = 0x1b;
+const DEL = 0x7f;
+const BEL = 0x07;
+const NUL = 0x00;
+
+/** Called with the line's byte length in the target buffer; `cut` when it hit the limit. */
+export type CleanLineHandler = (length: number, cut: boolean) => void;
+
+const enum Escape {
+  None,
+  /** After ESC: the next byte decides the kind of sequence. */
+  Start,
+  /** ESC [ ... final byte 0x40-0x7E. */
+  Csi,
+  /** ESC ] / P / X / ^ / _ ... ended by BEL or ESC \ (OSC, DCS, SOS, PM, APC). */
+  Text,
+  /** ESC inside a Text sequence: `\` ends it. */
+  TextEsc,
+}
+
+export class LineEditor {
+  private length = 0;
+  private discarding = false;
+  private afterCr = false;
+  private escape = Escape.None;
+  /** A UTF-8 character being assembled: its bytes so far and how many it needs. */
+  private readonly pending = Buffer.alloc(4);
+  private pendingLength = 0;
+  private pendingNeed = 0;
+
+  /**
+   * @param target where lines are assembled, from `start`
+   * @param start offset of the first line byte in `target`
+   * @param maxBytes the longest line in bytes; a longer one is cut at a character boundary
+   * @param onLine called for every finished line
+   */
+  constructor(
+    private readonly target: Buffer,
+    private readonly start: number,
+    private readonly maxBytes: number,
+    private readonly onLine: CleanLineHandler,
+  ) {
+    if (start + maxBytes > target.length) throw new RangeError('line limit does not fit the target buffer');
+  }
+
+  /** One byte of text. */
+  byte(b: number): void {
+    // A line end ends any escape sequence too: an unterminated one cannot swallow lines.
+    if (b === LF || b === NUL) {
+      const endsLine = !this.afterCr;
+      this.afterCr = false;
+      if (endsLine && b === LF) this.endLine();
+      return;
+    }
+    this.afterCr = false;
+    if (b === CR) {
+      this.afterCr = true; // a LF or NUL right after belongs to this line end
+      this.endLine();
+      return;
+    }
+    if (this.escape !== Escape.None) {
+      this.escapeByte(b);
+      return;
+    }
+    if (b === ESC) {
+      this.dropPartialChar();
+      this.escape = Escape.Start;
+    } else if (b === BS || b === DEL) this.eraseChar();
+    else if (b === TAB) this.addChar(0x20);
+    else if (b < 0x20) this.dropPartialChar(); // other C0 controls: BEL, form feed, ...
+    else if (b < 0x80) this.addChar(b);
+    else this.utf8Byte(b);
+  }
+
+  /** Erase the line typed so far (telnet EL, or Ctrl-U-like editing). */
+  eraseLine(): void {
+    this.dropPartialChar();
+    if (!this.discarding) this.length = 0;
+  }
+
+  /** Erase the last character (telnet EC, backspace, DEL). */
+  eraseChar(): void {
+    this.dropPartialChar();
+    if (this.discarding) return;
+    // Step back over continuation bytes (10xxxxxx) to the start of the last character.
+    let at = this.length - 1;
+    while (at > 0 && ((this.target[this.start + at] as number) & 0xc0) === 0x80) at--;
+    this.length = Math.max(0, at);
+  }
+
+  /** At end of stream: delivers an unfinished last line, if any. */
+  end(): void {
+    if (this.length > 0 && !this.discarding) this.endLine();
+  }
+
+  private endLine(): void {
+    this.dropPartialChar();
+    this.escape = Escape.None;
+    const wasDiscarding = this.discarding;
+    this.discarding = false;
+    const length = this.length;
+    this.length = 0;
+    if (!wasDiscarding) this.onLine(length, false);
+  }
+
+  private escapeByte(b: number): void {
+    switch (this.escape) {
+      case Escape.Start:
+        if (b === 0x5b) this.escape = Escape.Csi; // [
+        else if (b === 0x5d || b === 0x50 || b === 0x58 || b === 0x5e || b === 0x5f) this.escape = Escape.Text; // ] P X ^ _
+        else if (b >= 0x20 && b <= 0x2f) this.escape = Escape.Start; // intermediate bytes: ESC ( B and friends
+        else this.escape = Escape.None; // a two-byte sequence: ESC c, ESC 7, ...
+        return;
+      case Escape.Csi:
+        if (b >= 0x40 && b <= 0x7e) this.escape = Escape.None;
+        else if (b === ESC) this.escape = Escape.Start;
+        return;
+      case Escape.Text:
+        if (b === BEL) this.escape = Escape.None;
+        else if (b === ESC) this.escape = Escape.TextEsc;
+        return;
+      case Escape.TextEsc:
+        this.escape = b === 0x5c ? Escape.None : Escape.Text;
+        return;
+      default:
+        this.escape = Escape.None;
+    }
+  }
+
+  /** UTF-8: a character is added only once whole and valid; anything else is dropped. */
+  private utf8Byte(b: number): void {
+    if ((b & 0xc0) === 0x80) {
+      if (this.pendingNeed === 0) return; // a stray continuation byte
+      this.pending[this.pendingLength++] = b;
+      if (this.pendingLength < this.pendingNeed) return;
+      this.commitPendingChar();
+      return;
+    }
+    this.dropPartialChar();
+    // Lead bytes of 2-, 3- and 4-byte characters; C0, C1 and F5-FF never start one.
+    const need = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (need === 0) return;
+    this.pending[0] = b;
+    this.pendingLength = 1;
+    this.pendingNeed = need;
+  }
+
+  private commitPendingChar(): void {
+    const n = this.pendingNeed;
+    this.pendingLength = 0;
+    this.pendingNeed = 0;
+    const p = this.pending;
+    const cp =
+      n === 2
+        ? ((p[0] as number) & 0x1f) << 6 | ((p[1] as number) & 0x3f)
+        : n === 3
+          ? ((p[0] as number) & 0x0f) << 12 | ((p[1] as number) & 0x3f) << 6 | ((p[2] as number) & 0x3f)
+          : ((p[0] as number) & 0x07) << 18 | ((p[1] as number) & 0x3f) << 12 | ((p[2] as number) & 0x3f) << 6 | ((p[3] as number) & 0x3f);
+    const overlong = (n === 3 && cp < 0x800) || (n === 4 && cp < 0x10000);
+    if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return;
+    // C1 controls open sequences too, as ESC [ and ESC ] do: take the whole sequence.
+    if (cp === 0x9b) this.escape = Escape.Csi;
+    else if (cp === 0x9d || cp === 0x90 || cp === 0x98 || cp === 0x9e || cp === 0x9f) this.escape = Escape.Text;
+    if (isInvisibleControl(cp)) return;
+    this.append(p, n);
+  }
+
+  private dropPartialChar(): void {
+    this.pendingLength = 0;
+    this.pendingNeed = 0;
+  }
+
+  private addChar(b: number): void {
+    this.dropPartialChar();
+    this.pending[0] = b;
+    this.append(this.pending, 1);
+  }
+
+  private append(bytes: Buffer, n: number): void {
+    if (this.discarding) return;
+    if (this.length + n > this.maxBytes) {
+      // Over the limit: deliver what fits, once, and drop the rest of this line.
+      this.onLine(this.length, true);
+      this.length = 0;
+      this.discarding = true;
+      return;
+    }
+    bytes.copy(this.target, this.start + this.length, 0, n);
+    this.length += n;
+  }
+}
+
+/** Cleans a whole text (the message of the day, say) the way client lines are cleaned. */
+export function cleanLines(bytes: Buffer, maxBytes: number): string[] {
+  const lines: string[] = [];
+  const target = Buffer.alloc(maxBytes);
+  const editor = new LineEditor(target, 0, maxBytes, (length) => lines.push(target.toString('utf8', 0, length)));
+  for (const byte of bytes) editor.byte(byte);
+  editor.end();
+  return lines;
+}
+
+/**
+ * Code points that steer a terminal or reorder text rather than show a glyph:
+ * C1 controls (U+0080-U+009F, which include a one-byte CSI), bidirectional
+ * overrides and isolates, and the line/paragraph separators.
+ */
+function isInvisibleControl(cp: number): boolean {
+  return (
+    (cp >= 0x80 && cp <= 0x9f) ||
+    (cp >= 0x202a && cp <= 0x202e) ||
+    (cp >= 0x2066 && cp <= 0x2069) ||
+    cp === 0x2028 ||
+    cp === 0x2029 ||
+    cp === 0x200e ||
+    cp === 0x200f ||
+    cp === 0x061c
+  );
+}

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, ROOT, startServer, stopAllServers } from './helpers/server.js';
+
+afterEach(stopAllServers);
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, flags = ['--single-threaded']): { code: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [...flags, BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 15_000 });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe('posix-chat command line', () => {
+  it('--help lists every option with its default and variable', () => {
+    const { code, stdout } = cli(['--help']);
+    expect(code).toBe(0);
+    for (const option of ['--host ADDRESS', '--port N', '--max-line BYTES', '--history N', '--[no-]timestamps', '--motd FILE', '--[no-]classic', '--log-level LEVEL']) {
+      expect(stdout).toContain(option);
+    }
+    expect(stdout).toContain('(default: 4444; env POSIX_CHAT_PORT)');
+    expect(stdout).toMatch(/Exit codes:/);
+  });
+
+  it('--version prints the package version', () => {
+    expect(cli(['--version']).stdout).toMatch(/^posix-chat \d+\.\d+\.\d+\n$/);
+  });
+
+  it('names a bad option or value in one line and exits 2, before listening', () => {
+    for (const [args, message] of [
+      [['--bogus'], "unknown option '--bogus'"],
+      [['--port', 'abc'], "--port: expected a whole number, got 'abc'"],
+      [['--port', '70000'], '--port: must be between 0 and 65535, got 70000'],
+      [['--host', 'example.com'], '--host: expected a numeric IPv4 or IPv6 address'],
+      [['--motd', '/nonexistent/motd.txt'], '--motd: cannot read /nonexistent/motd.txt'],
+    ] as const) {
+      const { code, stdout, stderr } = cli([...args]);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stderr).toContain(message);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stdout).toBe('');
+    }
+  });
+
+  it('takes options from POSIX_CHAT_* variables, the command line winning', async () => {
+    expect(cli([], { POSIX_CHAT_PORT: 'nope' })).toMatchObject({ code: 2, stderr: expect.stringContaining("POSIX_CHAT_PORT: expected a whole number, got 'nope'") });
+    // startServer passes --port 0: it wins over the bad variable, while POSIX_CHAT_HOST is used.
+    const server = await startServer([], { POSIX_CHAT_PORT: 'nope', POSIX_CHAT_HOST: '::1' });
+    expect(server.stdout()).toMatch(/^Listening on \[::1\]:\d+\.\.\.\n$/);
+  });
+
+  it('says the port is in use in one line and exits 1', async () => {
+    const server = await startServer();
+    const { code, stderr } = cli(['--port', String(server.port)]);
+    expect(code).toBe(1);
+    expect(stderr).toBe(`posix-chat: cannot listen on 127.0.0.1:${server.port}: address already in use\n`);
+  });
+
+  it('refuses to run without --single-threaded, saying why', () => {
+    const { code, stderr } = cli(['--port', '0'], {}, []);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--single-threaded');
+  });
+
+  it('listens on the address given with --host', async () => {
+    const server = await startServer(['--host', '127.0.0.2']);
+    expect(server.stdout()).toMatch(/^Listening on 127\.0\.0\.2:\d+\.\.\.\n$/);
+  });
+});

@@ -1,0 +1,166 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { LineEditor } from '../src/line-editor.js';
+import { TelnetDecoder, TelnetEdit } from '../src/telnet.js';
+
+interface Output {
+  lines: Buffer[];
+  cuts: boolean[];
+  replies: Buffer[];
+}
+
+/** The child's chat input pipeline (telnet -> line editor), fed in the given chunks. */
+function decode(chunks: Buffer[], maxBytes = 64): Output {
+  const out: Output = { lines: [], cuts: [], replies: [] };
+  const target = Buffer.alloc(9 + maxBytes);
+  const editor = new LineEditor(target, 9, maxBytes, (length, cut) => {
+    out.lines.push(Buffer.from(target.subarray(9, 9 + length)));
+    out.cuts.push(cut);
+  });
+  const telnet = new TelnetDecoder({
+    data: (byte) => editor.byte(byte),
+    edit: (what) => (what === TelnetEdit.EraseChar ? editor.eraseChar() : editor.eraseLine()),
+    reply: (bytes) => out.replies.push(Buffer.from(bytes)),
+  });
+  for (const chunk of chunks) telnet.feed(chunk, chunk.length);
+  editor.end();
+  return out;
+}
+
+const text = (out: Output): string[] => out.lines.map((line) => line.toString('utf8'));
+const b = (...parts: (string | number[])[]): Buffer =>
+  Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
+
+const IAC = 255;
+
+describe('TelnetDecoder', () => {
+  it('strips negotiation and refuses every option asked for', () => {
+    const out = decode([b([IAC, 251, 31], 'hi', [IAC, 253, 1], '\r\n')]); // WILL NAWS, DO ECHO
+    expect(text(out)).toEqual(['hi']);
+    expect(out.replies.map((r) => [...r])).toEqual([
+      [IAC, 254, 31], // DONT NAWS
+      [IAC, 252, 1], // WONT ECHO
+    ]);
+  });
+
+  it('does not answer WONT or DONT, so two refusing ends never loop', () => {
+    expect(decode([b([IAC, 252, 1, IAC, 254, 3], 'x\n')]).replies).toEqual([]);
+  });
+
+  it('skips a subnegotiation of any length, even split across reads', () => {
+    const sub = b([IAC, 250, 24, 0], 'x'.repeat(5000), [IAC, 240]);
+    const out = decode([sub.subarray(0, 7), sub.subarray(7, 4000), b(sub.subarray(4000), 'after\n')]);
+    expect(text(out)).toEqual(['after']);
+  });
+
+  it('keeps an escaped IAC IAC as data (then drops it: 0xFF is not UTF-8)', () => {
+    expect(text(decode([b('a', [IAC, IAC], 'b\n')]))).toEqual(['ab']);
+  });
+
+  it('applies erase character and erase line', () => {
+    expect(text(decode([b('abc', [IAC, 247], 'd\n', 'xyz', [IAC, 248], 'new\n')]))).toEqual(['abd', 'new']);
+  });
+});
+
+describe('LineEditor', () => {
+  it('ends lines at CR LF, CR NUL, bare CR and bare LF', () => {
+    expect(text(decode([b('one\r\ntwo\r', [0], 'three\nfour\rfive\n')]))).toEqual(['one', 'two', 'three', 'four', 'five']);
+  });
+
+  it('treats a CR LF split across reads as one line end', () => {
+    expect(text(decode([b('one\r'), b('\ntwo\n')]))).toEqual(['one', 'two']);
+  });
+
+  it('applies backspace and DEL, a whole UTF-8 character at a time', () => {
+    expect(text(decode([b('helo\bl\x7flo wörld', [8, 8, 8, 8], 'orld\n')]))).toEqual(['hello world']);
+  });
+
+  it('removes ANSI/VT escape sequences: CSI, OSC title, DCS, charset, two-byte', () => {
+    const evil = b('a\x1b[2J\x1b[31mb\x1b]0;owned\x07c\x1b]2;x\x1b\\d\x1bPq#0\x1b\\e\x1b(Bf\x1bcg\n');
+    expect(text(decode([evil]))).toEqual(['abcdefg']);
+  });
+
+  it('removes C0 and C1 controls and bidirectional overrides, and turns a tab into a space', () => {
+    expect(text(decode([b('a\x07b\x0cc\x00d\u0085e\u202ef\tg\n')]))).toEqual(['abcdef g']);
+  });
+
+  it('drops invalid UTF-8: stray continuations, overlongs, surrogates, truncated characters', () => {
+    const bad = b('a', [0x80], 'b', [0xc0, 0xaf], 'c', [0xed, 0xa0, 0x80], 'd', [0xe2, 0x82], 'e', [0xfe], 'f\n'); // (0xFF would be telnet's IAC)
+    expect(text(decode([bad]))).toEqual(['abcdef']);
+  });
+
+  it('keeps a character split across reads', () => {
+    const euro = Buffer.from('€', 'utf8');
+    expect(text(decode([b('price ', [euro[0] as number]), b([euro[1] as number]), b([euro[2] as number], '5\n')]))).toEqual(['price €5']);
+  });
+
+  it('cuts an over-long line once, at a character boundary, and drops the rest of it', () => {
+    const out = decode([b('é'.repeat(40), '\n', 'next\n')], 21);
+    expect(text(out)).toEqual(['é'.repeat(10), 'next']);
+    expect(out.cuts).toEqual([true, false]);
+  });
+
+  it('cuts a line that never ends once its text passes the limit, and holds nothing more', () => {
+    const out = decode(Array.from({ length: 100 }, () => b('z'.repeat(1000))), 512);
+    expect(out.lines.map((line) => line.length)).toEqual([512]);
+    expect(out.cuts).toEqual([true]);
+  });
+
+  it('takes a C1 CSI or OSC (U+009B, U+009D) with its whole sequence', () => {
+    expect(text(decode([b('a\u009b31mb\u009d0;title\u0007c\n')]))).toEqual(['abc']);
+  });
+
+  it('does not let an unterminated escape sequence swallow the next lines', () => {
+    expect(text(decode([b('a\x1b]0;never ends\nb\n')]))).toEqual(['a', 'b']);
+  });
+});
+
+describe('telnet + line editor, on random byte streams', () => {
+  const stream = fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 });
+  // Bytes a terminal would act on: C0 controls, DEL, and C1 controls in their UTF-8 form.
+  const control = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u;
+
+  it('never throws, and every line is short, valid UTF-8 and free of control characters', () => {
+    fc.assert(
+      fc.property(stream, fc.integer({ min: 4, max: 600 }), (chunks, max) => {
+        const out = decode(chunks.map((chunk) => Buffer.from(chunk)), max);
+        for (const line of out.lines) {
+          expect(line.length).toBeLessThanOrEqual(max);
+          const decoded = new TextDecoder('utf-8', { fatal: true }).decode(line); // throws on a split character
+          expect(decoded).not.toMatch(control);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('gives the same lines however the stream is cut into reads', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.nat(2000), { maxLength: 10 }), (bytes, cuts) => {
+        const whole = decode([Buffer.from(bytes)], 128);
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
+        const pieces: Buffer[] = [];
+        let from = 0;
+        for (const point of [...points, bytes.length]) {
+          pieces.push(Buffer.from(bytes.subarray(from, point)));
+          from = point;
+        }
+        const split = decode(pieces, 128);
+        expect(split.lines).toEqual(whole.lines);
+        expect(split.replies).toEqual(whole.replies);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('passes printable text through unchanged', () => {
+    const printable = fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => !control.test(s) && !/[\r\n\t\b\u2028\u2029\u200e\u200f\u061c]/.test(s));
+    fc.assert(
+      fc.property(fc.array(printable, { maxLength: 10 }), (lines) => {
+        const out = decode([Buffer.from(lines.map((line) => `${line}\r\n`).join(''), 'utf8')], 4000);
+        expect(text(out)).toEqual(lines);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
