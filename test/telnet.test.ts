@@ -28,7 +28,7 @@ function decode(chunks: Buffer[], maxBytes = 64): Output {
 }
 
 const text = (out: Output): string[] => out.lines.map((line) => line.toString('utf8'));
-const b = (...parts: (string | number[])[]): Buffer =>
+const b = (...parts: (string | number[] | Buffer)[]): Buffer =>
   Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
 
 const IAC = 255;
