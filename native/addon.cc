@@ -35,6 +35,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getpid", Napi::Function::New(env, Getpid, "getpid"));
   exports.Set("getppid", Napi::Function::New(env, Getppid, "getppid"));
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
+  exports.Set("getrlimit", Napi::Function::New(env, Getrlimit, "getrlimit"));
+  exports.Set("setrlimit", Napi::Function::New(env, Setrlimit, "setrlimit"));
 
   exports.Set("sigprocmask", Napi::Function::New(env, Sigprocmask, "sigprocmask"));
   exports.Set("sigaction", Napi::Function::New(env, Sigaction, "sigaction"));

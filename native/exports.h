@@ -13,6 +13,8 @@ Napi::Value Exit(const Napi::CallbackInfo& info);
 Napi::Value Getpid(const Napi::CallbackInfo& info);
 Napi::Value Getppid(const Napi::CallbackInfo& info);
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
+Napi::Value Getrlimit(const Napi::CallbackInfo& info);
+Napi::Value Setrlimit(const Napi::CallbackInfo& info);
 
 // signals.cc: signal masks, dispositions and synchronous waiting
 Napi::Value Sigprocmask(const Napi::CallbackInfo& info);

@@ -1,13 +1,17 @@
-// process.cc: processes: fork, kill, waitpid, _exit, getpid, getppid and the
-// parent-death signal. See: man 2 fork, madvise, kill, waitpid, prctl.
+// process.cc: processes: fork, kill, waitpid, _exit, getpid, getppid, the
+// parent-death signal and resource limits. See: man 2 fork, madvise, kill,
+// waitpid, prctl, getrlimit.
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <string>
 
 #include "helpers.h"
 #include "exports.h"
@@ -113,6 +117,47 @@ Napi::Value Getppid(const Napi::CallbackInfo& info) {
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
   int signo = SignalArg(info[0]);
   if (prctl(PR_SET_PDEATHSIG, signo, 0, 0, 0) != 0) throw ErrnoError(info.Env(), errno, "prctl");
+  return info.Env().Undefined();
+}
+
+namespace {
+
+int ResourceArg(const Napi::CallbackInfo& info) {
+  std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (name == "RLIMIT_NOFILE") return RLIMIT_NOFILE;
+  if (name == "RLIMIT_NPROC") return RLIMIT_NPROC;
+  ThrowTypeError(info.Env(), "resource must be 'RLIMIT_NOFILE' or 'RLIMIT_NPROC'");
+}
+
+// RLIM_INFINITY is shown as -1: a double holds every other rlim_t we meet.
+Napi::Value LimitValue(Napi::Env env, rlim_t value) {
+  return Napi::Number::New(env, value == RLIM_INFINITY ? -1.0 : static_cast<double>(value));
+}
+
+rlim_t LimitArg(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsNumber()) ThrowTypeError(info.Env(), "limit must be a number");
+  double value = info[index].As<Napi::Number>().DoubleValue();
+  return value < 0 ? RLIM_INFINITY : static_cast<rlim_t>(value);
+}
+
+}  // namespace
+
+// getrlimit(resource): {soft, hard}; -1 means unlimited.
+Napi::Value Getrlimit(const Napi::CallbackInfo& info) {
+  struct rlimit limit;
+  if (getrlimit(ResourceArg(info), &limit) != 0) throw ErrnoError(info.Env(), errno, "getrlimit");
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("soft", LimitValue(info.Env(), limit.rlim_cur));
+  result.Set("hard", LimitValue(info.Env(), limit.rlim_max));
+  return result;
+}
+
+// setrlimit(resource, soft, hard): -1 means unlimited. EPERM when raising hard without privilege.
+Napi::Value Setrlimit(const Napi::CallbackInfo& info) {
+  struct rlimit limit;
+  limit.rlim_cur = LimitArg(info, 1);
+  limit.rlim_max = LimitArg(info, 2);
+  if (setrlimit(ResourceArg(info), &limit) != 0) throw ErrnoError(info.Env(), errno, "setrlimit");
   return info.Env().Undefined();
 }
 

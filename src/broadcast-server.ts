@@ -6,7 +6,7 @@
  *
  * The loop never returns to Node's event loop: every call in it is synchronous.
  */
-import { runChild, type ChildPlan, type InputMode } from './client.js';
+import { runChild, type ChildPlan, type InputMode, type RateLimit } from './client.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
@@ -18,8 +18,6 @@ import { SocketServer, type ListenOptions } from './socket-server.js';
 export const SIGNAL_WAIT_SECONDS = 1;
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
-/** A client whose queued output passes this is disconnected (an IRC server's sendq). */
-export const DEFAULT_SENDQ_LIMIT_BYTES = 256 * 1024;
 /** How long children get to exit after SIGTERM at shutdown before SIGKILL. */
 export const CHILD_EXIT_GRACE_MS = 1000;
 /** Pipe reads per wake-up before the loop goes round (accepts, flushes) and comes back. */
@@ -45,6 +43,8 @@ export interface Connection {
   readonly address: string;
   readonly port: number;
   readonly connectedAt: number;
+  /** When its last line arrived (ms since the epoch): for /who and the idle timeout. */
+  lastActive: number;
   readonly outbox: Outbox;
 }
 
@@ -74,6 +74,8 @@ export interface Delivery {
 /** The chat logic the loop drives: what happens on connect, on each line, on leave. */
 export interface ChatHandler {
   attach(delivery: Delivery): void;
+  /** A line from the server itself to one client: a warning, or why it is being disconnected. */
+  notice(connection: Connection, text: string): void;
   onConnect(connection: Connection): void;
   /**
    * A complete line from the client; `cut` when it hit the length limit. `line` is only
@@ -82,8 +84,6 @@ export interface ChatHandler {
   onLine(connection: Connection, line: Buffer, cut: boolean): void;
   /** Called once per connection, after it has left `connections`. */
   onDisconnect(connection: Connection, reason: DisconnectReason): void;
-  /** The last words to every client when the server stops, or null. */
-  goodbye(): Buffer | null;
 }
 
 export interface BroadcastServerOptions extends ListenOptions {
@@ -93,7 +93,15 @@ export interface BroadcastServerOptions extends ListenOptions {
   maxLineBytes: number;
   /** How children read their clients: telnet and clean lines, or the original's raw bytes. */
   inputMode: InputMode;
-  sendqLimitBytes?: number;
+  /** Output queued for one client before it is disconnected as too slow. */
+  sendqLimitBytes: number;
+  /** Flood control, enforced in each child; null: none. */
+  rateLimit: RateLimit | null;
+  /** Clients at once, and from one address; 0: no limit. */
+  maxClients: number;
+  maxPerAddress: number;
+  /** Seconds of silence before a client is disconnected; 0: never. */
+  idleTimeoutSeconds: number;
 }
 
 export class SocketServerBroadcast extends SocketServer implements Delivery {
@@ -108,21 +116,22 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private readonly decoder: RecordDecoder;
   private readonly chat: ChatHandler;
   private readonly log: Logger;
-  private readonly sendqLimitBytes: number;
+  /** Live connections per client address, for the per-address limit. */
+  private readonly perAddress = new Map<string, number>();
   private pipeReadFd = -1;
   private pipeWriteFd = -1;
   private pipeHasMore = false;
-  /** Records that could not be decoded, and records from pids we do not know. */
-  readonly stats = { corruptBytes: 0, unknownRecords: 0 };
+  /** Damaged stretches of the pipe skipped (and their bytes), and records from pids we do not know. */
+  readonly stats = { corruptRuns: 0, corruptBytes: 0, unknownRecords: 0 };
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
     this.chat = options.chat;
     this.log = options.log;
-    this.sendqLimitBytes = options.sendqLimitBytes ?? DEFAULT_SENDQ_LIMIT_BYTES;
-    this.decoder = new RecordDecoder(({ length, discardedBytes }) => {
+    this.decoder = new RecordDecoder(({ discardedBytes }) => {
       this.stats.corruptBytes += discardedBytes;
-      this.log.error(`pipe: bad record length ${length}; discarded ${discardedBytes} bytes`);
+      this.stats.corruptRuns++;
+      this.log.error(`pipe: skipped ${discardedBytes} bytes that were not a valid record (corrupt run ${this.stats.corruptRuns})`);
     });
     this.chat.attach(this);
   }
@@ -141,9 +150,32 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     posix.setNonBlocking(this.pipeReadFd, true);
     // A new connection raises SIGUSR1 too, so it never waits out the 1-second wait.
     posix.setSignalOnReadable(this.listenFd, 'SIGUSR1');
+    this.raiseFileLimit();
+  }
+
+  /** Each client costs the parent a descriptor: allow as many as the hard limit does. */
+  private raiseFileLimit(): void {
+    const { soft, hard } = posix.getrlimit('RLIMIT_NOFILE');
+    if (soft === hard) return;
+    try {
+      posix.setrlimit('RLIMIT_NOFILE', hard, hard);
+      this.log.debug(`RLIMIT_NOFILE raised from ${soft} to ${hard}`);
+    } catch (error) {
+      this.log.warn(`could not raise RLIMIT_NOFILE from ${soft}: ${(error as Error).message}`);
+    }
   }
 
   protected onConnect(client: AcceptedSocket): void {
+    const { maxClients, maxPerAddress } = this.options;
+    const fromHere = this.perAddress.get(client.address) ?? 0;
+    if (maxClients > 0 && this.connections.size >= maxClients) {
+      this.refuse(client, `The server is full (${maxClients} people); try again later.`);
+      return;
+    }
+    if (maxPerAddress > 0 && fromHere >= maxPerAddress) {
+      this.refuse(client, `Too many connections from ${client.address} (at most ${maxPerAddress}); try again later.`);
+      return;
+    }
     const closeFds = [this.listenFd, this.pipeReadFd];
     for (const connection of this.connections.values()) closeFds.push(connection.fd);
     const plan: ChildPlan = {
@@ -153,6 +185,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       parentPid: posix.getpid(),
       maxLineBytes: this.options.maxLineBytes,
       inputMode: this.options.inputMode,
+      rateLimit: this.options.rateLimit,
     };
     try {
       posix.setsockopt(client.fd, 'TCP_NODELAY', true); // chat lines are small: no Nagle delay
@@ -163,7 +196,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     try {
       pid = posix.fork();
     } catch (error) {
-      this.refuse(client, 'server busy, try again later', error as Error);
+      this.log.error(`fork failed for ${client.address}:${client.port}: ${(error as Error).message}`);
+      this.refuse(client, 'The server is busy; try again later.');
       return;
     }
     if (pid === 0) runChild(plan); // never returns
@@ -174,10 +208,12 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       address: client.address,
       port: client.port,
       connectedAt: Date.now(),
+      lastActive: Date.now(),
       outbox: new Outbox(client.fd),
     };
     this.children.add(pid);
     this.connections.set(pid, connection);
+    this.perAddress.set(client.address, fromHere + 1);
     this.log.info(`connect ${describe(connection)}`);
     this.chat.onConnect(connection);
     this.flushAll();
@@ -199,8 +235,24 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       const connection = this.connections.get(pid);
       if (connection !== undefined) this.endConnection(connection, { kind: 'lost', detail: 'connection lost' });
     }
+    this.checkIdle();
     this.processKicks();
     this.flushAll();
+  }
+
+  private lastIdleCheck = 0;
+
+  /** At most once a second: disconnect clients silent for longer than the idle timeout. */
+  private checkIdle(): void {
+    const limitMs = this.options.idleTimeoutSeconds * 1000;
+    const now = Date.now();
+    if (limitMs === 0 || now - this.lastIdleCheck < 1000) return;
+    this.lastIdleCheck = now;
+    for (const connection of this.connections.values()) {
+      if (now - connection.lastActive > limitMs) {
+        this.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
+      }
+    }
   }
 
   protected onAcceptError(error: NodeJS.ErrnoException): void {
@@ -208,9 +260,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   }
 
   protected afterServerLoop(): void {
-    const goodbye = this.chat.goodbye();
     for (const connection of [...this.connections.values()]) {
-      if (goodbye !== null) connection.outbox.enqueue(goodbye);
+      this.chat.notice(connection, 'The server is shutting down. Goodbye!');
       connection.outbox.flush();
       this.endConnection(connection, { kind: 'shutdown', detail: 'server shutting down' });
     }
@@ -246,7 +297,15 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     switch (record.type) {
       case RecordType.msg:
       case RecordType.cut:
+        connection.lastActive = Date.now();
         this.chat.onLine(connection, record.data, record.type === RecordType.cut);
+        break;
+      case RecordType.throttled:
+        connection.lastActive = Date.now();
+        this.chat.notice(connection, `You are sending more than ${this.options.rateLimit?.perSecond} lines a second: lines are being dropped.`);
+        break;
+      case RecordType.flood:
+        this.disconnect(connection, { kind: 'kicked', detail: 'flooding' });
         break;
       case RecordType.reply:
         this.send(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
@@ -294,7 +353,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   // ------------------------------------------------------------- delivery
 
   send(connection: Connection, data: Buffer): void {
-    if (!this.connections.has(connection.pid) || this.kicks.has(connection)) return;
+    if (!this.connections.has(connection.pid)) return;
     connection.outbox.enqueue(data);
     this.unflushed.add(connection);
   }
@@ -311,6 +370,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
 
   private processKicks(): void {
     for (const [connection, reason] of this.kicks) {
+      if (reason.kind !== 'quit') this.chat.notice(connection, `Disconnected: ${reason.detail ?? reason.kind}.`);
       connection.outbox.flush(); // a last word to the kicked client, if it takes it now
       this.endConnection(connection, reason);
     }
@@ -331,9 +391,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     for (const connection of this.unflushed) {
       const result = connection.outbox.flush();
       if (result === 'pending') {
-        if (connection.outbox.bytes > this.sendqLimitBytes) {
-          connection.outbox.clear();
-          this.endConnection(connection, { kind: 'kicked', detail: `send queue over ${this.sendqLimitBytes} bytes` });
+        if (connection.outbox.bytes > this.options.sendqLimitBytes) {
+          connection.outbox.clear(); // it cannot take what is queued; the notice goes alone
+          this.disconnect(connection, { kind: 'kicked', detail: `too slow: more than ${this.options.sendqLimitBytes} bytes waiting to be read` });
         }
         continue;
       }
@@ -349,6 +409,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
    */
   private endConnection(connection: Connection, reason: DisconnectReason): void {
     if (!this.connections.delete(connection.pid)) return;
+    const fromHere = (this.perAddress.get(connection.address) ?? 1) - 1;
+    if (fromHere > 0) this.perAddress.set(connection.address, fromHere);
+    else this.perAddress.delete(connection.address);
     this.unflushed.delete(connection);
     this.kicks.delete(connection);
     connection.outbox.clear();
@@ -363,8 +426,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     this.chat.onDisconnect(connection, reason);
   }
 
-  private refuse(client: AcceptedSocket, message: string, error: Error): void {
-    this.log.error(`fork failed for ${client.address}:${client.port}: ${error.message}`);
+  /** Turns a connection away without forking: one line saying why, then close. */
+  private refuse(client: AcceptedSocket, message: string): void {
+    this.log.warn(`refused ${client.address}:${client.port}: ${message}`);
     try {
       posix.send(client.fd, Buffer.from(`${message}\r\n`), { dontWait: true });
     } catch {

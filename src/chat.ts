@@ -29,7 +29,6 @@ interface Member {
   readonly connection: Connection;
   nick: string;
   room: Room;
-  lastActive: number;
 }
 
 interface Room {
@@ -61,7 +60,7 @@ export class Chat implements ChatHandler {
 
   onConnect(connection: Connection): void {
     const lobby = this.room(LOBBY);
-    const member: Member = { connection, nick: this.guestName(), room: lobby, lastActive: Date.now() };
+    const member: Member = { connection, nick: this.guestName(), room: lobby };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
     const others = [...lobby.members].map((m) => m.nick);
@@ -71,13 +70,12 @@ export class Chat implements ChatHandler {
     this.tell(member, 'Type /help for commands; /nick NAME to choose your name.');
     for (const line of this.options.motd) this.tell(member, line);
     this.showHistory(member);
-    this.toRoom(lobby, this.notice(`${member.nick} joined ${LOBBY}`), member);
+    this.toRoom(lobby, this.announcement(`${member.nick} joined ${LOBBY}`), member);
   }
 
   onLine(connection: Connection, line: Buffer, cut: boolean): void {
     const member = this.members.get(connection.pid);
     if (member === undefined) return;
-    member.lastActive = Date.now();
     if (cut) this.tell(member, `Your line was longer than ${this.options.maxLineBytes} bytes and was cut.`);
     const text = line.toString('utf8');
     if (text.startsWith('/') && !text.startsWith('//')) {
@@ -96,11 +94,11 @@ export class Chat implements ChatHandler {
     this.byNick.delete(member.nick.toLowerCase());
     this.leaveRoom(member);
     if (reason.kind === 'shutdown') return;
-    this.toRoom(member.room, this.notice(`${member.nick} left (${describeLeave(reason)})`));
+    this.toRoom(member.room, this.announcement(`${member.nick} left (${describeLeave(reason)})`));
   }
 
-  goodbye(): Buffer {
-    return Buffer.from(`*** The server is shutting down. Goodbye!${CRLF}`);
+  notice(connection: Connection, text: string): void {
+    this.delivery?.send(connection, Buffer.from(`*** ${text}${CRLF}`));
   }
 
   // -------------------------------------------------------------- commands
@@ -146,7 +144,7 @@ export class Chat implements ChatHandler {
     member.nick = wanted;
     this.byNick.set(wanted.toLowerCase(), member);
     this.tell(member, `You are now known as ${wanted}.`);
-    this.toRoom(member.room, this.notice(`${old} is now known as ${wanted}`), member);
+    this.toRoom(member.room, this.announcement(`${old} is now known as ${wanted}`), member);
   }
 
   private who(member: Member, args: string): void {
@@ -159,7 +157,7 @@ export class Chat implements ChatHandler {
     for (const m of list) {
       const room = everyone ? ` ${m.room.name}` : '';
       const you = m === member ? ' (you)' : '';
-      this.tell(member, `  ${m.nick.padEnd(MAX_NICK_LENGTH)}${room} idle ${formatIdle(now - m.lastActive)}${you}`);
+      this.tell(member, `  ${m.nick.padEnd(MAX_NICK_LENGTH)}${room} idle ${formatIdle(now - m.connection.lastActive)}${you}`);
     }
   }
 
@@ -182,14 +180,14 @@ export class Chat implements ChatHandler {
     if (member.room.name === name) return this.tell(member, `You are already in ${name}.`);
     const from = member.room;
     this.leaveRoom(member);
-    this.toRoom(from, this.notice(`${member.nick} left for ${name}`));
+    this.toRoom(from, this.announcement(`${member.nick} left for ${name}`));
     const to = this.room(name);
     const others = [...to.members].map((m) => m.nick);
     to.members.add(member);
     member.room = to;
     this.tell(member, `You are now in ${name}. ${others.length > 0 ? `Here with you: ${others.join(', ')}.` : 'Nobody else is here yet.'}`);
     this.showHistory(member);
-    this.toRoom(to, this.notice(`${member.nick} joined ${name}`), member);
+    this.toRoom(to, this.announcement(`${member.nick} joined ${name}`), member);
   }
 
   private listRooms(member: Member): void {
@@ -250,13 +248,14 @@ export class Chat implements ChatHandler {
     return `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
   }
 
-  private notice(text: string): string {
+  /** A line about someone, for a room: `[HH:MM] * alice joined #lobby`. */
+  private announcement(text: string): string {
     return `${this.stamp()}* ${text}`;
   }
 
   /** A message from the server to one member. */
   private tell(member: Member, text: string): void {
-    this.write(member, `*** ${text}`);
+    this.notice(member.connection, text);
   }
 
   private write(member: Member, line: string): void {
@@ -308,6 +307,8 @@ function describeLeave(reason: DisconnectReason): string {
       return 'connection lost';
     case 'timeout':
       return 'timed out';
+    case 'kicked':
+      return reason.detail ? `disconnected: ${reason.detail}` : 'disconnected';
     default:
       return reason.detail ? `${reason.kind}: ${reason.detail}` : reason.kind;
   }

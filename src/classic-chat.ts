@@ -26,8 +26,8 @@ export class ClassicChat implements ChatHandler {
 
   onDisconnect(): void {}
 
-  goodbye(): Buffer | null {
-    return null;
+  notice(connection: Connection, text: string): void {
+    this.delivery?.send(connection, Buffer.from(`${text}\n`));
   }
 
   /** To everyone but the sender, never back to it (as the original). Bytes pass unchanged. */

@@ -68,6 +68,11 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     backlog: config.backlog,
     maxLineBytes: config.maxLineBytes,
     inputMode: config.classic ? 'classic' : 'chat',
+    sendqLimitBytes: config.sendqBytes,
+    rateLimit: config.rateLimit === 0 ? null : { perSecond: config.rateLimit, burst: config.rateBurst },
+    maxClients: config.maxClients,
+    maxPerAddress: config.maxPerIp,
+    idleTimeoutSeconds: config.idleTimeout,
     chat,
     log,
   });

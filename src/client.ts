@@ -13,6 +13,7 @@ import { LineAssembler } from './line-assembler.js';
 import { LineEditor } from './line-editor.js';
 import * as posix from './posix.js';
 import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType, writeRecordHeader, type RecordTypeCode } from './record.js';
+import { TokenBucket } from './rate-limit.js';
 import { TelnetDecoder, TelnetEdit } from './telnet.js';
 
 /** What the original read per call. */
@@ -37,6 +38,14 @@ export interface ChildPlan {
   /** The longest line in bytes; a longer one is cut, never split into two messages. */
   maxLineBytes: number;
   inputMode: InputMode;
+  /** Flood control for this client; null: none. */
+  rateLimit: RateLimit | null;
+}
+
+/** Lines a second, and the burst allowed above that. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
 }
 
 const SIGUSR1 = posix.signalNumber('SIGUSR1');
@@ -71,12 +80,30 @@ class RecordWriter {
   readonly line = Buffer.allocUnsafe(MAX_RECORD_BYTES);
   private readonly reply = Buffer.allocUnsafe(MAX_RECORD_BYTES);
   private readonly pid = posix.getpid();
+  private readonly bucket: TokenBucket | null;
+  /** Set once we asked the parent to disconnect a flooder: nothing more goes through. */
+  private silenced = false;
 
-  constructor(private readonly plan: ChildPlan) {}
+  constructor(private readonly plan: ChildPlan) {
+    this.bucket = plan.rateLimit === null ? null : new TokenBucket(plan.rateLimit.perSecond, plan.rateLimit.burst);
+  }
 
-  /** A line already assembled in `line` after the header. */
+  /** A line already assembled in `line` after the header, if the rate limit lets it through. */
   sendLine(length: number, cut: boolean): void {
-    this.send(this.line, cut ? RecordType.cut : RecordType.msg, length);
+    if (this.silenced) return;
+    switch (this.bucket?.take() ?? 'pass') {
+      case 'pass':
+        this.send(this.line, cut ? RecordType.cut : RecordType.msg, length);
+        return;
+      case 'first-drop':
+        this.send(this.reply, RecordType.throttled, 0);
+        return;
+      case 'drop':
+        return;
+      case 'kick':
+        this.silenced = true;
+        this.send(this.reply, RecordType.flood, 0);
+    }
   }
 
   sendReply(bytes: Buffer): void {

@@ -17,6 +17,16 @@ export interface Config {
   motd: string;
   /** The original's behaviour and format: raw lines as [ADDRESS] (PID):LINE, no commands. */
   classic: boolean;
+  /** Lines a second each client may send (0: no limit), and the burst allowed above it. */
+  rateLimit: number;
+  rateBurst: number;
+  /** Clients at once (0: no limit), and per address (0: no limit). */
+  maxClients: number;
+  maxPerIp: number;
+  /** Seconds without a line before a client is disconnected (0: never). */
+  idleTimeout: number;
+  /** Unsent output a client may have queued before it is disconnected as too slow. */
+  sendqBytes: number;
   logLevel: LogLevel;
 }
 
@@ -90,6 +100,19 @@ export const OPTIONS: readonly AnyOption[] = [
     help: "the 2013 original's behaviour: [ADDRESS] (PID):LINE, raw bytes, no names or commands",
     defaultValue: false,
     parse: boolean,
+  },
+  { key: 'rateLimit', flag: 'rate-limit', placeholder: 'N', help: 'lines a second a client may send; 0 turns flood control off', defaultValue: 10, parse: integer(0, 100_000) },
+  { key: 'rateBurst', flag: 'rate-burst', placeholder: 'N', help: 'lines a client may send at once above the rate', defaultValue: 20, parse: integer(1, 100_000) },
+  { key: 'maxClients', flag: 'max-clients', placeholder: 'N', help: 'clients at once; 0: no limit but the file descriptors', defaultValue: 0, parse: integer(0, 1_000_000) },
+  { key: 'maxPerIp', flag: 'max-per-ip', placeholder: 'N', help: 'clients at once from one address; 0: no limit', defaultValue: 20, parse: integer(0, 1_000_000) },
+  { key: 'idleTimeout', flag: 'idle-timeout', placeholder: 'SECONDS', help: 'disconnect a client silent this long; 0: never', defaultValue: 0, parse: integer(0, 10_000_000) },
+  {
+    key: 'sendqBytes',
+    flag: 'sendq',
+    placeholder: 'BYTES',
+    help: 'output queued for a slow client before it is disconnected',
+    defaultValue: 256 * 1024,
+    parse: integer(4096, 1 << 30),
   },
   { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
 ];

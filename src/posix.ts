@@ -39,6 +39,15 @@ export interface WaitResult {
   signal: number | null;
 }
 
+/** The resource limits the addon reads and sets. */
+export type Resource = 'RLIMIT_NOFILE' | 'RLIMIT_NPROC';
+
+/** A soft and a hard limit; -1 means unlimited. */
+export interface ResourceLimit {
+  soft: number;
+  hard: number;
+}
+
 /** A socket address. */
 export interface SocketAddress {
   address: string;
@@ -60,6 +69,8 @@ interface NativeBinding {
   getpid(): number;
   getppid(): number;
   setParentDeathSignal(signal: Signal): void;
+  getrlimit(resource: Resource): ResourceLimit;
+  setrlimit(resource: Resource, soft: number, hard: number): void;
   sigprocmask(how: 'block' | 'unblock' | 'setmask', signals: Signal[]): number[];
   sigaction(signal: Signal, action: 'default' | 'ignore' | 'forward'): void;
   sigtimedwait(signals: Signal[], timeoutSeconds: number): SignalInfo | null;
@@ -223,6 +234,21 @@ export function getppid(): number {
  */
 export function setParentDeathSignal(signal: Signal): void {
   native.setParentDeathSignal(signalNumber(signal));
+}
+
+/** `getrlimit(2)`: the soft and hard limits of `resource` (-1: unlimited). */
+export function getrlimit(resource: Resource): ResourceLimit {
+  return native.getrlimit(resource);
+}
+
+/**
+ * `setrlimit(2)`: sets the soft and hard limits of `resource` (-1: unlimited).
+ * @throws `EPERM` when raising the hard limit without privilege, `EINVAL` when soft > hard.
+ */
+export function setrlimit(resource: Resource, soft: number, hard: number): void {
+  checkInteger(soft, 'soft');
+  checkInteger(hard, 'hard');
+  native.setrlimit(resource, soft, hard);
 }
 
 // ------------------------------------------------------------------ signals

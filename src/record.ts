@@ -1,12 +1,16 @@
 /**
  * The child -> parent record codec. One record on the pipe:
  *
- *   u32le length | u8 type | u32le pid | data (length - 5 bytes, any byte values)
+ *   u32le length | u32le crc32 | u16le magic 'PC' | u8 type | u32le pid | data
  *
- * `length` counts the bytes after itself, as in the original's 4-byte header. A whole
- * record is at most PIPE_BUF bytes, so one write() puts it in the pipe atomically and
- * records from concurrent children never interleave.
+ * `length` counts the bytes after itself, as in the original's 4-byte header; the
+ * CRC-32 covers everything after it (magic, type, pid, data). A whole record is at
+ * most PIPE_BUF bytes, so one write() puts it in the pipe atomically and records
+ * from concurrent children never interleave. The original could never recover
+ * from one bad length (its author warned of it); here a damaged stretch is skipped
+ * byte by byte until a record with a valid length, magic and checksum starts again.
  */
+import { crc32 } from 'node:zlib';
 import { PIPE_BUF } from './posix.js';
 
 /** What a record asks the parent to do. */
@@ -19,13 +23,23 @@ export const RecordType = {
   cut: 3,
   /** Bytes for the parent to send back to this record's client (telnet answers). */
   reply: 4,
+  /** The client sends faster than the rate limit: lines are being dropped (data: how many so far). */
+  throttled: 5,
+  /** The client kept flooding past the limit: the child asks the parent to disconnect it. */
+  flood: 6,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 export type RecordTypeCode = (typeof RecordType)[RecordTypeName];
 
 const LENGTH_BYTES = 4;
-/** length + type + pid. */
-export const RECORD_HEADER_BYTES = LENGTH_BYTES + 1 + 4;
+const CRC_OFFSET = 4;
+const MAGIC_OFFSET = 8;
+const TYPE_OFFSET = 10;
+const PID_OFFSET = 11;
+/** 'PC' read as little-endian u16. */
+export const RECORD_MAGIC = 0x4350;
+/** length + crc + magic + type + pid. */
+export const RECORD_HEADER_BYTES = 15;
 /** The largest record: one atomic pipe write. */
 export const MAX_RECORD_BYTES = PIPE_BUF;
 /** The most data one record carries. */
@@ -41,16 +55,19 @@ export interface PipeRecord {
 /**
  * Writes a record header in front of `dataLength` bytes already placed at
  * `buffer[RECORD_HEADER_BYTES...]`, and returns the record's total size. The child
- * builds its records in place this way, allocating nothing per message.
+ * builds its records in place this way, copying nothing.
  */
 export function writeRecordHeader(buffer: Buffer, type: RecordTypeCode, pid: number, dataLength: number): number {
   if (dataLength < 0 || dataLength > MAX_RECORD_DATA_BYTES) {
     throw new RangeError(`record data must be 0-${MAX_RECORD_DATA_BYTES} bytes, got ${dataLength}`);
   }
-  buffer.writeUInt32LE(dataLength + RECORD_HEADER_BYTES - LENGTH_BYTES, 0);
-  buffer.writeUInt8(type, LENGTH_BYTES);
-  buffer.writeUInt32LE(pid, LENGTH_BYTES + 1);
-  return RECORD_HEADER_BYTES + dataLength;
+  const size = RECORD_HEADER_BYTES + dataLength;
+  buffer.writeUInt32LE(size - LENGTH_BYTES, 0);
+  buffer.writeUInt16LE(RECORD_MAGIC, MAGIC_OFFSET);
+  buffer.writeUInt8(type, TYPE_OFFSET);
+  buffer.writeUInt32LE(pid, PID_OFFSET);
+  buffer.writeUInt32LE(crc32(buffer.subarray(MAGIC_OFFSET, size)), CRC_OFFSET);
+  return size;
 }
 
 /** A new buffer holding one whole record. */
@@ -61,14 +78,19 @@ export function encodeRecord(type: RecordTypeCode, pid: number, data: Uint8Array
   return buffer;
 }
 
-/** Why the decoder threw bytes away. */
+/** Bytes the decoder skipped to find the next valid record. */
 export interface CorruptRecord {
-  length: number;
   discardedBytes: number;
 }
 
 /** How many bytes the parent reads from the pipe at once: many records per read() call. */
 export const PIPE_READ_BYTES = 64 * 1024;
+
+const enum Check {
+  Valid,
+  Partial,
+  Invalid,
+}
 
 /**
  * Reassembles records from pipe reads that may end anywhere, holding a partial record
@@ -77,11 +99,14 @@ export const PIPE_READ_BYTES = 64 * 1024;
  */
 export class RecordDecoder {
   readonly buffer = Buffer.allocUnsafe(PIPE_READ_BYTES + MAX_RECORD_BYTES);
-  /** Where the next read should write, and how much room there is. */
+  /** Where the next read should write. */
   end = 0;
+  /** Bytes skipped since the last valid record, reported when a valid one turns up again. */
+  private skipped = 0;
 
   constructor(private readonly onCorrupt: (info: CorruptRecord) => void = () => {}) {}
 
+  /** Room left for the next read. */
   get room(): number {
     return this.buffer.length - this.end;
   }
@@ -103,19 +128,20 @@ export class RecordDecoder {
     this.end += bytes;
     let start = 0;
     let count = 0;
-    while (this.end - start >= LENGTH_BYTES) {
-      const length = this.buffer.readUInt32LE(start);
-      if (length < RECORD_HEADER_BYTES - LENGTH_BYTES || length > MAX_RECORD_BYTES - LENGTH_BYTES) {
-        // No valid record can start here; nothing after it can be trusted to align either.
-        this.onCorrupt({ length, discardedBytes: this.end - start });
-        start = this.end;
-        break;
+    for (;;) {
+      const check = this.check(start);
+      if (check === Check.Partial) break;
+      if (check === Check.Invalid) {
+        start++; // resynchronise: try the next byte as a record start
+        this.skipped++;
+        continue;
       }
-      if (this.end - start < LENGTH_BYTES + length) break;
-      const type = this.buffer.readUInt8(start + LENGTH_BYTES);
-      const pid = this.buffer.readUInt32LE(start + LENGTH_BYTES + 1);
-      const data = this.buffer.subarray(start + RECORD_HEADER_BYTES, start + LENGTH_BYTES + length);
-      start += LENGTH_BYTES + length;
+      this.reportSkipped();
+      const size = LENGTH_BYTES + this.buffer.readUInt32LE(start);
+      const type = this.buffer.readUInt8(start + TYPE_OFFSET);
+      const pid = this.buffer.readUInt32LE(start + PID_OFFSET);
+      const data = this.buffer.subarray(start + RECORD_HEADER_BYTES, start + size);
+      start += size;
       count++;
       onRecord({ type, pid, data });
     }
@@ -123,5 +149,28 @@ export class RecordDecoder {
     this.buffer.copyWithin(0, start, this.end);
     this.end -= start;
     return count;
+  }
+
+  /** Bytes skipped so far and not yet reported (the stream may still be resynchronising). */
+  get pendingSkipped(): number {
+    return this.skipped;
+  }
+
+  private reportSkipped(): void {
+    if (this.skipped === 0) return;
+    this.onCorrupt({ discardedBytes: this.skipped });
+    this.skipped = 0;
+  }
+
+  /** Is there a whole, valid record at `start`? */
+  private check(start: number): Check {
+    const available = this.end - start;
+    if (available < LENGTH_BYTES) return Check.Partial;
+    const size = LENGTH_BYTES + this.buffer.readUInt32LE(start);
+    if (size < RECORD_HEADER_BYTES || size > MAX_RECORD_BYTES) return Check.Invalid;
+    if (available >= MAGIC_OFFSET + 2 && this.buffer.readUInt16LE(start + MAGIC_OFFSET) !== RECORD_MAGIC) return Check.Invalid;
+    if (available < size) return Check.Partial;
+    const crc = this.buffer.readUInt32LE(start + CRC_OFFSET);
+    return crc32(this.buffer.subarray(start + MAGIC_OFFSET, start + size)) === crc ? Check.Valid : Check.Invalid;
   }
 }

@@ -62,7 +62,7 @@ describe('broadcast server: the original behaviour', () => {
   });
 
   it('delivers a burst of 50 clients x 100 lines: every line to every other client exactly once, in order', async () => {
-    const server = await startServer(['--log-level', 'warn']);
+    const server = await startServer(['--log-level', 'warn', '--max-per-ip', '0', '--rate-limit', '0']);
     const all = await connect(server, 50);
     const lines = 100;
     // Wait until everyone has seen everyone connect, so no line races a newcomer's arrival.
