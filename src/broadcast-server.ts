@@ -18,6 +18,8 @@ import { SocketServer, type ListenOptions } from './socket-server.js';
 export const SIGNAL_WAIT_SECONDS = 1;
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
+/** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
+export const CLIENT_SNDBUF_BYTES = 64 * 1024;
 /** How long children get to exit after SIGTERM at shutdown before SIGKILL. */
 export const CHILD_EXIT_GRACE_MS = 1000;
 /** Pipe reads per wake-up before the loop goes round (accepts, flushes) and comes back. */
@@ -189,6 +191,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     };
     try {
       posix.setsockopt(client.fd, 'TCP_NODELAY', true); // chat lines are small: no Nagle delay
+      // A fixed kernel send buffer instead of autotuning up to megabytes: what a slow
+      // reader does not take backs up into its Outbox, where the sendq limit sees it.
+      posix.setsockopt(client.fd, 'SO_SNDBUF', CLIENT_SNDBUF_BYTES);
     } catch {
       // The client already left; the child will see it and say so.
     }

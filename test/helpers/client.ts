@@ -4,8 +4,7 @@ import { pollUntil } from './poll.js';
 
 export class TestClient {
   readonly socket: net.Socket;
-  /** Every byte received so far. */
-  received = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
   closed = false;
   /** Line ends (LF) received so far: a cheap count to poll on. */
   lineEnds = 0;
@@ -13,7 +12,7 @@ export class TestClient {
   private constructor(socket: net.Socket) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
-      this.received = Buffer.concat([this.received, chunk]);
+      this.chunks.push(chunk);
       for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.lineEnds++;
     });
     socket.on('close', () => (this.closed = true));
@@ -27,6 +26,12 @@ export class TestClient {
       socket.once('connect', () => resolve(new TestClient(socket)));
       socket.once('error', reject);
     });
+  }
+
+  /** Every byte received so far (joined lazily: polling a big stream stays linear). */
+  get received(): Buffer {
+    if (this.chunks.length !== 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] as Buffer;
   }
 
   get text(): string {

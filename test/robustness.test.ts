@@ -1,0 +1,222 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync, readdirSync, readlinkSync, closeSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeRecord, RecordType } from '../src/record.js';
+import { TestClient } from './helpers/client.js';
+import { pollUntil, sleep } from './helpers/poll.js';
+import { childrenOf, isAlive, processState } from './helpers/processes.js';
+import { ROOT, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+
+const clients: TestClient[] = [];
+const helpers: ChildProcess[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  for (const helper of helpers.splice(0)) helper.kill('SIGKILL');
+  await stopAllServers();
+});
+
+async function connect(server: RunningServer, count: number, localAddress?: string): Promise<TestClient[]> {
+  const made: TestClient[] = [];
+  for (let i = 0; i < count; i++) made.push(await TestClient.connect(server.port, '127.0.0.1', localAddress));
+  clients.push(...made);
+  for (const client of made) await client.waitFor(/Type \/help|full|Too many/);
+  return made;
+}
+
+function rssKiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+/** Lines that start with `<nick>` and a number: what the load tests send. */
+function countTagged(client: TestClient, tag: string): number {
+  return client.lines().filter((line) => line.includes(tag)).length;
+}
+
+describe('slow consumers', () => {
+  it('disconnects a client that never reads while 20 others get every one of 2,000 lines of 400 bytes', async () => {
+    const server = await startServer(['--rate-limit', '0', '--max-per-ip', '0', '--log-level', 'warn']);
+    const silent = spawn('python3', [path.join(ROOT, 'test/fixtures/silent-client.py'), String(server.port), '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    helpers.push(silent);
+    await new Promise((resolve) => silent.stdout?.once('data', resolve));
+    const active = await connect(server, 20);
+    await sleep(200);
+    const rssBefore = rssKiB(server.pid);
+    const perClient = 100;
+    active.forEach((client, c) => {
+      let burst = '';
+      for (let i = 0; i < perClient; i++) burst += `#L c${c} n${i} ${'x'.repeat(380)}\r\n`;
+      client.send(burst);
+    });
+    const expected = (active.length - 1) * perClient;
+    await pollUntil(() => active.every((client) => countTagged(client, '#L ') >= expected), 30_000, 'every line to every active client');
+    await pollUntil(() => /disconnect .*: kicked \(too slow/.test(server.stderr()), 5_000, 'the silent client to be disconnected');
+    for (const client of active) expect(countTagged(client, '#L ')).toBe(expected);
+    const rssAfter = rssKiB(server.pid);
+    // 15 MB went through; the parent holds at most a send queue's worth for the slow one.
+    expect(rssAfter - rssBefore).toBeLessThan(64 * 1024);
+  }, 60_000);
+});
+
+describe('flood control', () => {
+  it('throttles a flooder, then disconnects it, while the others chat on', async () => {
+    const server = await startServer(['--rate-limit', '10', '--rate-burst', '20']);
+    const [alice, flooder] = (await connect(server, 2)) as [TestClient, TestClient];
+    let flood = '';
+    for (let i = 0; i < 30; i++) flood += `flood ${i}\r\n`;
+    flooder.send(flood);
+    await flooder.waitFor('You are sending more than 10 lines a second: lines are being dropped.');
+    await pollUntil(() => countTagged(alice, '> flood ') >= 20, 3_000, 'the burst');
+    await sleep(200);
+    expect(countTagged(alice, '> flood ')).toBe(20); // the burst passed, the rest was dropped
+    flooder.send(Array.from({ length: 100 }, (_, i) => `more ${i}\r\n`).join(''));
+    await flooder.waitFor('Disconnected: flooding.');
+    await flooder.waitForClose();
+    await alice.waitFor(/left \(disconnected: flooding\)/);
+    const [bob] = (await connect(server, 1)) as [TestClient];
+    bob.send('still fine\r\n');
+    await alice.waitFor('still fine');
+  });
+});
+
+describe('crashes', () => {
+  it('keeps 20 chatting when 10 of 30 children are killed with SIGKILL mid-traffic: no zombies, 10 notices', async () => {
+    const server = await startServer(['--rate-limit', '0', '--max-per-ip', '0', '--no-timestamps']);
+    const all = await connect(server, 30);
+    const pids = childrenOf(server.pid);
+    expect(pids).toHaveLength(30);
+    const [watcher] = all as [TestClient];
+    const traffic = setInterval(() => all.forEach((client, i) => client.send(`tick from ${i}\r\n`)), 20);
+    await sleep(200);
+    const victims = pids.slice(-10);
+    for (const pid of victims) process.kill(pid, 'SIGKILL');
+    await pollUntil(() => victims.every((pid) => processState(pid) === null), 2_000, 'the killed children to be reaped');
+    await pollUntil(() => (watcher.text.match(/left \(connection lost\)/g) ?? []).length === 10, 3_000, '10 lost notices');
+    clearInterval(traffic);
+    expect(childrenOf(server.pid).filter((pid) => !isAlive(pid))).toEqual([]);
+    expect(childrenOf(server.pid)).toHaveLength(20);
+    const survivors = all.filter((client) => !client.closed);
+    expect(survivors).toHaveLength(20);
+    const last = survivors[survivors.length - 1] as TestClient;
+    last.send('after the massacre\r\n');
+    await watcher.waitFor('after the massacre');
+  });
+});
+
+describe('record integrity', () => {
+  function pipeTargets(pid: number): Map<string, string[]> {
+    const byInode = new Map<string, string[]>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let target = '';
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (target.startsWith('pipe:')) byInode.set(target, [...(byInode.get(target) ?? []), fd]);
+    }
+    return byInode;
+  }
+
+  /**
+   * Opens the server's record pipe through /proc. It is the pipe of which the parent
+   * holds both ends and a child one end only (it closed the read end), while Node's
+   * own internal pipes appear in the child with both ends.
+   */
+  function openServerPipe(server: RunningServer): number {
+    const inChild = pipeTargets(childrenOf(server.pid)[0] as number);
+    const inParent = pipeTargets(server.pid);
+    const ours = [...inChild].filter(([target, fds]) => fds.length === 1 && inParent.get(target)?.length === 2);
+    expect(ours).toHaveLength(1);
+    const fd = inParent.get((ours[0] as [string, string[]])[0])?.[0] as string;
+    return openSync(`/proc/${server.pid}/fd/${fd}`, 'w');
+  }
+
+  it('skips and counts garbage written into the pipe; later records still arrive', async () => {
+    const server = await startServer();
+    const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
+    const pipe = openServerPipe(server);
+    try {
+      writeSync(pipe, Buffer.from([0xff, 0xff, 0, 0, 9, 9, 9, 9, 0x50, 0x43, 1, 2, 3]));
+      // A record with a valid shape but a wrong checksum, then one from a pid the server does not know.
+      const forged = encodeRecord(RecordType.msg, 1, Buffer.from('forged'));
+      forged.writeUInt32LE(forged.readUInt32LE(4) ^ 1, 4);
+      writeSync(pipe, forged);
+      writeSync(pipe, encodeRecord(RecordType.msg, 999_999, Buffer.from('from nowhere')));
+    } finally {
+      closeSync(pipe);
+    }
+    bob.send('after the garbage\r\n');
+    await alice.waitFor('after the garbage');
+    await pollUntil(() => /pipe: skipped \d+ bytes that were not a valid record/.test(server.stderr()), 2_000, 'the corrupt-record log');
+    await pollUntil(() => /record type 1 from unknown pid 999999/.test(server.stderr()), 2_000, 'the unknown-pid log');
+    expect(alice.text).not.toContain('forged');
+    expect(alice.text).not.toContain('from nowhere');
+  });
+});
+
+describe('limits', () => {
+  it('--max-clients 5: the sixth is told the server is full, and nothing is forked for it', async () => {
+    const server = await startServer(['--max-clients', '5']);
+    await connect(server, 5);
+    const [sixth] = (await connect(server, 1)) as [TestClient];
+    await sixth.waitFor('The server is full (5 people); try again later.');
+    await sixth.waitForClose();
+    expect(childrenOf(server.pid)).toHaveLength(5);
+  });
+
+  it('--max-per-ip 3: the fourth from 127.0.0.1 is told why; 127.0.0.2 is still let in', async () => {
+    const server = await startServer(['--max-per-ip', '3', '--host', '0.0.0.0']);
+    await connect(server, 3);
+    const [fourth] = (await connect(server, 1)) as [TestClient];
+    await fourth.waitFor('Too many connections from 127.0.0.1 (at most 3); try again later.');
+    await fourth.waitForClose();
+    const [other] = (await connect(server, 1, '127.0.0.2')) as [TestClient];
+    expect(other.text).toContain('Welcome');
+    expect(childrenOf(server.pid)).toHaveLength(4);
+  });
+
+  it('--idle-timeout: a silent client is disconnected and the room told it timed out', async () => {
+    const server = await startServer(['--idle-timeout', '1']);
+    const [idle, talker] = (await connect(server, 2)) as [TestClient, TestClient];
+    const keepTalking = setInterval(() => talker.send('/who\r\n'), 200);
+    try {
+      await idle.waitFor('Disconnected: idle for more than 1 s.', 5_000);
+      await idle.waitForClose();
+      await talker.waitFor(/left \(timed out\)/);
+      expect(talker.closed).toBe(false);
+    } finally {
+      clearInterval(keepTalking);
+    }
+  });
+});
+
+describe('bad input', () => {
+  it('survives random bytes, IAC storms, 1 MiB without a newline, NUL runs, giant escapes and absurd commands', async () => {
+    const server = await startServer(['--rate-limit', '0']);
+    const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
+    const rssBefore = rssKiB(server.pid);
+    const abusers = await connect(server, 6);
+    const random = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 24;
+    const payloads: Buffer[] = [
+      random,
+      Buffer.alloc(128 * 1024, 0xff), // IAC IAC IAC...: escaped 255s, which are not UTF-8
+      Buffer.from(Array.from({ length: 40_000 }, (_, i) => [255, 251 + (i % 4), i % 256]).flat()), // negotiation storm
+      Buffer.alloc(1024 * 1024, 'a'), // a line that never ends
+      Buffer.alloc(256 * 1024, 0), // NUL runs
+      Buffer.concat([Buffer.from('\x1b]0;'), Buffer.alloc(512 * 1024, 'x'), Buffer.from('\x07\r\n')]), // a giant OSC
+      Buffer.from(`/${'x'.repeat(400)} ${'y'.repeat(50)}\r\n/msg ${'z'.repeat(300)} hi\r\n/join #${'q'.repeat(300)}\r\n/nick\r\n/\r\n//\r\n`),
+    ];
+    abusers.forEach((client, i) => client.send(payloads[i % payloads.length] as Buffer));
+    (abusers[5] as TestClient).send(payloads[6] as Buffer);
+    await sleep(1_500);
+    alice.send('are we still here?\r\n');
+    await bob.waitFor('are we still here?');
+    expect(isAlive(server.pid)).toBe(true);
+    expect(rssKiB(server.pid) - rssBefore).toBeLessThan(64 * 1024);
+    // The line that never ended was delivered once, cut, with its sender told.
+    await (abusers[3] as TestClient).waitFor('was cut');
+    expect((bob.text.match(/a{512}/g) ?? []).length).toBe(1);
+  });
+});
