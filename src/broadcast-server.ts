@@ -6,7 +6,7 @@
  *
  * The loop never returns to Node's event loop: every call in it is synchronous.
  */
-import { runChild, type ChildPlan, type InputMode, type RateLimit } from './client.js';
+import { runChild, warmUpChildPath, type ChildPlan, type InputMode, type RateLimit } from './client.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
@@ -18,6 +18,8 @@ import { SocketServer, type ListenOptions } from './socket-server.js';
 export const SIGNAL_WAIT_SECONDS = 1;
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
+/** A client still reading, but slower than its share, is cut off at this many times the sendq limit. */
+export const SENDQ_HARD_FACTOR = 4;
 /** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
 export const CLIENT_SNDBUF_BYTES = 64 * 1024;
 /** How long children get to exit after SIGTERM at shutdown before SIGKILL. */
@@ -123,6 +125,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private pipeReadFd = -1;
   private pipeWriteFd = -1;
   private pipeHasMore = false;
+  /** Children reaped this turn: their last records may still be in the pipe. */
+  private justReaped = new Set<number>();
   /** Damaged stretches of the pipe skipped (and their bytes), and records from pids we do not know. */
   readonly stats = { corruptRuns: 0, corruptBytes: 0, unknownRecords: 0 };
 
@@ -153,6 +157,27 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     // A new connection raises SIGUSR1 too, so it never waits out the 1-second wait.
     posix.setSignalOnReadable(this.listenFd, 'SIGUSR1');
     this.raiseFileLimit();
+    warmUpChildPath((pipeWriteFd) => this.planFor(-1, pipeWriteFd));
+    // The warm-up signalled us (its records went to a throw-away pipe): take that signal now.
+    while (posix.sigtimedwait(['SIGUSR1'], 0) !== null);
+  }
+
+  /**
+   * What a child gets, decided before fork(). One factory for real children and the
+   * warm-up, so both plans have the same shape (hidden class) in V8.
+   */
+  private planFor(clientFd: number, pipeWriteFd: number): ChildPlan {
+    const closeFds = [this.listenFd, this.pipeReadFd];
+    for (const connection of this.connections.values()) closeFds.push(connection.fd);
+    return {
+      clientFd,
+      pipeWriteFd,
+      closeFds,
+      parentPid: posix.getpid(),
+      maxLineBytes: this.options.maxLineBytes,
+      inputMode: this.options.inputMode,
+      rateLimit: this.options.rateLimit,
+    };
   }
 
   /** Each client costs the parent a descriptor: allow as many as the hard limit does. */
@@ -178,17 +203,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       this.refuse(client, `Too many connections from ${client.address} (at most ${maxPerAddress}); try again later.`);
       return;
     }
-    const closeFds = [this.listenFd, this.pipeReadFd];
-    for (const connection of this.connections.values()) closeFds.push(connection.fd);
-    const plan: ChildPlan = {
-      clientFd: client.fd,
-      pipeWriteFd: this.pipeWriteFd,
-      closeFds,
-      parentPid: posix.getpid(),
-      maxLineBytes: this.options.maxLineBytes,
-      inputMode: this.options.inputMode,
-      rateLimit: this.options.rateLimit,
-    };
+    const plan = this.planFor(client.fd, this.pipeWriteFd);
     try {
       posix.setsockopt(client.fd, 'TCP_NODELAY', true); // chat lines are small: no Nagle delay
       // A fixed kernel send buffer instead of autotuning up to megabytes: what a slow
@@ -235,6 +250,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     // Reap first, then drain: a child that exited wrote its records before it died,
     // so after the drain we know whether it said goodbye (disc) or was lost.
     const exited = this.reapChildren();
+    this.justReaped = new Set(exited);
     this.handleProcess();
     for (const pid of exited) {
       const connection = this.connections.get(pid);
@@ -285,6 +301,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       const n = posix.read(this.pipeReadFd, this.decoder.buffer, this.decoder.end, this.decoder.room);
       if (n === null || n === 0) return;
       this.decoder.commit(n, this.onRecord);
+      this.flushAll(); // one send per client per pipe read: the backlog never outgrows one read's worth
     }
     this.pipeHasMore = true; // come straight back after one more loop turn
   }
@@ -292,8 +309,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private readonly onRecord = (record: PipeRecord): void => {
     const connection = this.connections.get(record.pid);
     if (connection === undefined) {
-      // A child we kicked may still say goodbye; anything else is unexpected.
-      if (!this.children.has(record.pid)) {
+      // A child whose connection already ended may still say goodbye; anything else is unexpected.
+      if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) {
         this.stats.unknownRecords++;
         this.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
       }
@@ -389,14 +406,17 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
    */
   /**
    * One send per client with output due. What a client's socket does not take waits
-   * for a later turn; a client whose backlog passes the limit is too slow to keep
-   * (its queue is bounded: a turn reads at most MAX_PIPE_READS_PER_TURN pipe buffers).
+   * for a later turn. A client is too slow to keep when its backlog passes the limit
+   * while it takes nothing at all, or passes SENDQ_HARD_FACTOR times the limit however
+   * it reads: either way the parent's memory stays bounded.
    */
   private flushAll(): void {
+    const limit = this.options.sendqLimitBytes;
     for (const connection of this.unflushed) {
       const result = connection.outbox.flush();
-      if (result === 'pending') {
-        if (connection.outbox.bytes > this.options.sendqLimitBytes) {
+      if (result === 'partial' || result === 'blocked') {
+        const backlog = connection.outbox.bytes;
+        if ((result === 'blocked' && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {
           connection.outbox.clear(); // it cannot take what is queued; the notice goes alone
           this.disconnect(connection, { kind: 'kicked', detail: `too slow: more than ${this.options.sendqLimitBytes} bytes waiting to be read` });
         }

@@ -9,12 +9,12 @@
  * Work that belongs to one connection (telnet, line editing, cleaning the text)
  * happens here, on every core at once; the parent only routes clean lines.
  */
-import { LineAssembler } from './line-assembler.js';
+import { LineAssembler, type LineSink } from './line-assembler.js';
 import { LineEditor } from './line-editor.js';
 import * as posix from './posix.js';
 import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType, writeRecordHeader, type RecordTypeCode } from './record.js';
 import { TokenBucket } from './rate-limit.js';
-import { TelnetDecoder, TelnetEdit } from './telnet.js';
+import { TelnetDecoder, TelnetEdit, type TelnetSink } from './telnet.js';
 
 /** What the original read per call. */
 export const CLIENT_READ_BYTES = 1024;
@@ -75,10 +75,17 @@ function becomeChild(plan: ChildPlan): void {
   for (const fd of plan.closeFds) posix.close(fd);
 }
 
-/** Feeds what the client sends into records, one buffer for lines and one for replies. */
-class RecordWriter {
-  readonly line = Buffer.allocUnsafe(MAX_RECORD_BYTES);
-  private readonly reply = Buffer.allocUnsafe(MAX_RECORD_BYTES);
+/**
+ * Turns what the client sends into records. Records produced by one read of the
+ * client go out together: as many whole records as fit in PIPE_BUF per write() (still
+ * atomic), and one kill() per write, so a burst costs the parent one wake-up, not one
+ * per line.
+ */
+class RecordWriter implements LineSink {
+  /** Where the line editor assembles the current line, after room for a header. */
+  readonly lineBuffer = Buffer.allocUnsafe(MAX_RECORD_BYTES);
+  private readonly batch = Buffer.allocUnsafe(MAX_RECORD_BYTES);
+  private batchLength = 0;
   private readonly pid = posix.getpid();
   private readonly bucket: TokenBucket | null;
   /** Set once we asked the parent to disconnect a flooder: nothing more goes through. */
@@ -88,38 +95,49 @@ class RecordWriter {
     this.bucket = plan.rateLimit === null ? null : new TokenBucket(plan.rateLimit.perSecond, plan.rateLimit.burst);
   }
 
-  /** A line already assembled in `line` after the header, if the rate limit lets it through. */
-  sendLine(length: number, cut: boolean): void {
+  /** A line already assembled in `line` after the header (LineSink), if the rate limit lets it through. */
+  line(length: number, cut: boolean): void {
     if (this.silenced) return;
     switch (this.bucket?.take() ?? 'pass') {
       case 'pass':
-        this.send(this.line, cut ? RecordType.cut : RecordType.msg, length);
+        this.queue(cut ? RecordType.cut : RecordType.msg, this.lineBuffer, length);
         return;
       case 'first-drop':
-        this.send(this.reply, RecordType.throttled, 0);
+        this.queue(RecordType.throttled, this.lineBuffer, 0);
         return;
       case 'drop':
         return;
       case 'kick':
         this.silenced = true;
-        this.send(this.reply, RecordType.flood, 0);
+        this.queue(RecordType.flood, this.lineBuffer, 0);
     }
   }
 
   sendReply(bytes: Buffer): void {
-    bytes.copy(this.reply, RECORD_HEADER_BYTES);
-    this.send(this.reply, RecordType.reply, bytes.length);
+    this.queue(RecordType.reply, bytes, bytes.length, 0);
   }
 
   sendDisc(): void {
-    this.send(this.reply, RecordType.disc, 0);
+    this.queue(RecordType.disc, this.lineBuffer, 0);
+    this.flush();
   }
 
-  private send(buffer: Buffer, type: RecordTypeCode, dataLength: number): void {
-    const size = writeRecordHeader(buffer, type, this.pid, dataLength);
-    // Blocking and at most PIPE_BUF bytes: one atomic write, or we wait while the pipe is full.
-    posix.write(this.plan.pipeWriteFd, buffer, 0, size);
+  /** Sends what is batched: one atomic write, one signal. */
+  flush(): void {
+    if (this.batchLength === 0) return;
+    // Blocking: while the pipe is full we wait; no record is ever dropped.
+    posix.write(this.plan.pipeWriteFd, this.batch, 0, this.batchLength);
+    this.batchLength = 0;
     posix.kill(this.plan.parentPid, SIGUSR1);
+  }
+
+  /** Adds a record whose data is `source[from, from + length)` (default: after a header's room). */
+  private queue(type: RecordTypeCode, source: Buffer, length: number, from = RECORD_HEADER_BYTES): void {
+    if (this.batchLength + RECORD_HEADER_BYTES + length > this.batch.length) this.flush();
+    // A plain loop: Buffer#copy makes a view object per call, and the child must not allocate.
+    const to = this.batchLength + RECORD_HEADER_BYTES;
+    for (let i = 0; i < length; i++) this.batch[to + i] = source[from + i] as number;
+    this.batchLength += writeRecordHeader(this.batch, this.batchLength, type, this.pid, length);
   }
 }
 
@@ -129,32 +147,115 @@ interface Input {
   end(): void;
 }
 
-function classicInput(records: RecordWriter, maxLine: number): Input {
-  const lines = new LineAssembler(records.line, RECORD_HEADER_BYTES, maxLine);
-  const onLine = (length: number, cut: boolean): void => records.sendLine(length, cut);
-  return { feed: (chunk, length) => lines.feed(chunk, length, onLine), end: () => lines.end(onLine) };
+/** --classic: lines of raw bytes, as the original passed them on. */
+class ClassicInput implements Input {
+  private readonly lines: LineAssembler;
+
+  constructor(private readonly records: RecordWriter, maxLine: number) {
+    this.lines = new LineAssembler(records.lineBuffer, RECORD_HEADER_BYTES, maxLine);
+  }
+
+  feed(chunk: Buffer, length: number): void {
+    this.lines.feed(chunk, length, this.records);
+  }
+
+  end(): void {
+    this.lines.end(this.records);
+  }
 }
 
-function chatInput(records: RecordWriter, maxLine: number): Input {
-  const editor = new LineEditor(records.line, RECORD_HEADER_BYTES, maxLine, (length, cut) => records.sendLine(length, cut));
-  const telnet = new TelnetDecoder({
-    data: (byte) => editor.byte(byte),
-    edit: (what) => (what === TelnetEdit.EraseChar ? editor.eraseChar() : editor.eraseLine()),
-    reply: (bytes) => records.sendReply(bytes),
-  });
-  return { feed: (chunk, length) => telnet.feed(chunk, length), end: () => editor.end() };
+/** The chat: telnet decoding, then line editing and cleaning. It is the telnet decoder's sink. */
+class ChatInput implements Input, TelnetSink {
+  private readonly editor: LineEditor;
+  private readonly telnet: TelnetDecoder;
+
+  constructor(private readonly records: RecordWriter, maxLine: number) {
+    this.editor = new LineEditor(records.lineBuffer, RECORD_HEADER_BYTES, maxLine, records);
+    this.telnet = new TelnetDecoder(this);
+  }
+
+  feed(chunk: Buffer, length: number): void {
+    this.telnet.feed(chunk, length);
+  }
+
+  end(): void {
+    this.editor.end();
+  }
+
+  data(byte: number): void {
+    this.editor.byte(byte);
+  }
+
+  edit(what: TelnetEdit): void {
+    if (what === TelnetEdit.EraseChar) this.editor.eraseChar();
+    else this.editor.eraseLine();
+  }
+
+  reply(bytes: Buffer): void {
+    this.records.sendReply(bytes);
+  }
+}
+
+function makeInput(plan: ChildPlan, records: RecordWriter): Input {
+  const maxLine = Math.min(plan.maxLineBytes, MAX_RECORD_DATA_BYTES);
+  return plan.inputMode === 'chat' ? new ChatInput(records, maxLine) : new ClassicInput(records, maxLine);
+}
+
+/** Lines the parent runs through the child's code before the first fork. */
+const WARM_UP_LINES = 3_000;
+
+/**
+ * Runs the child's input path in the parent, before any fork, on a throw-away pipe:
+ * V8 then compiles and optimises it once, in the parent, and every child inherits
+ * the result. Otherwise each child would compile it anew (synchronously, under
+ * --single-threaded: measured at ~30 ms of CPU per child) and allocate as it goes.
+ * The input varies (lengths, bytes, CRCs, telnet commands) so the optimised code
+ * has seen what real clients send and no child hits a deoptimisation.
+ *
+ * @param planFor the server's own plan factory, so the objects have the same shape as a child's
+ */
+export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): void {
+  const [readFd, writeFd] = posix.pipe();
+  posix.setNonBlocking(readFd, true);
+  const sink = Buffer.allocUnsafe(64 * 1024);
+  const plan = planFor(writeFd);
+  try {
+    const records = new RecordWriter(plan);
+    const input = makeInput(plan, records);
+    const samples = [
+      'hello there',
+      'a line \x1b[1mwith\x1b[0m an escape',
+      'w\xc3\xb6rds \xe2\x82\xac and \xf0\x9f\x98\x80',
+      'back\x08\x08space and \x7fdel',
+      '\xff\xfb\x01telnet \xff\xfd\x03commands',
+      'x'.repeat(600),
+    ].map((text) => Buffer.from(text, 'latin1'));
+    const chunk = Buffer.allocUnsafe(2048);
+    for (let i = 0; i < WARM_UP_LINES; i++) {
+      const sample = samples[i % samples.length] as Buffer;
+      const head = Buffer.from(`${i} `, 'latin1');
+      const lineEnd = i % 3 === 0 ? '\n' : '\r\n';
+      const length = head.copy(chunk, 0) + sample.copy(chunk, head.length) + chunk.write(lineEnd, head.length + sample.length, 'latin1');
+      input.feed(chunk, length);
+      records.flush();
+      while (posix.read(readFd, sink) !== null); // keep the pipe from filling
+    }
+  } finally {
+    posix.close(readFd);
+    posix.close(writeFd);
+  }
 }
 
 function serveClient(plan: ChildPlan): void {
   const records = new RecordWriter(plan);
-  const maxLine = Math.min(plan.maxLineBytes, MAX_RECORD_DATA_BYTES);
-  const input = plan.inputMode === 'chat' ? chatInput(records, maxLine) : classicInput(records, maxLine);
+  const input = makeInput(plan, records);
   const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
   try {
     for (;;) {
       const n = posix.read(plan.clientFd, chunk);
       if (n === null || n === 0) break; // end of stream: the client closed, or the parent shut us down
       input.feed(chunk, n);
+      records.flush();
     }
     input.end();
   } catch {

@@ -112,7 +112,7 @@ export const OPTIONS: readonly AnyOption[] = [
     placeholder: 'BYTES',
     help: 'output queued for a slow client before it is disconnected',
     defaultValue: 256 * 1024,
-    parse: integer(4096, 1 << 30),
+    parse: integer(4096, 2 ** 31 - 1),
   },
   { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
 ];

@@ -16,8 +16,7 @@ const DEL = 0x7f;
 const BEL = 0x07;
 const NUL = 0x00;
 
-/** Called with the line's byte length in the target buffer; `cut` when it hit the limit. */
-export type CleanLineHandler = (length: number, cut: boolean) => void;
+import type { LineSink } from './line-assembler.js';
 
 const enum Escape {
   None,
@@ -45,13 +44,13 @@ export class LineEditor {
    * @param target where lines are assembled, from `start`
    * @param start offset of the first line byte in `target`
    * @param maxBytes the longest line in bytes; a longer one is cut at a character boundary
-   * @param onLine called for every finished line
+   * @param sink gets every finished line
    */
   constructor(
     private readonly target: Buffer,
     private readonly start: number,
     private readonly maxBytes: number,
-    private readonly onLine: CleanLineHandler,
+    private readonly sink: LineSink,
   ) {
     if (start + maxBytes > target.length) throw new RangeError('line limit does not fit the target buffer');
   }
@@ -113,7 +112,7 @@ export class LineEditor {
     this.discarding = false;
     const length = this.length;
     this.length = 0;
-    if (!wasDiscarding) this.onLine(length, false);
+    if (!wasDiscarding) this.sink.line(length, false);
   }
 
   private escapeByte(b: number): void {
@@ -193,12 +192,14 @@ export class LineEditor {
     if (this.discarding) return;
     if (this.length + n > this.maxBytes) {
       // Over the limit: deliver what fits, once, and drop the rest of this line.
-      this.onLine(this.length, true);
+      this.sink.line(this.length, true);
       this.length = 0;
       this.discarding = true;
       return;
     }
-    bytes.copy(this.target, this.start + this.length, 0, n);
+    // Byte by byte: Buffer#copy makes a view object per call, and the child must not allocate.
+    const at = this.start + this.length;
+    for (let i = 0; i < n; i++) this.target[at + i] = bytes[i] as number;
     this.length += n;
   }
 }
@@ -207,7 +208,7 @@ export class LineEditor {
 export function cleanLines(bytes: Buffer, maxBytes: number): string[] {
   const lines: string[] = [];
   const target = Buffer.alloc(maxBytes);
-  const editor = new LineEditor(target, 0, maxBytes, (length) => lines.push(target.toString('utf8', 0, length)));
+  const editor = new LineEditor(target, 0, maxBytes, { line: (length) => lines.push(target.toString('utf8', 0, length)) });
   for (const byte of bytes) editor.byte(byte);
   editor.end();
   return lines;

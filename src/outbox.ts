@@ -6,7 +6,8 @@
  */
 import * as posix from './posix.js';
 
-export type FlushResult = 'sent' | 'pending' | 'gone';
+/** sent: all of it; partial: some, the rest waits; blocked: none (the client is not reading); gone: the peer vanished. */
+export type FlushResult = 'sent' | 'partial' | 'blocked' | 'gone';
 
 export class Outbox {
   private chunks: Buffer[] = [];
@@ -42,7 +43,8 @@ export class Outbox {
     const rest = sent === null ? data : data.subarray(sent);
     this.chunks = rest.length > 0 ? [rest] : [];
     this.bytes = rest.length;
-    return this.bytes === 0 ? 'sent' : 'pending';
+    if (this.bytes === 0) return 'sent';
+    return sent === null || sent === 0 ? 'blocked' : 'partial';
   }
 
   clear(): void {

@@ -10,7 +10,7 @@
  * from one bad length (its author warned of it); here a damaged stretch is skipped
  * byte by byte until a record with a valid length, magic and checksum starts again.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { PIPE_BUF } from './posix.js';
 
 /** What a record asks the parent to do. */
@@ -53,28 +53,38 @@ export interface PipeRecord {
 }
 
 /**
- * Writes a record header in front of `dataLength` bytes already placed at
- * `buffer[RECORD_HEADER_BYTES...]`, and returns the record's total size. The child
- * builds its records in place this way, copying nothing.
+ * Writes a record header at `buffer[offset]`, in front of `dataLength` bytes already
+ * placed at `buffer[offset + RECORD_HEADER_BYTES...]`, and returns the record's total
+ * size. The child builds its records in place this way, copying nothing.
  */
-export function writeRecordHeader(buffer: Buffer, type: RecordTypeCode, pid: number, dataLength: number): number {
+export function writeRecordHeader(buffer: Buffer, offset: number, type: RecordTypeCode, pid: number, dataLength: number): number {
   if (dataLength < 0 || dataLength > MAX_RECORD_DATA_BYTES) {
     throw new RangeError(`record data must be 0-${MAX_RECORD_DATA_BYTES} bytes, got ${dataLength}`);
   }
   const size = RECORD_HEADER_BYTES + dataLength;
-  buffer.writeUInt32LE(size - LENGTH_BYTES, 0);
-  buffer.writeUInt16LE(RECORD_MAGIC, MAGIC_OFFSET);
-  buffer.writeUInt8(type, TYPE_OFFSET);
-  buffer.writeUInt32LE(pid, PID_OFFSET);
-  buffer.writeUInt32LE(crc32(buffer.subarray(MAGIC_OFFSET, size)), CRC_OFFSET);
+  // Byte by byte rather than Buffer#writeUInt32LE, whose checks deoptimise on a value
+  // they have not seen before: this runs in every child, which must not recompile.
+  putU32(buffer, offset, size - LENGTH_BYTES);
+  buffer[offset + MAGIC_OFFSET] = RECORD_MAGIC & 0xff;
+  buffer[offset + MAGIC_OFFSET + 1] = RECORD_MAGIC >>> 8;
+  buffer[offset + TYPE_OFFSET] = type;
+  putU32(buffer, offset + PID_OFFSET, pid);
+  putU32(buffer, offset + CRC_OFFSET, crc32(buffer, offset + MAGIC_OFFSET, offset + size));
   return size;
+}
+
+function putU32(buffer: Buffer, offset: number, value: number): void {
+  buffer[offset] = value & 0xff;
+  buffer[offset + 1] = (value >>> 8) & 0xff;
+  buffer[offset + 2] = (value >>> 16) & 0xff;
+  buffer[offset + 3] = (value >>> 24) & 0xff;
 }
 
 /** A new buffer holding one whole record. */
 export function encodeRecord(type: RecordTypeCode, pid: number, data: Uint8Array = Buffer.alloc(0)): Buffer {
   const buffer = Buffer.allocUnsafe(RECORD_HEADER_BYTES + data.length);
   buffer.set(data, RECORD_HEADER_BYTES);
-  writeRecordHeader(buffer, type, pid, data.length);
+  writeRecordHeader(buffer, 0, type, pid, data.length);
   return buffer;
 }
 
@@ -170,7 +180,7 @@ export class RecordDecoder {
     if (size < RECORD_HEADER_BYTES || size > MAX_RECORD_BYTES) return Check.Invalid;
     if (available >= MAGIC_OFFSET + 2 && this.buffer.readUInt16LE(start + MAGIC_OFFSET) !== RECORD_MAGIC) return Check.Invalid;
     if (available < size) return Check.Partial;
-    const crc = this.buffer.readUInt32LE(start + CRC_OFFSET);
-    return crc32(this.buffer.subarray(start + MAGIC_OFFSET, start + size)) === crc ? Check.Valid : Check.Invalid;
+    const crc = this.buffer.readInt32LE(start + CRC_OFFSET);
+    return crc32(this.buffer, start + MAGIC_OFFSET, start + size) === crc ? Check.Valid : Check.Invalid;
   }
 }

@@ -12,9 +12,9 @@ function run(chunks: (string | Buffer)[], maxBytes = 64): { line: string; cut: b
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
     // Feed through a larger buffer with stale bytes after the chunk, as the child's read buffer has.
     const input = Buffer.concat([bytes, Buffer.from('\nSTALE\n')]);
-    assembler.feed(input, bytes.length, onLine);
+    assembler.feed(input, bytes.length, { line: onLine });
   }
-  assembler.end(onLine);
+  assembler.end({ line: onLine });
   return lines;
 }
 

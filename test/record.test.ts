@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import { crc32 as ownCrc32 } from '../src/crc32.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -118,6 +119,18 @@ describe('record codec', () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('crc32()', () => {
+  it('matches zlib over whole buffers and ranges', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(300), fc.nat(300), (bytes, a, b) => {
+        const buffer = Buffer.from(bytes);
+        const [start, end] = [Math.min(a, b, buffer.length), Math.min(Math.max(a, b), buffer.length)];
+        expect(ownCrc32(buffer, start, end) >>> 0).toBe(crc32(buffer.subarray(start, end)));
+      }),
     );
   });
 });

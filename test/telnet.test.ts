@@ -13,9 +13,11 @@ interface Output {
 function decode(chunks: Buffer[], maxBytes = 64): Output {
   const out: Output = { lines: [], cuts: [], replies: [] };
   const target = Buffer.alloc(9 + maxBytes);
-  const editor = new LineEditor(target, 9, maxBytes, (length, cut) => {
-    out.lines.push(Buffer.from(target.subarray(9, 9 + length)));
-    out.cuts.push(cut);
+  const editor = new LineEditor(target, 9, maxBytes, {
+    line: (length: number, cut: boolean) => {
+      out.lines.push(Buffer.from(target.subarray(9, 9 + length)));
+      out.cuts.push(cut);
+    },
   });
   const telnet = new TelnetDecoder({
     data: (byte) => editor.byte(byte),

@@ -1,0 +1,198 @@
+/**
+ * npm run bench: runs the node:net reference and posix-chat under the same load,
+ * in the same run, and prints both with their ratio. --write-readme puts the table
+ * into README.md; --quick runs smaller loads.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, percentile, runJoins, runLoad } from './load.js';
+import { childPids, pssKiB, treeCpuSeconds } from './proc-stats.js';
+import { startPosixChat, startProcess, type Started } from './spawn-server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const quick = process.argv.includes('--quick');
+const writeReadme = process.argv.includes('--write-readme');
+
+type Server = 'reference' | 'posix-chat';
+const SERVERS: Server[] = ['reference', 'posix-chat'];
+
+/** Resolves once `server` has a child per client (posix-chat) or at once (the reference). */
+function settled(name: Server, server: Started, clients: number): () => Promise<void> {
+  return async () => {
+    const deadline = Date.now() + 60_000;
+    while (name === 'posix-chat' && childPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+}
+
+function start(server: Server): Promise<Started> {
+  if (server === 'reference') return startProcess(process.execPath, [path.join(root, 'dist/tools/bench/reference-server.js')]);
+  // Flood control and per-address limits off: the load comes from one address, as fast as it can.
+  // --sendq: the load generator is one node process reading 50 sockets, slower than the
+  // server writes; the reference buffers without limit, so ours may buffer as much.
+  return startPosixChat(root, ['--rate-limit', '0', '--max-per-ip', '0', '--history', '0', '--log-level', 'warn', '--sendq', String(1 << 30)]);
+}
+
+interface Row {
+  metric: string;
+  reference: number;
+  ours: number;
+  unit: string;
+  /** How to read the ratio: lower or higher is better. */
+  better: 'lower' | 'higher';
+  target: string;
+}
+
+const rows: Row[] = [];
+const fmt = (n: number): string => (Number.isNaN(n) ? 'n/a' : Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+async function burst(clients: number, lines: number): Promise<void> {
+  const results = new Map<Server, { rate: number; cpuUs: number; lost: number; dup: number }>();
+  for (const name of SERVERS) {
+    const server = await start(name);
+    let cpuBefore = 0;
+    const result = await runLoad({ port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000 }, settled(name, server, clients), () => {
+      cpuBefore = treeCpuSeconds(server.pid);
+    });
+    const cpu = treeCpuSeconds(server.pid) - cpuBefore;
+    await server.stop();
+    results.set(name, { rate: result.deliveries / result.seconds, cpuUs: (cpu / result.deliveries) * 1e6, lost: result.lost, dup: result.duplicated });
+  }
+  const ref = results.get('reference') as { rate: number; cpuUs: number; lost: number; dup: number };
+  const ours = results.get('posix-chat') as typeof ref;
+  const load = `${clients} clients x ${lines} lines, burst`;
+  rows.push({ metric: `deliveries/s (${load})`, reference: ref.rate, ours: ours.rate, unit: '/s', better: 'higher', target: '>= 2x' });
+  rows.push({ metric: `server CPU per delivery (${load})`, reference: ref.cpuUs, ours: ours.cpuUs, unit: 'µs', better: 'lower', target: '<= 0.25x' });
+  rows.push({ metric: `lost + duplicated (${load})`, reference: ref.lost + ref.dup, ours: ours.lost + ours.dup, unit: '', better: 'lower', target: '0' });
+}
+
+async function latency(clients: number, rate: number, seconds: number): Promise<void> {
+  const p = new Map<Server, number[]>();
+  for (const name of SERVERS) {
+    const server = await start(name);
+    const result = await runLoad({ port: server.port, clients, lines: rate * seconds, bytes: 100, rate, drainTimeoutMs: 5_000 }, settled(name, server, clients));
+    await server.stop();
+    p.set(name, [percentile(result.latencyMs, 50), percentile(result.latencyMs, 99)]);
+  }
+  const [r50, r99] = p.get('reference') as number[];
+  const [o50, o99] = p.get('posix-chat') as number[];
+  const load = `${clients} clients x ${rate} lines/s`;
+  rows.push({ metric: `message latency p50 (${load})`, reference: r50 as number, ours: o50 as number, unit: 'ms', better: 'lower', target: '' });
+  rows.push({ metric: `message latency p99 (${load})`, reference: r99 as number, ours: o99 as number, unit: 'ms', better: 'lower', target: '<= 1.5x' });
+}
+
+async function joins(count: number, everyMs: number): Promise<void> {
+  const p = new Map<Server, number[]>();
+  for (const name of SERVERS) {
+    const server = await start(name);
+    const times = await runJoins(server.port, count, everyMs);
+    await server.stop();
+    p.set(name, [percentile(times, 50), percentile(times, 99), count - times.length]);
+  }
+  const [r50, r99] = p.get('reference') as number[];
+  const [o50, o99, missing] = p.get('posix-chat') as number[];
+  const load = `a join every ${everyMs} ms`;
+  rows.push({ metric: `join latency p50 (${load})`, reference: r50 as number, ours: o50 as number, unit: 'ms', better: 'lower', target: '' });
+  rows.push({ metric: `join latency p99 (${load})`, reference: r99 as number, ours: o99 as number, unit: 'ms', better: 'lower', target: '<= 5 ms' });
+  if (missing) console.error(`join: ${missing} newcomers never seen`);
+}
+
+async function memory(clients: number): Promise<void> {
+  const perClient = new Map<Server, number>();
+  for (const name of SERVERS) {
+    const server = await start(name);
+    const idle = pssKiB(server.pid) + childPids(server.pid).reduce((sum, pid) => sum + pssKiB(pid), 0);
+    const sockets = [];
+    for (let i = 0; i < clients; i++) sockets.push(await connect(server.port));
+    const deadline = Date.now() + 30_000;
+    while (name === 'posix-chat' && childPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    const children = childPids(server.pid);
+    const total = pssKiB(server.pid) + children.reduce((sum, pid) => sum + pssKiB(pid), 0);
+    perClient.set(name, (total - idle) / clients / 1024);
+    for (const socket of sockets) socket.destroy();
+    await server.stop();
+  }
+  rows.push({
+    metric: `PSS per idle client (${clients} clients)`,
+    reference: perClient.get('reference') as number,
+    ours: perClient.get('posix-chat') as number,
+    unit: 'MiB',
+    better: 'lower',
+    target: '<= 1 MiB',
+  });
+}
+
+async function fanout(clients: number): Promise<void> {
+  const took = new Map<Server, number>();
+  for (const name of SERVERS) {
+    const server = await start(name);
+    const sockets = [];
+    let got = 0;
+    let last = 0;
+    for (let i = 0; i < clients; i++) {
+      const socket = await connect(server.port);
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        if (chunk.includes('~FANOUT~')) {
+          got++;
+          last = performance.now();
+        }
+      });
+      sockets.push(socket);
+    }
+    const deadline = Date.now() + 60_000;
+    while (name === 'posix-chat' && childPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1_000));
+    const sentAt = performance.now();
+    sockets[0]?.write('~FANOUT~\r\n');
+    const until = Date.now() + 10_000;
+    while (got < clients - 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    took.set(name, got === clients - 1 ? last - sentAt : NaN);
+    for (const socket of sockets) socket.destroy();
+    await server.stop();
+  }
+  rows.push({
+    metric: `one line to ${clients - 1} others (${clients} connected)`,
+    reference: took.get('reference') as number,
+    ours: took.get('posix-chat') as number,
+    unit: 'ms',
+    better: 'lower',
+    target: '<= 1000 ms',
+  });
+}
+
+function table(): string {
+  const lines = [
+    '| metric | node:net reference | posix-chat | ratio | target |',
+    '|---|---:|---:|---:|---|',
+    ...rows.map((row) => {
+      const ratio = row.reference === 0 ? (row.ours === 0 ? '-' : 'n/a') : `${(row.ours / row.reference).toFixed(2)}x`;
+      return `| ${row.metric} | ${fmt(row.reference)} ${row.unit} | ${fmt(row.ours)} ${row.unit} | ${ratio} | ${row.target} |`;
+    }),
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  await burst(50, quick ? 50 : 200);
+  await latency(10, 20, quick ? 2 : 5);
+  await joins(quick ? 20 : 60, 30);
+  await memory(quick ? 200 : 1000);
+  await fanout(quick ? 500 : 2000);
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const header = `\`npm run bench${quick ? ' -- --quick' : ''}\` on ${os.cpus().length} x ${cpu}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}:`;
+  const output = `${header}\n\n${table()}\n`;
+  console.log(output);
+  if (writeReadme) {
+    const readme = path.join(root, 'README.md');
+    const text = readFileSync(readme, 'utf8');
+    const start = '<!-- bench:start -->';
+    const end = '<!-- bench:end -->';
+    const next = text.replace(new RegExp(`${start}[^]*${end}`), `${start}\n${output}${end}`);
+    writeFileSync(readme, next);
+  }
+}
+
+await main();

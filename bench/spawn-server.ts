@@ -1,0 +1,45 @@
+/** Starts a server (ours or the reference) as a child process and waits for its port. */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface Started {
+  proc: ChildProcess;
+  pid: number;
+  port: number;
+  stderr: () => string;
+  stop(): Promise<void>;
+}
+
+export async function startProcess(command: string, args: string[], timeoutMs = 10_000): Promise<Started> {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  proc.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const deadline = Date.now() + timeoutMs;
+  let match: RegExpExecArray | null = null;
+  while ((match = /Listening on .*:(\d+)\.\.\./.exec(out)) === null) {
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      proc.kill('SIGKILL');
+      throw new Error(`${command} did not start: ${err}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return {
+    proc,
+    pid: proc.pid ?? -1,
+    port: Number(match[1]),
+    stderr: () => err,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Our server, as `npm start` runs it, with the given options. */
+export function startPosixChat(root: string, args: string[]): Promise<Started> {
+  return startProcess(process.execPath, ['--single-threaded', `${root}/bin/posix-chat.cjs`, '--port', '0', ...args]);
+}
