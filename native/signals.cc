@@ -117,8 +117,10 @@ Napi::Value Sigtimedwait(const Napi::CallbackInfo& info) {
   result.Set("pid", si.si_pid);
   result.Set("uid", si.si_uid);
   result.Set("code", si.si_code);
-  // si_fd is meaningful only for SIGIO-style signals (F_SETSIG, si_code POLL_*).
-  result.Set("fd", si.si_code > 0 && si.si_code <= POLL_HUP ? Napi::Value(Napi::Number::New(env, si.si_fd)) : env.Null());
+  // si_fd is meaningful only for I/O signals (F_SETSIG, si_code POLL_*); SIGCHLD's
+  // codes (CLD_*) share those numbers.
+  bool io = signo != SIGCHLD && si.si_code > 0 && si.si_code <= POLL_HUP;
+  result.Set("fd", io ? Napi::Value(Napi::Number::New(env, si.si_fd)) : env.Null());
   return result;
 }
 

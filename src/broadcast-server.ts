@@ -10,8 +10,9 @@ import { runChild, warmUpChildPath, type ChildPlan, type InputMode, type RateLim
 import type { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
-import type { AcceptedSocket } from './posix.js';
-import { RecordDecoder, RecordType, type PipeRecord } from './record.js';
+import type { AcceptedSocket, SignalInfo } from './posix.js';
+import { RecordDecoder, RecordType, recordTypeName, type PipeRecord } from './record.js';
+import type { Tracer } from './trace.js';
 import { SocketServer, type ListenOptions } from './socket-server.js';
 
 /** The original's wait: wake at least once a second even if nothing happens. */
@@ -106,6 +107,8 @@ export interface BroadcastServerOptions extends ListenOptions {
   maxPerAddress: number;
   /** Seconds of silence before a client is disconnected; 0: never. */
   idleTimeoutSeconds: number;
+  /** --trace: every IPC step on stderr. */
+  tracer: Tracer;
 }
 
 export class SocketServerBroadcast extends SocketServer implements Delivery {
@@ -122,6 +125,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private readonly log: Logger;
   /** Live connections per client address, for the per-address limit. */
   private readonly perAddress = new Map<string, number>();
+  private readonly parentPid = posix.getpid();
   private pipeReadFd = -1;
   private pipeWriteFd = -1;
   private pipeHasMore = false;
@@ -177,6 +181,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       maxLineBytes: this.options.maxLineBytes,
       inputMode: this.options.inputMode,
       rateLimit: this.options.rateLimit,
+      trace: this.options.tracer.enabled,
     };
   }
 
@@ -221,6 +226,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       return;
     }
     if (pid === 0) runChild(plan); // never returns
+    this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}; fork() -> child ${pid}`);
 
     const connection: Connection = {
       pid,
@@ -243,6 +249,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     const pendingOutput = this.unflushed.size > 0;
     const timeout = this.pipeHasMore ? 0 : pendingOutput ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
     const woke = posix.sigtimedwait(WAIT_SIGNALS, timeout);
+    if (this.options.tracer.enabled) this.traceWake(woke, timeout);
     if (woke !== null && STOP_SIGNAL_NUMBERS.has(woke.signo)) {
       this.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
       this.stop();
@@ -292,6 +299,14 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     this.log.info('stopped');
   }
 
+  private trace(text: string): void {
+    if (this.options.tracer.enabled) this.options.tracer.line('parent', this.parentPid, text);
+  }
+
+  private traceWake(woke: SignalInfo | null, timeout: number): void {
+    this.trace(describeWake(woke, timeout));
+  }
+
   // ------------------------------------------------------------- the pipe
 
   /** Reads every complete record waiting in the pipe: one wake-up may stand for many (signals coalesce). */
@@ -300,13 +315,16 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     for (let reads = 0; reads < MAX_PIPE_READS_PER_TURN; reads++) {
       const n = posix.read(this.pipeReadFd, this.decoder.buffer, this.decoder.end, this.decoder.room);
       if (n === null || n === 0) return;
-      this.decoder.commit(n, this.onRecord);
+      this.trace(`read(pipe) -> ${n} bytes`);
+      const records = this.decoder.commit(n, this.onRecord);
+      this.trace(`  ${records} record(s) from that read`);
       this.flushAll(); // one send per client per pipe read: the backlog never outgrows one read's worth
     }
     this.pipeHasMore = true; // come straight back after one more loop turn
   }
 
   private readonly onRecord = (record: PipeRecord): void => {
+    this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     const connection = this.connections.get(record.pid);
     if (connection === undefined) {
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
@@ -353,6 +371,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       reaped.push(status.pid);
       const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
       this.log.debug(`reaped child ${status.pid} (${how})`);
+      this.trace(`waitpid(-1, WNOHANG) -> child ${status.pid} ended (${how})`);
     }
     return reaped;
   }
@@ -413,7 +432,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private flushAll(): void {
     const limit = this.options.sendqLimitBytes;
     for (const connection of this.unflushed) {
+      const queued = connection.outbox.bytes;
       const result = connection.outbox.flush();
+      if (this.options.tracer.enabled) this.trace(`send(client of ${connection.pid}, ${queued} bytes) -> ${result}`);
       if (result === 'partial' || result === 'blocked') {
         const backlog = connection.outbox.bytes;
         if ((result === 'blocked' && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {
@@ -461,6 +482,13 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     }
     posix.close(client.fd);
   }
+}
+
+function describeWake(woke: SignalInfo | null, timeout: number): string {
+  if (woke === null) return `sigtimedwait() -> timeout after ${timeout} s`;
+  const name = posix.signalName(woke.signo);
+  if (woke.fd !== null) return `sigtimedwait() -> ${name} (POLL_IN on fd ${woke.fd}: a connection is waiting)`;
+  return `sigtimedwait() -> ${name} from pid ${woke.pid}`;
 }
 
 function describe(connection: Connection): string {

@@ -11,6 +11,7 @@ import { cleanLines } from './line-editor.js';
 import { Logger } from './log.js';
 import { isSingleThreaded } from './posix.js';
 import { formatHostPort, ListenError } from './socket-server.js';
+import { noTrace, stderrTrace } from './trace.js';
 
 export const EXIT_OK = 0;
 export const EXIT_START_FAILED = 1;
@@ -73,6 +74,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     maxClients: config.maxClients,
     maxPerAddress: config.maxPerIp,
     idleTimeoutSeconds: config.idleTimeout,
+    tracer: config.trace ? stderrTrace : noTrace,
     chat,
     log,
   });

@@ -14,6 +14,8 @@ import { LineEditor } from './line-editor.js';
 import * as posix from './posix.js';
 import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType, writeRecordHeader, type RecordTypeCode } from './record.js';
 import { TokenBucket } from './rate-limit.js';
+import { recordTypeName } from './record.js';
+import { stderrTrace } from './trace.js';
 import { TelnetDecoder, TelnetEdit, type TelnetSink } from './telnet.js';
 
 /** What the original read per call. */
@@ -40,6 +42,8 @@ export interface ChildPlan {
   inputMode: InputMode;
   /** Flood control for this client; null: none. */
   rateLimit: RateLimit | null;
+  /** --trace: say what goes into the pipe. */
+  trace: boolean;
 }
 
 /** Lines a second, and the burst allowed above that. */
@@ -86,6 +90,8 @@ class RecordWriter implements LineSink {
   readonly lineBuffer = Buffer.allocUnsafe(MAX_RECORD_BYTES);
   private readonly batch = Buffer.allocUnsafe(MAX_RECORD_BYTES);
   private batchLength = 0;
+  /** Records in the batch, for --trace. */
+  private records = 0;
   private readonly pid = posix.getpid();
   private readonly bucket: TokenBucket | null;
   /** Set once we asked the parent to disconnect a flooder: nothing more goes through. */
@@ -127,8 +133,11 @@ class RecordWriter implements LineSink {
     if (this.batchLength === 0) return;
     // Blocking: while the pipe is full we wait; no record is ever dropped.
     posix.write(this.plan.pipeWriteFd, this.batch, 0, this.batchLength);
+    if (this.plan.trace) stderrTrace.line('child', this.pid, `write(pipe, ${this.batchLength} bytes): ${this.records} record(s)`);
     this.batchLength = 0;
+    this.records = 0;
     posix.kill(this.plan.parentPid, SIGUSR1);
+    if (this.plan.trace) stderrTrace.line('child', this.pid, `kill(${this.plan.parentPid}, SIGUSR1)`);
   }
 
   /** Adds a record whose data is `source[from, from + length)` (default: after a header's room). */
@@ -138,6 +147,8 @@ class RecordWriter implements LineSink {
     const to = this.batchLength + RECORD_HEADER_BYTES;
     for (let i = 0; i < length; i++) this.batch[to + i] = source[from + i] as number;
     this.batchLength += writeRecordHeader(this.batch, this.batchLength, type, this.pid, length);
+    this.records++;
+    if (this.plan.trace) stderrTrace.line('child', this.pid, `record ${recordTypeName(type)}, ${length} bytes of data`);
   }
 }
 
@@ -219,6 +230,7 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
   posix.setNonBlocking(readFd, true);
   const sink = Buffer.allocUnsafe(64 * 1024);
   const plan = planFor(writeFd);
+  plan.trace = false; // the same object shape as a child's plan, but quiet
   try {
     const records = new RecordWriter(plan);
     const input = makeInput(plan, records);

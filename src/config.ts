@@ -27,6 +27,8 @@ export interface Config {
   idleTimeout: number;
   /** Unsent output a client may have queued before it is disconnected as too slow. */
   sendqBytes: number;
+  /** Print every IPC step (fork, records, signals, reaps, sends) on stderr. */
+  trace: boolean;
   logLevel: LogLevel;
 }
 
@@ -114,6 +116,7 @@ export const OPTIONS: readonly AnyOption[] = [
     defaultValue: 256 * 1024,
     parse: integer(4096, 2 ** 31 - 1),
   },
+  { key: 'trace', flag: 'trace', placeholder: '', help: 'print every IPC step on stderr: fork, records, kill, wake-ups, reaps, sends', defaultValue: false, parse: boolean },
   { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
 ];
 

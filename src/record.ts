@@ -31,6 +31,12 @@ export const RecordType = {
 export type RecordTypeName = keyof typeof RecordType;
 export type RecordTypeCode = (typeof RecordType)[RecordTypeName];
 
+/** 'msg' for 1; the number as text for a type this version does not know. */
+export function recordTypeName(type: number): string {
+  for (const [name, code] of Object.entries(RecordType)) if (code === type) return name;
+  return String(type);
+}
+
 const LENGTH_BYTES = 4;
 const CRC_OFFSET = 4;
 const MAGIC_OFFSET = 8;

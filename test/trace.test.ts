@@ -1,0 +1,39 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClient } from './helpers/client.js';
+import { pollUntil } from './helpers/poll.js';
+import { startServer, stopAllServers } from './helpers/server.js';
+
+afterEach(stopAllServers);
+
+describe('--trace', () => {
+  it('shows one message going from a child through the pipe to the parent and out', async () => {
+    const server = await startServer(['--trace', '--log-level', 'warn']);
+    const alice = await TestClient.connect(server.port);
+    const bob = await TestClient.connect(server.port);
+    try {
+      await bob.waitFor('Type /help');
+      const child = Number(/fork\(\) -> child (\d+)\n(?![^]*fork\(\))/.exec(server.stderr())?.[1]);
+      bob.send('hello alice\r\n');
+      await alice.waitFor('hello alice');
+      await pollUntil(() => server.stderr().includes(`kill(${server.pid}, SIGUSR1)`), 2_000, 'the child\'s kill');
+      const lines = server.stderr().split('\n');
+      const at = (pattern: RegExp): number => lines.findIndex((line) => pattern.test(line));
+      const stamp = /^\[ *\d+\.\d{3} ms\] /;
+      expect(lines.filter(Boolean).every((line) => stamp.test(line))).toBe(true);
+      expect(at(/parent +\d+ +sigtimedwait\(\) -> SIGUSR1 /)).toBeGreaterThan(-1);
+      const record = at(new RegExp(`child +${child}  record msg, 11 bytes of data`));
+      const write = at(new RegExp(`child +${child}  write\\(pipe, 26 bytes\\): 1 record\\(s\\)`));
+      const read = at(/parent +\d+ +read\(pipe\) -> \d+ bytes/);
+      const received = at(new RegExp(`parent +\\d+ +  record msg from child ${child}, 11 bytes of data`));
+      const sent = lines.findIndex((line, i) => i > received && /send\(client of \d+, \d+ bytes\) -> sent/.test(line));
+      expect(record).toBeGreaterThan(-1);
+      expect(write).toBeGreaterThan(record);
+      expect(received).toBeGreaterThan(read);
+      expect(sent).toBeGreaterThan(received);
+    } finally {
+      alice.close();
+      bob.close();
+    }
+    await pollUntil(() => /waitpid\(-1, WNOHANG\) -> child \d+ ended \(code 0\)/.test(server.stderr()), 3_000, 'a traced reap');
+  });
+});
