@@ -1,0 +1,45 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/server.js';
+
+/** Runs a compiled example (npm test builds them) in its own node process. */
+function example(name: string): string {
+  const run = spawnSync(process.execPath, ['--single-threaded', path.join(ROOT, 'dist/tools/examples', `${name}.js`)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
+  });
+  if (run.status !== 0) throw new Error(`${name} exited ${run.status ?? run.signal}: ${run.stderr}`);
+  return run.stdout;
+}
+
+describe('examples/', () => {
+  it('fork-waitpid: the child reports its own pid, and waitpid() its exit code', () => {
+    const out = example('fork-waitpid');
+    const child = Number(/fork\(\) returned (\d+)/.exec(out)?.[1]);
+    const parent = Number(/parent: I am (\d+)/.exec(out)?.[1]);
+    expect(out).toContain(`child:  I am ${child} (process.pid still says ${parent}), my parent is ${parent}; exiting with 7`);
+    expect(out).toContain(`waitpid(${child}) -> {"pid":${child},"code":7,"signal":null}`);
+  });
+
+  it('pipe: a length-prefixed record crosses from child to parent', () => {
+    expect(example('pipe')).toMatch(/length header says 22: "hello from child \d+"/);
+  });
+
+  it('sigtimedwait: a timeout, a pending signal with its sender, and coalescing', () => {
+    const out = example('sigtimedwait');
+    expect(out).toMatch(/nothing pending: sigtimedwait\(SIGUSR1, 0\.5 s\) -> null after (4[5-9]\d|5\d\d) ms/);
+    expect(out).toMatch(/one pending: +-> \{"signo":10,"pid":\d+/);
+    expect(out).toContain('the second kill: -> null');
+  });
+
+  it('kill-wakeup: every record is read, in no more wake-ups than records', () => {
+    const out = example('kill-wakeup');
+    const match = /woke (\d+) time\(s\) and read (\d+) record\(s\)/.exec(out);
+    expect(Number(match?.[2])).toBe(20);
+    expect(Number(match?.[1])).toBeGreaterThan(0);
+    expect(Number(match?.[1])).toBeLessThanOrEqual(20);
+  });
+});

@@ -1,0 +1,52 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TestClient } from './helpers/client.js';
+import { pollUntil } from './helpers/poll.js';
+import { ROOT } from './helpers/server.js';
+
+const work = mkdtempSync(path.join(tmpdir(), 'posix-chat-pack-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function npm(args: string[], cwd: string): string {
+  const run = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+  if (run.status !== 0) throw new Error(`npm ${args.join(' ')} failed:\n${run.stdout}\n${run.stderr}`);
+  return run.stdout;
+}
+
+describe('the npm package', () => {
+  it('packs, installs into an empty folder (building the addon), and `npx posix-chat --port 0` serves', async () => {
+    npm(['pack', '--pack-destination', work], ROOT);
+    const tarball = readdirSync(work).find((name) => name.endsWith('.tgz')) as string;
+    const app = path.join(work, 'app');
+    spawnSync('mkdir', ['-p', app]);
+    npm(['init', '-y'], app);
+    npm(['install', path.join(work, tarball)], app);
+
+    const imported = spawnSync(process.execPath, ['--input-type=module', '-e', "import { getpid } from 'posix-chat/posix'; console.log(getpid() === process.pid)"], {
+      cwd: app,
+      encoding: 'utf8',
+    });
+    expect(imported.stdout.trim()).toBe('true');
+
+    const server = spawn('npx', ['posix-chat', '--port', '0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    server.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
+    try {
+      await pollUntil(() => /Listening on 127\.0\.0\.1:\d+\.\.\./.test(out), 20_000, 'the packaged server to listen');
+      const port = Number(/:(\d+)\.\.\./.exec(out)?.[1]);
+      const client = await TestClient.connect(port);
+      await client.waitFor('Welcome to posix-chat');
+      client.close();
+    } finally {
+      // npx runs the bin as a child: signal the whole group it leads so the server gets it.
+      const pids = spawnSync('pgrep', ['-f', `${app}/node_modules/.bin/posix-chat`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+      for (const pid of pids) process.kill(Number(pid), 'SIGTERM');
+      server.kill('SIGTERM');
+    }
+    await exited;
+  }, 300_000);
+});
