@@ -18,7 +18,8 @@ function npm(args: string[], cwd: string): string {
 
 describe('the npm package', () => {
   it('packs, installs into an empty folder (building the addon), and `npx posix-chat --port 0` serves', async () => {
-    npm(['pack', '--pack-destination', work], ROOT);
+    // --ignore-scripts: npm test has built dist/ already; rebuilding it here would race the other test files.
+    npm(['pack', '--ignore-scripts', '--pack-destination', work], ROOT);
     const tarball = readdirSync(work).find((name) => name.endsWith('.tgz')) as string;
     const app = path.join(work, 'app');
     spawnSync('mkdir', ['-p', app]);
