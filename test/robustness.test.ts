@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, readdirSync, readlinkSync, closeSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -188,6 +188,31 @@ describe('limits', () => {
     } finally {
       clearInterval(keepTalking);
     }
+  });
+});
+
+describe('fork failure', () => {
+  // As root the process limit does not apply: run the server as nobody, then cap it.
+  const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  const usable = spawnSync(asNobody[0] as string, [...asNobody.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(ROOT)} + '/bin/posix-chat.cjs')`]).status === 0;
+
+  it.skipIf(!usable)('tells the client the server is busy when fork() fails with EAGAIN, and keeps serving', async () => {
+    // RLIMIT_NPROC counts every thread of nobody's, the server's included: count them
+    // while a probe server runs, then leave room for exactly two children.
+    const probe = await startServer([], {}, asNobody);
+    const threads = spawnSync('ps', ['-L', '-u', '65534', '--no-headers'], { encoding: 'utf8' }).stdout.trim().split('\n').length;
+    expect(threads).toBeGreaterThanOrEqual(readdirSync(`/proc/${probe.pid}/task`).length);
+    await stopAllServers();
+    const limit = `--nproc=${threads + 2}:${threads + 2}`;
+    const server = await startServer([], {}, ['prlimit', limit, ...asNobody]);
+    const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
+    const third = await TestClient.connect(server.port);
+    clients.push(third);
+    await third.waitFor('The server is busy; try again later.');
+    await third.waitForClose();
+    await pollUntil(() => /fork failed for .*: EAGAIN/.test(server.stderr()), 2_000, 'the fork failure log');
+    alice.send('still here\r\n');
+    await bob.waitFor('still here');
   });
 });
 

@@ -12,10 +12,13 @@ describe('--trace', () => {
     const bob = await TestClient.connect(server.port);
     try {
       await bob.waitFor('Type /help');
-      const child = Number(/fork\(\) -> child (\d+)\n(?![^]*fork\(\))/.exec(server.stderr())?.[1]);
       bob.send('hello alice\r\n');
       await alice.waitFor('hello alice');
-      await pollUntil(() => server.stderr().includes(`kill(${server.pid}, SIGUSR1)`), 2_000, 'the child\'s kill');
+      // The child that wrote the line names itself in its trace.
+      const recordLine = /child +(\d+)  record msg, 11 bytes of data/;
+      await pollUntil(() => recordLine.test(server.stderr()), 2_000, 'the child\'s record line');
+      const child = Number(recordLine.exec(server.stderr())?.[1]);
+      await pollUntil(() => new RegExp(`child +${child}  kill\\(${server.pid}, SIGUSR1\\)`).test(server.stderr()), 2_000, 'the child\'s kill');
       const lines = server.stderr().split('\n');
       const at = (pattern: RegExp): number => lines.findIndex((line) => pattern.test(line));
       const stamp = /^\[ *\d+\.\d{3} ms\] /;

@@ -22,9 +22,13 @@ export interface RunningServer {
 
 const running = new Set<RunningServer>();
 
-/** Runs bin/posix-chat.cjs with `node --single-threaded`, as npm start does; waits for "Listening on". */
-export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
-  const proc = spawn(process.execPath, ['--single-threaded', BIN, '--port', '0', ...args], {
+/**
+ * Runs bin/posix-chat.cjs with `node --single-threaded`, as npm start does (behind `prefix`,
+ * e.g. setpriv, when given); waits for "Listening on".
+ */
+export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<RunningServer> {
+  const command = [...prefix, process.execPath, '--single-threaded', BIN, '--port', '0', ...args];
+  const proc = spawn(command[0] as string, command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
