@@ -131,6 +131,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private pipeHasMore = false;
   /** Children reaped this turn: their last records may still be in the pipe. */
   private justReaped = new Set<number>();
+  /** When checkIdle() last looked (ms since the epoch). */
+  private lastIdleCheck = 0;
   /** Damaged stretches of the pipe skipped (and their bytes), and records from pids we do not know. */
   readonly stats = { corruptRuns: 0, corruptBytes: 0, unknownRecords: 0 };
 
@@ -267,8 +269,6 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     this.processKicks();
     this.flushAll();
   }
-
-  private lastIdleCheck = 0;
 
   /** At most once a second: disconnect clients silent for longer than the idle timeout. */
   private checkIdle(): void {

@@ -167,11 +167,6 @@ export class RecordDecoder {
     return count;
   }
 
-  /** Bytes skipped so far and not yet reported (the stream may still be resynchronising). */
-  get pendingSkipped(): number {
-    return this.skipped;
-  }
-
   private reportSkipped(): void {
     if (this.skipped === 0) return;
     this.onCorrupt({ discardedBytes: this.skipped });
