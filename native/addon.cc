@@ -55,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getsockname", Napi::Function::New(env, Getsockname, "getsockname"));
   exports.Set("accept", Napi::Function::New(env, Accept, "accept"));
   exports.Set("send", Napi::Function::New(env, Send, "send"));
+  exports.Set("sendv", Napi::Function::New(env, Sendv, "sendv"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
 
   exports.Set("constants", Constants(env));

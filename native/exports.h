@@ -36,6 +36,7 @@ Napi::Value Listen(const Napi::CallbackInfo& info);
 Napi::Value Getsockname(const Napi::CallbackInfo& info);
 Napi::Value Accept(const Napi::CallbackInfo& info);
 Napi::Value Send(const Napi::CallbackInfo& info);
+Napi::Value Sendv(const Napi::CallbackInfo& info);
 Napi::Value Shutdown(const Napi::CallbackInfo& info);
 
 // addon.cc: numbers the TypeScript layer needs (WNOHANG, O_NONBLOCK, ...)

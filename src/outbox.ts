@@ -1,8 +1,8 @@
 /**
  * One client's queue of bytes the parent still has to send. The parent never
  * blocks on a client: it sends with MSG_DONTWAIT, keeps what did not fit, and
- * tries again on a later loop turn. Everything due to a client in one wake-up
- * goes out in one send() call.
+ * tries again on a later loop turn. Everything due to a client goes out in one
+ * sendmsg() call per flush.
  */
 import * as posix from './posix.js';
 
@@ -27,24 +27,27 @@ export class Outbox {
   }
 
   /**
-   * Sends as much as the socket takes now. 'gone' when the peer has vanished
-   * (EPIPE, ECONNRESET): the queue is dropped and the caller ends the connection.
+   * Sends as much as the socket takes now, in one sendmsg() with one iovec per queued
+   * buffer (no copying them together). 'gone' when the peer has vanished (EPIPE,
+   * ECONNRESET): the queue is dropped and the caller ends the connection.
    */
   flush(): FlushResult {
     if (this.bytes === 0) return 'sent';
-    const data = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.bytes);
     let sent: number | null;
     try {
-      sent = posix.send(this.fd, data, { dontWait: true });
+      sent = posix.sendv(this.fd, this.chunks, { dontWait: true });
     } catch {
       this.clear();
       return 'gone';
     }
-    const rest = sent === null ? data : data.subarray(sent);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.bytes = rest.length;
-    if (this.bytes === 0) return 'sent';
-    return sent === null || sent === 0 ? 'blocked' : 'partial';
+    if (sent === null || sent === 0) return 'blocked';
+    this.bytes -= sent;
+    // Drop what went out: whole buffers, then the front of a partly sent one.
+    let done = 0;
+    while (done < this.chunks.length && sent >= (this.chunks[done] as Buffer).length) sent -= (this.chunks[done++] as Buffer).length;
+    this.chunks = this.chunks.slice(done);
+    if (sent > 0) this.chunks[0] = (this.chunks[0] as Buffer).subarray(sent);
+    return this.bytes === 0 ? 'sent' : 'partial';
   }
 
   clear(): void {

@@ -86,6 +86,7 @@ interface NativeBinding {
   getsockname(fd: number): SocketAddress;
   accept(fd: number): AcceptedSocket | null;
   send(fd: number, buffer: Uint8Array, offset: number, length: number, flags: number): number | null;
+  sendv(fd: number, buffers: readonly Uint8Array[], flags: number): number | null;
   shutdown(fd: number, how: 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR'): void;
   constants: {
     WNOHANG: number;
@@ -405,6 +406,18 @@ export function send(fd: number, buffer: Uint8Array, options: SendOptions = {}):
   checkFd(fd);
   const flags = options.dontWait === true ? constants.MSG_DONTWAIT : 0;
   return native.send(fd, buffer, 0, buffer.length, flags);
+}
+
+/**
+ * `sendmsg(2)` with one iovec per buffer (the first IOV_MAX of them): several buffers in one
+ * call without copying them together. `MSG_NOSIGNAL` always. Returns the bytes sent (possibly
+ * fewer than all), or null when `dontWait` finds the socket's buffer full.
+ * @throws `EPIPE`, `ECONNRESET` when the peer has gone.
+ */
+export function sendv(fd: number, buffers: readonly Uint8Array[], options: SendOptions = {}): number | null {
+  checkFd(fd);
+  const flags = options.dontWait === true ? constants.MSG_DONTWAIT : 0;
+  return native.sendv(fd, buffers, flags);
 }
 
 /** `shutdown(2)`: ends one or both directions of a connection for every process holding it. */

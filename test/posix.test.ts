@@ -266,3 +266,38 @@ describe('signal names', () => {
     expect(posix.signalName(15)).toBe('SIGTERM');
   });
 });
+
+describe('sendv()', () => {
+  it('sends several buffers in one call, in order, and a gone peer throws', async () => {
+    const fd = posix.socket('IPv4');
+    opened.push(fd);
+    posix.bind(fd, '127.0.0.1', 0);
+    posix.listen(fd, 5);
+    posix.setNonBlocking(fd, true);
+    const client = net.connect(posix.getsockname(fd).port, '127.0.0.1');
+    let got = '';
+    client.on('data', (chunk: Buffer) => (got += chunk.toString()));
+    await new Promise((resolve) => client.once('connect', resolve));
+    let accepted: posix.AcceptedSocket | null = null;
+    while (accepted === null) {
+      accepted = posix.accept(fd);
+      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    opened.push(accepted.fd);
+    expect(posix.sendv(accepted.fd, [Buffer.from('one '), Buffer.from('two '), Buffer.from('three')], { dontWait: true })).toBe(13);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(got).toBe('one two three');
+    client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    let error: NodeJS.ErrnoException | null = null;
+    for (let i = 0; i < 10 && error === null; i++) {
+      try {
+        posix.sendv(accepted.fd, [Buffer.from('anyone?')]);
+      } catch (caught) {
+        error = caught as NodeJS.ErrnoException;
+      }
+    }
+    expect(['EPIPE', 'ECONNRESET']).toContain(error?.code);
+    expect(error?.syscall).toBe('sendmsg');
+  });
+});
