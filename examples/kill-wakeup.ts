@@ -5,7 +5,7 @@
  * one record per wake-up (as the 2013 original did) would lose messages.
  * Run: node --single-threaded dist/tools/examples/kill-wakeup.js
  */
-import { _exit, fork, getpid, kill, pipe, read, setNonBlocking, sigaction, sigprocmask, sigtimedwait, waitpid, WNOHANG, write } from 'posix-chat/posix';
+import { _exit, fork, getpid, kill, pipe, read, setNonBlocking, sigaction, sigprocmask, sigtimedwait, waitpid, write } from 'posix-chat/posix';
 
 const CHILDREN = 20;
 sigprocmask('block', ['SIGUSR1']);
@@ -30,6 +30,6 @@ while (records < CHILDREN) {
   wakeups++;
   for (let n = read(readFd, buffer); n !== null; n = read(readFd, buffer)) records += n / 9;
 }
-while (waitpid(-1, WNOHANG) !== null);
+for (let i = 0; i < CHILDREN; i++) waitpid(-1, 0); // reap every child: no zombies
 console.log(`${CHILDREN} children each wrote a record and sent SIGUSR1`);
 console.log(`the parent woke ${wakeups} time(s) and read ${records} record(s)`);

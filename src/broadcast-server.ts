@@ -10,7 +10,7 @@ import { runChild, warmUpChildPath, type ChildPlan, type InputMode, type RateLim
 import type { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
-import type { AcceptedSocket, SignalInfo } from './posix.js';
+import type { AcceptedSocket, SignalInfo, WaitResult } from './posix.js';
 import { RecordDecoder, RecordType, recordTypeName, type PipeRecord } from './record.js';
 import type { Tracer } from './trace.js';
 import { SocketServer, type ListenOptions } from './socket-server.js';
@@ -365,7 +365,16 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private reapChildren(): number[] {
     const reaped: number[] = [];
     while (this.children.size > 0) {
-      const status = posix.waitpid(-1, posix.WNOHANG);
+      let status: WaitResult | null;
+      try {
+        status = posix.waitpid(-1, posix.WNOHANG);
+      } catch (error) {
+        // ECHILD: the kernel has no child left that we still count; trust the kernel.
+        this.log.error(`waitpid: ${(error as Error).message}; forgetting ${this.children.size} child(ren)`);
+        reaped.push(...this.children);
+        this.children.clear();
+        break;
+      }
       if (status === null) break;
       this.children.delete(status.pid);
       reaped.push(status.pid);

@@ -37,6 +37,38 @@ afterEach(() => {
   }
 });
 
+/** A TCP connection from a node:net client to a socket accepted with the addon. */
+async function acceptedPair(): Promise<{ fd: number; received: () => string; close: () => void }> {
+  const listening = posix.socket('IPv4');
+  opened.push(listening);
+  posix.bind(listening, '127.0.0.1', 0);
+  posix.listen(listening, 5);
+  posix.setNonBlocking(listening, true);
+  const client = net.connect(posix.getsockname(listening).port, '127.0.0.1');
+  let got = '';
+  client.on('data', (chunk: Buffer) => (got += chunk.toString()));
+  await new Promise((resolve) => client.once('connect', resolve));
+  let accepted: posix.AcceptedSocket | null = null;
+  while (accepted === null) {
+    accepted = posix.accept(listening);
+    if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  opened.push(accepted.fd);
+  return { fd: accepted.fd, received: () => got, close: () => client.destroy() };
+}
+
+/** Calls `send` until the kernel reports the peer gone (the first call after a reset may still succeed). */
+function errorOnceGone(send: () => unknown): NodeJS.ErrnoException | null {
+  for (let i = 0; i < 10; i++) {
+    try {
+      send();
+    } catch (caught) {
+      return caught as NodeJS.ErrnoException;
+    }
+  }
+  return null;
+}
+
 describe('fork()', () => {
   it('returns the child pid, and waitpid() its exit code', () => {
     const out = forkCase('exitCode') as { pid: number; status: posix.WaitResult };
@@ -189,30 +221,13 @@ describe('sockets', () => {
   });
 
   it('send() reaches the peer, and a gone peer gives EPIPE or ECONNRESET, never SIGPIPE', async () => {
-    const { fd, port } = listener();
-    const client = net.connect(port, '127.0.0.1');
-    let got = '';
-    client.on('data', (chunk: Buffer) => (got += chunk.toString()));
-    await new Promise((resolve) => client.once('connect', resolve));
-    let accepted: posix.AcceptedSocket | null = null;
-    while (accepted === null) {
-      accepted = posix.accept(fd);
-      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    opened.push(accepted.fd);
-    expect(posix.send(accepted.fd, Buffer.from('hello'), { dontWait: true })).toBe(5);
+    const peer = await acceptedPair();
+    expect(posix.send(peer.fd, Buffer.from('hello'), { dontWait: true })).toBe(5);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(got).toBe('hello');
-    client.destroy();
+    expect(peer.received()).toBe('hello');
+    peer.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    let error: NodeJS.ErrnoException | null = null;
-    for (let i = 0; i < 10 && error === null; i++) {
-      try {
-        posix.send(accepted.fd, Buffer.from('are you there?'));
-      } catch (caught) {
-        error = caught as NodeJS.ErrnoException;
-      }
-    }
+    const error = errorOnceGone(() => posix.send(peer.fd, Buffer.from('are you there?')));
     expect(['EPIPE', 'ECONNRESET']).toContain(error?.code);
   });
 
@@ -269,34 +284,13 @@ describe('signal names', () => {
 
 describe('sendv()', () => {
   it('sends several buffers in one call, in order, and a gone peer throws', async () => {
-    const fd = posix.socket('IPv4');
-    opened.push(fd);
-    posix.bind(fd, '127.0.0.1', 0);
-    posix.listen(fd, 5);
-    posix.setNonBlocking(fd, true);
-    const client = net.connect(posix.getsockname(fd).port, '127.0.0.1');
-    let got = '';
-    client.on('data', (chunk: Buffer) => (got += chunk.toString()));
-    await new Promise((resolve) => client.once('connect', resolve));
-    let accepted: posix.AcceptedSocket | null = null;
-    while (accepted === null) {
-      accepted = posix.accept(fd);
-      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    opened.push(accepted.fd);
-    expect(posix.sendv(accepted.fd, [Buffer.from('one '), Buffer.from('two '), Buffer.from('three')], { dontWait: true })).toBe(13);
+    const peer = await acceptedPair();
+    expect(posix.sendv(peer.fd, [Buffer.from('one '), Buffer.from('two '), Buffer.from('three')], { dontWait: true })).toBe(13);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(got).toBe('one two three');
-    client.destroy();
+    expect(peer.received()).toBe('one two three');
+    peer.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    let error: NodeJS.ErrnoException | null = null;
-    for (let i = 0; i < 10 && error === null; i++) {
-      try {
-        posix.sendv(accepted.fd, [Buffer.from('anyone?')]);
-      } catch (caught) {
-        error = caught as NodeJS.ErrnoException;
-      }
-    }
+    const error = errorOnceGone(() => posix.sendv(peer.fd, [Buffer.from('anyone?')]));
     expect(['EPIPE', 'ECONNRESET']).toContain(error?.code);
     expect(error?.syscall).toBe('sendmsg');
   });
