@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
-import { sleep } from './helpers/poll.js';
+import { pollUntil, sleep } from './helpers/poll.js';
 import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
 const clients: TestClient[] = [];
@@ -171,7 +171,10 @@ describe('chat: talking', () => {
     const server = await startServer();
     const alice = await person(server, 'alice');
     await person(server, 'bob');
-    const pid = Number(/connect 127\.0\.0\.1:\d+ \(pid (\d+)\)\n$/.exec(server.stderr())?.[1]);
+    // bob's is the second connect line; the log may reach us a little after his welcome.
+    const connects = (): RegExpMatchArray[] => [...server.stderr().matchAll(/connect 127\.0\.0\.1:\d+ \(pid (\d+)\)/g)];
+    await pollUntil(() => connects().length === 2, 2_000, 'both connect log lines');
+    const pid = Number(connects()[1]?.[1]);
     process.kill(pid, 'SIGKILL');
     await alice.waitFor('* bob left (connection lost)');
   });

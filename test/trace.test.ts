@@ -19,6 +19,9 @@ describe('--trace', () => {
       await pollUntil(() => recordLine.test(server.stderr()), 2_000, 'the child\'s record line');
       const child = Number(recordLine.exec(server.stderr())?.[1]);
       await pollUntil(() => new RegExp(`child +${child}  kill\\(${server.pid}, SIGUSR1\\)`).test(server.stderr()), 2_000, 'the child\'s kill');
+      // The parent's lines reach the test's pipe on their own schedule: wait for its send.
+      const delivered = new RegExp(`record msg from child ${child}, 11 bytes of data\\n[^]*send\\(client of \\d+, \\d+ bytes\\) -> sent`);
+      await pollUntil(() => delivered.test(server.stderr()), 2_000, 'the parent\'s send');
       const lines = server.stderr().split('\n');
       const at = (pattern: RegExp): number => lines.findIndex((line) => pattern.test(line));
       const stamp = /^\[ *\d+\.\d{3} ms\] /;
