@@ -47,7 +47,6 @@ export interface Connection {
   /** The client's (peer's) address and port. */
   readonly address: string;
   readonly port: number;
-  readonly connectedAt: number;
   /** When its last line arrived (ms since the epoch): for /who and the idle timeout. */
   lastActive: number;
   readonly outbox: Outbox;
@@ -235,7 +234,6 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       fd: client.fd,
       address: client.address,
       port: client.port,
-      connectedAt: Date.now(),
       lastActive: Date.now(),
       outbox: new Outbox(client.fd),
     };
@@ -251,7 +249,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     const pendingOutput = this.unflushed.size > 0;
     const timeout = this.pipeHasMore ? 0 : pendingOutput ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
     const woke = posix.sigtimedwait(WAIT_SIGNALS, timeout);
-    if (this.options.tracer.enabled) this.traceWake(woke, timeout);
+    if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout));
     if (woke !== null && STOP_SIGNAL_NUMBERS.has(woke.signo)) {
       this.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
       this.stop();
@@ -301,10 +299,6 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
 
   private trace(text: string): void {
     if (this.options.tracer.enabled) this.options.tracer.line('parent', this.parentPid, text);
-  }
-
-  private traceWake(woke: SignalInfo | null, timeout: number): void {
-    this.trace(describeWake(woke, timeout));
   }
 
   // ------------------------------------------------------------- the pipe

@@ -54,11 +54,6 @@ export class LineAssembler {
     if (this.length > 0 && !this.discarding) this.finishLine(sink);
   }
 
-  /** Bytes of an unfinished line held so far. */
-  get pending(): number {
-    return this.length;
-  }
-
   private append(chunk: Buffer, from: number, to: number, sink: LineSink): void {
     const room = this.maxBytes - this.length;
     const take = Math.min(room, to - from);

@@ -15,7 +15,7 @@ export class Logger {
     this.threshold = LOG_LEVELS.indexOf(level);
   }
 
-  enabled(level: Exclude<LogLevel, 'silent'>): boolean {
+  private enabled(level: Exclude<LogLevel, 'silent'>): boolean {
     return LOG_LEVELS.indexOf(level) >= this.threshold;
   }
 

@@ -16,10 +16,6 @@ export class Outbox {
 
   constructor(private readonly fd: number) {}
 
-  get isEmpty(): boolean {
-    return this.bytes === 0;
-  }
-
   enqueue(data: Buffer): void {
     if (data.length === 0) return;
     this.chunks.push(data);
