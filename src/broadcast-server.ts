@@ -19,6 +19,8 @@ import { SocketServer, type ListenOptions } from './socket-server.js';
 export const SIGNAL_WAIT_SECONDS = 1;
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
+/** A client over the sendq limit that has taken nothing for this long is not reading: cut it off. */
+export const STALLED_READER_MS = 1000;
 /** A client still reading, but slower than its share, is cut off at this many times the sendq limit. */
 export const SENDQ_HARD_FACTOR = 4;
 /** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
@@ -429,8 +431,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   /**
    * One send per client with output due. What a client's socket does not take waits
    * for a later turn. A client is too slow to keep when its backlog passes the limit
-   * while it takes nothing at all, or passes SENDQ_HARD_FACTOR times the limit however
-   * it reads: either way the parent's memory stays bounded.
+   * and it has taken nothing for STALLED_READER_MS (a reader that is merely busy for a
+   * moment is spared), or passes SENDQ_HARD_FACTOR times the limit however it reads:
+   * either way the parent's memory stays bounded.
    */
   private flushAll(): void {
     const limit = this.options.sendqLimitBytes;
@@ -440,7 +443,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       if (this.options.tracer.enabled) this.trace(`send(client of ${connection.pid}, ${queued} bytes) -> ${result}`);
       if (result === 'partial' || result === 'blocked') {
         const backlog = connection.outbox.bytes;
-        if ((result === 'blocked' && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {
+        const stalled = result === 'blocked' && Date.now() - connection.outbox.stalledSince >= STALLED_READER_MS;
+        if ((stalled && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {
           connection.outbox.clear(); // it cannot take what is queued; the notice goes alone
           this.disconnect(connection, { kind: 'kicked', detail: `too slow: more than ${this.options.sendqLimitBytes} bytes waiting to be read` });
         }

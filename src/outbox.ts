@@ -13,6 +13,8 @@ export class Outbox {
   private chunks: Buffer[] = [];
   /** Bytes queued and not yet sent. */
   bytes = 0;
+  /** Since when (ms since the epoch) the socket has taken nothing while output waits; 0: it is taking. */
+  stalledSince = 0;
 
   constructor(private readonly fd: number) {}
 
@@ -36,7 +38,11 @@ export class Outbox {
       this.clear();
       return 'gone';
     }
-    if (sent === null || sent === 0) return 'blocked';
+    if (sent === null || sent === 0) {
+      if (this.stalledSince === 0) this.stalledSince = Date.now();
+      return 'blocked';
+    }
+    this.stalledSince = 0;
     this.bytes -= sent;
     // Drop what went out: whole buffers, then the front of a partly sent one.
     let done = 0;
@@ -49,5 +55,6 @@ export class Outbox {
   clear(): void {
     this.chunks = [];
     this.bytes = 0;
+    this.stalledSince = 0;
   }
 }
