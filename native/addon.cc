@@ -29,6 +29,7 @@ using namespace posix;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fork", Napi::Function::New(env, Fork, "fork"));
+  exports.Set("execve", Napi::Function::New(env, Execve, "execve"));
   exports.Set("kill", Napi::Function::New(env, Kill, "kill"));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid, "waitpid"));
   exports.Set("_exit", Napi::Function::New(env, Exit, "_exit"));
@@ -46,6 +47,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("read", Napi::Function::New(env, Read, "read"));
   exports.Set("write", Napi::Function::New(env, Write, "write"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));
   exports.Set("fcntl", Napi::Function::New(env, Fcntl, "fcntl"));
 
   exports.Set("socket", Napi::Function::New(env, Socket, "socket"));

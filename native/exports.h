@@ -7,6 +7,7 @@ namespace posix {
 
 // process.cc: processes
 Napi::Value Fork(const Napi::CallbackInfo& info);
+Napi::Value Execve(const Napi::CallbackInfo& info);
 Napi::Value Kill(const Napi::CallbackInfo& info);
 Napi::Value Waitpid(const Napi::CallbackInfo& info);
 Napi::Value Exit(const Napi::CallbackInfo& info);
@@ -26,6 +27,7 @@ Napi::Value Pipe(const Napi::CallbackInfo& info);
 Napi::Value Read(const Napi::CallbackInfo& info);
 Napi::Value Write(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
+Napi::Value Dup2(const Napi::CallbackInfo& info);
 Napi::Value Fcntl(const Napi::CallbackInfo& info);
 
 // socket.cc: TCP sockets

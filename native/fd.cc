@@ -1,5 +1,5 @@
-// fd.cc: file descriptors: pipe, read, write, close and fcntl.
-// See: man 2 pipe, read, write, close, fcntl; man 7 pipe (PIPE_BUF atomicity).
+// fd.cc: file descriptors: pipe, read, write, close, dup2 and fcntl.
+// See: man 2 pipe, read, write, close, dup2, fcntl; man 7 pipe (PIPE_BUF atomicity).
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -45,6 +45,17 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0, "fd");
   if (close(fd) != 0 && errno != EINTR) throw ErrnoError(info.Env(), errno, "close");
   return info.Env().Undefined();
+}
+
+// dup2(oldFd, newFd): newFd becomes a copy of oldFd (closing what newFd was), without
+// close-on-exec: the way to hand a descriptor to a program started by execve().
+Napi::Value Dup2(const Napi::CallbackInfo& info) {
+  int old_fd = IntArg(info, 0, "oldFd");
+  int new_fd = IntArg(info, 1, "newFd");
+  int result;
+  do result = dup2(old_fd, new_fd); while (result == -1 && errno == EINTR);
+  if (result == -1) throw ErrnoError(info.Env(), errno, "dup2");
+  return Napi::Number::New(info.Env(), result);
 }
 
 // fcntl(fd, cmd, arg?): the integer commands this project uses, by name:

@@ -1,6 +1,6 @@
-// process.cc: processes: fork, kill, waitpid, _exit, getpid, getppid, the
-// parent-death signal and resource limits. See: man 2 fork, madvise, kill,
-// waitpid, prctl, getrlimit.
+// process.cc: processes: fork, execve, kill, waitpid, _exit, getpid, getppid,
+// the parent-death signal and resource limits. See: man 2 fork, execve, madvise,
+// kill, waitpid, prctl, getrlimit.
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "helpers.h"
 #include "exports.h"
@@ -73,6 +74,44 @@ Napi::Value Fork(const Napi::CallbackInfo& info) {
   pthread_sigmask(SIG_SETMASK, &parent_mask, nullptr);
   if (pid == -1) throw ErrnoError(info.Env(), err, "fork");
   return Napi::Number::New(info.Env(), pid);
+}
+
+namespace {
+
+std::vector<std::string> StringListArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (index >= info.Length() || !info[index].IsArray()) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an array of strings");
+  }
+  Napi::Array array = info[index].As<Napi::Array>();
+  std::vector<std::string> list;
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an array of strings");
+    list.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return list;
+}
+
+std::vector<char*> NullTerminated(std::vector<std::string>& list) {
+  std::vector<char*> pointers;
+  for (std::string& item : list) pointers.push_back(item.data());
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+}  // namespace
+
+// execve(path, argv, envp): replaces this process's program. Returns only on
+// failure (ENOENT, EACCES, ...); descriptors without close-on-exec stay open.
+Napi::Value Execve(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) ThrowTypeError(info.Env(), "path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::vector<std::string> args = StringListArg(info, 1, "argv");
+  std::vector<std::string> env = StringListArg(info, 2, "envp");
+  std::vector<char*> argv = NullTerminated(args);
+  std::vector<char*> envp = NullTerminated(env);
+  execve(path.c_str(), argv.data(), envp.data());
+  throw ErrnoError(info.Env(), errno, "execve");
 }
 
 Napi::Value Kill(const Napi::CallbackInfo& info) {

@@ -92,6 +92,31 @@ export interface ChatHandler {
   onDisconnect(connection: Connection, reason: DisconnectReason): void;
 }
 
+/**
+ * A helper process the parent runs beside its children (the Redis link). It writes
+ * records to the same pipe and signals the same way; the loop routes its records
+ * and its exit to it, and gives it a turn every time round.
+ */
+export interface Sidecar {
+  /** Starts it; `track` registers each process it starts, so the loop reaps it. */
+  start(pipeWriteFd: number, track: (pid: number) => void): void;
+  /** Still waiting for its first ready? */
+  readonly starting: boolean;
+  /** Why it could not start ('' when it said so itself), or null. */
+  readonly failure: string | null;
+  owns(pid: number): boolean;
+  onRecord(record: PipeRecord): void;
+  onExit(status: WaitResult): void;
+  tick(): void;
+  stop(): void;
+}
+
+/** The sidecar did not come up: the server cannot start. `message` may be '' when it printed why itself. */
+export class StartError extends Error {}
+
+/** How long the server waits for its sidecar's first ready. */
+export const SIDECAR_START_MS = 15_000;
+
 export interface BroadcastServerOptions extends ListenOptions {
   chat: ChatHandler;
   log: Logger;
@@ -110,6 +135,8 @@ export interface BroadcastServerOptions extends ListenOptions {
   idleTimeoutSeconds: number;
   /** --trace: every IPC step on stderr. */
   tracer: Tracer;
+  /** The Redis link, with --redis. */
+  sidecar?: Sidecar;
 }
 
 export class SocketServerBroadcast extends SocketServer implements Delivery {
@@ -167,6 +194,22 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     warmUpChildPath((pipeWriteFd) => this.planFor(-1, pipeWriteFd));
     // The warm-up signalled us (its records went to a throw-away pipe): take that signal now.
     while (posix.sigtimedwait(['SIGUSR1'], 0) !== null);
+    this.startSidecar();
+  }
+
+  /** Starts the sidecar and runs the pipe and reaping (no accepts yet) until it is ready or fails. */
+  private startSidecar(): void {
+    const sidecar = this.options.sidecar;
+    if (sidecar === undefined) return;
+    sidecar.start(this.pipeWriteFd, (pid) => this.children.add(pid));
+    const deadline = Date.now() + SIDECAR_START_MS;
+    while (sidecar.starting && sidecar.failure === null) {
+      if (Date.now() > deadline) throw new StartError(`the Redis link was not ready after ${SIDECAR_START_MS / 1000} s`);
+      posix.sigtimedwait(['SIGUSR1', 'SIGCHLD'], 0.1);
+      this.reapChildren();
+      this.handleProcess();
+    }
+    if (sidecar.failure !== null) throw new StartError(sidecar.failure);
   }
 
   /**
@@ -266,6 +309,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       if (connection !== undefined) this.endConnection(connection, { kind: 'lost', detail: 'connection lost' });
     }
     this.checkIdle();
+    this.options.sidecar?.tick();
     this.processKicks();
     this.flushAll();
   }
@@ -293,6 +337,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       connection.outbox.flush();
       this.endConnection(connection, { kind: 'shutdown', detail: 'server shutting down' });
     }
+    this.options.sidecar?.stop();
     this.terminateChildren();
     posix.close(this.pipeReadFd);
     posix.close(this.pipeWriteFd);
@@ -322,6 +367,10 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private readonly onRecord = (record: PipeRecord): void => {
     this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     const connection = this.connections.get(record.pid);
+    if (connection === undefined && this.options.sidecar?.owns(record.pid) === true && record.type === RecordType.link) {
+      this.options.sidecar.onRecord(record);
+      return;
+    }
     if (connection === undefined) {
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
       if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) {
@@ -374,6 +423,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
       if (status === null) break;
       this.children.delete(status.pid);
       reaped.push(status.pid);
+      if (this.options.sidecar?.owns(status.pid) === true) this.options.sidecar.onExit(status);
       const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
       this.log.debug(`reaped child ${status.pid} (${how})`);
       this.trace(`waitpid(-1, WNOHANG) -> child ${status.pid} ended (${how})`);

@@ -1,15 +1,23 @@
 /**
  * The chat itself, kept in the parent: names, rooms, history and commands. It
  * gets clean lines (the children did the telnet and text cleaning) and answers
- * by queueing bytes for clients through the server's Delivery.
+ * by queueing bytes for clients through the server's Delivery. With a cluster
+ * (--redis) it also tells the other servers what happens here and shows what
+ * happens there: their users are `remote`, seen in /who *, reachable by /msg.
  */
 import type { ChatHandler, Connection, Delivery, DisconnectReason } from './broadcast-server.js';
+import type { ChatEvent, Presence } from './cluster-protocol.js';
+import type { ClusterListener, ClusterPort } from './cluster.js';
 
 export const LOBBY = '#lobby';
 export const MAX_NICK_LENGTH = 16;
 export const MAX_ROOM_NAME_LENGTH = 24;
 const NICK_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const ROOM_PATTERN = /^#[a-z0-9][a-z0-9_-]*$/;
+/** Names newcomers get: nobody may take one with /nick, so guests never collide (across servers either). */
+const GUEST_PATTERN = /^guest-\d+$/i;
+/** Rooms whose history is kept once nobody is in them (the oldest emptied goes first). */
+const MAX_KEPT_HISTORIES = 500;
 const CRLF = '\r\n';
 
 export interface ChatOptions {
@@ -23,6 +31,8 @@ export interface ChatOptions {
   maxLineBytes: number;
   /** The clock (tests may set it). */
   now?: () => Date;
+  /** The other servers, with --redis. */
+  cluster?: ClusterPort;
 }
 
 interface Member {
@@ -34,21 +44,40 @@ interface Member {
 interface Room {
   readonly name: string;
   readonly members: Set<Member>;
-  /** The last public lines, formatted, oldest first. */
-  readonly history: string[];
 }
 
-export class Chat implements ChatHandler {
+/** Someone on another server. */
+interface RemoteUser {
+  nick: string;
+  room: string;
+  /** Their server: its instance id and its name. */
+  readonly o: string;
+  readonly srv: string;
+}
+
+export class Chat implements ChatHandler, ClusterListener {
   private delivery: Delivery | null = null;
   private readonly members = new Map<number, Member>();
   /** Members by lower-cased nick: names are unique regardless of case. */
   private readonly byNick = new Map<string, Member>();
   private readonly rooms = new Map<string, Room>();
+  /** The last public lines of each room, formatted, oldest first; kept a while after a room empties. */
+  private readonly histories = new Map<string, string[]>();
+  /** Users of other servers, by lower-cased nick. */
+  private readonly remote = new Map<string, RemoteUser>();
+  /** /nick requests waiting for the cluster's answer, by lower-cased nick. */
+  private readonly claiming = new Map<string, Member>();
+  private readonly cluster: ClusterPort | null;
   private guests = 0;
   private readonly now: () => Date;
 
   constructor(private readonly options: ChatOptions) {
     this.now = options.now ?? (() => new Date());
+    this.cluster = options.cluster ?? null;
+    if (this.cluster !== null) {
+      this.cluster.attach(this);
+      this.cluster.localUsers = () => [...this.members.values()].map((m): Presence => [m.nick, m.room.name]);
+    }
     this.room(LOBBY);
   }
 
@@ -63,8 +92,9 @@ export class Chat implements ChatHandler {
     const member: Member = { connection, nick: this.guestName(), room: lobby };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
-    const others = [...lobby.members].map((m) => m.nick);
+    const others = this.nicksIn(LOBBY);
     lobby.members.add(member);
+    this.cluster?.publish({ k: 'join', nick: member.nick, room: LOBBY });
     this.tell(member, `Welcome to posix-chat, ${member.nick}! You are in ${LOBBY}.`);
     this.tell(member, others.length > 0 ? `Here with you: ${others.join(', ')}.` : 'Nobody else is here yet.');
     this.tell(member, 'Type /help for commands; /nick NAME to choose your name.');
@@ -84,7 +114,7 @@ export class Chat implements ChatHandler {
     }
     const said = text.startsWith('//') ? text.slice(1) : text; // "//" sends a line that starts with "/"
     if (said.trim() === '') return;
-    this.publicLine(member, `${this.stamp()}<${member.nick}> ${said}`);
+    this.publicLine(member, `<${member.nick}> ${said}`);
   }
 
   onDisconnect(connection: Connection, reason: DisconnectReason): void {
@@ -93,8 +123,10 @@ export class Chat implements ChatHandler {
     this.members.delete(connection.pid);
     this.byNick.delete(member.nick.toLowerCase());
     this.leaveRoom(member);
-    if (reason.kind === 'shutdown') return;
-    this.toRoom(member.room, this.announcement(`${member.nick} left (${describeLeave(reason)})`));
+    if (reason.kind === 'shutdown') return; // the others hear 'down' from our link instead
+    const why = describeLeave(reason);
+    this.cluster?.publish({ k: 'leave', nick: member.nick, room: member.room.name, why });
+    this.toRoom(member.room, this.announcement(`${member.nick} left (${why})`));
   }
 
   notice(connection: Connection, text: string): void {
@@ -115,7 +147,7 @@ export class Chat implements ChatHandler {
         return this.who(member, args);
       case 'me':
         if (args === '') return this.tell(member, 'Usage: /me ACTION');
-        return this.publicLine(member, `${this.stamp()}* ${member.nick} ${args}`);
+        return this.publicLine(member, `* ${member.nick} ${args}`);
       case 'msg':
         return this.privateMessage(member, args);
       case 'join':
@@ -136,29 +168,45 @@ export class Chat implements ChatHandler {
   private nick(member: Member, wanted: string): void {
     const problem = checkNick(wanted);
     if (problem !== null) return this.tell(member, problem);
-    const holder = this.byNick.get(wanted.toLowerCase());
-    if (holder !== undefined && holder !== member) return this.tell(member, `The name ${wanted} is taken. Try another.`);
+    if (GUEST_PATTERN.test(wanted)) return this.tell(member, 'Names like guest-12 are given to newcomers. Choose another.');
+    const key = wanted.toLowerCase();
+    const holder = this.byNick.get(key);
+    const taken = (holder !== undefined && holder !== member) || this.remote.has(key) || this.claiming.has(key);
+    if (taken) return this.tell(member, `The name ${wanted} is taken. Try another.`);
     if (wanted === member.nick) return this.tell(member, `You are already ${wanted}.`);
+    if (this.cluster === null || key === member.nick.toLowerCase()) return this.rename(member, wanted);
+    // Held here until every server agrees (an atomic claim in Redis): then onClaimed renames.
+    this.claiming.set(key, member);
+    this.cluster.claim(wanted);
+  }
+
+  private rename(member: Member, wanted: string): void {
     const old = member.nick;
     this.byNick.delete(old.toLowerCase());
     member.nick = wanted;
     this.byNick.set(wanted.toLowerCase(), member);
+    this.cluster?.publish({ k: 'rename', old, nick: wanted, room: member.room.name });
     this.tell(member, `You are now known as ${wanted}.`);
     this.toRoom(member.room, this.announcement(`${old} is now known as ${wanted}`), member);
   }
 
   private who(member: Member, args: string): void {
     const everyone = args === '*';
-    const list = everyone ? [...this.members.values()] : [...member.room.members];
-    list.sort((a, b) => a.nick.localeCompare(b.nick));
-    const where = everyone ? 'online' : `in ${member.room.name}`;
-    this.tell(member, `${list.length} ${list.length === 1 ? 'person' : 'people'} ${where}:`);
     const now = Date.now();
-    for (const m of list) {
+    const rows: { nick: string; text: string }[] = [];
+    for (const m of everyone ? this.members.values() : member.room.members) {
       const room = everyone ? ` ${m.room.name}` : '';
       const you = m === member ? ' (you)' : '';
-      this.tell(member, `  ${m.nick.padEnd(MAX_NICK_LENGTH)}${room} idle ${formatIdle(now - m.connection.lastActive)}${you}`);
+      rows.push({ nick: m.nick, text: `${room} idle ${formatIdle(now - m.connection.lastActive)}${you}` });
     }
+    for (const r of this.remote.values()) {
+      if (everyone) rows.push({ nick: r.nick, text: ` ${r.room} on ${r.srv}` });
+      else if (r.room === member.room.name) rows.push({ nick: r.nick, text: ` on ${r.srv}` });
+    }
+    rows.sort((a, b) => a.nick.localeCompare(b.nick));
+    const where = everyone ? 'online' : `in ${member.room.name}`;
+    this.tell(member, `${rows.length} ${rows.length === 1 ? 'person' : 'people'} ${where}:`);
+    for (const row of rows) this.tell(member, `  ${row.nick.padEnd(MAX_NICK_LENGTH)}${row.text}`);
   }
 
   private privateMessage(member: Member, args: string): void {
@@ -167,6 +215,11 @@ export class Chat implements ChatHandler {
     const text = space === -1 ? '' : args.slice(space + 1).trim();
     if (name === '' || text === '') return this.tell(member, 'Usage: /msg NAME TEXT');
     const target = this.byNick.get(name.toLowerCase());
+    const remote = target === undefined ? this.remote.get(name.toLowerCase()) : undefined;
+    if (remote !== undefined && this.cluster !== null) {
+      this.cluster.publish({ k: 'msg', from: member.nick, to: remote.nick, text });
+      return this.write(member, `${this.stamp()}-> *${remote.nick}* ${text}`);
+    }
     if (target === undefined) return this.tell(member, `Nobody called ${name.slice(0, MAX_NICK_LENGTH + 8)} is online. /who * lists everyone.`);
     if (target === member) return this.tell(member, 'That is you.');
     this.write(target, `${this.stamp()}*${member.nick}* ${text}`);
@@ -180,9 +233,10 @@ export class Chat implements ChatHandler {
     if (member.room.name === name) return this.tell(member, `You are already in ${name}.`);
     const from = member.room;
     this.leaveRoom(member);
+    this.cluster?.publish({ k: 'move', nick: member.nick, from: from.name, to: name });
     this.toRoom(from, this.announcement(`${member.nick} left for ${name}`));
     const to = this.room(name);
-    const others = [...to.members].map((m) => m.nick);
+    const others = this.nicksIn(name);
     to.members.add(member);
     member.room = to;
     this.tell(member, `You are now in ${name}. ${others.length > 0 ? `Here with you: ${others.join(', ')}.` : 'Nobody else is here yet.'}`);
@@ -191,8 +245,11 @@ export class Chat implements ChatHandler {
   }
 
   private listRooms(member: Member): void {
-    const rooms = [...this.rooms.values()].sort((a, b) => a.name.localeCompare(b.name));
-    this.tell(member, `Rooms: ${rooms.map((r) => `${r.name} (${r.members.size})`).join(', ')}`);
+    const counts = new Map<string, number>();
+    for (const room of this.rooms.values()) counts.set(room.name, room.members.size);
+    for (const r of this.remote.values()) counts.set(r.room, (counts.get(r.room) ?? 0) + 1);
+    const rooms = [...counts].sort(([a], [b]) => a.localeCompare(b));
+    this.tell(member, `Rooms: ${rooms.map(([name, count]) => `${name} (${count})`).join(', ')}`);
   }
 
   private quit(member: Member, reason: string): void {
@@ -202,17 +259,38 @@ export class Chat implements ChatHandler {
 
   // --------------------------------------------------------------- helpers
 
-  private publicLine(member: Member, line: string): void {
-    const room = member.room;
-    if (this.options.historyLines > 0) {
-      room.history.push(line);
-      if (room.history.length > this.options.historyLines) room.history.shift();
+  /** A line for everyone in the member's room; `body` is without timestamp: `<bob> hi`. */
+  private publicLine(member: Member, body: string): void {
+    const line = this.stamp() + body;
+    this.remember(member.room.name, line);
+    this.toRoom(member.room, line, member);
+    this.cluster?.publish({ k: 'line', room: member.room.name, body });
+  }
+
+  private remember(roomName: string, line: string): void {
+    if (this.options.historyLines === 0) return;
+    let history = this.histories.get(roomName);
+    if (history === undefined) {
+      history = [];
+      this.histories.set(roomName, history);
+      if (this.histories.size > MAX_KEPT_HISTORIES) this.forgetOldestHistory();
     }
-    this.toRoom(room, line, member);
+    history.push(line);
+    if (history.length > this.options.historyLines) history.shift();
+  }
+
+  /** Drops the history of the first room (in insertion order) nobody here is in. */
+  private forgetOldestHistory(): void {
+    for (const name of this.histories.keys()) {
+      if (!this.rooms.has(name)) {
+        this.histories.delete(name);
+        return;
+      }
+    }
   }
 
   private showHistory(member: Member): void {
-    const history = member.room.history;
+    const history = this.histories.get(member.room.name) ?? [];
     if (history.length === 0) return;
     this.tell(member, `Last ${history.length} ${history.length === 1 ? 'line' : 'lines'} in ${member.room.name}:`);
     for (const line of history) this.write(member, line);
@@ -222,7 +300,7 @@ export class Chat implements ChatHandler {
   private room(name: string): Room {
     let room = this.rooms.get(name);
     if (room === undefined) {
-      room = { name, members: new Set(), history: [] };
+      room = { name, members: new Set() };
       this.rooms.set(name, room);
     }
     return room;
@@ -237,9 +315,16 @@ export class Chat implements ChatHandler {
 
   private guestName(): string {
     let nick: string;
-    do nick = `guest-${++this.guests}`;
-    while (this.byNick.has(nick));
+    do nick = `guest-${this.cluster !== null ? this.cluster.nextGuest() : ++this.guests}`;
+    while (this.byNick.has(nick) || this.remote.has(nick));
     return nick;
+  }
+
+  /** Who is in a room, here and on other servers. */
+  private nicksIn(roomName: string): string[] {
+    const nicks = [...(this.rooms.get(roomName)?.members ?? [])].map((m) => m.nick);
+    for (const r of this.remote.values()) if (r.room === roomName) nicks.push(r.nick);
+    return nicks;
   }
 
   private stamp(): string {
@@ -262,9 +347,78 @@ export class Chat implements ChatHandler {
     this.delivery?.send(member.connection, Buffer.from(line + CRLF));
   }
 
-  private toRoom(room: Room, line: string, except?: Member): void {
+  private toRoom(room: Room | undefined, line: string, except?: Member): void {
+    if (room === undefined || room.members.size === 0) return;
     const data = Buffer.from(line + CRLF); // one buffer shared by every recipient
     for (const m of room.members) if (m !== except) this.delivery?.send(m.connection, data);
+  }
+
+  // ------------------------------------------------- from other servers
+
+  onRemoteEvent(o: string, srv: string, ev: ChatEvent, old: boolean): void {
+    switch (ev.k) {
+      case 'line': {
+        const line = this.stamp() + ev.body;
+        this.remember(ev.room, line);
+        if (!old) this.toRoom(this.rooms.get(ev.room), line);
+        return;
+      }
+      case 'join':
+        this.remote.set(ev.nick.toLowerCase(), { nick: ev.nick, room: ev.room, o, srv });
+        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} joined ${ev.room}`));
+      case 'move':
+        this.remote.set(ev.nick.toLowerCase(), { nick: ev.nick, room: ev.to, o, srv });
+        this.toRoom(this.rooms.get(ev.from), this.announcement(`${ev.nick} left for ${ev.to}`));
+        return this.toRoom(this.rooms.get(ev.to), this.announcement(`${ev.nick} joined ${ev.to}`));
+      case 'rename':
+        this.remote.delete(ev.old.toLowerCase());
+        this.remote.set(ev.nick.toLowerCase(), { nick: ev.nick, room: ev.room, o, srv });
+        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.old} is now known as ${ev.nick}`));
+      case 'leave':
+        this.remote.delete(ev.nick.toLowerCase());
+        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} left (${ev.why})`));
+      case 'msg': {
+        const target = this.byNick.get(ev.to.toLowerCase());
+        if (target !== undefined) this.write(target, `${this.stamp()}*${ev.from}* ${ev.text}`);
+        return;
+      }
+      case 'here':
+        this.dropServer(o, null);
+        return this.onPresence(false, o, srv, ev.users);
+      case 'down':
+        return this.dropServer(o, `server ${srv} stopped`);
+    }
+  }
+
+  onPresence(reset: boolean, o: string, srv: string, users: readonly Presence[]): void {
+    if (reset) this.remote.clear();
+    for (const [nick, room] of users) this.remote.set(nick.toLowerCase(), { nick, room, o, srv });
+  }
+
+  onServerGone(o: string): void {
+    const srv = [...this.remote.values()].find((r) => r.o === o)?.srv ?? 'a server';
+    this.dropServer(o, `lost with ${srv}`);
+  }
+
+  /** Forgets every user of server `o`, telling their rooms why unless `why` is null. */
+  private dropServer(o: string, why: string | null): void {
+    for (const [key, r] of this.remote) {
+      if (r.o !== o) continue;
+      this.remote.delete(key);
+      if (why !== null) this.toRoom(this.rooms.get(r.room), this.announcement(`${r.nick} left (${why})`));
+    }
+  }
+
+  onClaimed(nick: string, ok: boolean): void {
+    const key = nick.toLowerCase();
+    const member = this.claiming.get(key);
+    this.claiming.delete(key);
+    if (member === undefined || !this.members.has(member.connection.pid)) {
+      if (ok) this.cluster?.release(nick); // its claimant left meanwhile
+      return;
+    }
+    if (!ok) return this.tell(member, `The name ${nick} is taken. Try another.`);
+    this.rename(member, nick);
   }
 }
 

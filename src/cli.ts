@@ -3,8 +3,9 @@
  * (as the original did), and run the server's loop until a stop signal.
  */
 import { readFileSync } from 'node:fs';
-import { SocketServerBroadcast } from './broadcast-server.js';
+import { SocketServerBroadcast, StartError } from './broadcast-server.js';
 import { Chat } from './chat.js';
+import { Cluster, PRESENCE_TTL_SECONDS } from './cluster.js';
 import { ClassicChat } from './classic-chat.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { cleanLines } from './line-editor.js';
@@ -46,6 +47,10 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     process.stderr.write(`posix-chat: ${error.message}\n`);
     return EXIT_USAGE;
   }
+  if (config.classic && config.redis !== '') {
+    process.stderr.write('posix-chat: --classic and --redis do not go together: the original format has no names to share\n');
+    return EXIT_USAGE;
+  }
   if (!isSingleThreaded()) {
     process.stderr.write('posix-chat: run node with --single-threaded (npm start and the posix-chat bin do): forked children need it\n');
     return EXIT_USAGE;
@@ -60,9 +65,19 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   }
 
   const log = new Logger(config.logLevel);
+  const cluster =
+    config.redis === ''
+      ? undefined
+      : new Cluster({
+          url: config.redis,
+          serverName: config.serverName,
+          presenceTtl: PRESENCE_TTL_SECONDS,
+          logLevel: config.logLevel,
+          log,
+        });
   const chat = config.classic
     ? new ClassicChat()
-    : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes });
+    : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster });
   const server = new SocketServerBroadcast({
     host: config.host,
     port: config.port,
@@ -75,17 +90,19 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     maxPerAddress: config.maxPerIp,
     idleTimeoutSeconds: config.idleTimeout,
     tracer: config.trace ? stderrTrace : noTrace,
+    sidecar: cluster,
     chat,
     log,
   });
   try {
     const address = server.listen();
-    process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);
+    if (cluster !== undefined && config.serverName === '') cluster.settings.serverName = formatHostPort(address.address, address.port);
+    // Printed once the loop is ready (with --redis: once the link is), as the original did.
+    server.run(() => process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`));
   } catch (error) {
-    if (!(error instanceof ListenError)) throw error;
-    process.stderr.write(`posix-chat: ${error.message}\n`);
+    if (!(error instanceof ListenError || error instanceof StartError)) throw error;
+    if (error.message !== '') process.stderr.write(`posix-chat: ${error.message}\n`);
     return EXIT_START_FAILED;
   }
-  server.run();
   return EXIT_OK;
 }

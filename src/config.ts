@@ -29,6 +29,10 @@ export interface Config {
   sendqBytes: number;
   /** Print every IPC step (fork, records, signals, reaps, sends) on stderr. */
   trace: boolean;
+  /** redis://HOST:PORT: join the servers sharing that Redis into one chat; '' for a lone server. */
+  redis: string;
+  /** This server's name in /who * across servers; '' for HOST:PORT. */
+  serverName: string;
   logLevel: LogLevel;
 }
 
@@ -71,6 +75,23 @@ function boolean(text: string, name: string): boolean {
 
 function text(value: string): string {
   return value;
+}
+
+function redisUrl(text: string, name: string): string {
+  if (text === '') return text;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`${name}: expected a URL such as redis://127.0.0.1:6379, got '${text}'`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`${name}: expected a redis:// or rediss:// URL, got '${text}'`);
+  return text;
+}
+
+function serverName(text: string, name: string): string {
+  if (!/^[\x21-\x7e]{0,40}$/.test(text)) throw new ConfigError(`${name}: expected up to 40 printable characters without spaces, got '${text}'`);
+  return text;
 }
 
 function logLevel(text: string, name: string): LogLevel {
@@ -117,6 +138,15 @@ export const OPTIONS: readonly AnyOption[] = [
     parse: integer(4096, 2 ** 31 - 1),
   },
   { key: 'trace', flag: 'trace', placeholder: '', help: 'print every IPC step on stderr: fork, records, kill, wake-ups, reaps, sends', defaultValue: false, parse: boolean },
+  {
+    key: 'redis',
+    flag: 'redis',
+    placeholder: 'URL',
+    help: 'join every server sharing this Redis (redis://HOST:PORT) into one chat',
+    defaultValue: '',
+    parse: redisUrl,
+  },
+  { key: 'serverName', flag: 'server-name', placeholder: 'NAME', help: 'this server\'s name in /who * with --redis; default HOST:PORT', defaultValue: '', parse: serverName },
   { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
 ];
 
@@ -176,7 +206,7 @@ export function helpText(): string {
     `${'  -h, --help'.padEnd(26)}show this help`,
     `${'  -v, --version'.padEnd(26)}show the version`,
     '',
-    'Exit codes: 0 stopped by SIGTERM/SIGINT/SIGHUP, 1 could not start (e.g. port in use), 2 bad option.',
+    'Exit codes: 0 stopped by SIGTERM/SIGINT/SIGHUP, 1 could not start (port in use, Redis unreachable), 2 bad option.',
     '',
   ].join('\n');
 }

@@ -63,6 +63,7 @@ export interface AcceptedSocket extends SocketAddress {
 /** The raw binding, exactly as native/addon.cc exports it. */
 interface NativeBinding {
   fork(): number;
+  execve(path: string, argv: readonly string[], envp: readonly string[]): never;
   kill(pid: number, signal: Signal): void;
   waitpid(pid: number, flags: number): WaitResult | null;
   _exit(code: number): never;
@@ -78,6 +79,7 @@ interface NativeBinding {
   read(fd: number, buffer: Uint8Array, offset?: number, length?: number): number | null;
   write(fd: number, buffer: Uint8Array, offset?: number, length?: number): number | null;
   close(fd: number): void;
+  dup2(oldFd: number, newFd: number): number;
   fcntl(fd: number, cmd: FcntlCommand, arg?: number): number;
   socket(family: 'IPv4' | 'IPv6'): number;
   setsockopt(fd: number, name: SocketOption, value: number): void;
@@ -185,6 +187,19 @@ export function fork(): number {
     throw error;
   }
   return native.fork();
+}
+
+/**
+ * `execve(2)`: replaces this process's program with `path`, run with `argv` (argv[0] first) and
+ * `env` (`NAME=value` strings). Returns only by throwing. Descriptors opened with close-on-exec
+ * (every one this module opens) close; give the new program one by `dup2()`-ing it to a fixed
+ * number first. Signal dispositions go back to default; the signal mask is kept.
+ *
+ * After `fork()`, this is how a child becomes another program without running an event loop.
+ * @throws `ENOENT`, `EACCES`, `ENOEXEC`, `E2BIG`...
+ */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  return native.execve(path, argv, env);
 }
 
 /**
@@ -322,6 +337,16 @@ export function close(fd: number): void {
 }
 
 /**
+ * `dup2(2)`: makes `newFd` a copy of `oldFd` (closing whatever `newFd` was), without close-on-exec.
+ * Returns `newFd`. @throws `EBADF`.
+ */
+export function dup2(oldFd: number, newFd: number): number {
+  checkFd(oldFd);
+  checkFd(newFd);
+  return native.dup2(oldFd, newFd);
+}
+
+/**
  * `fcntl(2)` with an integer argument: `F_GETFL`/`F_SETFL` (O_NONBLOCK, O_ASYNC), `F_GETFD`/`F_SETFD`,
  * `F_SETOWN`/`F_GETOWN` (who gets the I/O signal), `F_SETSIG`/`F_GETSIG` (which signal). Returns its result.
  */
@@ -329,6 +354,17 @@ export function fcntl(fd: number, cmd: FcntlCommand, arg = 0): number {
   checkFd(fd);
   checkInteger(arg, 'arg');
   return native.fcntl(fd, cmd, arg);
+}
+
+/**
+ * Turns `FD_CLOEXEC` on or off with `fcntl(F_GETFD/F_SETFD)`. Node opens even its own
+ * stdin, stdout and stderr close-on-exec: a program started by `execve()` that should
+ * write to them needs this turned off first.
+ */
+export function setCloseOnExec(fd: number, on: boolean): void {
+  const flags = fcntl(fd, 'F_GETFD');
+  const wanted = on ? flags | native.constants.FD_CLOEXEC : flags & ~native.constants.FD_CLOEXEC;
+  if (wanted !== flags) fcntl(fd, 'F_SETFD', wanted);
 }
 
 /** Turns `O_NONBLOCK` on or off with `fcntl(F_GETFL/F_SETFL)`. */

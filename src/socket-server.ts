@@ -69,10 +69,14 @@ export abstract class SocketServer {
     return this.address;
   }
 
-  /** The original's loop: take a connection if one waits, else let the subclass wait. */
-  run(): void {
+  /**
+   * The original's loop: take a connection if one waits, else let the subclass wait.
+   * `onReady` runs once everything is set up, just before the loop starts.
+   */
+  run(onReady: () => void = () => {}): void {
     if (this.listenFd < 0) this.listen();
     this.beforeServerLoop();
+    onReady();
     this.running = true;
     while (this.running) {
       const client = this.acceptOne();

@@ -1,0 +1,102 @@
+/**
+ * What the parent and its Redis link (src/redis-link.ts) say to each other, and
+ * the chat events servers share through the Redis stream. Each message travels
+ * as one pipe record of type `link` holding JSON, so it obeys the same rules as a
+ * child's records: at most PIPE_BUF bytes, written atomically, then SIGUSR1.
+ */
+import { encodeRecord, MAX_RECORD_DATA_BYTES, RecordType } from './record.js';
+
+/** A nick and the room it is in. */
+export type Presence = [nick: string, room: string];
+
+/**
+ * Something that happened on one server that the others must hear about. `body`
+ * is a public line without timestamp (`<bob> hi` or `* bob waves`): each server
+ * stamps it with its own clock and settings.
+ */
+export type ChatEvent =
+  | { k: 'line'; room: string; body: string }
+  | { k: 'join'; nick: string; room: string }
+  | { k: 'move'; nick: string; from: string; to: string }
+  | { k: 'rename'; old: string; nick: string; room: string }
+  | { k: 'leave'; nick: string; room: string; why: string }
+  | { k: 'msg'; from: string; to: string; text: string }
+  /** Everyone on the origin server: sent when its link (re)connects, replaces what others knew. */
+  | { k: 'here'; users: Presence[] }
+  /** The origin server is stopping: its users are gone. */
+  | { k: 'down' };
+
+/** Parent -> link. */
+export type ToLink =
+  /** Append `ev` to the stream; `seq` counts this server's events, for acks and duplicate removal. */
+  | { t: 'pub'; seq: number; ev: ChatEvent }
+  /** Who is on this server, in chunks, sent first to every new link process. */
+  | { t: 'users'; users: Presence[]; last: boolean }
+  /** Claim `nick` for this server, atomically in Redis; answered by `claimed`. */
+  | { t: 'claim'; nick: string }
+  /** Give up a claimed nick nobody here uses. */
+  | { t: 'release'; nick: string }
+  /** A new block of guest numbers; answered by `guests`. */
+  | { t: 'guests' };
+
+/** Link -> parent. */
+export type FromLink =
+  /** Connected, registered, and caught up; `from` is where it reads the stream from. */
+  | { t: 'ready'; from: string; guests: [first: number, last: number] }
+  /** An event from another server (`o`: its instance, `srv`: its name, `s`: its seq). `old`: history only, from before this server started. */
+  | { t: 'ev'; id: string; o: string; srv: string; s: number; ev: ChatEvent; old?: boolean }
+  /** Every event up to `seq` is in the stream. */
+  | { t: 'ack'; seq: number }
+  /** Users of another live server, from Redis; `reset` on the first chunk of a new snapshot. */
+  | { t: 'present'; reset: boolean; o: string; srv: string; users: Presence[] }
+  | { t: 'claimed'; nick: string; ok: boolean }
+  | { t: 'guests'; guests: [first: number, last: number] }
+  /** Another server stopped refreshing its presence: its users are gone. */
+  | { t: 'gone'; o: string };
+
+/** JSON bytes an event may take, leaving room for the wrapper fields around it. */
+export const MAX_EVENT_JSON_BYTES = MAX_RECORD_DATA_BYTES - 400;
+/** Presence entries per `users`/`present` chunk: 40 x (16 + 25 + JSON) stays far below a record. */
+export const PRESENCE_CHUNK = 40;
+
+/** One pipe record carrying `message`, from `pid`. */
+export function encodeLinkRecord(pid: number, message: ToLink | FromLink): Buffer {
+  return encodeRecord(RecordType.link, pid, Buffer.from(JSON.stringify(message)));
+}
+
+/** Parses a `link` record's data; null when it is not JSON with a string `t`. */
+export function decodeLinkMessage<T extends ToLink | FromLink>(data: Uint8Array): T | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8'));
+    return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string' ? (value as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The event, with its free text shortened until its JSON fits MAX_EVENT_JSON_BYTES
+ * (only a line near --max-line made of characters JSON escapes can be too long).
+ */
+export function fitEvent(ev: ChatEvent): ChatEvent {
+  let fitted = ev;
+  while (Buffer.byteLength(JSON.stringify(fitted)) > MAX_EVENT_JSON_BYTES) {
+    if (fitted.k === 'line') fitted = { ...fitted, body: shorten(fitted.body) };
+    else if (fitted.k === 'msg') fitted = { ...fitted, text: shorten(fitted.text) };
+    else if (fitted.k === 'leave') fitted = { ...fitted, why: shorten(fitted.why) };
+    else break; // names and rooms are short by rule
+  }
+  return fitted;
+}
+
+function shorten(text: string): string {
+  const chars = [...text];
+  return chars.slice(0, Math.floor(chars.length * 0.9)).join('');
+}
+
+/** `list` in pieces of at most `size`; one empty piece for an empty list. */
+export function chunks<T>(list: readonly T[], size: number): T[][] {
+  const pieces: T[][] = [];
+  for (let i = 0; i < list.length; i += size) pieces.push(list.slice(i, i + size));
+  return pieces.length > 0 ? pieces : [[]];
+}

@@ -1,0 +1,339 @@
+/**
+ * The parent's side of the Redis link: starts the link program (fork + execve),
+ * restarts it when it dies, writes it what to publish, and hands the chat what
+ * other servers said. Nothing is lost across a link restart: events stay queued
+ * here until the link acks them, and the new link resumes reading the stream
+ * after the last id this side saw. Duplicates (an event published twice around a
+ * failure) are dropped by their origin's sequence number.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Sidecar } from './broadcast-server.js';
+import {
+  chunks,
+  decodeLinkMessage,
+  encodeLinkRecord,
+  fitEvent,
+  PRESENCE_CHUNK,
+  type ChatEvent,
+  type FromLink,
+  type Presence,
+  type ToLink,
+} from './cluster-protocol.js';
+import type { Logger, LogLevel } from './log.js';
+import * as posix from './posix.js';
+import type { WaitResult } from './posix.js';
+import type { PipeRecord } from './record.js';
+
+/** The link program: dist/redis-link.js, beside this file. */
+const LINK_SCRIPT = fileURLToPath(new URL('./redis-link.js', import.meta.url));
+/** Events kept for a link that is down; past this the oldest are dropped (and logged). */
+export const MAX_UNACKED_EVENTS = 50_000;
+const RESTART_FIRST_MS = 250;
+const RESTART_MAX_MS = 10_000;
+/**
+ * Seconds a server stays present in Redis after its last refresh (every third of it):
+ * a server killed outright drops out of the others' /who *, and frees its nicks, within this and a third.
+ */
+export const PRESENCE_TTL_SECONDS = 6;
+/** A link that stayed up this long resets the restart backoff. */
+const STABLE_MS = 30_000;
+
+export interface ClusterSettings {
+  /** redis://HOST:PORT */
+  url: string;
+  /** This server's name in /who *; '' until the CLI knows its address (HOST:PORT by default). */
+  serverName: string;
+  /** Seconds a server stays present after it stops refreshing (so: how fast a dead one drops out). */
+  presenceTtl: number;
+  logLevel: LogLevel;
+  log: Logger;
+}
+
+/** What the chat hears from other servers. */
+export interface ClusterListener {
+  /** An event from server `srv` (instance `o`); `old`: history from before we started, show it to nobody. */
+  onRemoteEvent(o: string, srv: string, ev: ChatEvent, old: boolean): void;
+  /** Users of another server, from a fresh snapshot (`reset`: forget every remote user first). */
+  onPresence(reset: boolean, o: string, srv: string, users: readonly Presence[]): void;
+  /** A server disappeared without saying goodbye. */
+  onServerGone(o: string): void;
+  /** The answer to `claim(nick)`. */
+  onClaimed(nick: string, ok: boolean): void;
+}
+
+/** What the chat can ask of the cluster. */
+export interface ClusterPort {
+  /** Where what other servers say goes. */
+  attach(listener: ClusterListener): void;
+  publish(ev: ChatEvent): void;
+  /** Claims a nick across servers; the answer comes to onClaimed. */
+  claim(nick: string): void;
+  /** Gives up a nick claimed for someone who left before the answer came. */
+  release(nick: string): void;
+  /** A guest number no other server hands out. */
+  nextGuest(): number;
+  /** Who is on this server, for a new link: set by the chat. */
+  localUsers: () => Presence[];
+}
+
+type LinkState = 'starting' | 'ready' | 'down';
+
+export class Cluster implements Sidecar, ClusterPort {
+  /** Unique to this server process: another server start, even with the same name, is another instance. */
+  readonly instance = randomBytes(6).toString('hex');
+  private listener: ClusterListener | null = null;
+  localUsers: () => Presence[] = () => [];
+
+  private state: LinkState = 'down';
+  /** Why the first link failed, when it did: the server does not start. */
+  failure: string | null = null;
+  private everReady = false;
+  private pid = 0;
+  private readonly pids = new Set<number>();
+  private inputFd = -1;
+  private pipeWriteFd = -1;
+  private track: (pid: number) => void = () => {};
+  private restartAt = 0;
+  private restartDelay = RESTART_FIRST_MS;
+  private readySince = 0;
+
+  private seq = 0;
+  /** Published events the link has not acked yet, oldest first. */
+  private unacked: { seq: number; record: Buffer }[] = [];
+  /** Records for the current link process not yet written (its pipe was full). */
+  private writeQueue: Buffer[] = [];
+  /** Claims sent and not answered, by lower-cased nick: sent again to a new link. */
+  private readonly claims = new Map<string, string>();
+  /** Highest sequence number seen from each other server: anything at or below is a duplicate. */
+  private readonly seen = new Map<string, number>();
+  private lastStreamId = '';
+  private guests = { next: 1, last: 0, asked: false };
+
+  constructor(readonly settings: ClusterSettings) {}
+
+  attach(listener: ClusterListener): void {
+    this.listener = listener;
+  }
+
+  get ready(): boolean {
+    return this.state === 'ready';
+  }
+
+  get starting(): boolean {
+    return this.state === 'starting';
+  }
+
+  owns(pid: number): boolean {
+    return this.pids.has(pid);
+  }
+
+  // ------------------------------------------------------- the process
+
+  start(pipeWriteFd: number, track: (pid: number) => void): void {
+    this.pipeWriteFd = pipeWriteFd;
+    this.track = track;
+    this.spawn();
+  }
+
+  /**
+   * fork() then, in the child, put the two pipe ends on fixed descriptors (0: from
+   * us, 3: the records pipe to us) and execve() a fresh node on the link program:
+   * the child runs no JavaScript of ours beyond these calls.
+   */
+  private spawn(): void {
+    const [readFd, writeFd] = posix.pipe();
+    const env = linkEnvironment({
+      POSIX_CHAT_REDIS: this.settings.url,
+      POSIX_CHAT_LINK_INSTANCE: this.instance,
+      POSIX_CHAT_LINK_SERVER: this.settings.serverName,
+      POSIX_CHAT_LINK_FROM: this.lastStreamId,
+      POSIX_CHAT_LINK_TTL: String(this.settings.presenceTtl),
+      POSIX_CHAT_LOG_LEVEL: this.settings.logLevel,
+    });
+    const argv = [process.execPath, LINK_SCRIPT];
+    let pid: number;
+    try {
+      pid = posix.fork();
+    } catch (error) {
+      posix.close(readFd);
+      posix.close(writeFd);
+      this.linkDown(`fork failed: ${(error as Error).message}`);
+      return;
+    }
+    if (pid === 0) {
+      try {
+        posix.dup2(readFd, 0);
+        posix.dup2(this.pipeWriteFd, 3);
+        posix.setCloseOnExec(1, false); // Node opened them close-on-exec; the link logs to them
+        posix.setCloseOnExec(2, false);
+        posix.setParentDeathSignal('SIGTERM');
+        posix.execve(process.execPath, argv, env);
+      } catch (error) {
+        posix.write(2, Buffer.from(`posix-chat: cannot start the Redis link: ${(error as Error).message}\n`));
+      }
+      posix._exit(127);
+    }
+    posix.close(readFd);
+    posix.setNonBlocking(writeFd, true);
+    this.pid = pid;
+    this.pids.add(pid);
+    this.track(pid);
+    this.inputFd = writeFd;
+    this.state = 'starting';
+    this.settings.log.debug(`redis link started (pid ${pid})`);
+    // First who is here, then everything not yet acked, in order, then open claims.
+    const users = this.localUsers();
+    const pieces = chunks(users, PRESENCE_CHUNK);
+    this.writeQueue = pieces.map((piece, i) => this.encode({ t: 'users', users: piece, last: i === pieces.length - 1 }));
+    for (const { record } of this.unacked) this.writeQueue.push(record);
+    for (const nick of this.claims.values()) this.writeQueue.push(this.encode({ t: 'claim', nick }));
+    this.flush();
+  }
+
+  onExit(status: WaitResult): void {
+    if (status.pid !== this.pid) return;
+    const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
+    if (!this.everReady) {
+      // It printed why (Redis unreachable) itself when it exited with 1.
+      this.failure = status.code === 1 ? '' : `the Redis link exited with ${how} before it was ready`;
+    }
+    this.linkDown(`exited with ${how}`);
+  }
+
+  private linkDown(why: string): void {
+    if (this.inputFd >= 0) posix.close(this.inputFd);
+    this.inputFd = -1;
+    this.pid = 0;
+    this.state = 'down';
+    this.writeQueue = [];
+    if (!this.everReady) return;
+    if (Date.now() - this.readySince > STABLE_MS) this.restartDelay = RESTART_FIRST_MS;
+    this.restartAt = Date.now() + this.restartDelay;
+    this.settings.log.warn(`redis link ${why}; restarting it in ${this.restartDelay} ms (local chat goes on; ${this.unacked.length} event(s) wait)`);
+    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
+  }
+
+  /** Every loop turn: restart a dead link when its time comes, and write what waits. */
+  tick(): void {
+    if (this.state === 'down' && this.everReady && Date.now() >= this.restartAt) this.spawn();
+    this.flush();
+  }
+
+  /** Writes queued records while the link's pipe takes them (each record whole: <= PIPE_BUF is atomic). */
+  private flush(): void {
+    while (this.writeQueue.length > 0 && this.inputFd >= 0) {
+      let written: number | null;
+      try {
+        written = posix.write(this.inputFd, this.writeQueue[0] as Buffer);
+      } catch {
+        return; // EPIPE: the link is gone; its exit will be reaped and it restarts
+      }
+      if (written === null) return;
+      this.writeQueue.shift();
+    }
+  }
+
+  private encode(message: ToLink): Buffer {
+    return encodeLinkRecord(posix.getpid(), message);
+  }
+
+  private send(message: ToLink): void {
+    if (this.state === 'down') return; // the next link gets what matters (unacked, claims) at its start
+    this.writeQueue.push(this.encode(message));
+    this.flush();
+  }
+
+  /** At shutdown the server SIGTERMs every child, the link too: it says goodbye to Redis itself. */
+  stop(): void {
+    this.everReady = false; // no restart
+  }
+
+  // ----------------------------------------------------- from the link
+
+  onRecord(record: PipeRecord): void {
+    const message = decodeLinkMessage<FromLink>(record.data);
+    if (message === null) {
+      this.settings.log.error(`unreadable message from the redis link (pid ${record.pid})`);
+      return;
+    }
+    const listener = this.listener;
+    switch (message.t) {
+      case 'ready':
+        this.state = 'ready';
+        this.everReady = true;
+        this.readySince = Date.now();
+        if (this.lastStreamId === '') this.lastStreamId = message.from;
+        if (this.guests.next > this.guests.last) this.guests = { next: message.guests[0], last: message.guests[1], asked: false };
+        return;
+      case 'ev':
+        if (!message.old) {
+          this.lastStreamId = message.id;
+          const last = this.seen.get(message.o) ?? 0;
+          if (message.s > 0 && message.s <= last) return; // published twice around a failure: already delivered
+          if (message.s > 0) this.seen.set(message.o, message.s);
+        }
+        listener?.onRemoteEvent(message.o, message.srv, message.ev, message.old === true);
+        return;
+      case 'ack':
+        while (this.unacked.length > 0 && (this.unacked[0] as { seq: number }).seq <= message.seq) this.unacked.shift();
+        return;
+      case 'present':
+        listener?.onPresence(message.reset, message.o, message.srv, message.users);
+        return;
+      case 'gone':
+        listener?.onServerGone(message.o);
+        return;
+      case 'claimed':
+        this.claims.delete(message.nick.toLowerCase());
+        listener?.onClaimed(message.nick, message.ok);
+        return;
+      case 'guests':
+        this.guests = { next: message.guests[0], last: message.guests[1], asked: false };
+        return;
+    }
+  }
+
+  // ------------------------------------------------------ for the chat
+
+  publish(ev: ChatEvent): void {
+    const seq = ++this.seq;
+    const record = this.encode({ t: 'pub', seq, ev: fitEvent(ev) });
+    this.unacked.push({ seq, record });
+    if (this.unacked.length > MAX_UNACKED_EVENTS) {
+      this.unacked.shift();
+      if (seq % 1000 === 0) this.settings.log.warn(`redis link down too long: dropping the oldest unpublished events`);
+    }
+    if (this.state !== 'down') {
+      this.writeQueue.push(record);
+      this.flush();
+    }
+  }
+
+  claim(nick: string): void {
+    this.claims.set(nick.toLowerCase(), nick);
+    this.send({ t: 'claim', nick });
+  }
+
+  release(nick: string): void {
+    this.send({ t: 'release', nick });
+  }
+
+  nextGuest(): number {
+    const { next, last } = this.guests;
+    if (last - next < 100 && !this.guests.asked) {
+      this.guests.asked = true;
+      this.send({ t: 'guests' });
+    }
+    this.guests.next++;
+    return next;
+  }
+}
+
+/** This process's environment for the link, with `extra` set and without the parent's node flags. */
+function linkEnvironment(extra: Record<string, string>): string[] {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
+  Object.assign(env, extra);
+  return Object.entries(env).map(([name, value]) => `${name}=${value}`);
+}

@@ -1,0 +1,423 @@
+/**
+ * The Redis link: a separate program (started by the parent with fork() + execve(),
+ * so it is a fresh Node process with its own event loop) that joins this server to
+ * the others sharing one Redis. It talks to the parent the way a child does:
+ * records on the parent's pipe (fd 3) followed by SIGUSR1; the parent writes to it
+ * through its stdin (fd 0).
+ *
+ * Delivery goes through one Redis stream: XADD this server's events, XREAD everyone
+ * else's from the last id seen, so a link that lost its connection (or was restarted)
+ * resumes where it stopped. Presence is a key per server with an expiry, refreshed
+ * while the server lives, and a hash of its users; nicks are claimed atomically.
+ */
+import { writeSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import {
+  chunks,
+  decodeLinkMessage,
+  encodeLinkRecord,
+  PRESENCE_CHUNK,
+  type ChatEvent,
+  type FromLink,
+  type Presence,
+  type ToLink,
+} from './cluster-protocol.js';
+import { Logger, LOG_LEVELS, type LogLevel } from './log.js';
+import { RecordDecoder, RecordType } from './record.js';
+
+/** Everything the parent passes in the environment. */
+export interface LinkSettings {
+  url: string;
+  /** This server process's unique id (changes at every server start). */
+  instance: string;
+  /** Its human name, shown in /who *. */
+  server: string;
+  /** Stream id to read after; '' on the server's first link: read history, then new events. */
+  from: string;
+  /** Stream entries read back at start for room history. */
+  historyEntries: number;
+  /** Seconds a server stays present without refreshing. */
+  presenceTtl: number;
+  logLevel: LogLevel;
+}
+
+export const KEY_PREFIX = 'posix-chat:';
+export const STREAM_KEY = `${KEY_PREFIX}events`;
+/** Roughly how many events the stream keeps (XADD MAXLEN ~). */
+export const STREAM_MAX_LENGTH = 10_000;
+const GUEST_BLOCK = 1000;
+const READ_BLOCK_MS = 2000;
+const READ_COUNT = 500;
+const PUBLISH_BATCH = 200;
+const RETRY_MS = 500;
+
+const serverKey = (instance: string): string => `${KEY_PREFIX}server:${instance}`;
+const usersKey = (instance: string): string => `${KEY_PREFIX}users:${instance}`;
+const nickKey = (nick: string): string => `${KEY_PREFIX}nick:${nick.toLowerCase()}`;
+
+/**
+ * Claims a nick: free, ours already, or held by a server that is no longer present
+ * (its presence key expired, so the nick is free again). Returns the owner that keeps it, or ''.
+ */
+const CLAIM_SCRIPT = `
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 1 then return owner end
+redis.call('SET', KEYS[1], ARGV[1])
+return ''`;
+/** Deletes a nick's key only if this server holds it. */
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export function readSettings(env: NodeJS.ProcessEnv): LinkSettings {
+  const level = env.POSIX_CHAT_LOG_LEVEL ?? 'info';
+  return {
+    url: env.POSIX_CHAT_REDIS ?? '',
+    instance: env.POSIX_CHAT_LINK_INSTANCE ?? '',
+    server: env.POSIX_CHAT_LINK_SERVER ?? '',
+    from: env.POSIX_CHAT_LINK_FROM ?? '',
+    historyEntries: Number(env.POSIX_CHAT_LINK_HISTORY ?? 1000),
+    presenceTtl: Number(env.POSIX_CHAT_LINK_TTL ?? 6),
+    logLevel: (LOG_LEVELS as readonly string[]).includes(level) ? (level as LogLevel) : 'info',
+  };
+}
+
+/** Records to the parent: one write each (atomic, <= PIPE_BUF), one SIGUSR1 per batch. */
+class ParentPipe {
+  private signalDue = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly parentPid: number,
+  ) {}
+
+  send(message: FromLink): void {
+    writeSync(this.fd, encodeLinkRecord(process.pid, message));
+    if (this.signalDue) return;
+    this.signalDue = true;
+    // Every record written in this turn of the event loop shares one wake-up.
+    queueMicrotask(() => {
+      this.signalDue = false;
+      process.kill(this.parentPid, 'SIGUSR1');
+    });
+  }
+}
+
+class RedisLink {
+  private readonly log: Logger;
+  private readonly parent = new ParentPipe(3, process.ppid);
+  private readonly commands: Redis;
+  private readonly reader: Redis;
+  /** This server's users, as the parent told us: what presence and 'here' say. */
+  private readonly users = new Map<string, string>();
+  private usersComplete = false;
+  private readonly whenUsersComplete: Promise<void>;
+  private usersArrived = (): void => {};
+  private readonly outbox: Extract<ToLink, { t: 'pub' }>[] = [];
+  private publishing = false;
+  /** Other servers we have heard of, checked for liveness at every heartbeat. */
+  private readonly others = new Map<string, string>();
+  private lastId = '';
+  lastError: Error | null = null;
+  private connectedOnce = false;
+  private stopping = false;
+
+  constructor(private readonly settings: LinkSettings) {
+    this.log = new Logger(settings.logLevel, (line) => process.stderr.write(line.replace(/^(\S+ \S+ +)/, '$1redis link: ')));
+    this.commands = new Redis(settings.url, {
+      lazyConnect: true,
+      connectTimeout: 3000,
+      maxRetriesPerRequest: null, // a command waits out an outage instead of failing
+      retryStrategy: (attempt) => this.retryDelay(attempt),
+    });
+    this.reader = this.commands.duplicate(); // XREAD BLOCK holds its connection
+    this.whenUsersComplete = new Promise((resolve) => (this.usersArrived = resolve));
+    // Kept for the one-line reason when the first connection fails; the reconnect log says the rest.
+    for (const client of [this.commands, this.reader]) client.on('error', (error: Error) => (this.lastError = error));
+  }
+
+  /** Backoff 100 ms, 200 ms ... 5 s; no retry before the first connection (the server says why and exits). */
+  private retryDelay(attempt: number): number | null {
+    if (!this.connectedOnce || this.stopping) return null;
+    const delay = Math.min(100 * 2 ** Math.min(attempt - 1, 6), 5000);
+    if (attempt === 1 || delay === 5000) this.log.warn(`connection to Redis lost; reconnecting (attempt ${attempt}, next in ${delay} ms)`);
+    return delay;
+  }
+
+  async start(): Promise<void> {
+    process.stdin.on('data', (chunk: Buffer) => this.fromParent(chunk));
+    process.stdin.on('end', () => void this.stop('the server closed our pipe'));
+    process.on('SIGTERM', () => void this.stop('SIGTERM'));
+    await Promise.all([this.commands.connect(), this.reader.connect()]);
+    this.connectedOnce = true;
+    this.commands.on('ready', () => {
+      this.log.info('reconnected to Redis; registering again and catching up from the stream');
+      void this.announce().catch((error: Error) => this.log.warn(`re-registering: ${error.message}`));
+    });
+    await this.whenUsersComplete;
+    await this.announce();
+    await this.sendSnapshot();
+    this.lastId = this.settings.from !== '' ? this.settings.from : await this.sendHistory();
+    const first = await this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK);
+    this.parent.send({ t: 'ready', from: this.lastId, guests: [first - GUEST_BLOCK + 1, first] });
+    this.log.info(`connected to ${this.settings.url} as ${this.settings.server}; reading the stream after ${this.lastId}`);
+    setInterval(() => void this.heartbeat(), (this.settings.presenceTtl * 1000) / 3).unref();
+    void this.publish();
+    await this.readForever();
+  }
+
+  // ------------------------------------------------------------- parent
+
+  private readonly decoder = new RecordDecoder(({ discardedBytes }) => this.log.error(`skipped ${discardedBytes} bad bytes from the server`));
+
+  private fromParent(chunk: Buffer): void {
+    this.decoder.push(chunk, (record) => {
+      if (record.type !== RecordType.link) return;
+      const message = decodeLinkMessage<ToLink>(record.data);
+      if (message === null) return this.log.error('unreadable message from the server');
+      this.handle(message);
+    });
+  }
+
+  private handle(message: ToLink): void {
+    switch (message.t) {
+      case 'users':
+        for (const [nick, room] of message.users) this.users.set(nick, room);
+        if (message.last && !this.usersComplete) {
+          this.usersComplete = true;
+          this.usersArrived();
+        }
+        return;
+      case 'pub':
+        this.track(message.ev);
+        this.outbox.push(message);
+        if (this.connectedOnce) void this.publish();
+        return;
+      case 'claim':
+        void this.claim(message.nick);
+        return;
+      case 'release':
+        void this.commands.eval(RELEASE_SCRIPT, 1, nickKey(message.nick), this.settings.instance);
+        return;
+      case 'guests':
+        void this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK).then((last) => {
+          this.parent.send({ t: 'guests', guests: [last - GUEST_BLOCK + 1, last] });
+        });
+        return;
+    }
+  }
+
+  /** Keeps `users` in step with this server's own events. */
+  private track(ev: ChatEvent): void {
+    if (ev.k === 'join') this.users.set(ev.nick, ev.room);
+    else if (ev.k === 'move') this.users.set(ev.nick, ev.to);
+    else if (ev.k === 'rename') {
+      this.users.delete(ev.old);
+      this.users.set(ev.nick, ev.room);
+    } else if (ev.k === 'leave') this.users.delete(ev.nick);
+  }
+
+  private async claim(nick: string): Promise<void> {
+    const owner = (await this.commands.eval(CLAIM_SCRIPT, 1, nickKey(nick), this.settings.instance, serverKey(''))) as string;
+    this.parent.send({ t: 'claimed', nick, ok: owner === '' });
+  }
+
+  // ---------------------------------------------------------- publishing
+
+  /**
+   * XADDs queued events in order, a batch at a time (pipelined), with the presence
+   * changes they imply, then acks the batch. A failed batch is sent again whole: the
+   * receivers drop what they already have by its seq.
+   */
+  private async publish(): Promise<void> {
+    if (this.publishing) return;
+    this.publishing = true;
+    try {
+      while (this.outbox.length > 0) {
+        const batch = this.outbox.slice(0, PUBLISH_BATCH);
+        const pipeline = this.commands.pipeline();
+        for (const { seq, ev } of batch) {
+          pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', this.settings.instance, 'srv', this.settings.server, 's', seq, 'e', JSON.stringify(ev));
+          this.presenceCommands(pipeline, ev);
+        }
+        const results = await pipeline.exec();
+        const failed = results?.find(([error]) => error !== null);
+        if (results === null || failed !== undefined) {
+          this.log.warn(`publishing failed (${failed?.[0]?.message ?? 'no reply'}); retrying`);
+          await sleep(RETRY_MS);
+          continue;
+        }
+        this.outbox.splice(0, batch.length);
+        this.parent.send({ t: 'ack', seq: (batch[batch.length - 1] as { seq: number }).seq });
+      }
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  private presenceCommands(pipeline: ReturnType<Redis['pipeline']>, ev: ChatEvent): void {
+    const users = usersKey(this.settings.instance);
+    const me = this.settings.instance;
+    if (ev.k === 'join') pipeline.hset(users, ev.nick, ev.room);
+    else if (ev.k === 'move') pipeline.hset(users, ev.nick, ev.to);
+    else if (ev.k === 'rename') {
+      pipeline.hdel(users, ev.old).hset(users, ev.nick, ev.room);
+      if (nickKey(ev.old) !== nickKey(ev.nick)) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(ev.old), me);
+    } else if (ev.k === 'leave') {
+      pipeline.hdel(users, ev.nick);
+      pipeline.eval(RELEASE_SCRIPT, 1, nickKey(ev.nick), me);
+    }
+  }
+
+  // ------------------------------------------------------------ presence
+
+  /**
+   * (Re-)registers this server: its presence key, its users, their nicks, and a
+   * `here` event so servers that dropped us while we were away see us again.
+   */
+  private async announce(): Promise<void> {
+    const { instance, server, presenceTtl } = this.settings;
+    const users = [...this.users.entries()];
+    const pipeline = this.commands.multi();
+    pipeline.set(serverKey(instance), server, 'EX', presenceTtl);
+    pipeline.del(usersKey(instance));
+    if (users.length > 0) pipeline.hset(usersKey(instance), Object.fromEntries(users));
+    pipeline.expire(usersKey(instance), presenceTtl);
+    for (const [nick] of users) pipeline.eval(CLAIM_SCRIPT, 1, nickKey(nick), instance, serverKey(''));
+    for (const piece of chunks(users, PRESENCE_CHUNK * 4)) {
+      const here: ChatEvent = { k: 'here', users: piece };
+      pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', instance, 'srv', server, 's', 0, 'e', JSON.stringify(here));
+    }
+    await pipeline.exec();
+  }
+
+  /** Every third of the TTL: stay present; notice servers that stopped doing so. */
+  private async heartbeat(): Promise<void> {
+    if (this.commands.status !== 'ready') return;
+    try {
+      const { instance, server, presenceTtl } = this.settings;
+      await this.commands.multi().set(serverKey(instance), server, 'EX', presenceTtl).expire(usersKey(instance), presenceTtl).exec();
+      for (const other of [...this.others.keys()]) {
+        if ((await this.commands.exists(serverKey(other))) === 1) continue;
+        this.log.info(`server ${this.others.get(other) ?? other} stopped refreshing its presence: its users are gone`);
+        this.others.delete(other);
+        this.parent.send({ t: 'gone', o: other });
+      }
+    } catch (error) {
+      this.log.debug(`heartbeat: ${(error as Error).message}`);
+    }
+  }
+
+  /** Who is on every other live server, for the parent's /who * and /msg. */
+  private async sendSnapshot(): Promise<void> {
+    let reset = true;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.commands.scan(cursor, 'MATCH', serverKey('*'), 'COUNT', 100);
+      cursor = next;
+      for (const key of keys) {
+        const o = key.slice(serverKey('').length);
+        if (o === this.settings.instance) continue;
+        const [srv, users] = await Promise.all([this.commands.get(key), this.commands.hgetall(usersKey(o))]);
+        if (srv === null) continue;
+        this.others.set(o, srv);
+        for (const piece of chunks(Object.entries(users) as Presence[], PRESENCE_CHUNK)) {
+          this.parent.send({ t: 'present', reset, o, srv, users: piece });
+          reset = false;
+        }
+      }
+    } while (cursor !== '0');
+    if (reset) this.parent.send({ t: 'present', reset, o: '', srv: '', users: [] });
+  }
+
+  // ------------------------------------------------------------- reading
+
+  /** On the server's first start: the stream's recent lines, for room history. Returns the newest id. */
+  private async sendHistory(): Promise<string> {
+    const entries = await this.commands.xrevrange(STREAM_KEY, '+', '-', 'COUNT', this.settings.historyEntries);
+    for (const [id, fields] of entries.reverse()) this.forward(id, fields, true);
+    return entries.length > 0 ? (entries[entries.length - 1] as [string, string[]])[0] : '0-0';
+  }
+
+  private async readForever(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const reply = await this.reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', STREAM_KEY, this.lastId);
+        for (const [, entries] of reply ?? []) {
+          for (const [id, fields] of entries) {
+            this.lastId = id;
+            this.forward(id, fields, false);
+          }
+        }
+      } catch (error) {
+        if (this.stopping) return;
+        this.log.warn(`reading the stream: ${(error as Error).message}`);
+        await sleep(RETRY_MS);
+      }
+    }
+  }
+
+  /** Passes one stream entry from another server to the parent. */
+  private forward(id: string, fields: string[], old: boolean): void {
+    const entry = new Map<string, string>();
+    for (let i = 0; i + 1 < fields.length; i += 2) entry.set(fields[i] as string, fields[i + 1] as string);
+    const o = entry.get('o') ?? '';
+    if (o === this.settings.instance) return; // our own event, back from the stream
+    const srv = entry.get('srv') ?? '?';
+    let ev: ChatEvent;
+    try {
+      ev = JSON.parse(entry.get('e') ?? '') as ChatEvent;
+    } catch {
+      this.log.warn(`stream entry ${id} is not an event; skipped`);
+      return;
+    }
+    if (old && ev.k !== 'line') return; // history is lines only
+    if (!old) {
+      if (ev.k === 'down') this.others.delete(o);
+      else this.others.set(o, srv);
+    }
+    this.parent.send({ t: 'ev', id, o, srv, s: Number(entry.get('s') ?? 0), ev, ...(old ? { old } : {}) });
+  }
+
+  // ------------------------------------------------------------- leaving
+
+  /** On SIGTERM or when the server goes: tell the others, free our nicks, leave. */
+  private async stop(why: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info(`stopping (${why})`);
+    const { instance, server } = this.settings;
+    try {
+      if (this.commands.status === 'ready') {
+        const pipeline = this.commands.multi();
+        for (const nick of this.users.keys()) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(nick), instance);
+        pipeline.del(usersKey(instance), serverKey(instance));
+        pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', instance, 'srv', server, 's', 0, 'e', JSON.stringify({ k: 'down' }));
+        await withTimeout(pipeline.exec(), 600);
+      }
+    } catch (error) {
+      this.log.warn(`could not say goodbye: ${(error as Error).message}`);
+    }
+    this.commands.disconnect();
+    this.reader.disconnect();
+    process.exit(0);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([promise, sleep(ms).then(() => undefined)]);
+}
+
+/** Exit code when Redis cannot be reached at start: the server reports it and exits 1 too. */
+export const EXIT_NO_REDIS = 1;
+
+const settings = readSettings(process.env);
+const link = new RedisLink(settings);
+link.start().catch((error: Error) => {
+  process.stderr.write(`posix-chat: cannot reach Redis at ${settings.url}: ${(link.lastError ?? error).message}\n`);
+  process.exit(EXIT_NO_REDIS);
+});

@@ -1,0 +1,157 @@
+/**
+ * Several servers, one chat, through a real redis-server (--redis): delivery, presence,
+ * nick claims, history, and what happens when a server, a link or Redis itself fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TestClient } from './helpers/client.js';
+import { pollUntil, sleep } from './helpers/poll.js';
+import { childrenOf, isAlive } from './helpers/processes.js';
+import { HAVE_REDIS, startRedis, type RunningRedis } from './helpers/redis.js';
+import { BIN, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+
+if (!HAVE_REDIS && process.env.CI === 'true') throw new Error('redis-server is missing: .ci/run installs the Debian package redis-server');
+
+let redis: RunningRedis;
+const clients: TestClient[] = [];
+beforeEach(async () => {
+  if (HAVE_REDIS) redis = await startRedis();
+});
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await stopAllServers();
+  if (HAVE_REDIS) await redis.destroy();
+});
+
+/** A server in the cluster; flood control off so a burst of test lines is never throttled. */
+function clusterServer(name: string, args: string[] = []): Promise<RunningServer> {
+  return startServer(['--redis', redis.url, '--server-name', name, '--rate-limit', '0', '--no-timestamps', ...args]);
+}
+
+async function person(server: RunningServer, nick: string): Promise<TestClient> {
+  const client = await TestClient.connect(server.port);
+  clients.push(client);
+  await client.waitFor('Type /help');
+  client.send(`/nick ${nick}\r\n`);
+  await client.waitFor(`You are now known as ${nick}.`);
+  return client;
+}
+
+/** The link process of a server: its child running redis-link.js. */
+function linkPid(server: RunningServer): number {
+  const pid = childrenOf(server.pid).find((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('redis-link.js');
+    } catch {
+      return false;
+    }
+  });
+  if (pid === undefined) throw new Error('no redis link process');
+  return pid;
+}
+
+/** Lines `<from> tag-N` a client received from `from`, as numbers, in arrival order. */
+function numbersFrom(client: TestClient, from: string, tag: string): number[] {
+  const pattern = new RegExp(`^<${from}> ${tag}-(\\d+)$`);
+  return client.lines().flatMap((line) => {
+    const match = pattern.exec(line);
+    return match ? [Number(match[1])] : [];
+  });
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
+  it('carries lines, /me, /msg, joins, renames and rooms between two servers', { timeout: 30_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const alice = await person(a, 'alice');
+    const bob = await person(b, 'bob');
+    await alice.waitFor('* guest-'); // bob's arrival as a guest, from the other server
+    await alice.waitFor('is now known as bob');
+
+    alice.send('hello from alpha\r\n');
+    await bob.waitFor('<alice> hello from alpha');
+    bob.send('/me waves\r\n');
+    await alice.waitFor('* bob waves');
+
+    alice.send('/who *\r\n');
+    await alice.waitFor('2 people online:');
+    await alice.waitFor(/\*\*\* {3}bob +#lobby on beta\r\n/);
+    bob.send('/msg alice psst\r\n');
+    await alice.waitFor('*bob* psst');
+    await bob.waitFor('-> *alice* psst');
+
+    bob.send('/join #games\r\n');
+    await alice.waitFor('* bob left for #games');
+    alice.send('/join #games\r\n');
+    await alice.waitFor('You are now in #games. Here with you: bob.');
+    await bob.waitFor('* alice joined #games');
+    alice.send('/rooms\r\n');
+    await alice.waitFor('Rooms: #games (2), #lobby (0)');
+  });
+
+  it('refuses on one server a nick taken on another, and frees it when its holder leaves', { timeout: 30_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const alice = await person(a, 'alice');
+    const other = await TestClient.connect(b.port);
+    clients.push(other);
+    await other.waitFor('Type /help');
+    other.send('/nick ALICE\r\n');
+    await other.waitFor('The name ALICE is taken. Try another.');
+    other.send('/nick guest-5\r\n');
+    await other.waitFor('Names like guest-12 are given to newcomers.');
+    alice.close();
+    await other.waitFor('* alice left (connection closed)');
+    other.send('/nick ALICE\r\n');
+    await other.waitFor('You are now known as ALICE.');
+  });
+
+  it('delivers every line to every other client exactly once, in each sender\'s order, across three servers', { timeout: 60_000 }, async () => {
+    const servers = [await clusterServer('one'), await clusterServer('two'), await clusterServer('three')];
+    const people: { nick: string; client: TestClient }[] = [];
+    for (const [s, server] of servers.entries()) {
+      for (const i of range(3)) people.push({ nick: `p${s}${i}`, client: await person(server, `p${s}${i}`) });
+    }
+    // Everyone has seen everyone's name before the burst starts.
+    for (const { client } of people) for (const { nick } of people) await client.waitFor(nick);
+    const LINES = 40;
+    for (const i of range(LINES)) for (const { client } of people) client.send(`m-${i}\r\n`);
+    for (const { nick, client } of people) {
+      for (const sender of people) {
+        if (sender.nick === nick) continue;
+        await pollUntil(() => numbersFrom(client, sender.nick, 'm').length >= LINES, 20_000, `${nick} to get ${sender.nick}'s lines`);
+      }
+    }
+    await sleep(300); // a duplicate would arrive within this
+    for (const { nick, client } of people) {
+      for (const sender of people) {
+        if (sender.nick !== nick) expect(numbersFrom(client, sender.nick, 'm')).toEqual(range(LINES));
+      }
+    }
+  });
+
+  it('shows a newcomer the same room history whichever server they join', { timeout: 30_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const alice = await person(a, 'alice');
+    alice.send('first\r\nsecond\r\n');
+    const b = await clusterServer('beta'); // started after the lines: reads them back from the stream
+    const bob = await person(b, 'bob');
+    await bob.waitFor('Last 2 lines in #lobby:');
+    await bob.waitFor('<alice> first\r\n<alice> second');
+    bob.send('third\r\n');
+    await alice.waitFor('<bob> third');
+    const carol = await person(a, 'carol');
+    await carol.waitFor('<alice> first\r\n<alice> second\r\n<bob> third');
+  });
+
+  it('exits with 1 and one line when Redis cannot be reached at start', { timeout: 20_000 }, async () => {
+    await redis.stop();
+    const run = spawnSync(process.execPath, ['--single-threaded', BIN, '--port', '0', '--redis', redis.url], { encoding: 'utf8', timeout: 15_000 });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe(''); // never said it was listening
+    expect(run.stderr).toBe(`posix-chat: cannot reach Redis at ${redis.url}: connect ECONNREFUSED 127.0.0.1:${redis.port}\n`);
+  });
+});
