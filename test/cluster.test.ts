@@ -51,6 +51,14 @@ function linkPid(server: RunningServer): number {
   return pid;
 }
 
+function linkPidOrZero(server: RunningServer): number {
+  try {
+    return linkPid(server);
+  } catch {
+    return 0;
+  }
+}
+
 /** Lines `<from> tag-N` a client received from `from`, as numbers, in arrival order. */
 function numbersFrom(client: TestClient, from: string, tag: string): number[] {
   const pattern = new RegExp(`^<${from}> ${tag}-(\\d+)$`);
@@ -153,5 +161,112 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
     expect(run.status).toBe(1);
     expect(run.stdout).toBe(''); // never said it was listening
     expect(run.stderr).toBe(`posix-chat: cannot reach Redis at ${redis.url}: connect ECONNREFUSED 127.0.0.1:${redis.port}\n`);
+  });
+});
+
+describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
+  /** Sends `tag-0` ... `tag-(n-1)` from `client`, `gapMs` apart. */
+  async function sendNumbered(client: TestClient, tag: string, n: number, gapMs: number): Promise<void> {
+    for (const i of range(n)) {
+      client.send(`${tag}-${i}\r\n`);
+      await sleep(gapMs);
+    }
+  }
+
+  async function expectAllOnce(client: TestClient, from: string, tag: string, n: number, timeoutMs = 20_000): Promise<void> {
+    await pollUntil(() => numbersFrom(client, from, tag).length >= n, timeoutMs, `${n} ${tag} lines from ${from}`);
+    await sleep(300); // a duplicate would arrive within this
+    expect(numbersFrom(client, from, tag)).toEqual(range(n));
+  }
+
+  it('a server that vanishes without a goodbye leaves presence within the TTL, frees its nicks, and the others chat on', { timeout: 40_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const c = await clusterServer('gamma');
+    const alice = await person(a, 'alice');
+    await person(b, 'bob');
+    const carol = await person(c, 'carol');
+    await alice.waitFor('is now known as bob');
+    await alice.waitFor('is now known as carol');
+    // Its link first, then the parent before it restarts the link: nobody is left to say goodbye.
+    process.kill(linkPid(b), 'SIGKILL');
+    b.kill();
+    await b.exited;
+    const killedAt = Date.now();
+    carol.send('still here\r\n');
+    await alice.waitFor('<carol> still here');
+    await alice.waitFor('* bob left (lost with beta)', 15_000);
+    const goneAfterMs = Date.now() - killedAt;
+    expect(goneAfterMs).toBeLessThan((6 + 2 + 1) * 1000); // PRESENCE_TTL_SECONDS + a heartbeat + slack
+    alice.send('/who *\r\n');
+    await alice.waitFor('2 people online:');
+    await person(c, 'bob'); // the nick is free again
+  });
+
+  it('a server stopped with SIGTERM says goodbye: its users leave at once, and it exits 0', { timeout: 30_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const alice = await person(a, 'alice');
+    await person(b, 'bob');
+    await alice.waitFor('is now known as bob');
+    b.proc.kill('SIGTERM');
+    await alice.waitFor('* bob left (server beta stopped)', 3_000);
+    expect(await b.exited).toBe(0);
+    expect(b.stderr()).toMatch(/redis link: stopping \(SIGTERM\)/);
+  });
+
+  it('restarts a link process that dies, and loses nothing either way', { timeout: 40_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const alice = await person(a, 'alice');
+    const bob = await person(b, 'bob');
+    await alice.waitFor('is now known as bob');
+    const oldLink = linkPid(a);
+    process.kill(oldLink, 'SIGKILL');
+    await Promise.all([sendNumbered(alice, 'x', 20, 20), sendNumbered(bob, 'y', 20, 20)]);
+    await pollUntil(() => !isAlive(oldLink) && childrenOf(a.pid).some((pid) => pid !== oldLink && pid === linkPidOrZero(a)), 10_000, 'a new link');
+    await expectAllOnce(bob, 'alice', 'x', 20);
+    await expectAllOnce(alice, 'bob', 'y', 20);
+    expect(a.stderr()).toMatch(/redis link exited with signal SIGKILL; restarting it in \d+ ms/);
+  });
+
+  it('keeps local chat going while every link connection is cut, then catches up with each line once', { timeout: 40_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const alice = await person(a, 'alice');
+    const ann = await person(a, 'ann');
+    const bob = await person(b, 'bob');
+    await alice.waitFor('is now known as bob');
+    const cutter = (async () => {
+      for (const _ of range(3)) {
+        await sleep(150);
+        await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'normal'); // every client but this one (SKIPME yes)
+      }
+    })();
+    await Promise.all([sendNumbered(alice, 'k', 40, 15), sendNumbered(bob, 'j', 40, 15), cutter]);
+    await expectAllOnce(ann, 'alice', 'k', 40, 5_000); // same server: never waited for Redis
+    await expectAllOnce(bob, 'alice', 'k', 40);
+    await expectAllOnce(alice, 'bob', 'j', 40);
+    await expectAllOnce(ann, 'bob', 'j', 40);
+    expect(a.stderr()).toMatch(/redis link: connection to Redis lost; reconnecting/);
+  });
+
+  it('serves locally while Redis restarts, then reconnects and delivers what was said meanwhile', { timeout: 40_000 }, async () => {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const alice = await person(a, 'alice');
+    const ann = await person(a, 'ann');
+    const bob = await person(b, 'bob');
+    await alice.waitFor('is now known as bob');
+    await redis.stop();
+    await sendNumbered(alice, 'r', 5, 10);
+    await sendNumbered(bob, 's', 5, 10);
+    await expectAllOnce(ann, 'alice', 'r', 5, 5_000); // local chat without Redis
+    await redis.start(); // same port, same append-only file
+    await expectAllOnce(bob, 'alice', 'r', 5);
+    await expectAllOnce(alice, 'bob', 's', 5);
+    bob.send('after\r\n');
+    await alice.waitFor('<bob> after');
+    expect(a.stderr()).toMatch(/reconnected to Redis/);
   });
 });
