@@ -365,12 +365,13 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   }
 
   private readonly onRecord = (record: PipeRecord): void => {
-    this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     const connection = this.connections.get(record.pid);
     if (connection === undefined && this.options.sidecar?.owns(record.pid) === true && record.type === RecordType.link) {
+      this.trace(`  record link from the redis link ${record.pid}: ${Buffer.from(record.data).toString('utf8', 0, 120)}`);
       this.options.sidecar.onRecord(record);
       return;
     }
+    this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     if (connection === undefined) {
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
       if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) {

@@ -100,6 +100,42 @@ describe('fork()', () => {
   });
 });
 
+describe('execve() and dup2()', () => {
+  it('run another program on the descriptors handed to it, closing the rest, and throw ENOENT for a missing one', () => {
+    const out = forkCase('exec') as { parent: number; pipeFds: number[]; status: posix.WaitResult; output: string; failedStatus: posix.WaitResult };
+    expect(out.status.code).toBe(0);
+    const [said = '', listing = ''] = out.output.split('\n');
+    expect(said).toBe(`got hello from ${out.parent}`);
+    const open = listing.trim().split(' ').map(Number);
+    expect(open).toEqual(expect.arrayContaining([0, 1, 2]));
+    // The pipes' own descriptors were close-on-exec: the program only has the copies on 0 and 1.
+    for (const fd of out.pipeFds) if (fd > 2) expect(open).not.toContain(fd);
+    expect(out.failedStatus.code).toBe(42);
+  });
+
+  it('dup2() copies a descriptor without close-on-exec, and throws EBADF for a closed one', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(readFd, writeFd);
+    const target = writeFd + 10;
+    expect(posix.dup2(writeFd, target)).toBe(target);
+    opened.push(target);
+    expect(posix.fcntl(target, 'F_GETFD') & posix.constants.FD_CLOEXEC).toBe(0);
+    posix.write(target, Buffer.from('x'));
+    expect(posix.read(readFd, Buffer.alloc(4))).toBe(1);
+    const error = thrown(() => posix.dup2(target + 1000, target));
+    expect(error).toMatchObject({ code: 'EBADF', syscall: 'dup2' });
+  });
+
+  it('setCloseOnExec() turns the flag off and on', () => {
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(readFd, writeFd);
+    posix.setCloseOnExec(readFd, false);
+    expect(posix.fcntl(readFd, 'F_GETFD') & posix.constants.FD_CLOEXEC).toBe(0);
+    posix.setCloseOnExec(readFd, true);
+    expect(posix.fcntl(readFd, 'F_GETFD') & posix.constants.FD_CLOEXEC).toBe(posix.constants.FD_CLOEXEC);
+  });
+});
+
 describe('sigtimedwait()', () => {
   it('returns null after the timeout, and a pending signal with its sender', () => {
     const out = forkCase('sigtimedwait') as { timeout: null; waitedMs: number; got: posix.SignalInfo; self: number };
