@@ -367,7 +367,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   private readonly onRecord = (record: PipeRecord): void => {
     const connection = this.connections.get(record.pid);
     if (connection === undefined && this.options.sidecar?.owns(record.pid) === true && record.type === RecordType.link) {
-      this.trace(`  record link from the redis link ${record.pid}: ${Buffer.from(record.data).toString('utf8', 0, 120)}`);
+      if (this.options.tracer.enabled) this.trace(`  record link from the redis link ${record.pid}: ${Buffer.from(record.data).toString('utf8', 0, 120)}`);
       this.options.sidecar.onRecord(record);
       return;
     }

@@ -59,6 +59,34 @@ export const MAX_EVENT_JSON_BYTES = MAX_RECORD_DATA_BYTES - 400;
 /** Presence entries per `users`/`present` chunk: 40 x (16 + 25 + JSON) stays far below a record. */
 export const PRESENCE_CHUNK = 40;
 
+/** Control characters, C1 and bidi overrides: what the children strip from every line, refused here too. */
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const isString = (value: unknown): value is string => typeof value === 'string' && !UNSAFE_TEXT.test(value);
+const isPresenceList = (value: unknown): value is Presence[] =>
+  Array.isArray(value) && value.every((p) => Array.isArray(p) && p.length === 2 && isString(p[0]) && isString(p[1]));
+
+/** The event in a stream entry's JSON, or null when it is not one this version knows (anyone can write to Redis). */
+export function parseChatEvent(json: string): ChatEvent | null {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const has = (...fields: string[]): boolean => fields.every((field) => isString(value[field]));
+  const valid =
+    (value.k === 'line' && has('room', 'body')) ||
+    (value.k === 'join' && has('nick', 'room')) ||
+    (value.k === 'move' && has('nick', 'from', 'to')) ||
+    (value.k === 'rename' && has('old', 'nick', 'room')) ||
+    (value.k === 'leave' && has('nick', 'room', 'why')) ||
+    (value.k === 'msg' && has('from', 'to', 'text')) ||
+    (value.k === 'here' && isPresenceList(value.users)) ||
+    value.k === 'down';
+  return valid ? (value as ChatEvent) : null;
+}
+
 /** One pipe record carrying `message`, from `pid`. */
 export function encodeLinkRecord(pid: number, message: ToLink | FromLink): Buffer {
   return encodeRecord(RecordType.link, pid, Buffer.from(JSON.stringify(message)));

@@ -16,6 +16,7 @@ import {
   chunks,
   decodeLinkMessage,
   encodeLinkRecord,
+  parseChatEvent,
   PRESENCE_CHUNK,
   type ChatEvent,
   type FromLink,
@@ -91,15 +92,23 @@ class ParentPipe {
     private readonly parentPid: number,
   ) {}
 
-  send(message: FromLink): void {
-    writeSync(this.fd, encodeLinkRecord(process.pid, message));
-    if (this.signalDue) return;
+  /** Sends `message`; false (and nothing sent) when it cannot fit in one record. */
+  send(message: FromLink): boolean {
+    let record: Buffer;
+    try {
+      record = encodeLinkRecord(process.pid, message);
+    } catch {
+      return false; // only a stream entry not written by posix-chat can be this big
+    }
+    writeSync(this.fd, record);
+    if (this.signalDue) return true;
     this.signalDue = true;
     // Every record written in this turn of the event loop shares one wake-up.
     queueMicrotask(() => {
       this.signalDue = false;
       process.kill(this.parentPid, 'SIGUSR1');
     });
+    return true;
   }
 }
 
@@ -284,7 +293,7 @@ class RedisLink {
     if (users.length > 0) pipeline.hset(usersKey(instance), Object.fromEntries(users));
     pipeline.expire(usersKey(instance), presenceTtl);
     for (const [nick] of users) pipeline.eval(CLAIM_SCRIPT, 1, nickKey(nick), instance, serverKey(''));
-    for (const piece of chunks(users, PRESENCE_CHUNK * 4)) {
+    for (const piece of chunks(users, PRESENCE_CHUNK)) {
       const here: ChatEvent = { k: 'here', users: piece };
       pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', instance, 'srv', server, 's', 0, 'e', JSON.stringify(here));
     }
@@ -364,11 +373,9 @@ class RedisLink {
     const o = entry.get('o') ?? '';
     if (o === this.settings.instance) return; // our own event, back from the stream
     const srv = entry.get('srv') ?? '?';
-    let ev: ChatEvent;
-    try {
-      ev = JSON.parse(entry.get('e') ?? '') as ChatEvent;
-    } catch {
-      this.log.warn(`stream entry ${id} is not an event; skipped`);
+    const ev = parseChatEvent(entry.get('e') ?? '');
+    if (ev === null) {
+      this.log.warn(`stream entry ${id} is not a posix-chat event; skipped`);
       return;
     }
     if (old && ev.k !== 'line') return; // history is lines only
@@ -376,7 +383,8 @@ class RedisLink {
       if (ev.k === 'down') this.others.delete(o);
       else this.others.set(o, srv);
     }
-    this.parent.send({ t: 'ev', id, o, srv, s: Number(entry.get('s') ?? 0), ev, ...(old ? { old } : {}) });
+    const sent = this.parent.send({ t: 'ev', id, o, srv, s: Number(entry.get('s') ?? 0), ev, ...(old ? { old } : {}) });
+    if (!sent) this.log.warn(`stream entry ${id} is too big for a record; skipped`);
   }
 
   // ------------------------------------------------------------- leaving
