@@ -7,6 +7,7 @@
  * The loop never returns to Node's event loop: every call in it is synchronous.
  */
 import { runChild, warmUpChildPath, type ChildPlan, type InputMode, type RateLimit } from './client.js';
+import { Fanout, type FanoutSink } from './fanout.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
@@ -68,10 +69,12 @@ export interface DisconnectReason {
 
 /** What the chat logic can ask of the server. */
 export interface Delivery {
-  /** Queues `data` for one client. The same Buffer may go to many: it is never modified. */
+  /** Queues `data` for one client, after anything queued for it before. The same Buffer may go to many: it is never modified. */
   send(connection: Connection, data: Buffer): void;
   /** Queues `data` for every connected client except `except`. */
   broadcast(data: Buffer, except?: Connection): void;
+  /** A new, empty group of clients (a room) to send lines to at the cost of one. */
+  group(): Fanout;
   /** Ends a connection from the server's side (kick). */
   disconnect(connection: Connection, reason: DisconnectReason): void;
   readonly connections: ReadonlyMap<number, Connection>;
@@ -105,6 +108,8 @@ export interface Sidecar {
   /** Why it could not start ('' when it said so itself), or null. */
   readonly failure: string | null;
   owns(pid: number): boolean;
+  /** Descriptors it holds in the parent, which children must close. */
+  fds(): number[];
   onRecord(record: PipeRecord): void;
   onExit(status: WaitResult): void;
   tick(): void;
@@ -139,13 +144,17 @@ export interface BroadcastServerOptions extends ListenOptions {
   sidecar?: Sidecar;
 }
 
-export class SocketServerBroadcast extends SocketServer implements Delivery {
+export class SocketServerBroadcast extends SocketServer implements Delivery, FanoutSink {
   /** Live connections by child pid (the original's `connections`). */
   readonly connections = new Map<number, Connection>();
   /** Every child not yet reaped, including those whose connection has ended. */
   private readonly children = new Set<number>();
   /** Connections with output queued since their last flush. */
   private readonly unflushed = new Set<Connection>();
+  /** Groups with lines queued that members have not been handed yet. */
+  private readonly pendingGroups = new Set<Fanout>();
+  /** Every live connection: what broadcast() sends to. */
+  private readonly everyone = new Fanout(this);
   /** Connections to end once the current turn's records are handled. */
   private readonly kicks = new Map<Connection, DisconnectReason>();
   private readonly decoder: RecordDecoder;
@@ -217,7 +226,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
    * warm-up, so both plans have the same shape (hidden class) in V8.
    */
   private planFor(clientFd: number, pipeWriteFd: number): ChildPlan {
-    const closeFds = [this.listenFd, this.pipeReadFd];
+    const closeFds = [this.listenFd, this.pipeReadFd, ...(this.options.sidecar?.fds() ?? [])];
     for (const connection of this.connections.values()) closeFds.push(connection.fd);
     return {
       clientFd,
@@ -284,6 +293,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     };
     this.children.add(pid);
     this.connections.set(pid, connection);
+    this.everyone.add(connection);
     this.perAddress.set(client.address, fromHere + 1);
     this.log.info(`connect ${describe(connection)}`);
     this.chat.onConnect(connection);
@@ -450,15 +460,34 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
   // ------------------------------------------------------------- delivery
 
   send(connection: Connection, data: Buffer): void {
+    this.flushGroups(); // lines a group queued earlier go first
+    this.enqueue(connection, data);
+  }
+
+  broadcast(data: Buffer, except?: Connection): void {
+    this.everyone.send(data, except ?? null);
+  }
+
+  group(): Fanout {
+    return new Fanout(this);
+  }
+
+  /** FanoutSink: straight into a client's queue. */
+  enqueue(connection: Connection, data: Buffer): void {
     if (!this.connections.has(connection.pid)) return;
     connection.outbox.enqueue(data);
     this.unflushed.add(connection);
   }
 
-  broadcast(data: Buffer, except?: Connection): void {
-    for (const connection of this.connections.values()) {
-      if (connection !== except) this.send(connection, data);
-    }
+  /** FanoutSink: a group has lines waiting. */
+  pending(group: Fanout): void {
+    this.pendingGroups.add(group);
+  }
+
+  private flushGroups(): void {
+    if (this.pendingGroups.size === 0) return;
+    for (const group of this.pendingGroups) group.flush();
+    this.pendingGroups.clear();
   }
 
   disconnect(connection: Connection, reason: DisconnectReason): void {
@@ -487,6 +516,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
    * either way the parent's memory stays bounded.
    */
   private flushAll(): void {
+    this.flushGroups();
     const limit = this.options.sendqLimitBytes;
     for (const connection of this.unflushed) {
       const queued = connection.outbox.bytes;
@@ -516,6 +546,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery {
     const fromHere = (this.perAddress.get(connection.address) ?? 1) - 1;
     if (fromHere > 0) this.perAddress.set(connection.address, fromHere);
     else this.perAddress.delete(connection.address);
+    this.everyone.remove(connection);
     this.unflushed.delete(connection);
     this.kicks.delete(connection);
     connection.outbox.clear();

@@ -8,6 +8,7 @@
 import type { ChatHandler, Connection, Delivery, DisconnectReason } from './broadcast-server.js';
 import type { ChatEvent, Presence } from './cluster-protocol.js';
 import type { ClusterListener, ClusterPort } from './cluster.js';
+import type { Fanout } from './fanout.js';
 
 export const LOBBY = '#lobby';
 export const MAX_NICK_LENGTH = 16;
@@ -44,6 +45,8 @@ interface Member {
 interface Room {
   readonly name: string;
   readonly members: Set<Member>;
+  /** Its members' connections, to send a line to all at the cost of one; made on first use. */
+  group: Fanout | null;
 }
 
 /** Someone on another server. */
@@ -93,7 +96,7 @@ export class Chat implements ChatHandler, ClusterListener {
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
     const others = this.nicksIn(LOBBY);
-    lobby.members.add(member);
+    this.enter(member, lobby);
     this.cluster?.publish({ k: 'join', nick: member.nick, room: LOBBY });
     this.tell(member, `Welcome to posix-chat, ${member.nick}! You are in ${LOBBY}.`);
     this.tell(member, others.length > 0 ? `Here with you: ${others.join(', ')}.` : 'Nobody else is here yet.');
@@ -237,8 +240,7 @@ export class Chat implements ChatHandler, ClusterListener {
     this.toRoom(from, this.announcement(`${member.nick} left for ${name}`));
     const to = this.room(name);
     const others = this.nicksIn(name);
-    to.members.add(member);
-    member.room = to;
+    this.enter(member, to);
     this.tell(member, `You are now in ${name}. ${others.length > 0 ? `Here with you: ${others.join(', ')}.` : 'Nobody else is here yet.'}`);
     this.showHistory(member);
     this.toRoom(to, this.announcement(`${member.nick} joined ${name}`), member);
@@ -300,16 +302,23 @@ export class Chat implements ChatHandler, ClusterListener {
   private room(name: string): Room {
     let room = this.rooms.get(name);
     if (room === undefined) {
-      room = { name, members: new Set() };
+      room = { name, members: new Set(), group: null };
       this.rooms.set(name, room);
     }
     return room;
+  }
+
+  private enter(member: Member, room: Room): void {
+    room.members.add(member);
+    room.group?.add(member.connection);
+    member.room = room;
   }
 
   /** Takes a member out of its room; an empty room other than the lobby goes away. */
   private leaveRoom(member: Member): void {
     const room = member.room;
     room.members.delete(member);
+    room.group?.remove(member.connection);
     if (room.members.size === 0 && room.name !== LOBBY) this.rooms.delete(room.name);
   }
 
@@ -348,9 +357,12 @@ export class Chat implements ChatHandler, ClusterListener {
   }
 
   private toRoom(room: Room | undefined, line: string, except?: Member): void {
-    if (room === undefined || room.members.size === 0) return;
-    const data = Buffer.from(line + CRLF); // one buffer shared by every recipient
-    for (const m of room.members) if (m !== except) this.delivery?.send(m.connection, data);
+    if (room === undefined || room.members.size === 0 || this.delivery === null) return;
+    if (room.group === null) {
+      room.group = this.delivery.group();
+      for (const m of room.members) room.group.add(m.connection);
+    }
+    room.group.send(Buffer.from(line + CRLF), except?.connection ?? null);
   }
 
   // ------------------------------------------------- from other servers

@@ -128,6 +128,10 @@ export class Cluster implements Sidecar, ClusterPort {
     return this.pids.has(pid);
   }
 
+  fds(): number[] {
+    return this.inputFd >= 0 ? [this.inputFd] : [];
+  }
+
   // ------------------------------------------------------- the process
 
   start(pipeWriteFd: number, track: (pid: number) => void): void {

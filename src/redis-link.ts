@@ -171,7 +171,7 @@ class RedisLink {
     this.parent.send({ t: 'ready', from: this.lastId, guests: [first - GUEST_BLOCK + 1, first] });
     this.log.info(`connected to ${this.settings.url} as ${this.settings.server}; reading the stream after ${this.lastId}`);
     setInterval(() => void this.heartbeat(), (this.settings.presenceTtl * 1000) / 3).unref();
-    void this.publish();
+    this.background('publishing', this.publish());
     await this.readForever();
   }
 
@@ -200,20 +200,35 @@ class RedisLink {
       case 'pub':
         this.track(message.ev);
         this.outbox.push(message);
-        if (this.connectedOnce) void this.publish();
+        if (this.connectedOnce) this.background('publishing', this.publish());
         return;
       case 'claim':
-        void this.claim(message.nick);
+        this.background(`claiming ${message.nick}`, this.claim(message.nick));
         return;
       case 'release':
-        void this.commands.eval(RELEASE_SCRIPT, 1, nickKey(message.nick), this.settings.instance);
+        this.background(`releasing ${message.nick}`, this.commands.eval(RELEASE_SCRIPT, 1, nickKey(message.nick), this.settings.instance));
         return;
       case 'guests':
-        void this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK).then((last) => {
-          this.parent.send({ t: 'guests', guests: [last - GUEST_BLOCK + 1, last] });
-        });
+        this.background(
+          'taking guest numbers',
+          this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK).then((last) => {
+            this.parent.send({ t: 'guests', guests: [last - GUEST_BLOCK + 1, last] });
+          }),
+        );
         return;
     }
+  }
+
+  /**
+   * Runs `work` without waiting for it. A failure (only possible when Redis answers
+   * with an error: commands wait out outages) is logged, and the link exits so the
+   * parent starts a fresh one, which is given every unanswered request again.
+   */
+  private background(what: string, work: Promise<unknown>): void {
+    work.catch((error: Error) => {
+      this.log.error(`${what}: ${error.message}; restarting`);
+      process.exit(EXIT_FAILED);
+    });
   }
 
   /** Keeps `users` in step with this server's own events. */
@@ -422,6 +437,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
 
 /** Exit code when Redis cannot be reached at start: the server reports it and exits 1 too. */
 export const EXIT_NO_REDIS = 1;
+/** Exit code after an unexpected failure while running: the parent restarts the link. */
+export const EXIT_FAILED = 70;
 
 const settings = readSettings(process.env);
 const link = new RedisLink(settings);

@@ -18,15 +18,21 @@ const clients: TestClient[] = [];
 beforeEach(async () => {
   if (HAVE_REDIS) redis = await startRedis();
 });
-afterEach(async () => {
+afterEach(async (context) => {
+  // A failed test shows what the servers logged: the cluster's story is in there.
+  if (context.task.result?.state === 'fail') for (const server of started) console.error(`--- server ${server.port}:\n${server.stderr().slice(-3000)}`);
+  started.length = 0;
   for (const client of clients.splice(0)) client.close();
   await stopAllServers();
   if (HAVE_REDIS) await redis.destroy();
 });
 
 /** A server in the cluster; flood control off so a burst of test lines is never throttled. */
-function clusterServer(name: string, args: string[] = []): Promise<RunningServer> {
-  return startServer(['--redis', redis.url, '--server-name', name, '--rate-limit', '0', '--no-timestamps', ...args]);
+const started: RunningServer[] = [];
+async function clusterServer(name: string, args: string[] = []): Promise<RunningServer> {
+  const server = await startServer(['--redis', redis.url, '--server-name', name, '--rate-limit', '0', '--no-timestamps', '--log-level', 'debug', ...args]);
+  started.push(server);
+  return server;
 }
 
 async function person(server: RunningServer, nick: string): Promise<TestClient> {
@@ -210,7 +216,9 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     const killedAt = Date.now();
     carol.send('still here\r\n');
     await alice.waitFor('<carol> still here');
+    // Each server notices on its own heartbeat: both within the TTL and one heartbeat.
     await alice.waitFor('* bob left (lost with beta)', 15_000);
+    await carol.waitFor('* bob left (lost with beta)', 15_000);
     const goneAfterMs = Date.now() - killedAt;
     expect(goneAfterMs).toBeLessThan((6 + 2 + 1) * 1000); // PRESENCE_TTL_SECONDS + a heartbeat + slack
     alice.send('/who *\r\n');

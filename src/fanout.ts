@@ -1,0 +1,85 @@
+/**
+ * A group of connections that hear the same lines (a room, or everyone). A line
+ * for the group is queued once, whatever the group's size; when the server next
+ * sends (or anything else must go out first), the lines queued since are joined
+ * into one buffer that every member gets, minus its own lines, as one or a few
+ * slices of it. So the parent's work per line does not grow with the number of
+ * listeners: per listener it is one iovec in one sendmsg() per turn.
+ */
+import type { Connection } from './broadcast-server.js';
+
+/** Where a group's lines end up: each member's own queue. */
+export interface FanoutSink {
+  /** Queues `data` for `connection` as it is (no group logic). */
+  enqueue(connection: Connection, data: Buffer): void;
+  /** Tells the sink this group has lines waiting, so it can flush them before anything else goes out. */
+  pending(group: Fanout): void;
+}
+
+export class Fanout {
+  readonly members = new Set<Connection>();
+  private lines: Buffer[] = [];
+  /** Who sent each line (not given it back), or null. */
+  private senders: (Connection | null)[] = [];
+  private bytes = 0;
+
+  constructor(private readonly sink: FanoutSink) {}
+
+  /** Joins after whatever was queued before: it does not get those lines. */
+  add(connection: Connection): void {
+    this.flush();
+    this.members.add(connection);
+  }
+
+  /** Leaves after whatever was queued before: it still gets those lines. */
+  remove(connection: Connection): void {
+    this.flush();
+    this.members.delete(connection);
+  }
+
+  /** Queues `data` for every member but `except`. */
+  send(data: Buffer, except: Connection | null = null): void {
+    if (data.length === 0 || this.members.size === 0) return;
+    if (this.lines.length === 0) this.sink.pending(this);
+    this.lines.push(data);
+    this.senders.push(except);
+    this.bytes += data.length;
+  }
+
+  /** Hands every member its share of the lines queued so far. */
+  flush(): void {
+    const count = this.lines.length;
+    if (count === 0) return;
+    const batch = count === 1 ? (this.lines[0] as Buffer) : Buffer.concat(this.lines, this.bytes);
+    // Where each sender's own lines lie in the batch: cut out of its share.
+    const own = new Map<Connection, number[]>();
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const sender = this.senders[i] as Connection | null;
+      const end = offset + (this.lines[i] as Buffer).length;
+      if (sender !== null && this.members.has(sender)) {
+        let cuts = own.get(sender);
+        if (cuts === undefined) own.set(sender, (cuts = []));
+        cuts.push(offset, end);
+      }
+      offset = end;
+    }
+    this.lines = [];
+    this.senders = [];
+    this.bytes = 0;
+    for (const member of this.members) {
+      const cuts = own.get(member);
+      if (cuts === undefined) {
+        this.sink.enqueue(member, batch);
+        continue;
+      }
+      let at = 0;
+      for (let i = 0; i < cuts.length; i += 2) {
+        const start = cuts[i] as number;
+        if (start > at) this.sink.enqueue(member, batch.subarray(at, start));
+        at = cuts[i + 1] as number;
+      }
+      if (at < batch.length) this.sink.enqueue(member, batch.subarray(at));
+    }
+  }
+}
