@@ -8,7 +8,8 @@
         "native/process.cc",
         "native/signals.cc",
         "native/fd.cc",
-        "native/socket.cc"
+        "native/socket.cc",
+        "native/unix.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],

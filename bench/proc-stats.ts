@@ -21,6 +21,17 @@ export function childPids(pid: number): number[] {
   }
 }
 
+/** The children serving clients (not the zygote that forks them): each names itself 'posix-client' as it starts. */
+export function clientChildPids(pid: number): number[] {
+  return childPids(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'posix-client';
+    } catch {
+      return false; // already gone
+    }
+  });
+}
+
 /**
  * utime + stime of `pid` and every child, live or reaped (cutime/cstime count the
  * reaped ones), in seconds.

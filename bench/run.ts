@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, percentile, runJoins, runLoad } from './load.js';
-import { childPids, pssKiB, treeCpuSeconds } from './proc-stats.js';
+import { childPids, clientChildPids, pssKiB, treeCpuSeconds } from './proc-stats.js';
 import { startPosixChat, startProcess, type Started } from './spawn-server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -18,11 +18,23 @@ const writeReadme = process.argv.includes('--write-readme');
 type Server = 'reference' | 'posix-chat';
 const SERVERS: Server[] = ['reference', 'posix-chat'];
 
+/**
+ * A first, unmeasured round for a fresh server: V8 compiles the hot paths while it
+ * runs (in posix-chat on the main thread: it runs --single-threaded), so the
+ * measured round shows the server as it runs for hours, for both servers alike.
+ * Waits until the warm-up's children have exited and been reaped.
+ */
+async function warmUp(name: Server, server: Started, clients: number): Promise<void> {
+  await runLoad({ port: server.port, clients, lines: 50, bytes: 100, rate: 0, drainTimeoutMs: 10_000 }, settled(name, server, clients));
+  const deadline = Date.now() + 10_000;
+  while (clientChildPids(server.pid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** Resolves once `server` has a child per client (posix-chat) or at once (the reference). */
 function settled(name: Server, server: Started, clients: number): () => Promise<void> {
   return async () => {
     const deadline = Date.now() + 60_000;
-    while (name === 'posix-chat' && childPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (name === 'posix-chat' && clientChildPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   };
 }
 
@@ -60,6 +72,7 @@ async function burst(clients: number, lines: number): Promise<void> {
   for (let round = 0; round < BURST_ROUNDS; round++) {
     for (const name of SERVERS) {
       const server = await start(name);
+      await warmUp(name, server, clients);
       let cpuBefore = 0;
       const result = await runLoad({ port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000 }, settled(name, server, clients), () => {
         cpuBefore = treeCpuSeconds(server.pid);
@@ -84,6 +97,7 @@ async function latency(clients: number, rate: number, seconds: number): Promise<
   const p = new Map<Server, number[]>();
   for (const name of SERVERS) {
     const server = await start(name);
+    await warmUp(name, server, clients);
     const result = await runLoad({ port: server.port, clients, lines: rate * seconds, bytes: 100, rate, drainTimeoutMs: 5_000 }, settled(name, server, clients));
     await server.stop();
     p.set(name, [percentile(result.latencyMs, 50), percentile(result.latencyMs, 99)]);
@@ -99,6 +113,7 @@ async function joins(count: number, everyMs: number): Promise<void> {
   const p = new Map<Server, number[]>();
   for (const name of SERVERS) {
     const server = await start(name);
+    await warmUp(name, server, 10);
     const times = await runJoins(server.port, count, everyMs);
     await server.stop();
     p.set(name, [percentile(times, 50), percentile(times, 99), count - times.length]);
@@ -119,7 +134,7 @@ async function memory(clients: number): Promise<void> {
     const sockets = [];
     for (let i = 0; i < clients; i++) sockets.push(await connect(server.port));
     const deadline = Date.now() + 30_000;
-    while (name === 'posix-chat' && childPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (name === 'posix-chat' && clientChildPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 500));
     const children = childPids(server.pid);
     const total = pssKiB(server.pid) + children.reduce((sum, pid) => sum + pssKiB(pid), 0);
@@ -156,7 +171,7 @@ async function fanout(clients: number): Promise<void> {
       sockets.push(socket);
     }
     const deadline = Date.now() + 60_000;
-    while (name === 'posix-chat' && childPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (name === 'posix-chat' && clientChildPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 1_000));
     const sentAt = performance.now();
     sockets[0]?.write('~FANOUT~\r\n');

@@ -29,6 +29,8 @@ using namespace posix;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fork", Napi::Function::New(env, Fork, "fork"));
+  exports.Set("forkSibling", Napi::Function::New(env, ForkSibling, "forkSibling"));
+  exports.Set("setProcessName", Napi::Function::New(env, SetProcessName, "setProcessName"));
   exports.Set("execve", Napi::Function::New(env, Execve, "execve"));
   exports.Set("kill", Napi::Function::New(env, Kill, "kill"));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid, "waitpid"));
@@ -59,6 +61,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("send", Napi::Function::New(env, Send, "send"));
   exports.Set("sendv", Napi::Function::New(env, Sendv, "sendv"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+
+  exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
 
   exports.Set("constants", Constants(env));
   return exports;

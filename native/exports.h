@@ -7,6 +7,8 @@ namespace posix {
 
 // process.cc: processes
 Napi::Value Fork(const Napi::CallbackInfo& info);
+Napi::Value ForkSibling(const Napi::CallbackInfo& info);
+Napi::Value SetProcessName(const Napi::CallbackInfo& info);
 Napi::Value Execve(const Napi::CallbackInfo& info);
 Napi::Value Kill(const Napi::CallbackInfo& info);
 Napi::Value Waitpid(const Napi::CallbackInfo& info);
@@ -40,6 +42,11 @@ Napi::Value Accept(const Napi::CallbackInfo& info);
 Napi::Value Send(const Napi::CallbackInfo& info);
 Napi::Value Sendv(const Napi::CallbackInfo& info);
 Napi::Value Shutdown(const Napi::CallbackInfo& info);
+
+// unix.cc: local sockets that pass descriptors
+Napi::Value Socketpair(const Napi::CallbackInfo& info);
+Napi::Value SendFd(const Napi::CallbackInfo& info);
+Napi::Value RecvFd(const Napi::CallbackInfo& info);
 
 // addon.cc: numbers the TypeScript layer needs (WNOHANG, O_NONBLOCK, ...)
 Napi::Object Constants(Napi::Env env);

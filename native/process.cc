@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,21 +61,41 @@ void ResetSignalsInChild(const sigset_t& parent_mask) {
 
 }  // namespace
 
-Napi::Value Fork(const Napi::CallbackInfo& info) {
+// fork() or, with `sibling`, clone(CLONE_PARENT): the same copy of this process,
+// but made a child of this process's parent (its exit and SIGCHLD go there).
+Napi::Value ForkWith(const Napi::CallbackInfo& info, bool sibling) {
   sigset_t all, parent_mask;
   sigfillset(&all);
   // Block everything across fork() so no handler runs in the child before the reset.
   pthread_sigmask(SIG_SETMASK, &all, &parent_mask);
   MarkEveryMappingDoFork();
-  pid_t pid = fork();
+  // Without a new stack, raw clone() returns in both processes like fork(); glibc's
+  // clone() wrapper would want a stack and a function instead.
+  pid_t pid = sibling ? static_cast<pid_t>(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0)) : fork();
   if (pid == 0) {
     ResetSignalsInChild(parent_mask);
     return Napi::Number::New(info.Env(), 0);
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &parent_mask, nullptr);
-  if (pid == -1) throw ErrnoError(info.Env(), err, "fork");
+  if (pid == -1) throw ErrnoError(info.Env(), err, sibling ? "clone" : "fork");
   return Napi::Number::New(info.Env(), pid);
+}
+
+Napi::Value Fork(const Napi::CallbackInfo& info) {
+  return ForkWith(info, false);
+}
+
+Napi::Value ForkSibling(const Napi::CallbackInfo& info) {
+  return ForkWith(info, true);
+}
+
+// prctl(PR_SET_NAME): the name ps, top and /proc/PID/comm show (15 bytes at most).
+Napi::Value SetProcessName(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) ThrowTypeError(info.Env(), "name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value().substr(0, 15);
+  if (prctl(PR_SET_NAME, name.c_str(), 0, 0, 0) != 0) throw ErrnoError(info.Env(), errno, "prctl");
+  return info.Env().Undefined();
 }
 
 namespace {

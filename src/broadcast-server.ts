@@ -8,6 +8,7 @@
  */
 import { runChild, warmUpChildPath, type ChildPlan, type InputMode, type RateLimit } from './client.js';
 import { Fanout, type FanoutSink } from './fanout.js';
+import { Zygote, ZygoteGoneError } from './zygote.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
@@ -140,6 +141,8 @@ export interface BroadcastServerOptions extends ListenOptions {
   idleTimeoutSeconds: number;
   /** --trace: every IPC step on stderr. */
   tracer: Tracer;
+  /** Fork children from a zygote (forked once at start) instead of from the parent itself. */
+  zygote: boolean;
   /** The Redis link, with --redis. */
   sidecar?: Sidecar;
 }
@@ -163,6 +166,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   /** Live connections per client address, for the per-address limit. */
   private readonly perAddress = new Map<string, number>();
   private readonly parentPid = posix.getpid();
+  private readonly zygote = new Zygote();
+  /** Set once the loop has ended: children exiting now are expected. */
+  private stopping = false;
   private pipeReadFd = -1;
   private pipeWriteFd = -1;
   private pipeHasMore = false;
@@ -203,7 +209,39 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     warmUpChildPath((pipeWriteFd) => this.planFor(-1, pipeWriteFd));
     // The warm-up signalled us (its records went to a throw-away pipe): take that signal now.
     while (posix.sigtimedwait(['SIGUSR1'], 0) !== null);
+    this.startZygote(); // after the warm-up: its children inherit the optimised code
     this.startSidecar();
+  }
+
+  private startZygote(): void {
+    if (!this.options.zygote) return;
+    const planFor = (clientFd: number, closeFds: number[]): ChildPlan => this.planFor(clientFd, this.pipeWriteFd, closeFds);
+    const pid = this.zygote.start(this.parentPid, this.planFor(-1, -1).closeFds, planFor);
+    this.children.add(pid);
+    this.log.debug(`zygote started (pid ${pid})`);
+    this.trace(`fork() -> zygote ${pid}: it forks every child from now on`);
+  }
+
+  /** A child for a new client: from the zygote, or (without one, or when it fails) by fork() here. */
+  private forkChild(plan: ChildPlan): number {
+    if (this.options.zygote && !this.zygote.running) this.startZygote(); // it died: a new one
+    if (this.zygote.running) {
+      try {
+        const pid = this.zygote.spawn(plan.clientFd);
+        this.children.add(pid);
+        this.trace(`sendmsg(zygote, fd ${plan.clientFd}) -> zygote: clone(CLONE_PARENT) -> child ${pid}`);
+        return pid;
+      } catch (error) {
+        if (!(error instanceof ZygoteGoneError)) throw error;
+        this.log.warn(`${error.message}; forking this child here`);
+        this.zygote.exited();
+      }
+    }
+    const pid = posix.fork();
+    if (pid === 0) runChild(plan); // never returns
+    this.children.add(pid);
+    this.trace(`fork() -> child ${pid}`);
+    return pid;
   }
 
   /** Starts the sidecar and runs the pipe and reaping (no accepts yet) until it is ready or fails. */
@@ -225,19 +263,24 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
    * What a child gets, decided before fork(). One factory for real children and the
    * warm-up, so both plans have the same shape (hidden class) in V8.
    */
-  private planFor(clientFd: number, pipeWriteFd: number): ChildPlan {
-    const closeFds = [this.listenFd, this.pipeReadFd, ...(this.options.sidecar?.fds() ?? [])];
-    for (const connection of this.connections.values()) closeFds.push(connection.fd);
+  private planFor(clientFd: number, pipeWriteFd: number, closeFds = this.parentFds()): ChildPlan {
     return {
       clientFd,
       pipeWriteFd,
       closeFds,
-      parentPid: posix.getpid(),
+      parentPid: this.parentPid,
       maxLineBytes: this.options.maxLineBytes,
       inputMode: this.options.inputMode,
       rateLimit: this.options.rateLimit,
       trace: this.options.tracer.enabled,
     };
+  }
+
+  /** Descriptors of the parent's that a child forked here must close. */
+  private parentFds(): number[] {
+    const fds = [this.listenFd, this.pipeReadFd, ...this.zygote.fds(), ...(this.options.sidecar?.fds() ?? [])];
+    for (const connection of this.connections.values()) fds.push(connection.fd);
+    return fds;
   }
 
   /** Each client costs the parent a descriptor: allow as many as the hard limit does. */
@@ -272,16 +315,15 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     } catch {
       // The client already left; the child will see it and say so.
     }
+    this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}`);
     let pid: number;
     try {
-      pid = posix.fork();
+      pid = this.forkChild(plan);
     } catch (error) {
       this.log.error(`fork failed for ${client.address}:${client.port}: ${(error as Error).message}`);
       this.refuse(client, 'The server is busy; try again later.');
       return;
     }
-    if (pid === 0) runChild(plan); // never returns
-    this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}; fork() -> child ${pid}`);
 
     const connection: Connection = {
       pid,
@@ -291,7 +333,6 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       lastActive: Date.now(),
       outbox: new Outbox(client.fd),
     };
-    this.children.add(pid);
     this.connections.set(pid, connection);
     this.everyone.add(connection);
     this.perAddress.set(client.address, fromHere + 1);
@@ -342,6 +383,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   }
 
   protected afterServerLoop(): void {
+    this.stopping = true;
     for (const connection of [...this.connections.values()]) {
       this.chat.notice(connection, 'The server is shutting down. Goodbye!');
       connection.outbox.flush();
@@ -434,6 +476,11 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       if (status === null) break;
       this.children.delete(status.pid);
       reaped.push(status.pid);
+      if (status.pid === this.zygote.pid) {
+        if (!this.stopping) this.log.warn(`zygote ${status.pid} exited (${status.signal !== null ? posix.signalName(status.signal) : `code ${status.code}`}); a new one starts with the next connection`);
+        this.zygote.exited();
+        continue;
+      }
       if (this.options.sidecar?.owns(status.pid) === true) this.options.sidecar.onExit(status);
       const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
       this.log.debug(`reaped child ${status.pid} (${how})`);

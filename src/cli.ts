@@ -90,6 +90,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     maxPerAddress: config.maxPerIp,
     idleTimeoutSeconds: config.idleTimeout,
     tracer: config.trace ? stderrTrace : noTrace,
+    zygote: config.zygote,
     sidecar: cluster,
     chat,
     log,

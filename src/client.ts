@@ -53,6 +53,8 @@ export interface RateLimit {
 }
 
 const SIGUSR1 = posix.signalNumber('SIGUSR1');
+/** A child's name in ps, top and /proc/PID/comm. */
+export const CHILD_NAME = 'posix-client';
 
 /**
  * Runs the child's whole life and exits; never returns to the caller (or to the
@@ -74,6 +76,7 @@ function becomeChild(plan: ChildPlan): void {
   // fork() and here, leave now (we would have been re-parented).
   posix.setParentDeathSignal('SIGKILL');
   if (posix.getppid() !== plan.parentPid) posix._exit(1);
+  posix.setProcessName(CHILD_NAME); // in ps: which processes serve clients
   // Ctrl-C signals the whole foreground group: the parent shuts us down in order.
   posix.sigaction('SIGINT', 'ignore');
   for (const fd of plan.closeFds) posix.close(fd);

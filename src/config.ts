@@ -29,6 +29,8 @@ export interface Config {
   sendqBytes: number;
   /** Print every IPC step (fork, records, signals, reaps, sends) on stderr. */
   trace: boolean;
+  /** Fork children from a zygote forked once at start; off: from the parent, as the original did. */
+  zygote: boolean;
   /** redis://HOST:PORT: join the servers sharing that Redis into one chat; '' for a lone server. */
   redis: string;
   /** This server's name in /who * across servers; '' for HOST:PORT. */
@@ -136,6 +138,14 @@ export const OPTIONS: readonly AnyOption[] = [
     help: 'output queued for a slow client before it is disconnected',
     defaultValue: 256 * 1024,
     parse: integer(4096, 2 ** 31 - 1),
+  },
+  {
+    key: 'zygote',
+    flag: 'zygote',
+    placeholder: '',
+    help: 'fork children from a small copy of the server made at start (--no-zygote: from the server itself, as the original did)',
+    defaultValue: true,
+    parse: boolean,
   },
   { key: 'trace', flag: 'trace', placeholder: '', help: 'print every IPC step on stderr: fork, records, kill, wake-ups, reaps, sends', defaultValue: false, parse: boolean },
   {

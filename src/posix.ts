@@ -60,9 +60,17 @@ export interface AcceptedSocket extends SocketAddress {
   fd: number;
 }
 
+/** One message from `recvFd()`: its length (0: the peer closed) and the descriptor it carried, if any. */
+export interface ReceivedMessage {
+  bytes: number;
+  fd: number | null;
+}
+
 /** The raw binding, exactly as native/addon.cc exports it. */
 interface NativeBinding {
   fork(): number;
+  forkSibling(): number;
+  setProcessName(name: string): void;
   execve(path: string, argv: readonly string[], envp: readonly string[]): never;
   kill(pid: number, signal: Signal): void;
   waitpid(pid: number, flags: number): WaitResult | null;
@@ -90,6 +98,9 @@ interface NativeBinding {
   send(fd: number, buffer: Uint8Array, offset: number, length: number, flags: number): number | null;
   sendv(fd: number, buffers: readonly Uint8Array[], flags: number): number | null;
   shutdown(fd: number, how: 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR'): void;
+  socketpair(): [number, number];
+  sendFd(fd: number, passFd: number, buffer: Uint8Array): number | null;
+  recvFd(fd: number, buffer: Uint8Array): ReceivedMessage | null;
   constants: {
     WNOHANG: number;
     O_NONBLOCK: number;
@@ -187,6 +198,23 @@ export function fork(): number {
     throw error;
   }
   return native.fork();
+}
+
+/**
+ * `clone(2)` with `CLONE_PARENT`: `fork()` (with the same preparation, see there), except that
+ * the new process is a child of this process's *parent*: that parent gets its SIGCHLD, reaps it
+ * with `waitpid()`, and is the parent its parent-death signal watches. A helper forked once can so
+ * make children for its parent (a "zygote"). Returns the new pid, or 0 in the new process.
+ * @throws `ERR_POSIX_NOT_SINGLE_THREADED` (as fork()), `EAGAIN`, `ENOMEM`.
+ */
+export function forkSibling(): number {
+  if (!isSingleThreaded()) return fork(); // throws fork()'s explanation
+  return native.forkSibling();
+}
+
+/** `prctl(PR_SET_NAME)`: this process's name in `ps`, `top` and `/proc/PID/comm` (cut to 15 bytes). */
+export function setProcessName(name: string): void {
+  native.setProcessName(name);
 }
 
 /**
@@ -454,6 +482,35 @@ export function sendv(fd: number, buffers: readonly Uint8Array[], options: SendO
   checkFd(fd);
   const flags = options.dontWait === true ? constants.MSG_DONTWAIT : 0;
   return native.sendv(fd, buffers, flags);
+}
+
+/**
+ * `socketpair(2)`: two connected, close-on-exec `AF_UNIX` `SOCK_SEQPACKET` sockets: each send
+ * arrives as one whole message, in order. For a parent and a process it forked to talk over.
+ */
+export function socketpair(): [number, number] {
+  return native.socketpair();
+}
+
+/**
+ * `sendmsg(2)` with `SCM_RIGHTS`: sends `buffer` (at least one byte) as one message that also
+ * carries a copy of descriptor `passFd`; the receiver gets it as a new descriptor of its own.
+ * Returns the bytes sent, or null when a non-blocking socket is full.
+ * @throws `EPIPE` or `ECONNRESET` when the other end has closed, `EBADF`.
+ */
+export function sendFd(socket: number, passFd: number, buffer: Uint8Array): number | null {
+  checkFd(socket);
+  checkFd(passFd);
+  return native.sendFd(socket, passFd, buffer);
+}
+
+/**
+ * `recvmsg(2)`: one message into `buffer`, and the descriptor it carried (opened close-on-exec),
+ * if any. `bytes` is 0 when the other end has closed; null when a non-blocking socket has nothing.
+ */
+export function recvFd(socket: number, buffer: Uint8Array): ReceivedMessage | null {
+  checkFd(socket);
+  return native.recvFd(socket, buffer);
 }
 
 /** `shutdown(2)`: ends one or both directions of a connection for every process holding it. */

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
-import { childrenOf, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
+import { childrenOf, clientChildrenOf, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
 import { startServer as start, stopAllServers, type RunningServer } from './helpers/server.js';
 
 /** These tests check the original's architecture and format: --classic. */
@@ -16,12 +16,12 @@ afterEach(async () => {
 });
 
 async function connect(server: RunningServer, count = 1): Promise<TestClient[]> {
-  const before = childrenOf(server.pid).filter(isAlive).length;
+  const before = clientChildrenOf(server.pid).filter(isAlive).length;
   const made: TestClient[] = [];
   for (let i = 0; i < count; i++) made.push(await TestClient.connect(server.port));
   clients.push(...made);
   // Every new client is being served once the server has forked a child for it.
-  await pollUntil(() => childrenOf(server.pid).filter(isAlive).length >= before + count, 5_000, `${count} more children`);
+  await pollUntil(() => clientChildrenOf(server.pid).filter(isAlive).length >= before + count, 5_000, `${count} more children`);
   return made;
 }
 
@@ -51,7 +51,7 @@ describe('broadcast server: the original behaviour', () => {
     b.send('hello from b\n');
     await a.waitFor('hello from b');
     await b.waitFor('hello from a');
-    const children = childrenOf(server.pid);
+    const children = clientChildrenOf(server.pid);
     expect(a.lines()).toContainEqual(expect.stringMatching(/^\[127\.0\.0\.1\] \(\d+\):hello from b$/));
     expect(b.lines()).toContainEqual(expect.stringMatching(/^\[127\.0\.0\.1\] \(\d+\):hello from a$/));
     const pidInA = Number(/\((\d+)\):hello from b/.exec(a.text)?.[1]);
@@ -61,8 +61,8 @@ describe('broadcast server: the original behaviour', () => {
     expect(b.text).not.toContain('hello from b');
   });
 
-  it('delivers a burst of 50 clients x 100 lines: every line to every other client exactly once, in order', async () => {
-    const server = await startServer(['--log-level', 'warn', '--max-per-ip', '0', '--rate-limit', '0']);
+  it.each(['--zygote', '--no-zygote'])('delivers a burst of 50 clients x 100 lines: every line to every other client exactly once, in order (%s)', async (forking) => {
+    const server = await startServer(['--log-level', 'warn', '--max-per-ip', '0', '--rate-limit', '0', forking]);
     const all = await connect(server, 50);
     const lines = 100;
     // Wait until everyone has seen everyone connect, so no line races a newcomer's arrival.
@@ -117,14 +117,54 @@ describe('broadcast server: the original behaviour', () => {
   });
 });
 
+describe('broadcast server: the zygote', () => {
+  const zygotesOf = (pid: number): number[] => childrenOf(pid).filter((child) => processName(child) === 'posix-zygote');
+
+  it('forks every child from one zygote, and each child is still the server\'s own (it reaps them)', async () => {
+    const server = await startServer(['--log-level', 'debug']);
+    const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    const [zygote] = zygotesOf(server.pid);
+    expect(zygotesOf(server.pid)).toHaveLength(1);
+    expect(server.stderr()).toContain(`zygote started (pid ${zygote})`);
+    const children = clientChildrenOf(server.pid); // PPid is the server: clone(CLONE_PARENT)
+    expect(children).toHaveLength(2);
+    a.send('via the zygote\n');
+    await b.waitFor('via the zygote');
+    a.close();
+    await pollUntil(() => /reaped child \d+ \(code 0\)/.test(server.stderr()), 2_000, 'the child to be reaped by the server');
+  });
+
+  it('replaces a zygote that dies, and goes on serving', async () => {
+    const server = await startServer();
+    await connect(server, 1);
+    const [zygote] = zygotesOf(server.pid) as [number];
+    process.kill(zygote, 'SIGKILL');
+    await pollUntil(() => server.stderr().includes(`zygote ${zygote} exited (SIGKILL)`), 2_000, 'the zygote to be reaped');
+    const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    expect(zygotesOf(server.pid)).toHaveLength(1);
+    expect(zygotesOf(server.pid)).not.toContain(zygote);
+    a.send('after the zygote died\n');
+    await b.waitFor('after the zygote died');
+  });
+
+  it('--no-zygote forks every child from the server itself, as the original did', async () => {
+    const server = await startServer(['--no-zygote']);
+    const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    expect(zygotesOf(server.pid)).toEqual([]);
+    expect(clientChildrenOf(server.pid)).toHaveLength(2);
+    a.send('no zygote\n');
+    await b.waitFor('no zygote');
+  });
+});
+
 describe('broadcast server: children and signals', () => {
   it('forgets a client that disconnects within 1 s and leaves no zombie', async () => {
     const server = await startServer();
     const [a] = await connect(server, 1);
-    const before = childrenOf(server.pid);
+    const before = clientChildrenOf(server.pid);
     expect(before).toHaveLength(1);
     a?.close();
-    await pollUntil(() => childrenOf(server.pid).length === 0, 1_000, 'the child to be reaped');
+    await pollUntil(() => clientChildrenOf(server.pid).length === 0, 1_000, 'the child to be reaped');
     await pollUntil(() => /disconnect .*: closed/.test(server.stderr()), 1_000, 'the disconnect log');
   });
 
@@ -143,10 +183,10 @@ describe('broadcast server: children and signals', () => {
     await watcher?.waitFor('still here');
   });
 
-  it('closes in each child every descriptor it does not own', async () => {
+  it('closes in each child every descriptor it does not own (the zygote\'s socket too)', async () => {
     const server = await startServer();
     await connect(server, 3);
-    const children = childrenOf(server.pid);
+    const children = clientChildrenOf(server.pid);
     expect(children).toHaveLength(3);
     const sockets = (pid: number): string[] =>
       readdirSync(`/proc/${pid}/fd`)
@@ -183,7 +223,7 @@ describe('broadcast server: children and signals', () => {
     it(`stops on ${signal} with clients connected: exit 0 within 2 s, no child left`, async () => {
       const server = await startServer();
       const connected = await connect(server, 5);
-      const children = childrenOf(server.pid);
+      const children = clientChildrenOf(server.pid);
       const started = Date.now();
       process.kill(server.pid, signal);
       expect(await server.exited).toBe(0);
@@ -196,7 +236,7 @@ describe('broadcast server: children and signals', () => {
   it('takes children with it when the parent dies by SIGKILL', async () => {
     const server = await startServer();
     const connected = await connect(server, 5);
-    const children = childrenOf(server.pid);
+    const children = clientChildrenOf(server.pid);
     expect(children).toHaveLength(5);
     process.kill(server.pid, 'SIGKILL');
     await server.exited;
@@ -207,7 +247,7 @@ describe('broadcast server: children and signals', () => {
   it('survives Ctrl-C sent to the whole process group, shutting its children down in order', async () => {
     const server = await startServer();
     await connect(server, 3);
-    const children = childrenOf(server.pid);
+    const children = clientChildrenOf(server.pid);
     // Each child has set SIGINT to be ignored once it has started up.
     await pollUntil(() => children.every((pid) => (ignoredSignals(pid) & maskBit(2)) !== 0n), 2_000, 'children to ignore SIGINT');
     // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.

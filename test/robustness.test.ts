@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecord, RecordType } from '../src/record.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
-import { childrenOf, isAlive, processState } from './helpers/processes.js';
+import { clientChildrenOf, isAlive, processState } from './helpers/processes.js';
 import { ROOT, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
 const clients: TestClient[] = [];
@@ -83,7 +83,8 @@ describe('crashes', () => {
   it('keeps 20 chatting when 10 of 30 children are killed with SIGKILL mid-traffic: no zombies, 10 notices', async () => {
     const server = await startServer(['--rate-limit', '0', '--max-per-ip', '0', '--no-timestamps']);
     const all = await connect(server, 30);
-    const pids = childrenOf(server.pid);
+    await pollUntil(() => clientChildrenOf(server.pid).length === 30, 2_000, '30 children'); // each names itself as it starts
+    const pids = clientChildrenOf(server.pid);
     expect(pids).toHaveLength(30);
     const [watcher] = all as [TestClient];
     const traffic = setInterval(() => all.forEach((client, i) => client.send(`tick from ${i}\r\n`)), 20);
@@ -93,8 +94,8 @@ describe('crashes', () => {
     await pollUntil(() => victims.every((pid) => processState(pid) === null), 2_000, 'the killed children to be reaped');
     await pollUntil(() => (watcher.text.match(/left \(connection lost\)/g) ?? []).length === 10, 3_000, '10 lost notices');
     clearInterval(traffic);
-    expect(childrenOf(server.pid).filter((pid) => !isAlive(pid))).toEqual([]);
-    expect(childrenOf(server.pid)).toHaveLength(20);
+    expect(clientChildrenOf(server.pid).filter((pid) => !isAlive(pid))).toEqual([]);
+    expect(clientChildrenOf(server.pid)).toHaveLength(20);
     await pollUntil(() => all.filter((client) => client.closed).length === 10, 2_000, 'the 10 victims\' clients to be closed');
     const survivors = all.filter((client) => !client.closed);
     const last = survivors[survivors.length - 1] as TestClient;
@@ -124,7 +125,7 @@ describe('record integrity', () => {
    * own internal pipes appear in the child with both ends.
    */
   function openServerPipe(server: RunningServer): number {
-    const inChild = pipeTargets(childrenOf(server.pid)[0] as number);
+    const inChild = pipeTargets(clientChildrenOf(server.pid)[0] as number);
     const inParent = pipeTargets(server.pid);
     const ours = [...inChild].filter(([target, fds]) => fds.length === 1 && inParent.get(target)?.length === 2);
     expect(ours).toHaveLength(1);
@@ -135,6 +136,7 @@ describe('record integrity', () => {
   it('skips and counts garbage written into the pipe; later records still arrive', async () => {
     const server = await startServer();
     const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
+    await pollUntil(() => clientChildrenOf(server.pid).length === 2, 2_000, 'both children to start');
     const pipe = openServerPipe(server);
     try {
       writeSync(pipe, Buffer.from([0xff, 0xff, 0, 0, 9, 9, 9, 9, 0x50, 0x43, 1, 2, 3]));
@@ -162,7 +164,10 @@ describe('limits', () => {
     const [sixth] = (await connect(server, 1)) as [TestClient];
     await sixth.waitFor('The server is full (5 people); try again later.');
     await sixth.waitForClose();
-    expect(childrenOf(server.pid)).toHaveLength(5);
+    // A child names itself as it starts, a moment after its client is greeted.
+    await pollUntil(() => clientChildrenOf(server.pid).length === 5, 2_000, '5 children');
+    await sleep(100);
+    expect(clientChildrenOf(server.pid)).toHaveLength(5);
   });
 
   it('--max-per-ip 3: the fourth from 127.0.0.1 is told why; 127.0.0.2 is still let in', async () => {
@@ -173,7 +178,10 @@ describe('limits', () => {
     await fourth.waitForClose();
     const [other] = (await connect(server, 1, '127.0.0.2')) as [TestClient];
     expect(other.text).toContain('Welcome');
-    expect(childrenOf(server.pid)).toHaveLength(4);
+    // A child names itself as it starts, a moment after its client is greeted.
+    await pollUntil(() => clientChildrenOf(server.pid).length === 4, 2_000, '4 children');
+    await sleep(100);
+    expect(clientChildrenOf(server.pid)).toHaveLength(4);
   });
 
   it('--idle-timeout: a silent client is disconnected and the room told it timed out', async () => {
@@ -199,10 +207,13 @@ describe('fork failure', () => {
   it.skipIf(!usable)('tells the client the server is busy when fork() fails with EAGAIN, and keeps serving', async () => {
     // RLIMIT_NPROC counts every thread of nobody's, the server's included: count them
     // while a probe server runs, then leave room for exactly two children.
+    const nobodysThreads = (): number => spawnSync('ps', ['-L', '-u', '65534', '--no-headers'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
     const probe = await startServer([], {}, asNobody);
-    const threads = spawnSync('ps', ['-L', '-u', '65534', '--no-headers'], { encoding: 'utf8' }).stdout.trim().split('\n').length;
-    expect(threads).toBeGreaterThanOrEqual(readdirSync(`/proc/${probe.pid}/task`).length);
+    const threads = nobodysThreads(); // the server's threads and its zygote
+    expect(threads).toBeGreaterThanOrEqual(readdirSync(`/proc/${probe.pid}/task`).length + 1);
     await stopAllServers();
+    // Its zygote dies with it and is reaped by init, maybe a moment later: until then it counts.
+    await pollUntil(() => nobodysThreads() === 0, 5_000, "nobody's processes to be gone");
     const limit = `--nproc=${threads + 2}:${threads + 2}`;
     const server = await startServer([], {}, ['prlimit', limit, ...asNobody]);
     const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];

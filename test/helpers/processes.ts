@@ -69,3 +69,26 @@ export function threadMasks(pid: number): ThreadMask[] {
 export function maskBit(signo: number): bigint {
   return 1n << BigInt(signo - 1);
 }
+
+/**
+ * The server's children that serve clients (not its zygote): each names itself
+ * 'posix-client' as it starts, so one just forked shows up a moment later.
+ */
+export function clientChildrenOf(pid: number): number[] {
+  return childrenOf(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'posix-client';
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+/** The process's name (/proc/PID/comm), or null when it is gone. */
+export function processName(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
