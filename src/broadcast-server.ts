@@ -167,6 +167,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   private readonly perAddress = new Map<string, number>();
   private readonly parentPid = posix.getpid();
   private readonly zygote = new Zygote();
+  /** Pids reaped before we knew them (a spare killed while waiting), so none is handed a client. */
+  private readonly reapedElsewhere = new Set<number>();
   /** Set once the loop has ended: children exiting now are expected. */
   private stopping = false;
   private pipeReadFd = -1;
@@ -227,9 +229,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     if (this.options.zygote && !this.zygote.running) this.startZygote(); // it died: a new one
     if (this.zygote.running) {
       try {
-        const pid = this.zygote.spawn(plan.clientFd);
+        const pid = this.zygote.spawn(plan.clientFd, (spare) => this.reapedElsewhere.has(spare));
         this.children.add(pid);
-        this.trace(`sendmsg(zygote, fd ${plan.clientFd}) -> zygote: clone(CLONE_PARENT) -> child ${pid}`);
+        this.trace(`sendmsg(spare child ${pid}, fd ${plan.clientFd}): forked ahead by the zygote, it takes this client`);
         return pid;
       } catch (error) {
         if (!(error instanceof ZygoteGoneError)) throw error;
@@ -459,22 +461,27 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
 
   // ------------------------------------------------------------ children
 
-  /** waitpid(-1, WNOHANG) until nothing is left to reap: no zombies. Returns the pids reaped. */
+  /**
+   * waitpid(-1, WNOHANG) until nothing is left to reap: no zombies, including children
+   * we have not been told of yet (a spare the zygote forked). Returns the pids reaped.
+   */
   private reapChildren(): number[] {
     const reaped: number[] = [];
-    while (this.children.size > 0) {
+    for (;;) {
       let status: WaitResult | null;
       try {
         status = posix.waitpid(-1, posix.WNOHANG);
       } catch (error) {
-        // ECHILD: the kernel has no child left that we still count; trust the kernel.
-        this.log.error(`waitpid: ${(error as Error).message}; forgetting ${this.children.size} child(ren)`);
-        reaped.push(...this.children);
-        this.children.clear();
+        // ECHILD: no child at all. If we still count some, trust the kernel.
+        if (this.children.size > 0) {
+          this.log.error(`waitpid: ${(error as Error).message}; forgetting ${this.children.size} child(ren)`);
+          reaped.push(...this.children);
+          this.children.clear();
+        }
         break;
       }
       if (status === null) break;
-      this.children.delete(status.pid);
+      if (!this.children.delete(status.pid) && status.pid !== this.zygote.pid) this.rememberUnknown(status.pid);
       reaped.push(status.pid);
       if (status.pid === this.zygote.pid) {
         if (!this.stopping) this.log.warn(`zygote ${status.pid} exited (${status.signal !== null ? posix.signalName(status.signal) : `code ${status.code}`}); a new one starts with the next connection`);
@@ -487,6 +494,11 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       this.trace(`waitpid(-1, WNOHANG) -> child ${status.pid} ended (${how})`);
     }
     return reaped;
+  }
+
+  private rememberUnknown(pid: number): void {
+    this.reapedElsewhere.add(pid);
+    if (this.reapedElsewhere.size > 64) this.reapedElsewhere.delete(this.reapedElsewhere.values().next().value as number);
   }
 
   /** At shutdown: SIGTERM every child, wait for them, SIGKILL any that linger. */

@@ -53,8 +53,9 @@ export interface RateLimit {
 }
 
 const SIGUSR1 = posix.signalNumber('SIGUSR1');
-/** A child's name in ps, top and /proc/PID/comm. */
+/** A child's name in ps, top and /proc/PID/comm; a spare's until it has a client. */
 export const CHILD_NAME = 'posix-client';
+export const SPARE_NAME = 'posix-spare';
 
 /**
  * Runs the child's whole life and exits; never returns to the caller (or to the
@@ -63,20 +64,45 @@ export const CHILD_NAME = 'posix-client';
 export function runChild(plan: ChildPlan): never {
   let code = 0;
   try {
-    becomeChild(plan);
-    serveClient(plan);
+    becomeChild(plan, CHILD_NAME);
+    const records = new RecordWriter(plan);
+    serveClient(plan, records, makeInput(plan, records));
   } catch {
     code = 1; // nothing to tell: the parent notices the exit and reaps it
   }
   return posix._exit(code);
 }
 
-function becomeChild(plan: ChildPlan): void {
+/**
+ * A spare child, forked before its client exists: it does a new process's setup
+ * (signals, name, its buffers and objects: the copy-on-write faults) while nobody
+ * waits, then blocks until the parent hands it a client's socket on `handoff`, and
+ * serves that client. Exits quietly if the parent closes `handoff` instead.
+ */
+export function runSpare(plan: ChildPlan, handoff: number): never {
+  let code = 0;
+  try {
+    becomeChild(plan, SPARE_NAME);
+    const records = new RecordWriter(plan);
+    const input = makeInput(plan, records);
+    const message = posix.recvFd(handoff, Buffer.alloc(16));
+    posix.close(handoff);
+    if (message === null || message.fd === null) return posix._exit(0);
+    plan.clientFd = message.fd;
+    posix.setProcessName(CHILD_NAME);
+    serveClient(plan, records, input);
+  } catch {
+    code = 1;
+  }
+  return posix._exit(code);
+}
+
+function becomeChild(plan: ChildPlan, name: string): void {
   // Die with the parent, even if it dies by SIGKILL; and if it already died between
   // fork() and here, leave now (we would have been re-parented).
   posix.setParentDeathSignal('SIGKILL');
   if (posix.getppid() !== plan.parentPid) posix._exit(1);
-  posix.setProcessName(CHILD_NAME); // in ps: which processes serve clients
+  posix.setProcessName(name); // in ps: which processes serve clients
   // Ctrl-C signals the whole foreground group: the parent shuts us down in order.
   posix.sigaction('SIGINT', 'ignore');
   for (const fd of plan.closeFds) posix.close(fd);
@@ -261,9 +287,7 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
   }
 }
 
-function serveClient(plan: ChildPlan): void {
-  const records = new RecordWriter(plan);
-  const input = makeInput(plan, records);
+function serveClient(plan: ChildPlan, records: RecordWriter, input: Input): void {
   const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
   try {
     for (;;) {

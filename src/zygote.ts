@@ -1,9 +1,12 @@
 /**
  * The zygote: a copy of the parent, forked once at start, whose only job is to fork
- * the per-connection children. The parent hands it each accepted socket over a
- * socketpair (SCM_RIGHTS); it forks with clone(CLONE_PARENT), so the new child is
+ * the per-connection children. It forks with clone(CLONE_PARENT), so each child is
  * the *parent's* child (the parent reaps it and gets its SIGCHLD, as in the
- * original), and answers with the child's pid.
+ * original). And it forks each one ahead of need: a spare child sets itself up and
+ * waits on a socketpair of its own, whose other end the zygote passes to the parent
+ * with the spare's pid; when a client connects, the parent hands the spare the
+ * accepted socket over it (SCM_RIGHTS) and asks the zygote for the next spare. A
+ * newcomer so never waits for a fork.
  *
  * Why: after a fork, every page the two processes share is copy-on-write, so each
  * time the parent forked a child, its next writes to its own heap (every garbage
@@ -12,7 +15,7 @@
  * fork is quicker, and children share the same pages instead of stale copies.
  */
 import type { ChildPlan } from './client.js';
-import { runChild } from './client.js';
+import { runSpare } from './client.js';
 import * as posix from './posix.js';
 
 /** A child's plan, given its client socket and the descriptors it must close. */
@@ -23,66 +26,101 @@ export const ZYGOTE_NAME = 'posix-zygote';
 
 /** The parent's handle on its zygote. */
 export class Zygote {
-  private socketFd = -1;
+  /**
+   * Parent <-> zygote: the parent asks for a spare (one byte); the zygote answers
+   * with its pid (int32) carrying the parent's end of the spare's hand-off socket.
+   */
+  private controlFd = -1;
   pid = 0;
-  private readonly request = Buffer.from([1]);
+  /** The waiting spare, once read from the zygote. */
+  private spare: { pid: number; handoffFd: number | null } | null = null;
+  private readonly byte = Buffer.from([1]);
   private readonly reply = Buffer.alloc(4);
 
   /**
-   * Forks the zygote. `inheritedFds` are the parent's descriptors the zygote must not
-   * keep (the listening socket, the pipe's read end, clients' sockets).
+   * Forks the zygote, which forks a first spare at once. `inheritedFds` are the
+   * parent's descriptors the zygote must not keep (the listening socket, the pipe's
+   * read end, clients' sockets).
    */
   start(parentPid: number, inheritedFds: readonly number[], planFor: PlanFor): number {
-    const [mine, its] = posix.socketpair();
+    const [control, itsControl] = posix.socketpair();
     const pid = posix.fork();
     if (pid === 0) {
-      for (const fd of [...inheritedFds, mine]) posix.close(fd);
-      runZygote(parentPid, its, planFor);
+      for (const fd of [...inheritedFds, control]) posix.close(fd);
+      runZygote(parentPid, itsControl, planFor);
     }
-    posix.close(its);
-    this.socketFd = mine;
+    posix.close(itsControl);
+    this.controlFd = control;
     this.pid = pid;
+    this.spare = null;
     return pid;
   }
 
-  /** Descriptors the parent holds for the zygote, which children must close. */
+  /** Descriptors the parent holds for the zygote, which children forked here must close. */
   fds(): number[] {
-    return this.socketFd >= 0 ? [this.socketFd] : [];
+    const fds = this.controlFd >= 0 ? [this.controlFd] : [];
+    if (this.spare?.handoffFd != null) fds.push(this.spare.handoffFd);
+    return fds;
   }
 
   get running(): boolean {
-    return this.socketFd >= 0;
+    return this.controlFd >= 0;
   }
 
   /**
-   * Has the zygote fork a child for `clientFd`; returns the child's pid. Blocks for
-   * the answer: one fork in a small process, far less than the parent forking itself.
+   * Hands `clientFd` to the waiting spare and returns its pid; asks for the next
+   * spare. Blocks only when that spare is not forked yet (connections closer together
+   * than one fork). `isGone(pid)`: whether a pid has already exited (a killed spare).
    * @throws the fork's error (`EAGAIN`...), or `ZygoteGoneError` when it has died.
    */
-  spawn(clientFd: number): number {
+  spawn(clientFd: number, isGone: (pid: number) => boolean): number {
     try {
-      posix.sendFd(this.socketFd, clientFd, this.request);
-      const n = posix.read(this.socketFd, this.reply);
-      if (n !== 4) throw new ZygoteGoneError();
+      for (;;) {
+        const spare = this.spare ?? this.readSpare();
+        this.spare = null;
+        this.ask(); // the zygote forks the next one while this one starts serving
+        if (spare.handoffFd === null) throw forkError(spare.pid); // it could not fork: this client is refused
+        try {
+          if (isGone(spare.pid)) continue;
+          posix.sendFd(spare.handoffFd, clientFd, this.byte);
+          return spare.pid;
+        } finally {
+          posix.close(spare.handoffFd);
+        }
+      }
     } catch (error) {
-      if (error instanceof ZygoteGoneError) throw error;
+      if (error instanceof ZygoteGoneError || (error as NodeJS.ErrnoException).syscall === 'clone') throw error;
       throw new ZygoteGoneError((error as Error).message);
     }
-    const pid = this.reply.readInt32LE(0);
-    if (pid > 0) return pid;
-    const error = new Error(`${pid === -11 ? 'EAGAIN' : `errno ${-pid}`}: the zygote could not fork, clone`) as NodeJS.ErrnoException;
-    error.code = pid === -11 ? 'EAGAIN' : 'EFORK';
-    error.errno = pid;
-    error.syscall = 'clone';
-    throw error;
   }
 
-  /** Forgets a zygote that has exited (the parent reaped it). */
-  exited(): void {
-    if (this.socketFd >= 0) posix.close(this.socketFd);
-    this.socketFd = -1;
-    this.pid = 0;
+  private readSpare(): { pid: number; handoffFd: number | null } {
+    const message = posix.recvFd(this.controlFd, this.reply);
+    if (message === null || message.bytes !== 4) throw new ZygoteGoneError();
+    return { pid: this.reply.readInt32LE(0), handoffFd: message.fd };
   }
+
+  private ask(): void {
+    posix.write(this.controlFd, this.byte);
+  }
+
+  /** Forgets a zygote that has exited (the parent reaped it); its waiting spare sees the hand-off close and exits. */
+  exited(): void {
+    if (this.controlFd >= 0) posix.close(this.controlFd);
+    if (this.spare?.handoffFd != null) posix.close(this.spare.handoffFd);
+    this.controlFd = -1;
+    this.pid = 0;
+    this.spare = null;
+  }
+}
+
+function forkError(negativeErrno: number): NodeJS.ErrnoException {
+  const code = negativeErrno === -11 ? 'EAGAIN' : negativeErrno === -12 ? 'ENOMEM' : `E${-negativeErrno}`;
+  const error = new Error(`${code}: the zygote could not fork, clone`) as NodeJS.ErrnoException;
+  error.code = code;
+  error.errno = negativeErrno;
+  error.syscall = 'clone';
+  return error;
 }
 
 export class ZygoteGoneError extends Error {
@@ -91,32 +129,36 @@ export class ZygoteGoneError extends Error {
   }
 }
 
-/** The zygote's whole life: wait for a socket, fork a child for it, answer its pid; never returns. */
-function runZygote(parentPid: number, socketFd: number, planFor: PlanFor): never {
+/**
+ * The zygote's whole life: fork a spare with a socketpair of its own, send the
+ * parent the spare's pid and the other end, wait until the parent has used it,
+ * again; never returns.
+ */
+function runZygote(parentPid: number, controlFd: number, planFor: PlanFor): never {
   posix.setParentDeathSignal('SIGKILL');
   if (posix.getppid() !== parentPid) posix._exit(1);
   posix.sigaction('SIGINT', 'ignore'); // Ctrl-C: the parent stops us in order
   posix.setProcessName(ZYGOTE_NAME);
-  const request = Buffer.alloc(16);
   const reply = Buffer.alloc(4);
+  const request = Buffer.alloc(16);
   for (;;) {
-    let message: posix.ReceivedMessage | null;
-    try {
-      message = posix.recvFd(socketFd, request);
-    } catch {
-      return posix._exit(1);
-    }
-    if (message === null || message.bytes === 0) return posix._exit(0); // the parent has gone
-    if (message.fd === null) continue;
+    const [parentEnd, spareEnd] = posix.socketpair();
     let pid: number;
     try {
       pid = posix.forkSibling();
     } catch (error) {
       pid = (error as NodeJS.ErrnoException).errno ?? -1;
     }
-    if (pid === 0) runChild(planFor(message.fd, [socketFd]));
-    posix.close(message.fd);
+    if (pid === 0) runSpare(planFor(-1, [controlFd, parentEnd]), spareEnd);
+    posix.close(spareEnd);
     reply.writeInt32LE(pid, 0);
-    posix.write(socketFd, reply);
+    try {
+      if (pid > 0) posix.sendFd(controlFd, parentEnd, reply);
+      else posix.write(controlFd, reply);
+      posix.close(parentEnd);
+      if (posix.read(controlFd, request) === 0) return posix._exit(0); // the parent has gone
+    } catch {
+      return posix._exit(1);
+    }
   }
 }

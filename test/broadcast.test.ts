@@ -123,8 +123,9 @@ describe('broadcast server: the zygote', () => {
   it('forks every child from one zygote, and each child is still the server\'s own (it reaps them)', async () => {
     const server = await startServer(['--log-level', 'debug']);
     const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    // A spare is named as the zygote for a moment after it is forked.
+    await pollUntil(() => zygotesOf(server.pid).length === 1, 2_000, 'one zygote');
     const [zygote] = zygotesOf(server.pid);
-    expect(zygotesOf(server.pid)).toHaveLength(1);
     expect(server.stderr()).toContain(`zygote started (pid ${zygote})`);
     const children = clientChildrenOf(server.pid); // PPid is the server: clone(CLONE_PARENT)
     expect(children).toHaveLength(2);
@@ -134,14 +135,28 @@ describe('broadcast server: the zygote', () => {
     await pollUntil(() => /reaped child \d+ \(code 0\)/.test(server.stderr()), 2_000, 'the child to be reaped by the server');
   });
 
+  it('keeps a spare child waiting, so a newcomer is served by a process forked before it connected', async () => {
+    const server = await startServer();
+    const sparesOf = (pid: number): number[] => childrenOf(pid).filter((child) => processName(child) === 'posix-spare');
+    await pollUntil(() => sparesOf(server.pid).length === 1, 2_000, 'a spare');
+    const [spare] = sparesOf(server.pid) as [number];
+    const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
+    await pollUntil(() => processName(spare) === 'posix-client', 2_000, 'the spare to take a client');
+    await pollUntil(() => sparesOf(server.pid).length === 1, 2_000, 'the next spare');
+    expect(sparesOf(server.pid)).not.toContain(spare);
+    a.send('served by a spare\n');
+    await b.waitFor(`(${spare}):served by a spare`);
+  });
+
   it('replaces a zygote that dies, and goes on serving', async () => {
     const server = await startServer();
     await connect(server, 1);
+    await pollUntil(() => zygotesOf(server.pid).length === 1, 2_000, 'one zygote');
     const [zygote] = zygotesOf(server.pid) as [number];
     process.kill(zygote, 'SIGKILL');
     await pollUntil(() => server.stderr().includes(`zygote ${zygote} exited (SIGKILL)`), 2_000, 'the zygote to be reaped');
     const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
-    expect(zygotesOf(server.pid)).toHaveLength(1);
+    await pollUntil(() => zygotesOf(server.pid).length === 1, 2_000, 'one zygote');
     expect(zygotesOf(server.pid)).not.toContain(zygote);
     a.send('after the zygote died\n');
     await b.waitFor('after the zygote died');
