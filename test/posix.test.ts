@@ -100,6 +100,47 @@ describe('fork()', () => {
   });
 });
 
+describe('forkSibling() and setProcessName()', () => {
+  it('makes the new process a child of the caller\'s parent, which reaps it', () => {
+    const out = forkCase('sibling') as { parent: number; middle: number; exits: posix.WaitResult[]; report: { ppid: number; comm: string } };
+    expect(out.report).toEqual({ ppid: out.parent, comm: 'sibling-test' });
+    const codes = out.exits.map((exit) => exit.code).sort();
+    expect(codes).toEqual([0, 5]); // the middle child and its sibling, both reaped by the parent
+    expect(out.exits.map((exit) => exit.pid)).toContain(out.middle);
+  });
+});
+
+describe('socketpair(), sendFd() and recvFd()', () => {
+  it('pass an open descriptor: what is written through the copy comes out of the original pipe', () => {
+    const [left, right] = posix.socketpair();
+    const [readFd, writeFd] = posix.pipe();
+    opened.push(left, right, readFd, writeFd);
+    expect(posix.sendFd(left, writeFd, Buffer.from('x'))).toBe(1);
+    const buffer = Buffer.alloc(8);
+    const message = posix.recvFd(right, buffer) as posix.ReceivedMessage;
+    expect(message.bytes).toBe(1);
+    expect(message.fd).not.toBeNull();
+    expect(message.fd).not.toBe(writeFd);
+    opened.push(message.fd as number);
+    expect(posix.fcntl(message.fd as number, 'F_GETFD') & posix.constants.FD_CLOEXEC).toBe(posix.constants.FD_CLOEXEC);
+    posix.write(message.fd as number, Buffer.from('through the copy'));
+    const got = Buffer.alloc(64);
+    expect(got.toString('utf8', 0, posix.read(readFd, got) as number)).toBe('through the copy');
+  });
+
+  it('recvFd() gives fd null for a plain message and 0 bytes once the other end has closed', () => {
+    const [left, right] = posix.socketpair();
+    opened.push(left, right);
+    posix.write(left, Buffer.from('plain'));
+    expect(posix.recvFd(right, Buffer.alloc(8))).toEqual({ bytes: 5, fd: null });
+    posix.close(left);
+    expect(posix.recvFd(right, Buffer.alloc(8))).toEqual({ bytes: 0, fd: null });
+    const error = thrown(() => posix.sendFd(right, right, Buffer.from('x')));
+    expect(error).toMatchObject({ syscall: 'sendmsg' });
+    expect(['EPIPE', 'ECONNRESET', 'ENOTCONN']).toContain(error.code);
+  });
+});
+
 describe('execve() and dup2()', () => {
   it('run another program on the descriptors handed to it, closing the rest, and throw ENOENT for a missing one', () => {
     const out = forkCase('exec') as { parent: number; pipeFds: number[]; status: posix.WaitResult; output: string; failedStatus: posix.WaitResult };
