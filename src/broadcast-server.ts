@@ -398,6 +398,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     this.log.info('stopped');
   }
 
+  /** One --trace line. Callers on the per-record path check `tracer.enabled` first: building the text costs. */
   private trace(text: string): void {
     if (this.options.tracer.enabled) this.options.tracer.line('parent', this.parentPid, text);
   }
@@ -410,9 +411,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     for (let reads = 0; reads < MAX_PIPE_READS_PER_TURN; reads++) {
       const n = posix.read(this.pipeReadFd, this.decoder.buffer, this.decoder.end, this.decoder.room);
       if (n === null || n === 0) return;
-      this.trace(`read(pipe) -> ${n} bytes`);
+      if (this.options.tracer.enabled) this.trace(`read(pipe) -> ${n} bytes`);
       const records = this.decoder.commit(n, this.onRecord);
-      this.trace(`  ${records} record(s) from that read`);
+      if (this.options.tracer.enabled) this.trace(`  ${records} record(s) from that read`);
       this.flushAll(); // one send per client per pipe read: the backlog never outgrows one read's worth
     }
     this.pipeHasMore = true; // come straight back after one more loop turn
@@ -425,7 +426,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       this.options.sidecar.onRecord(record);
       return;
     }
-    this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
+    if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     if (connection === undefined) {
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
       if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) {
