@@ -19,6 +19,8 @@ import { SocketServer, type ListenOptions } from './socket-server.js';
 
 /** The original's wait: wake at least once a second even if nothing happens. */
 export const SIGNAL_WAIT_SECONDS = 1;
+/** How long after a spare child takes a client the zygote is asked for the next one. */
+export const NEXT_SPARE_DELAY_MS = 10;
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
 /** A client over the sendq limit that has taken nothing for this long is not reading: cut it off. */
@@ -345,7 +347,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
 
   protected onIdle(): void {
     const pendingOutput = this.unflushed.size > 0;
-    const timeout = this.pipeHasMore ? 0 : pendingOutput ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
+    const spareDueMs = this.zygote.askWhenDue(NEXT_SPARE_DELAY_MS);
+    let timeout = this.pipeHasMore ? 0 : pendingOutput ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
+    if (spareDueMs > 0) timeout = Math.min(timeout, spareDueMs / 1000);
     const woke = posix.sigtimedwait(WAIT_SIGNALS, timeout);
     if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout));
     if (woke !== null && STOP_SIGNAL_NUMBERS.has(woke.signo)) {

@@ -34,6 +34,8 @@ export class Zygote {
   pid = 0;
   /** The waiting spare, once read from the zygote. */
   private spare: { pid: number; handoffFd: number | null } | null = null;
+  /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
+  private owedSince = 0;
   private readonly byte = Buffer.from([1]);
   private readonly reply = Buffer.alloc(4);
 
@@ -53,6 +55,7 @@ export class Zygote {
     this.controlFd = control;
     this.pid = pid;
     this.spare = null;
+    this.owedSince = 0;
     return pid;
   }
 
@@ -76,9 +79,10 @@ export class Zygote {
   spawn(clientFd: number, isGone: (pid: number) => boolean): number {
     try {
       for (;;) {
+        if (this.owedSince !== 0) this.ask(); // connections back to back: no time to lose
         const spare = this.spare ?? this.readSpare();
         this.spare = null;
-        this.ask(); // the zygote forks the next one while this one starts serving
+        this.owedSince = Date.now();
         if (spare.handoffFd === null) throw forkError(spare.pid); // it could not fork: this client is refused
         try {
           if (isGone(spare.pid)) continue;
@@ -102,6 +106,24 @@ export class Zygote {
 
   private ask(): void {
     posix.write(this.controlFd, this.byte);
+    this.owedSince = 0;
+  }
+
+  /**
+   * Asks for the next spare once `delayMs` have passed since the last was used: the
+   * fork then does not compete for the CPU with the newcomer's child, whose first
+   * line is on its way. Returns how long until it is due (0: nothing owed).
+   */
+  askWhenDue(delayMs: number): number {
+    if (this.owedSince === 0 || this.controlFd < 0) return 0;
+    const left = this.owedSince + delayMs - Date.now();
+    if (left > 0) return left;
+    try {
+      this.ask();
+    } catch {
+      // Gone: the reaper sees it exit, and the next connection starts a new zygote.
+    }
+    return 0;
   }
 
   /** Forgets a zygote that has exited (the parent reaped it); its waiting spare sees the hand-off close and exits. */
@@ -111,6 +133,7 @@ export class Zygote {
     this.controlFd = -1;
     this.pid = 0;
     this.spare = null;
+    this.owedSince = 0;
   }
 }
 
