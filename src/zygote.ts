@@ -32,8 +32,6 @@ export class Zygote {
    */
   private controlFd = -1;
   pid = 0;
-  /** The waiting spare, once read from the zygote. */
-  private spare: { pid: number; handoffFd: number | null } | null = null;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
   private owedSince = 0;
   private readonly byte = Buffer.from([1]);
@@ -54,16 +52,13 @@ export class Zygote {
     posix.close(itsControl);
     this.controlFd = control;
     this.pid = pid;
-    this.spare = null;
     this.owedSince = 0;
     return pid;
   }
 
   /** Descriptors the parent holds for the zygote, which children forked here must close. */
   fds(): number[] {
-    const fds = this.controlFd >= 0 ? [this.controlFd] : [];
-    if (this.spare?.handoffFd != null) fds.push(this.spare.handoffFd);
-    return fds;
+    return this.controlFd >= 0 ? [this.controlFd] : [];
   }
 
   get running(): boolean {
@@ -71,17 +66,16 @@ export class Zygote {
   }
 
   /**
-   * Hands `clientFd` to the waiting spare and returns its pid; asks for the next
-   * spare. Blocks only when that spare is not forked yet (connections closer together
-   * than one fork). `isGone(pid)`: whether a pid has already exited (a killed spare).
+   * Hands `clientFd` to the waiting spare and returns its pid; the next spare is asked
+   * for by askWhenDue(), or at once by the next spawn(). Blocks only when the spare is
+   * not forked yet (connections closer together than one fork). `isGone(pid)`: whether a pid has already exited (a killed spare).
    * @throws the fork's error (`EAGAIN`...), or `ZygoteGoneError` when it has died.
    */
   spawn(clientFd: number, isGone: (pid: number) => boolean): number {
     try {
       for (;;) {
         if (this.owedSince !== 0) this.ask(); // connections back to back: no time to lose
-        const spare = this.spare ?? this.readSpare();
-        this.spare = null;
+        const spare = this.readSpare();
         this.owedSince = Date.now();
         if (spare.handoffFd === null) throw forkError(spare.pid); // it could not fork: this client is refused
         try {
@@ -126,13 +120,15 @@ export class Zygote {
     return 0;
   }
 
-  /** Forgets a zygote that has exited (the parent reaped it); its waiting spare sees the hand-off close and exits. */
+  /**
+   * Forgets a zygote that has exited (the parent reaped it). Its waiting spare's
+   * hand-off end was still in the control socket: closing that closes it, and the
+   * spare sees end of file and exits.
+   */
   exited(): void {
     if (this.controlFd >= 0) posix.close(this.controlFd);
-    if (this.spare?.handoffFd != null) posix.close(this.spare.handoffFd);
     this.controlFd = -1;
     this.pid = 0;
-    this.spare = null;
     this.owedSince = 0;
   }
 }
