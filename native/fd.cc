@@ -15,10 +15,7 @@ namespace posix {
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw ErrnoError(info.Env(), errno, "pipe");
-  Napi::Array result = Napi::Array::New(info.Env(), 2);
-  result.Set(0u, fds[0]);
-  result.Set(1u, fds[1]);
-  return result;
+  return FdPair(info.Env(), fds);
 }
 
 // read(fd, buffer, offset?, length?): bytes read (0 at end of file) or null on EAGAIN.

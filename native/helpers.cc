@@ -71,4 +71,11 @@ Napi::Value CountOrNull(Napi::Env env, ssize_t n, const char* syscall) {
   throw ErrnoError(env, errno, syscall);
 }
 
+Napi::Value FdPair(Napi::Env env, const int fds[2]) {
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, fds[0]);
+  result.Set(1u, fds[1]);
+  return result;
+}
+
 }  // namespace posix

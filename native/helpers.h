@@ -33,4 +33,7 @@ Span BufferRangeArg(const Napi::CallbackInfo& info, size_t index);
 // descriptor would block (EAGAIN); any other failure throws.
 Napi::Value CountOrNull(Napi::Env env, ssize_t n, const char* syscall);
 
+// [fds[0], fds[1]]: what pipe() and socketpair() return.
+Napi::Value FdPair(Napi::Env env, const int fds[2]);
+
 }  // namespace posix

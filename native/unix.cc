@@ -17,11 +17,29 @@ namespace posix {
 Napi::Value Socketpair(const Napi::CallbackInfo& info) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) throw ErrnoError(info.Env(), errno, "socketpair");
-  Napi::Array result = Napi::Array::New(info.Env(), 2);
-  result.Set(0u, fds[0]);
-  result.Set(1u, fds[1]);
-  return result;
+  return FdPair(info.Env(), fds);
 }
+
+namespace {
+
+// One message of `span`'s bytes with room for one descriptor in its control data:
+// the msghdr that sendmsg() fills from and recvmsg() fills in.
+struct OneFdMessage {
+  struct iovec iov;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+
+  explicit OneFdMessage(Span span) : iov{span.data, span.length} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  OneFdMessage(const OneFdMessage&) = delete;  // msg points into this object
+  OneFdMessage& operator=(const OneFdMessage&) = delete;
+};
+
+}  // namespace
 
 // sendFd(socket, passFd, buffer): one message of `buffer`'s bytes (at least one)
 // carrying a copy of descriptor `passFd`. Returns the bytes sent, null on EAGAIN.
@@ -30,13 +48,8 @@ Napi::Value SendFd(const Napi::CallbackInfo& info) {
   int pass = IntArg(info, 1, "passFd");
   Span span = BufferRangeArg(info, 2);
   if (span.length == 0) ThrowTypeError(info.Env(), "buffer must hold at least one byte");
-  struct iovec iov = {span.data, span.length};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  OneFdMessage message(span);
+  struct msghdr& msg = message.msg;
   struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
@@ -53,14 +66,8 @@ Napi::Value SendFd(const Napi::CallbackInfo& info) {
 Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0, "socket");
-  Span span = BufferRangeArg(info, 1);
-  struct iovec iov = {span.data, span.length};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  OneFdMessage message(BufferRangeArg(info, 1));
+  struct msghdr& msg = message.msg;
   ssize_t n;
   do n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); while (n == -1 && errno == EINTR);
   if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();

@@ -221,7 +221,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   private startZygote(): void {
     if (!this.options.zygote) return;
     const planFor = (clientFd: number, closeFds: number[]): ChildPlan => this.planFor(clientFd, this.pipeWriteFd, closeFds);
-    const pid = this.zygote.start(this.parentPid, this.planFor(-1, -1).closeFds, planFor);
+    const pid = this.zygote.start(this.parentPid, this.parentFds(), planFor);
     this.children.add(pid);
     this.log.debug(`zygote started (pid ${pid})`);
     this.trace(`fork() -> zygote ${pid}: it forks every child from now on`);

@@ -116,10 +116,6 @@ export class Cluster implements Sidecar, ClusterPort {
     this.listener = listener;
   }
 
-  get ready(): boolean {
-    return this.state === 'ready';
-  }
-
   get starting(): boolean {
     return this.state === 'starting';
   }

@@ -188,16 +188,20 @@ export function isSingleThreaded(): boolean {
  * @throws `EAGAIN` (process limit reached) or `ENOMEM`.
  */
 export function fork(): number {
-  if (!isSingleThreaded()) {
-    const error = new Error(
-      'fork() needs node to run with --single-threaded: without it a forked child hangs for ever in its first ' +
-        'garbage collection, waiting on V8 worker threads that fork() did not copy. ' +
-        'Start with `node --single-threaded ...` (npm start and the posix-chat bin do).',
-    ) as NodeJS.ErrnoException;
-    error.code = 'ERR_POSIX_NOT_SINGLE_THREADED';
-    throw error;
-  }
+  requireSingleThreaded('fork');
   return native.fork();
+}
+
+/** Throws ERR_POSIX_NOT_SINGLE_THREADED, saying why, unless node runs with --single-threaded. */
+function requireSingleThreaded(call: string): void {
+  if (isSingleThreaded()) return;
+  const error = new Error(
+    `${call}() needs node to run with --single-threaded: without it a forked child hangs for ever in its first ` +
+      `garbage collection, waiting on V8 worker threads that ${call}() did not copy. ` +
+      'Start with `node --single-threaded ...` (npm start and the posix-chat bin do).',
+  ) as NodeJS.ErrnoException;
+  error.code = 'ERR_POSIX_NOT_SINGLE_THREADED';
+  throw error;
 }
 
 /**
@@ -208,7 +212,7 @@ export function fork(): number {
  * @throws `ERR_POSIX_NOT_SINGLE_THREADED` (as fork()), `EAGAIN`, `ENOMEM`.
  */
 export function forkSibling(): number {
-  if (!isSingleThreaded()) return fork(); // throws fork()'s explanation
+  requireSingleThreaded('forkSibling');
   return native.forkSibling();
 }
 

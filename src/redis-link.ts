@@ -11,7 +11,7 @@
  * while the server lives, and a hash of its users; nicks are claimed atomically.
  */
 import { writeSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import { Redis, type ChainableCommander } from 'ioredis';
 import {
   chunks,
   decodeLinkMessage,
@@ -167,8 +167,7 @@ class RedisLink {
     await this.announce();
     await this.sendSnapshot();
     this.lastId = this.settings.from !== '' ? this.settings.from : await this.sendHistory();
-    const first = await this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK);
-    this.parent.send({ t: 'ready', from: this.lastId, guests: [first - GUEST_BLOCK + 1, first] });
+    this.parent.send({ t: 'ready', from: this.lastId, guests: await this.takeGuestBlock() });
     this.log.info(`connected to ${this.settings.url} as ${this.settings.server}; reading the stream after ${this.lastId}`);
     setInterval(() => void this.heartbeat(), (this.settings.presenceTtl * 1000) / 3).unref();
     this.background('publishing', this.publish());
@@ -211,12 +210,22 @@ class RedisLink {
       case 'guests':
         this.background(
           'taking guest numbers',
-          this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK).then((last) => {
-            this.parent.send({ t: 'guests', guests: [last - GUEST_BLOCK + 1, last] });
-          }),
+          this.takeGuestBlock().then((guests) => this.parent.send({ t: 'guests', guests })),
         );
         return;
     }
+  }
+
+  /** The next GUEST_BLOCK guest numbers, no other server's: [first, last]. */
+  private async takeGuestBlock(): Promise<[number, number]> {
+    const last = await this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK);
+    return [last - GUEST_BLOCK + 1, last];
+  }
+
+  /** Appends one of this server's events to the stream (`seq` 0: not numbered, never a duplicate). */
+  private addEvent(pipeline: ChainableCommander, seq: number, ev: ChatEvent): void {
+    const { instance, server } = this.settings;
+    pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', instance, 'srv', server, 's', seq, 'e', JSON.stringify(ev));
   }
 
   /**
@@ -261,7 +270,7 @@ class RedisLink {
         const batch = this.outbox.slice(0, PUBLISH_BATCH);
         const pipeline = this.commands.pipeline();
         for (const { seq, ev } of batch) {
-          pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', this.settings.instance, 'srv', this.settings.server, 's', seq, 'e', JSON.stringify(ev));
+          this.addEvent(pipeline, seq, ev);
           this.presenceCommands(pipeline, ev);
         }
         const results = await pipeline.exec();
@@ -279,7 +288,7 @@ class RedisLink {
     }
   }
 
-  private presenceCommands(pipeline: ReturnType<Redis['pipeline']>, ev: ChatEvent): void {
+  private presenceCommands(pipeline: ChainableCommander, ev: ChatEvent): void {
     const users = usersKey(this.settings.instance);
     const me = this.settings.instance;
     if (ev.k === 'join') pipeline.hset(users, ev.nick, ev.room);
@@ -308,10 +317,7 @@ class RedisLink {
     if (users.length > 0) pipeline.hset(usersKey(instance), Object.fromEntries(users));
     pipeline.expire(usersKey(instance), presenceTtl);
     for (const [nick] of users) pipeline.eval(CLAIM_SCRIPT, 1, nickKey(nick), instance, serverKey(''));
-    for (const piece of chunks(users, PRESENCE_CHUNK)) {
-      const here: ChatEvent = { k: 'here', users: piece };
-      pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', instance, 'srv', server, 's', 0, 'e', JSON.stringify(here));
-    }
+    for (const piece of chunks(users, PRESENCE_CHUNK)) this.addEvent(pipeline, 0, { k: 'here', users: piece });
     await pipeline.exec();
   }
 
@@ -409,13 +415,13 @@ class RedisLink {
     if (this.stopping) return;
     this.stopping = true;
     this.log.info(`stopping (${why})`);
-    const { instance, server } = this.settings;
+    const { instance } = this.settings;
     try {
       if (this.commands.status === 'ready') {
         const pipeline = this.commands.multi();
         for (const nick of this.users.keys()) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(nick), instance);
         pipeline.del(usersKey(instance), serverKey(instance));
-        pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', instance, 'srv', server, 's', 0, 'e', JSON.stringify({ k: 'down' }));
+        this.addEvent(pipeline, 0, { k: 'down' });
         await withTimeout(pipeline.exec(), 600);
       }
     } catch (error) {

@@ -3,7 +3,9 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
-import { childrenOf, clientChildrenOf, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
+import { CHILD_NAME, SPARE_NAME } from '../src/client.js';
+import { ZYGOTE_NAME } from '../src/zygote.js';
+import { childrenNamed, clientChildrenOf, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
 import { startServer as start, stopAllServers, type RunningServer } from './helpers/server.js';
 
 /** These tests check the original's architecture and format: --classic. */
@@ -118,7 +120,7 @@ describe('broadcast server: the original behaviour', () => {
 });
 
 describe('broadcast server: the zygote', () => {
-  const zygotesOf = (pid: number): number[] => childrenOf(pid).filter((child) => processName(child) === 'posix-zygote');
+  const zygotesOf = (pid: number): number[] => childrenNamed(pid, ZYGOTE_NAME);
 
   it('forks every child from one zygote, and each child is still the server\'s own (it reaps them)', async () => {
     const server = await startServer(['--log-level', 'debug']);
@@ -137,11 +139,11 @@ describe('broadcast server: the zygote', () => {
 
   it('keeps a spare child waiting, so a newcomer is served by a process forked before it connected', async () => {
     const server = await startServer();
-    const sparesOf = (pid: number): number[] => childrenOf(pid).filter((child) => processName(child) === 'posix-spare');
+    const sparesOf = (pid: number): number[] => childrenNamed(pid, SPARE_NAME);
     await pollUntil(() => sparesOf(server.pid).length === 1, 2_000, 'a spare');
     const [spare] = sparesOf(server.pid) as [number];
     const [a, b] = (await connect(server, 2)) as [TestClient, TestClient];
-    await pollUntil(() => processName(spare) === 'posix-client', 2_000, 'the spare to take a client');
+    await pollUntil(() => processName(spare) === CHILD_NAME, 2_000, 'the spare to take a client');
     await pollUntil(() => sparesOf(server.pid).length === 1, 2_000, 'the next spare');
     expect(sparesOf(server.pid)).not.toContain(spare);
     a.send('served by a spare\n');

@@ -194,6 +194,17 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     }
   }
 
+  /** Two servers: alice and ann on alpha, bob on beta; alice has seen bob arrive. */
+  async function aliceAndAnnOnAlphaBobOnBeta(): Promise<{ a: RunningServer; alice: TestClient; ann: TestClient; bob: TestClient }> {
+    const a = await clusterServer('alpha');
+    const b = await clusterServer('beta');
+    const alice = await person(a, 'alice');
+    const ann = await person(a, 'ann');
+    const bob = await person(b, 'bob');
+    await alice.waitFor('is now known as bob');
+    return { a, alice, ann, bob };
+  }
+
   async function expectAllOnce(client: TestClient, from: string, tag: string, n: number, timeoutMs = 20_000): Promise<void> {
     await pollUntil(() => numbersFrom(client, from, tag).length >= n, timeoutMs, `${n} ${tag} lines from ${from}`);
     await sleep(300); // a duplicate would arrive within this
@@ -254,12 +265,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
   });
 
   it('keeps local chat going while every link connection is cut, then catches up with each line once', { timeout: 40_000 }, async () => {
-    const a = await clusterServer('alpha');
-    const b = await clusterServer('beta');
-    const alice = await person(a, 'alice');
-    const ann = await person(a, 'ann');
-    const bob = await person(b, 'bob');
-    await alice.waitFor('is now known as bob');
+    const { a, alice, ann, bob } = await aliceAndAnnOnAlphaBobOnBeta();
     const cutter = (async () => {
       for (const _ of range(3)) {
         await sleep(150);
@@ -275,12 +281,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
   });
 
   it('serves locally while Redis restarts, then reconnects and delivers what was said meanwhile', { timeout: 40_000 }, async () => {
-    const a = await clusterServer('alpha');
-    const b = await clusterServer('beta');
-    const alice = await person(a, 'alice');
-    const ann = await person(a, 'ann');
-    const bob = await person(b, 'bob');
-    await alice.waitFor('is now known as bob');
+    const { a, alice, ann, bob } = await aliceAndAnnOnAlphaBobOnBeta();
     await redis.stop();
     await sendNumbered(alice, 'r', 5, 10);
     await sendNumbered(bob, 's', 5, 10);

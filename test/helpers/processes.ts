@@ -1,5 +1,6 @@
 /** Looks at processes through /proc: children, zombies, thread signal masks. */
 import { readdirSync, readFileSync } from 'node:fs';
+import { CHILD_NAME } from '../../src/client.js';
 
 function status(pid: number, tid = pid): string | null {
   try {
@@ -70,18 +71,17 @@ export function maskBit(signo: number): bigint {
   return 1n << BigInt(signo - 1);
 }
 
+/** Children of `pid` whose name (/proc/PID/comm) is `name`. */
+export function childrenNamed(pid: number, name: string): number[] {
+  return childrenOf(pid).filter((child) => processName(child) === name);
+}
+
 /**
- * The server's children that serve clients (not its zygote): each names itself
- * 'posix-client' as it starts, so one just forked shows up a moment later.
+ * The server's children that serve clients (not its zygote or spare): each names
+ * itself CHILD_NAME as it starts, so one just forked shows up a moment later.
  */
 export function clientChildrenOf(pid: number): number[] {
-  return childrenOf(pid).filter((child) => {
-    try {
-      return readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'posix-client';
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
+  return childrenNamed(pid, CHILD_NAME);
 }
 
 /** The process's name (/proc/PID/comm), or null when it is gone. */
