@@ -18,8 +18,12 @@ import { recordTypeName } from './record.js';
 import { stderrTrace } from './trace.js';
 import { TelnetDecoder, TelnetEdit, type TelnetSink } from './telnet.js';
 
-/** What the original read per call. */
-export const CLIENT_READ_BYTES = 1024;
+/**
+ * Bytes per read() of the client (the original read 1024). A client that sends
+ * faster than its child is scheduled piles up lines in the socket: one large read
+ * takes them all, and their records cost the parent one wake-up, not one per KiB.
+ */
+export const CLIENT_READ_BYTES = 16 * 1024;
 
 /**
  * How a child reads its client: 'chat' decodes telnet and cleans each line;
@@ -121,6 +125,8 @@ class RecordWriter implements LineSink {
   private batchLength = 0;
   /** Records in the batch, for --trace. */
   private records = 0;
+  /** Records went into the pipe since the last kill(). */
+  private written = false;
   private readonly pid = posix.getpid();
   private readonly bucket: TokenBucket | null;
   /** Set once we asked the parent to disconnect a flooder: nothing more goes through. */
@@ -157,21 +163,29 @@ class RecordWriter implements LineSink {
     this.flush();
   }
 
-  /** Sends what is batched: one atomic write, one signal. */
+  /** Sends what is batched and wakes the parent: once per read of the client. */
   flush(): void {
+    this.write();
+    if (!this.written) return;
+    this.written = false;
+    posix.kill(this.plan.parentPid, SIGUSR1);
+    if (this.plan.trace) stderrTrace.line('child', this.pid, `kill(${this.plan.parentPid}, SIGUSR1)`);
+  }
+
+  /** One atomic write of the whole records batched so far. */
+  private write(): void {
     if (this.batchLength === 0) return;
     // Blocking: while the pipe is full we wait; no record is ever dropped.
     posix.write(this.plan.pipeWriteFd, this.batch, 0, this.batchLength);
     if (this.plan.trace) stderrTrace.line('child', this.pid, `write(pipe, ${this.batchLength} bytes): ${this.records} record(s)`);
     this.batchLength = 0;
     this.records = 0;
-    posix.kill(this.plan.parentPid, SIGUSR1);
-    if (this.plan.trace) stderrTrace.line('child', this.pid, `kill(${this.plan.parentPid}, SIGUSR1)`);
+    this.written = true;
   }
 
   /** Adds a record whose data is `source[from, from + length)` (default: after a header's room). */
   private queue(type: RecordTypeCode, source: Buffer, length: number, from = RECORD_HEADER_BYTES): void {
-    if (this.batchLength + RECORD_HEADER_BYTES + length > this.batch.length) this.flush();
+    if (this.batchLength + RECORD_HEADER_BYTES + length > this.batch.length) this.write();
     // A plain loop: Buffer#copy makes a view object per call, and the child must not allocate.
     const to = this.batchLength + RECORD_HEADER_BYTES;
     for (let i = 0; i < length; i++) this.batch[to + i] = source[from + i] as number;
@@ -270,13 +284,17 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
       'back\x08\x08space and \x7fdel',
       '\xff\xfb\x01telnet \xff\xfd\x03commands',
       'x'.repeat(600),
-    ].map((text) => Buffer.from(text, 'latin1'));
-    const chunk = Buffer.allocUnsafe(2048);
-    for (let i = 0; i < WARM_UP_LINES; i++) {
-      const sample = samples[i % samples.length] as Buffer;
-      const head = Buffer.from(`${i} `, 'latin1');
-      const lineEnd = i % 3 === 0 ? '\n' : '\r\n';
-      const length = head.copy(chunk, 0) + sample.copy(chunk, head.length) + chunk.write(lineEnd, head.length + sample.length, 'latin1');
+    ];
+    let text = '';
+    for (let i = 0; i < WARM_UP_LINES; i++) text += `${i} ${samples[i % samples.length] as string}${i % 3 === 0 ? '\n' : '\r\n'}`;
+    const stream = Buffer.from(text, 'latin1');
+    // Reads of every size a child meets, up to a full buffer of many lines: code that
+    // only ever saw short reads is deoptimised by the first long one, in each child.
+    const sizes = [1, 13, 100, 700, 2000, CLIENT_READ_BYTES];
+    const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
+    for (let at = 0, turn = 0; at < stream.length; turn++) {
+      const length = stream.copy(chunk, 0, at, at + (sizes[turn % sizes.length] as number));
+      at += length;
       input.feed(chunk, length);
       records.flush();
       while (posix.read(readFd, sink) !== null); // keep the pipe from filling
