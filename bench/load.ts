@@ -16,6 +16,11 @@ export interface LoadOptions {
   rate: number;
   /** Stop waiting for deliveries this long after the last send. */
   drainTimeoutMs: number;
+  /**
+   * A burst's writes: 'line', one write() per line, as a chat client sends them (telnet
+   * sends each line as the user presses Enter); 'all', each client's lines in one write().
+   */
+  burstWrites?: 'line' | 'all';
 }
 
 export interface LoadResult {
@@ -91,11 +96,16 @@ export async function runLoad(options: LoadOptions, settled: () => Promise<void>
   const expected = count * (count - 1) * lines;
   const firstSend = now();
   if (rate === 0) {
-    sockets.forEach((socket, sender) => {
-      let burst = '';
-      for (let seq = 0; seq < lines; seq++) burst += line(sender, seq, bytes);
-      socket.write(burst);
-    });
+    if (options.burstWrites === 'all') {
+      sockets.forEach((socket, sender) => {
+        let burst = '';
+        for (let seq = 0; seq < lines; seq++) burst += line(sender, seq, bytes);
+        socket.write(burst);
+      });
+    } else {
+      // Round-robin, line by line: every client is sending at once, as in a busy room.
+      for (let seq = 0; seq < lines; seq++) sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes)));
+    }
   } else {
     for (let seq = 0; seq < lines; seq++) {
       const due = firstSend + (seq * 1000) / rate;
