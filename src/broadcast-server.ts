@@ -9,12 +9,12 @@
 import { runChild, warmUpChildPath, type ChildPlan, type InputMode, type RateLimit } from './client.js';
 import { Fanout, type FanoutSink } from './fanout.js';
 import { Zygote, ZygoteGoneError } from './zygote.js';
-import type { Logger } from './log.js';
+import { Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import * as posix from './posix.js';
 import type { AcceptedSocket, SignalInfo, WaitResult } from './posix.js';
-import { RecordDecoder, RecordType, recordTypeName, type PipeRecord } from './record.js';
-import type { Tracer } from './trace.js';
+import { MAX_RECORD_BYTES, PIPE_READ_BYTES, RECORD_HEADER_BYTES, RecordDecoder, RecordType, recordTypeName, writeRecordHeader, type PipeRecord, type RecordTypeCode } from './record.js';
+import { noTrace, type Tracer } from './trace.js';
 import { SocketServer, type ListenOptions } from './socket-server.js';
 
 /** The original's wait: wake at least once a second even if nothing happens. */
@@ -33,6 +33,16 @@ export const CLIENT_SNDBUF_BYTES = 64 * 1024;
 export const CHILD_EXIT_GRACE_MS = 1000;
 /** Pipe reads per wake-up before the loop goes round (accepts, flushes) and comes back. */
 const MAX_PIPE_READS_PER_TURN = 8;
+
+/**
+ * The start-up rehearsal: clients, lines in all, the pids they pretend to have (above
+ * Linux's PID_MAX_LIMIT, so never a real process's, and small integers like real ones
+ * for V8), and what they say.
+ */
+const REHEARSAL_CLIENTS = 4;
+const REHEARSAL_LINES = 4_000;
+const REHEARSAL_FIRST_PID = 4_194_304 + 1;
+const REHEARSAL_SAMPLES = ['hello there', 'w\u00f6rds \u20ac and \u{1f600}', '/me waves', 'a'.repeat(300), '//a line that starts with a slash', 'x'];
 
 /** Signals that stop the server. */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
@@ -147,6 +157,11 @@ export interface BroadcastServerOptions extends ListenOptions {
   zygote: boolean;
   /** The Redis link, with --redis. */
   sidecar?: Sidecar;
+  /**
+   * A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal
+   * (see rehearse()); without it the server starts without one.
+   */
+  rehearsalChat?: () => ChatHandler;
 }
 
 export class SocketServerBroadcast extends SocketServer implements Delivery, FanoutSink {
@@ -163,8 +178,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   /** Connections to end once the current turn's records are handled. */
   private readonly kicks = new Map<Connection, DisconnectReason>();
   private readonly decoder: RecordDecoder;
-  private readonly chat: ChatHandler;
-  private readonly log: Logger;
+  /** The chat and the log: not readonly only because the start-up rehearsal swaps in its own. */
+  private chat: ChatHandler;
+  private log: Logger;
   /** Live connections per client address, for the per-address limit. */
   private readonly perAddress = new Map<string, number>();
   private readonly parentPid = posix.getpid();
@@ -198,6 +214,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   // ------------------------------------------------------------ loop hooks
 
   protected beforeServerLoop(): void {
+    this.rehearseFirst();
     // Block the signals in this (the main) thread so they wait for sigtimedwait(), and
     // forward them here from Node's other threads, which do not all block them
     // (FORK-IN-NODE.md facts 5-6). Forwarding SIGUSR1 also replaces Node's own
@@ -288,6 +305,77 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     return fds;
   }
 
+  /**
+   * Before the first client, a rehearsal (rehearse()) with a chat and log of its own,
+   * so V8 optimises the per-line path now. Under --single-threaded V8 compiles on this
+   * thread, and without it the first minutes of real chat stall 5-25 ms once per hot
+   * function as it gets optimised (seen with --trace-opt). The same server object runs
+   * it, so the optimised code sees the same objects as it will for real clients.
+   * Skipped under --trace, whose readers should see only their own clients.
+   */
+  private rehearseFirst(): void {
+    const chat = this.options.rehearsalChat?.();
+    if (chat === undefined || this.options.tracer.enabled) return;
+    const [realChat, realLog] = [this.chat, this.log];
+    this.chat = chat;
+    this.log = new Logger('silent');
+    chat.attach(this);
+    try {
+      this.rehearse();
+    } finally {
+      this.chat = realChat;
+      this.log = realLog;
+    }
+  }
+
+  /**
+   * The rehearsal: clients on socketpairs, with pids no process can have and no child,
+   * send lines through a pipe of its own as children would; the loop's own steps route
+   * and send them, and the clients read it all; then they leave.
+   */
+  private rehearse(): void {
+    [this.pipeReadFd, this.pipeWriteFd] = posix.pipe();
+    posix.setNonBlocking(this.pipeReadFd, true);
+    const peers: number[] = [];
+    const record = Buffer.allocUnsafe(MAX_RECORD_BYTES);
+    const sink = Buffer.allocUnsafe(PIPE_READ_BYTES);
+    const say = (pid: number, type: RecordTypeCode, text: string): void => {
+      const length = record.write(text, RECORD_HEADER_BYTES, 'utf8');
+      posix.write(this.pipeWriteFd, record, 0, writeRecordHeader(record, 0, type, pid, length));
+    };
+    let turns = 0;
+    const turn = (): void => {
+      this.handleProcess();
+      this.flushAll();
+      // The first client reads only now and then, through a small buffer: the paths
+      // for a socket that takes part of its output, or none, get rehearsed too.
+      for (const [i, peer] of peers.entries()) {
+        if (i > 0 || ++turns % 16 === 0) while ((posix.read(peer, sink) ?? 0) > 0); // null: read it all; 0: closed
+      }
+    };
+    try {
+      for (let i = 0; i < REHEARSAL_CLIENTS; i++) {
+        const [ours, theirs] = posix.socketpair();
+        posix.setNonBlocking(theirs, true);
+        if (i === 0) posix.setsockopt(ours, 'SO_SNDBUF', 1);
+        peers.push(theirs);
+        this.admit(REHEARSAL_FIRST_PID + i, { fd: ours, address: '127.0.0.1', port: 1 + i, family: 'IPv4' });
+        turn();
+      }
+      for (let n = 0; n < REHEARSAL_LINES; n++) {
+        const line = REHEARSAL_SAMPLES[n % REHEARSAL_SAMPLES.length] as string;
+        say(REHEARSAL_FIRST_PID + (n % REHEARSAL_CLIENTS), RecordType.msg, `${n} ${line}`);
+        if (n % 4 === 3) turn(); // a few records per pipe read, as under load
+      }
+      for (let i = 0; i < REHEARSAL_CLIENTS; i++) say(REHEARSAL_FIRST_PID + i, RecordType.disc, '');
+      turn();
+    } finally {
+      for (const connection of [...this.connections.values()]) this.endConnection(connection, { kind: 'shutdown' });
+      for (const fd of [...peers, this.pipeReadFd, this.pipeWriteFd]) posix.close(fd);
+      this.pipeReadFd = this.pipeWriteFd = -1;
+    }
+  }
+
   /** Each client costs the parent a descriptor: allow as many as the hard limit does. */
   private raiseFileLimit(): void {
     const { soft, hard } = posix.getrlimit('RLIMIT_NOFILE');
@@ -329,7 +417,12 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       this.refuse(client, 'The server is busy; try again later.');
       return;
     }
+    this.admit(pid, client);
+  }
 
+  /** A client whose child is `pid` joins: the chat greets it and tells the others. */
+  private admit(pid: number, client: AcceptedSocket): void {
+    const fromHere = this.perAddress.get(client.address) ?? 0;
     const connection: Connection = {
       pid,
       fd: client.fd,

@@ -58,6 +58,9 @@ interface RemoteUser {
   readonly srv: string;
 }
 
+/** The default clock: one function for every Chat, so V8 sees one call target. */
+const systemClock = (): Date => new Date();
+
 export class Chat implements ChatHandler, ClusterListener {
   private delivery: Delivery | null = null;
   private readonly members = new Map<number, Member>();
@@ -75,7 +78,7 @@ export class Chat implements ChatHandler, ClusterListener {
   private readonly now: () => Date;
 
   constructor(private readonly options: ChatOptions) {
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? systemClock;
     this.cluster = options.cluster ?? null;
     if (this.cluster !== null) {
       this.cluster.attach(this);

@@ -75,9 +75,9 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
           logLevel: config.logLevel,
           log,
         });
-  const chat = config.classic
-    ? new ClassicChat()
-    : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster });
+  const makeChat = (cluster?: Cluster): Chat | ClassicChat =>
+    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster });
+  const chat = makeChat(cluster);
   const server = new SocketServerBroadcast({
     host: config.host,
     port: config.port,
@@ -94,6 +94,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     sidecar: cluster,
     chat,
     log,
+    rehearsalChat: () => makeChat(),
   });
   try {
     const address = server.listen();

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -41,6 +41,29 @@ describe('chat: names', () => {
       '*** Type /help for commands; /nick NAME to choose your name.',
     ]);
     await alice.waitFor(/\* guest-\d+ joined #lobby/);
+  });
+
+  it('shows the first client a fresh chat: the start-up rehearsal leaves no name, line, room or socket behind', async () => {
+    const server = await startServer(); // history on, as by default
+    const sockets = (): string[] =>
+      readdirSync(`/proc/${server.pid}/fd`)
+        .map((fd) => { try { return readlinkSync(`/proc/${server.pid}/fd/${fd}`); } catch { return ''; } })
+        .filter((target) => target.startsWith('socket:') || target.startsWith('pipe:'));
+    const idle = sockets().length;
+    const first = await join(server);
+    expect(first.lines()).toEqual([
+      '*** Welcome to posix-chat, guest-1! You are in #lobby.',
+      '*** Nobody else is here yet.',
+      '*** Type /help for commands; /nick NAME to choose your name.',
+    ]);
+    first.send('/rooms\r\n');
+    await first.waitFor(/#lobby/);
+    first.send('/who *\r\n');
+    await first.waitFor('1 person online:');
+    await sleep(200);
+    expect(first.text).not.toMatch(/rehears|hello there|guest-[2-9]/);
+    // One more: its socket in the parent, and nothing the rehearsal opened.
+    expect(sockets().length).toBe(idle + 1);
   });
 
   it('renames, tells the room, and refuses a name taken in another case or invalid', async () => {
