@@ -35,12 +35,13 @@ export const CHILD_EXIT_GRACE_MS = 1000;
 const MAX_PIPE_READS_PER_TURN = 8;
 
 /**
- * The start-up rehearsal: clients, lines in all, the pids they pretend to have (above
+ * The start-up rehearsal: rounds, clients and lines per round, the pids they pretend to have (above
  * Linux's PID_MAX_LIMIT, so never a real process's, and small integers like real ones
  * for V8), and what they say.
  */
+const REHEARSAL_ROUNDS = 10;
 const REHEARSAL_CLIENTS = 4;
-const REHEARSAL_LINES = 4_000;
+const REHEARSAL_LINES_PER_ROUND = 400;
 const REHEARSAL_FIRST_PID = 4_194_304 + 1;
 const REHEARSAL_SAMPLES = ['hello there', 'w\u00f6rds \u20ac and \u{1f600}', '/me waves', 'a'.repeat(300), '//a line that starts with a slash', 'x'];
 
@@ -353,22 +354,30 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
         if (i > 0 || ++turns % 16 === 0) while ((posix.read(peer, sink) ?? 0) > 0); // null: read it all; 0: closed
       }
     };
+    let pid = REHEARSAL_FIRST_PID;
     try {
-      for (let i = 0; i < REHEARSAL_CLIENTS; i++) {
-        const [ours, theirs] = posix.socketpair();
-        posix.setNonBlocking(theirs, true);
-        if (i === 0) posix.setsockopt(ours, 'SO_SNDBUF', 1);
-        peers.push(theirs);
-        this.admit(REHEARSAL_FIRST_PID + i, { fd: ours, address: '127.0.0.1', port: 1 + i, family: 'IPv4' });
+      // Rounds of newcomers: code optimised in one round meets fresh connections (new
+      // objects, empty arrays) in the next, as it will meet real ones.
+      for (let round = 0; round < REHEARSAL_ROUNDS; round++) {
+        const pids: number[] = [];
+        for (let i = 0; i < REHEARSAL_CLIENTS; i++) {
+          const [ours, theirs] = posix.socketpair();
+          posix.setNonBlocking(theirs, true);
+          if (i === 0) posix.setsockopt(ours, 'SO_SNDBUF', 1);
+          peers.push(theirs);
+          pids.push(pid);
+          this.admit(pid++, { fd: ours, address: '127.0.0.1', port: 1 + i, family: 'IPv4' });
+          turn();
+        }
+        for (let n = 0; n < REHEARSAL_LINES_PER_ROUND; n++) {
+          const line = REHEARSAL_SAMPLES[n % REHEARSAL_SAMPLES.length] as string;
+          say(pids[n % pids.length] as number, RecordType.msg, `${n} ${line}`);
+          if (n % 4 === 3) turn(); // a few records per pipe read, as under load
+        }
+        for (const leaving of pids) say(leaving, RecordType.disc, '');
         turn();
+        for (const fd of peers.splice(0)) posix.close(fd);
       }
-      for (let n = 0; n < REHEARSAL_LINES; n++) {
-        const line = REHEARSAL_SAMPLES[n % REHEARSAL_SAMPLES.length] as string;
-        say(REHEARSAL_FIRST_PID + (n % REHEARSAL_CLIENTS), RecordType.msg, `${n} ${line}`);
-        if (n % 4 === 3) turn(); // a few records per pipe read, as under load
-      }
-      for (let i = 0; i < REHEARSAL_CLIENTS; i++) say(REHEARSAL_FIRST_PID + i, RecordType.disc, '');
-      turn();
     } finally {
       for (const connection of [...this.connections.values()]) this.endConnection(connection, { kind: 'shutdown' });
       for (const fd of [...peers, this.pipeReadFd, this.pipeWriteFd]) posix.close(fd);

@@ -94,7 +94,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     sidecar: cluster,
     chat,
     log,
-    rehearsalChat: () => makeChat(),
+    rehearsalChat: process.env.NOREH ? undefined : () => makeChat(),
   });
   try {
     const address = server.listen();

@@ -18,9 +18,9 @@ export interface FanoutSink {
 
 export class Fanout {
   readonly members = new Set<Connection>();
-  private lines: Buffer[] = [];
+  private readonly lines: Buffer[] = [];
   /** Who sent each line (not given it back), or null. */
-  private senders: (Connection | null)[] = [];
+  private readonly senders: (Connection | null)[] = [];
   private bytes = 0;
 
   constructor(private readonly sink: FanoutSink) {}
@@ -64,8 +64,10 @@ export class Fanout {
       }
       offset = end;
     }
-    this.lines = [];
-    this.senders = [];
+    // Emptied in place, not replaced: a new [] starts out as an array of small integers
+    // to V8, and the first Buffer pushed into it would deoptimise send().
+    this.lines.length = 0;
+    this.senders.length = 0;
     this.bytes = 0;
     for (const member of this.members) {
       const cuts = own.get(member);
