@@ -35,9 +35,9 @@ export const CHILD_EXIT_GRACE_MS = 1000;
 const MAX_PIPE_READS_PER_TURN = 8;
 
 /**
- * The start-up rehearsal: rounds, clients and lines per round, the pids they pretend to have (above
- * Linux's PID_MAX_LIMIT, so never a real process's, and small integers like real ones
- * for V8), and what they say.
+ * The start-up rehearsal (rehearse()): rounds, clients and lines per round, the pids
+ * the clients pretend to have (above Linux's PID_MAX_LIMIT, so never a real process's,
+ * yet small integers like real ones, for V8), and what they say.
  */
 const REHEARSAL_ROUNDS = 10;
 const REHEARSAL_CLIENTS = 4;
@@ -670,11 +670,6 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     this.kicks.clear();
   }
 
-  /**
-   * One send per client with output due. What a client's socket does not take waits
-   * for a later turn; a client whose backlog passes the limit is too slow to keep
-   * (its queue is bounded: a turn reads at most MAX_PIPE_READS_PER_TURN pipe buffers).
-   */
   /**
    * One send per client with output due. What a client's socket does not take waits
    * for a later turn. A client is too slow to keep when its backlog passes the limit

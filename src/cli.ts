@@ -94,7 +94,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     sidecar: cluster,
     chat,
     log,
-    rehearsalChat: process.env.NOREH ? undefined : () => makeChat(),
+    rehearsalChat: () => makeChat(),
   });
   try {
     const address = server.listen();
