@@ -70,7 +70,7 @@ export function runChild(plan: ChildPlan): never {
   try {
     becomeChild(plan, CHILD_NAME);
     const records = new RecordWriter(plan);
-    serveClient(plan, records, makeInput(plan, records));
+    serveClient(plan, records, makeInput(plan, records), Buffer.allocUnsafe(CLIENT_READ_BYTES));
   } catch {
     code = 1; // nothing to tell: the parent notices the exit and reaps it
   }
@@ -89,12 +89,13 @@ export function runSpare(plan: ChildPlan, handoff: number): never {
     becomeChild(plan, SPARE_NAME);
     const records = new RecordWriter(plan);
     const input = makeInput(plan, records);
+    const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
     const message = posix.recvFd(handoff, Buffer.alloc(16));
     posix.close(handoff);
     if (message === null || message.fd === null) return posix._exit(0);
     plan.clientFd = message.fd;
     posix.setProcessName(CHILD_NAME);
-    serveClient(plan, records, input);
+    serveClient(plan, records, input, chunk);
   } catch {
     code = 1;
   }
@@ -299,14 +300,26 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
       records.flush();
       while (posix.read(readFd, sink) !== null); // keep the pipe from filling
     }
+    // Once through serveClient() itself, to end of stream: V8 compiles it here, not in
+    // every child just after its client arrived.
+    const [ours, theirs] = posix.socketpair();
+    try {
+      posix.write(theirs, stream, 0, 4096);
+      posix.shutdown(theirs, 'SHUT_WR');
+      plan.clientFd = ours;
+      serveClient(plan, records, input, chunk);
+    } finally {
+      posix.close(ours);
+      posix.close(theirs);
+    }
   } finally {
     posix.close(readFd);
     posix.close(writeFd);
   }
 }
 
-function serveClient(plan: ChildPlan, records: RecordWriter, input: Input): void {
-  const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
+/** Reads the client into `chunk` until it goes, passing every line on; then says goodbye. */
+function serveClient(plan: ChildPlan, records: RecordWriter, input: Input, chunk: Buffer): void {
   try {
     for (;;) {
       const n = posix.read(plan.clientFd, chunk);
