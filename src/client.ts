@@ -90,6 +90,7 @@ export function runSpare(plan: ChildPlan, handoff: number): never {
     const records = new RecordWriter(plan);
     const input = makeInput(plan, records);
     const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
+    if (!plan.trace) dryRun(input, records, chunk);
     const message = posix.recvFd(handoff, Buffer.alloc(16));
     posix.close(handoff);
     if (message === null || message.fd === null) return posix._exit(0);
@@ -100,6 +101,21 @@ export function runSpare(plan: ChildPlan, handoff: number): never {
     code = 1;
   }
   return posix._exit(code);
+}
+
+/**
+ * A spare's dry run, before its client exists: two lines through the input path into
+ * the batch, which is then dropped (flood-control tokens too). The pages that path
+ * writes (its objects and buffers, the stack) are shared with the zygote until written,
+ * and each first write copies one: done now, that is not paid for after the client has
+ * arrived. `perf sched timehist`, 40 joins: a new child's first run after the hand-off
+ * took 1.7-2.0 ms of CPU on average, 1.2-1.4 ms with the dry run.
+ */
+function dryRun(input: Input, records: RecordWriter, chunk: Buffer): void {
+  chunk.fill(0); // read() writes here
+  const length = chunk.write(`a line\r\n${'x'.repeat(MAX_RECORD_DATA_BYTES)}\r\n`, 'latin1');
+  input.feed(chunk, length);
+  records.discard();
 }
 
 function becomeChild(plan: ChildPlan, name: string): void {
@@ -157,6 +173,13 @@ class RecordWriter implements LineSink {
 
   sendReply(bytes: Buffer): void {
     this.queue(RecordType.reply, bytes, bytes.length, 0);
+  }
+
+  /** Forgets what is batched, and any flood-control tokens spent on it: the spare's dry run. */
+  discard(): void {
+    this.batchLength = 0;
+    this.records = 0;
+    this.bucket?.refill();
   }
 
   sendDisc(): void {

@@ -25,6 +25,13 @@ export class TokenBucket {
     this.last = now();
   }
 
+  /** Full again, as new. */
+  refill(): void {
+    this.tokens = this.burst;
+    this.last = this.now();
+    this.dropped = 0;
+  }
+
   /** Whether one more line may pass now. 'first-drop' starts an episode the sender should hear of. */
   take(): RateDecision {
     const now = this.now();

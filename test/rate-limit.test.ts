@@ -14,6 +14,17 @@ describe('TokenBucket', () => {
     expect(decisions.slice(20)).toEqual(['first-drop', 'drop', 'drop']);
   });
 
+  it('refill() makes it as new: a whole burst again, no drops remembered', () => {
+    const { bucket: b } = bucket(10, 20);
+    for (let i = 0; i < 25; i++) b.take();
+    expect(b.dropped).toBe(5);
+    b.refill();
+    expect(b.dropped).toBe(0);
+    const decisions = Array.from({ length: 21 }, () => b.take());
+    expect(decisions.slice(0, 20).every((d) => d === 'pass')).toBe(true);
+    expect(decisions[20]).toBe('first-drop');
+  });
+
   it('refills at the rate: 10 lines/s means one line every 100 ms', () => {
     const { bucket: b, advance } = bucket(10, 20);
     for (let i = 0; i < 20; i++) b.take();
