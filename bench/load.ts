@@ -46,7 +46,7 @@ const NEWLINE = 0x0a;
  * scans bytes instead of running a regular expression and allocates nothing per line:
  * the load generator must cost far less than the servers it measures.
  */
-class MarkReader {
+export class MarkReader {
   /** The part of the stream after its last newline: a line not complete yet. */
   private pending: Buffer = Buffer.alloc(0);
 

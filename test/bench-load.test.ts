@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { MarkReader } from '../bench/load.js';
+
+/** The bench's own receiver: if it miscounts, every figure in the README table is wrong. */
+describe('bench: MarkReader', () => {
+  const stream = Buffer.from(
+    '[12:00] <guest-1> ~B3:17:1764270000123.456~xxxx\r\n' + '~B0:0:5~\r\n' + '* guest-2 joined #lobby\r\n' + '[12:00] <guest-9> ~B12:345:1764270000999.5~y\r\n',
+    'latin1',
+  );
+  const expected = [
+    [3, 17, 1764270000123.456],
+    [0, 0, 5],
+    [12, 345, 1764270000999.5],
+  ];
+
+  it('finds every mark, whatever the server wrapped around it, however the stream is cut', () => {
+    for (let cut1 = 0; cut1 <= stream.length; cut1 += 3) {
+      for (let cut2 = cut1; cut2 <= stream.length; cut2 += 7) {
+        const marks: number[][] = [];
+        const reader = new MarkReader((sender, seq, ms) => marks.push([sender, seq, ms]));
+        for (const [from, to] of [[0, cut1], [cut1, cut2], [cut2, stream.length]] as const) reader.push(stream.subarray(from, to));
+        expect(marks.length, `cut at ${cut1}, ${cut2}`).toBe(3);
+        marks.forEach((mark, i) => {
+          expect(mark[0]).toBe(expected[i]?.[0]);
+          expect(mark[1]).toBe(expected[i]?.[1]);
+          expect(mark[2]).toBeCloseTo(expected[i]?.[2] as number, 3);
+        });
+      }
+    }
+  });
+
+  it('waits for the end of a line before it counts it', () => {
+    const marks: number[][] = [];
+    const reader = new MarkReader((sender, seq, ms) => marks.push([sender, seq, ms]));
+    reader.push(Buffer.from('~B1:2:3~ no newline yet', 'latin1'));
+    expect(marks).toEqual([]);
+    reader.push(Buffer.from('\r\n', 'latin1'));
+    expect(marks).toEqual([[1, 2, 3]]);
+  });
+});
