@@ -323,6 +323,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     chat.attach(this);
     try {
       this.rehearse();
+    } catch (error) {
+      // Only speed depends on it: serve without (EMFILE with a tiny descriptor limit, say).
+      realLog.warn(`start-up rehearsal failed: ${(error as Error).message}; the first minutes may be slower`);
     } finally {
       this.chat = realChat;
       this.log = realLog;
