@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -78,7 +79,8 @@ Napi::Value Socket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// setsockopt(fd, name, value): integer options by name: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF, SO_RCVBUF.
+// setsockopt(fd, name, value): integer options by name: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF,
+// SO_RCVBUF, SO_RCVLOWAT; and SO_RCVTIMEO, whose value is in microseconds (0: no timeout).
 Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
   int fd = IntArg(info, 0, "fd");
   std::string name = StringArg(info, 1, "name");
@@ -87,9 +89,17 @@ Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
   if (name == "SO_REUSEADDR") option = SO_REUSEADDR;
   if (name == "SO_SNDBUF") option = SO_SNDBUF;
   if (name == "SO_RCVBUF") option = SO_RCVBUF;
+  if (name == "SO_RCVLOWAT") option = SO_RCVLOWAT;
   if (name == "TCP_NODELAY") level = IPPROTO_TCP, option = TCP_NODELAY;
-  if (option == -1) ThrowTypeError(info.Env(), "unsupported socket option");
-  if (setsockopt(fd, level, option, &value, sizeof value) != 0) throw ErrnoError(info.Env(), errno, "setsockopt");
+  int result;
+  if (name == "SO_RCVTIMEO") {
+    timeval timeout{value / 1000000, value % 1000000};
+    result = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  } else {
+    if (option == -1) ThrowTypeError(info.Env(), "unsupported socket option");
+    result = setsockopt(fd, level, option, &value, sizeof value);
+  }
+  if (result != 0) throw ErrnoError(info.Env(), errno, "setsockopt");
   return info.Env().Undefined();
 }
 

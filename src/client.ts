@@ -26,6 +26,13 @@ import { TelnetDecoder, TelnetEdit, type TelnetSink } from './telnet.js';
 export const CLIENT_READ_BYTES = 16 * 1024;
 
 /**
+ * A client whose lines come back to back: its child's next read waits until this many
+ * bytes have arrived, or BUSY_READ_WAIT_US have passed (see ReadPacing).
+ */
+export const BUSY_READ_LOW_WATER_BYTES = 4096;
+export const BUSY_READ_WAIT_US = 500;
+
+/**
  * How a child reads its client: 'chat' decodes telnet and cleans each line;
  * 'classic' passes the bytes of each line on untouched, as the original did.
  */
@@ -144,6 +151,8 @@ class RecordWriter implements LineSink {
   private records = 0;
   /** Records went into the pipe since the last kill(). */
   private written = false;
+  /** How many, for flush()'s caller. */
+  private sent = 0;
   private readonly pid = posix.getpid();
   private readonly bucket: TokenBucket | null;
   /** Set once we asked the parent to disconnect a flooder: nothing more goes through. */
@@ -179,6 +188,7 @@ class RecordWriter implements LineSink {
   discard(): void {
     this.batchLength = 0;
     this.records = 0;
+    this.sent = 0;
     this.bucket?.refill();
   }
 
@@ -187,13 +197,19 @@ class RecordWriter implements LineSink {
     this.flush();
   }
 
-  /** Sends what is batched and wakes the parent: once per read of the client. */
-  flush(): void {
+  /**
+   * Sends what is batched and wakes the parent: once per read of the client. Returns
+   * how many records went out since the last flush.
+   */
+  flush(): number {
     this.write();
-    if (!this.written) return;
+    const sent = this.sent;
+    this.sent = 0;
+    if (!this.written) return sent;
     this.written = false;
     posix.kill(this.plan.parentPid, SIGUSR1);
     if (this.plan.trace) stderrTrace.line('child', this.pid, `kill(${this.plan.parentPid}, SIGUSR1)`);
+    return sent;
   }
 
   /** One atomic write of the whole records batched so far. */
@@ -202,6 +218,7 @@ class RecordWriter implements LineSink {
     // Blocking: while the pipe is full we wait; no record is ever dropped.
     posix.write(this.plan.pipeWriteFd, this.batch, 0, this.batchLength);
     if (this.plan.trace) stderrTrace.line('child', this.pid, `write(pipe, ${this.batchLength} bytes): ${this.records} record(s)`);
+    this.sent += this.records;
     this.batchLength = 0;
     this.records = 0;
     this.written = true;
@@ -341,14 +358,49 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
   }
 }
 
+/**
+ * How long a child's read() waits. At first, and whenever the client has gone quiet, it
+ * returns at the first byte: a line a person types goes on at once. When one read finds
+ * several lines waiting (the client sends faster than its child is woken: a paste, a
+ * bot), reads switch to waiting until BUSY_READ_LOW_WATER_BYTES have arrived or
+ * BUSY_READ_WAIT_US have passed (SO_RCVLOWAT, SO_RCVTIMEO), so the child and the parent
+ * wake once per batch of lines, not once per line. A wait that ends with nothing
+ * (EAGAIN) switches back.
+ */
+class ReadPacing {
+  private busy = false;
+
+  constructor(private readonly fd: number) {}
+
+  /** A read passed `lines` records on. */
+  read(lines: number): void {
+    if (this.busy || lines < 2) return;
+    posix.setsockopt(this.fd, 'SO_RCVLOWAT', BUSY_READ_LOW_WATER_BYTES);
+    posix.setsockopt(this.fd, 'SO_RCVTIMEO', BUSY_READ_WAIT_US);
+    this.busy = true;
+  }
+
+  /** A read timed out with nothing: back to returning at the first byte. */
+  quiet(): void {
+    posix.setsockopt(this.fd, 'SO_RCVLOWAT', 1);
+    posix.setsockopt(this.fd, 'SO_RCVTIMEO', 0);
+    this.busy = false;
+  }
+}
+
 /** Reads the client into `chunk` until it goes, passing every line on; then says goodbye. */
 function serveClient(plan: ChildPlan, records: RecordWriter, input: Input, chunk: Buffer): void {
+  const pacing = new ReadPacing(plan.clientFd);
   try {
     for (;;) {
       const n = posix.read(plan.clientFd, chunk);
-      if (n === null || n === 0) break; // end of stream: the client closed, or the parent shut us down
+      if (n === null) {
+        pacing.quiet(); // a busy wait that ended with nothing
+        continue;
+      }
+      if (n === 0) break; // end of stream: the client closed, or the parent shut us down
       input.feed(chunk, n);
-      records.flush();
+      pacing.read(records.flush());
     }
     input.end();
   } catch {

@@ -115,7 +115,7 @@ interface NativeBinding {
 export type FcntlCommand = 'F_GETFL' | 'F_SETFL' | 'F_GETFD' | 'F_SETFD' | 'F_SETOWN' | 'F_GETOWN' | 'F_SETSIG' | 'F_GETSIG';
 
 /** The integer socket options the addon accepts. */
-export type SocketOption = 'SO_REUSEADDR' | 'TCP_NODELAY' | 'SO_SNDBUF' | 'SO_RCVBUF';
+export type SocketOption = 'SO_REUSEADDR' | 'TCP_NODELAY' | 'SO_SNDBUF' | 'SO_RCVBUF' | 'SO_RCVLOWAT' | 'SO_RCVTIMEO';
 
 /** Finds the compiled addon, or fails naming every place it looked. */
 function loadBinding(): NativeBinding {
@@ -424,7 +424,12 @@ export function socket(family: 'IPv4' | 'IPv6'): number {
   return native.socket(family);
 }
 
-/** `setsockopt(2)` for an integer option: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF or SO_RCVBUF. */
+/**
+ * `setsockopt(2)`: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF, SO_RCVBUF and SO_RCVLOWAT take an
+ * integer (or boolean); SO_RCVTIMEO takes microseconds, 0 for none: a blocking read that
+ * times out with nothing returns null (EAGAIN). (Linux honours SO_RCVLOWAT on a blocking
+ * TCP read; a Unix-domain stream read returns what is there.)
+ */
 export function setsockopt(fd: number, name: SocketOption, value: number | boolean): void {
   checkFd(fd);
   native.setsockopt(fd, name, typeof value === 'boolean' ? Number(value) : value);

@@ -308,6 +308,15 @@ describe('sockets', () => {
     expect(['EPIPE', 'ECONNRESET']).toContain(error?.code);
   });
 
+  it('SO_RCVTIMEO (microseconds) ends a blocking TCP read with null; SO_RCVLOWAT makes it wait for that many bytes, or the timeout', () => {
+    const result = forkCase('receiveWaits');
+    expect(result.emptyRead).toBeNull();
+    expect(result.emptyMs).toBeGreaterThanOrEqual(40); // it did wait its 50 ms
+    expect(result.shortRead).toBe(10); // fewer bytes than the low-water mark: given up at the timeout...
+    expect(result.shortMs).toBeGreaterThanOrEqual(40); // ...not at once
+    expect(result.fullRead).toBe(150); // enough bytes: at once, with no timeout set
+  });
+
   it('bind() to a port in use throws EADDRINUSE', () => {
     const { port } = listener();
     const second = posix.socket('IPv4');

@@ -58,6 +58,21 @@ describe('slow consumers', () => {
   }, 60_000);
 });
 
+describe('a fast client', () => {
+  it('has a paste read in batches, and a short line after it still goes out at once, not held for more', async () => {
+    const server = await startServer(['--rate-limit', '0', '--no-timestamps']);
+    const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
+    bob.send(Array.from({ length: 200 }, (_, i) => `paste ${i}\r\n`).join(''));
+    await pollUntil(() => countTagged(alice, '> paste ') === 200, 3_000, 'the whole paste');
+    // Bob's child now reads in batches (SO_RCVLOWAT 4 KiB): a lone short line must not wait for 4 KiB more.
+    await sleep(100);
+    bob.send('after the paste\r\n');
+    await alice.waitFor('> after the paste', 1_000);
+    bob.send('and one more\r\n');
+    await alice.waitFor('> and one more', 1_000);
+  });
+});
+
 describe('flood control', () => {
   it('throttles a flooder, then disconnects it, while the others chat on', async () => {
     const server = await startServer(['--rate-limit', '10', '--rate-burst', '20']);
