@@ -257,7 +257,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       } catch (error) {
         if (!(error instanceof ZygoteGoneError)) throw error;
         this.log.warn(`${error.message}; forking this child here`);
+        signalQuietly(this.zygote.pid, 'SIGKILL'); // if it is only stuck; the next connection starts a new one
         this.zygote.exited();
+        plan.closeFds = this.parentFds(); // without the zygote's socket, closed just now
       }
     }
     const pid = posix.fork();

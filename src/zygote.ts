@@ -24,6 +24,13 @@ export type PlanFor = (clientFd: number, closeFds: number[]) => ChildPlan;
 /** The process name of the zygote, in ps and /proc/PID/comm. */
 export const ZYGOTE_NAME = 'posix-zygote';
 
+/**
+ * How long the parent waits for a spare it asked for (a fork takes a few ms). Longer,
+ * and the zygote is stopped or stuck: the parent gives up on it rather than leave every
+ * client waiting, and forks this child itself.
+ */
+export const SPARE_WAIT_MS = 200;
+
 /** The parent's handle on its zygote. */
 export class Zygote {
   /**
@@ -50,6 +57,7 @@ export class Zygote {
       runZygote(parentPid, itsControl, planFor);
     }
     posix.close(itsControl);
+    posix.setsockopt(control, 'SO_RCVTIMEO', SPARE_WAIT_MS * 1000); // readSpare() never blocks for ever
     this.controlFd = control;
     this.pid = pid;
     this.owedSince = 0;
@@ -94,7 +102,8 @@ export class Zygote {
 
   private readSpare(): { pid: number; handoffFd: number | null } {
     const message = posix.recvFd(this.controlFd, this.reply);
-    if (message === null || message.bytes !== 4) throw new ZygoteGoneError();
+    if (message === null) throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
+    if (message.bytes !== 4) throw new ZygoteGoneError();
     return { pid: this.reply.readInt32LE(0), handoffFd: message.fd };
   }
 

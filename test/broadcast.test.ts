@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
 import { CHILD_NAME, SPARE_NAME } from '../src/client.js';
-import { ZYGOTE_NAME } from '../src/zygote.js';
+import { SPARE_WAIT_MS, ZYGOTE_NAME } from '../src/zygote.js';
 import { childrenNamed, clientChildrenOf, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
 import { startServer as start, stopAllServers, type RunningServer } from './helpers/server.js';
 
@@ -162,6 +162,33 @@ describe('broadcast server: the zygote', () => {
     expect(zygotesOf(server.pid)).not.toContain(zygote);
     a.send('after the zygote died\n');
     await b.waitFor('after the zygote died');
+  });
+
+  it('does not let a stopped zygote stall everyone: after a bounded wait it forks the child itself, and starts a new zygote', async () => {
+    const server = await startServer();
+    const [a] = (await connect(server, 1)) as [TestClient];
+    await pollUntil(() => zygotesOf(server.pid).length === 1 && childrenNamed(server.pid, SPARE_NAME).length === 1, 2_000, 'a zygote and a spare');
+    const [zygote] = zygotesOf(server.pid) as [number];
+    process.kill(zygote, 'SIGSTOP');
+    try {
+      const [b] = (await connect(server, 1)) as [TestClient]; // takes the spare that was waiting
+      const [c] = (await connect(server, 1)) as [TestClient]; // needs a new one: the zygote cannot answer
+      await pollUntil(() => server.stderr().includes(`no spare child after ${SPARE_WAIT_MS} ms`), 3_000, 'the server to give up on the zygote');
+      a.send('the chat goes on\n');
+      await b.waitFor('the chat goes on');
+      await c.waitFor('the chat goes on');
+      await pollUntil(() => !isAlive(zygote), 2_000, 'the stuck zygote to be killed');
+      const [d] = (await connect(server, 1)) as [TestClient];
+      await pollUntil(() => zygotesOf(server.pid).length === 1, 2_000, 'a new zygote');
+      d.send('and a new zygote serves\n');
+      await a.waitFor('and a new zygote serves');
+    } finally {
+      try {
+        process.kill(zygote, 'SIGCONT');
+      } catch {
+        // killed, as it should be
+      }
+    }
   });
 
   it('--no-zygote forks every child from the server itself, as the original did', async () => {
