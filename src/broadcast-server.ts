@@ -246,22 +246,23 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   }
 
   /** A child for a new client: from the zygote, or (without one, or when it fails) by fork() here. */
-  private forkChild(plan: ChildPlan): number {
+  private forkChild(clientFd: number): number {
     if (this.options.zygote && !this.zygote.running) this.startZygote(); // it died: a new one
     if (this.zygote.running) {
       try {
-        const pid = this.zygote.spawn(plan.clientFd, (spare) => this.reapedElsewhere.has(spare));
+        const pid = this.zygote.spawn(clientFd, (spare) => this.reapedElsewhere.has(spare));
         this.children.add(pid);
-        this.trace(`sendmsg(spare child ${pid}, fd ${plan.clientFd}): forked ahead by the zygote, it takes this client`);
+        this.trace(`sendmsg(spare child ${pid}, fd ${clientFd}): forked ahead by the zygote, it takes this client`);
         return pid;
       } catch (error) {
         if (!(error instanceof ZygoteGoneError)) throw error;
         this.log.warn(`${error.message}; forking this child here`);
         signalQuietly(this.zygote.pid, 'SIGKILL'); // if it is only stuck; the next connection starts a new one
         this.zygote.exited();
-        plan.closeFds = this.parentFds(); // without the zygote's socket, closed just now
       }
     }
+    // The plan only now: what the child must close is what the parent holds at this moment.
+    const plan = this.planFor(clientFd, this.pipeWriteFd);
     const pid = posix.fork();
     if (pid === 0) runChild(plan); // never returns
     this.children.add(pid);
@@ -413,7 +414,6 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       this.refuse(client, `Too many connections from ${client.address} (at most ${maxPerAddress}); try again later.`);
       return;
     }
-    const plan = this.planFor(client.fd, this.pipeWriteFd);
     try {
       posix.setsockopt(client.fd, 'TCP_NODELAY', true); // chat lines are small: no Nagle delay
       // A fixed kernel send buffer instead of autotuning up to megabytes: what a slow
@@ -425,7 +425,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}`);
     let pid: number;
     try {
-      pid = this.forkChild(plan);
+      pid = this.forkChild(client.fd);
     } catch (error) {
       this.log.error(`fork failed for ${client.address}:${client.port}: ${(error as Error).message}`);
       this.refuse(client, 'The server is busy; try again later.');
