@@ -450,11 +450,15 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     this.perAddress.set(client.address, fromHere + 1);
     this.log.info(`connect ${describe(connection)}`);
     this.chat.onConnect(connection);
-    this.flushAll();
+    // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
+    // queue until this loop turn ends (at most PENDING_OUTPUT_WAIT_SECONDS): a client that
+    // speaks at once (a paste, a bot) has its first line out with the notice in one send
+    // per listener, and the child's first run is not kept off the CPU by one send per client.
+    this.flushOne(connection);
   }
 
   protected onIdle(): void {
-    const pendingOutput = this.unflushed.size > 0;
+    const pendingOutput = this.unflushed.size > 0 || this.pendingGroups.size > 0;
     const spareDueMs = this.zygote.askWhenDue(NEXT_SPARE_DELAY_MS);
     let timeout = this.pipeHasMore ? 0 : pendingOutput ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
     if (spareDueMs > 0) timeout = Math.min(timeout, spareDueMs / 1000);
@@ -684,24 +688,28 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
    */
   private flushAll(): void {
     this.flushGroups();
-    const limit = this.options.sendqLimitBytes;
-    for (const connection of this.unflushed) {
-      const queued = connection.outbox.bytes;
-      const result = connection.outbox.flush();
-      if (this.options.tracer.enabled) this.trace(`send(client of ${connection.pid}, ${queued} bytes) -> ${result}`);
-      if (result === 'partial' || result === 'blocked') {
-        const backlog = connection.outbox.bytes;
-        const stalled = result === 'blocked' && Date.now() - connection.outbox.stalledSince >= STALLED_READER_MS;
-        if ((stalled && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {
-          connection.outbox.clear(); // it cannot take what is queued; the notice goes alone
-          this.disconnect(connection, { kind: 'kicked', detail: `too slow: more than ${this.options.sendqLimitBytes} bytes waiting to be read` });
-        }
-        continue;
+    // A connection lost here sends its notice to the others, which joins this same pass
+    // (a Set visits what is added while iterating).
+    for (const connection of this.unflushed) this.flushOne(connection);
+  }
+
+  /** Sends one client what is queued for it; cuts it off if it has stopped reading. */
+  private flushOne(connection: Connection): void {
+    const queued = connection.outbox.bytes;
+    const result = connection.outbox.flush();
+    if (this.options.tracer.enabled) this.trace(`send(client of ${connection.pid}, ${queued} bytes) -> ${result}`);
+    if (result === 'partial' || result === 'blocked') {
+      const backlog = connection.outbox.bytes;
+      const limit = this.options.sendqLimitBytes;
+      const stalled = result === 'blocked' && Date.now() - connection.outbox.stalledSince >= STALLED_READER_MS;
+      if ((stalled && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {
+        connection.outbox.clear(); // it cannot take what is queued; the notice goes alone
+        this.disconnect(connection, { kind: 'kicked', detail: `too slow: more than ${limit} bytes waiting to be read` });
       }
-      this.unflushed.delete(connection);
-      // Its notice to the others joins this same pass (a Set visits what is added while iterating).
-      if (result === 'gone') this.endConnection(connection, { kind: 'lost', detail: 'connection lost' });
+      return;
     }
+    this.unflushed.delete(connection);
+    if (result === 'gone') this.endConnection(connection, { kind: 'lost', detail: 'connection lost' });
   }
 
   /**

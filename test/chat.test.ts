@@ -43,6 +43,21 @@ describe('chat: names', () => {
     await alice.waitFor(/\* guest-\d+ joined #lobby/);
   });
 
+  it('tells the room who joined before the newcomer speaks, even when the first line comes with the connection', async () => {
+    const server = await startServer();
+    const alice = await person(server, 'alice');
+    const bot = await TestClient.connect(server.port);
+    clients.push(bot);
+    bot.send('hello at once\r\n'); // before the welcome: the server holds the notice for one loop turn
+    await alice.waitFor(/<guest-\d+> hello at once/);
+    const lines = alice.lines();
+    const joined = lines.findIndex((line) => /\* guest-\d+ joined #lobby/.test(line));
+    const said = lines.findIndex((line) => line.includes('hello at once'));
+    expect(joined).toBeGreaterThan(-1);
+    expect(joined).toBeLessThan(said);
+    await bot.waitFor('Type /help'); // and the newcomer still got its welcome
+  });
+
   it('shows the first client a fresh chat: the start-up rehearsal leaves no name, line, room or socket behind', async () => {
     const server = await startServer(); // history on, as by default
     const sockets = (): string[] =>
