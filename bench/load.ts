@@ -173,16 +173,7 @@ export async function runLoad(options: LoadOptions, settled: () => Promise<void>
 export async function runJoins(port: number, joins: number, everyMs: number): Promise<number[]> {
   const watcher = await connect(port);
   const arrived = new Map<number, number>();
-  let pending = '';
-  watcher.setEncoding('latin1');
-  watcher.on('data', (chunk: string) => {
-    pending += chunk;
-    const end = pending.lastIndexOf('\n');
-    if (end === -1) return;
-    const at = now();
-    for (const match of pending.slice(0, end).matchAll(/~J(\d+)~/g)) arrived.set(Number(match[1]), at);
-    pending = pending.slice(end + 1);
-  });
+  watchMarks(watcher, /~J(\d+)~/g, (value, at) => arrived.set(Number(value), at));
   await new Promise((resolve) => setTimeout(resolve, 200));
   const started = new Map<number, number>();
   const sockets: net.Socket[] = [];
@@ -200,6 +191,44 @@ export async function runJoins(port: number, joins: number, everyMs: number): Pr
   while (arrived.size < joins && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   for (const socket of [watcher, ...sockets]) socket.destroy();
   return [...started].filter(([i]) => arrived.has(i)).map(([i, t]) => (arrived.get(i) as number) - t);
+}
+
+/**
+ * A storm of connections: `count` clients connect at once while two others chat, one
+ * line every `everyMs`. Returns the latencies (ms) of the lines sent during the
+ * storm's first `windowMs`: whether serving newcomers holds everyone else up.
+ */
+export async function runStorm(port: number, count: number, everyMs: number, windowMs: number): Promise<number[]> {
+  const [speaker, listener] = [await connect(port), await connect(port)] as [net.Socket, net.Socket];
+  await new Promise((resolve) => setTimeout(resolve, 500)); // both are served before the storm
+  const latencies: number[] = [];
+  watchMarks(listener, /~S([\d.]+)~/g, (value, at) => latencies.push(at - Number(value)));
+  const timer = setInterval(() => speaker.write(`~S${now().toFixed(3)}~\r\n`), everyMs);
+  const crowd: net.Socket[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    crowd.push(socket);
+  }
+  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  clearInterval(timer);
+  await new Promise((resolve) => setTimeout(resolve, 1_000)); // the last lines arrive
+  for (const socket of [speaker, listener, ...crowd]) socket.destroy();
+  return latencies;
+}
+
+/** Calls `onMark(first capture, arrival time)` for each `pattern` match in whole lines received on `socket`. */
+function watchMarks(socket: net.Socket, pattern: RegExp, onMark: (value: string, at: number) => void): void {
+  let pending = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    pending += chunk;
+    const end = pending.lastIndexOf('\n');
+    if (end === -1) return;
+    const at = now();
+    for (const match of pending.slice(0, end).matchAll(pattern)) onMark(match[1] as string, at);
+    pending = pending.slice(end + 1);
+  });
 }
 
 export function percentile(values: ArrayLike<number>, p: number): number {

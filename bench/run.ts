@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, percentile, runJoins, runLoad } from './load.js';
+import { connect, percentile, runJoins, runLoad, runStorm } from './load.js';
 import { childPids, clientChildPids, pssKiB, treeCpuSeconds } from './proc-stats.js';
 import { startPosixChat, startProcess, type Started } from './spawn-server.js';
 
@@ -131,6 +131,21 @@ async function joins(count: number, everyMs: number): Promise<void> {
   if (missing) console.error(`join: ${missing} newcomers never seen`);
 }
 
+async function storm(count: number): Promise<void> {
+  const p = new Map<Server, number[]>();
+  for (const name of SERVERS) {
+    const server = await start(name);
+    const latencies = await runStorm(server.port, count, 5, 3_000);
+    await server.stop();
+    p.set(name, [percentile(latencies, 50), percentile(latencies, 99)]);
+  }
+  const [r50, r99] = p.get('reference') as number[];
+  const [o50, o99] = p.get('posix-chat') as number[];
+  const load = `two chat while ${count} connect at once`;
+  rows.push({ metric: `message latency p50 (${load})`, reference: r50 as number, ours: o50 as number, unit: 'ms', better: 'lower', target: '' });
+  rows.push({ metric: `message latency p99 (${load})`, reference: r99 as number, ours: o99 as number, unit: 'ms', better: 'lower', target: '' });
+}
+
 async function memory(clients: number): Promise<void> {
   const perClient = new Map<Server, number>();
   for (const name of SERVERS) {
@@ -213,6 +228,7 @@ async function main(): Promise<void> {
   await burst(50, quick ? 50 : 200, 'all');
   await latency(10, 20, quick ? 2 : 5);
   await joins(quick ? 20 : 60, 30);
+  await storm(quick ? 50 : 200);
   await memory(quick ? 200 : 1000);
   await fanout(quick ? 500 : 2000);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

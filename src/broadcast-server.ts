@@ -186,6 +186,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   private readonly perAddress = new Map<string, number>();
   private readonly parentPid = posix.getpid();
   private readonly zygote = new Zygote();
+  /** Clients accepted and not yet given a child: they came before the zygote's next spare. */
+  private readonly waitingForChild: AcceptedSocket[] = [];
   /** Pids reaped before we knew them (a spare killed while waiting), so none is handed a client. */
   private readonly reapedElsewhere = new Set<number>();
   /** Set once the loop has ended: children exiting now are expected. */
@@ -245,12 +247,38 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     this.trace(`fork() -> zygote ${pid}: it forks every child from now on`);
   }
 
-  /** A child for a new client: from the zygote, or (without one, or when it fails) by fork() here. */
-  private forkChild(clientFd: number): number {
+  /** Gives each client waiting for a child one, oldest first, until one must wait for its spare. */
+  private startChildren(): void {
+    while (this.waitingForChild.length > 0) {
+      const client = this.waitingForChild[0] as AcceptedSocket;
+      let pid: number | null;
+      try {
+        pid = this.forkChild(client.fd);
+      } catch (error) {
+        this.waitingForChild.shift();
+        this.log.error(`fork failed for ${client.address}:${client.port}: ${(error as Error).message}`);
+        this.refuse(client, 'The server is busy; try again later.');
+        continue;
+      }
+      if (pid === null) {
+        this.trace(`no spare child yet for fd ${client.fd}: it waits (the zygote's answer raises SIGUSR1)`);
+        return;
+      }
+      this.waitingForChild.shift();
+      this.admit(pid, client);
+    }
+  }
+
+  /**
+   * A child for a new client: from the zygote (null: its spare has not come yet), or
+   * (without one, or when it fails) by fork() here.
+   */
+  private forkChild(clientFd: number): number | null {
     if (this.options.zygote && !this.zygote.running) this.startZygote(); // it died: a new one
     if (this.zygote.running) {
       try {
-        const pid = this.zygote.spawn(clientFd, (spare) => this.reapedElsewhere.has(spare));
+        const pid = this.zygote.handOff(clientFd, (spare) => this.reapedElsewhere.has(spare));
+        if (pid === null) return null;
         this.children.add(pid);
         this.trace(`sendmsg(spare child ${pid}, fd ${clientFd}): forked ahead by the zygote, it takes this client`);
         return pid;
@@ -261,8 +289,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
         this.zygote.exited();
       }
     }
-    // The plan only now: what the child must close is what the parent holds at this moment.
-    const plan = this.planFor(clientFd, this.pipeWriteFd);
+    // The plan only now: what the child must close is what the parent holds at this moment
+    // (but its own client, which may still be in the waiting list).
+    const plan = this.planFor(clientFd, this.pipeWriteFd, this.parentFds().filter((fd) => fd !== clientFd));
     const pid = posix.fork();
     if (pid === 0) runChild(plan); // never returns
     this.children.add(pid);
@@ -306,6 +335,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   private parentFds(): number[] {
     const fds = [this.listenFd, this.pipeReadFd, ...this.zygote.fds(), ...(this.options.sidecar?.fds() ?? [])];
     for (const connection of this.connections.values()) fds.push(connection.fd);
+    for (const client of this.waitingForChild) fds.push(client.fd);
     return fds;
   }
 
@@ -405,8 +435,9 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
 
   protected onConnect(client: AcceptedSocket): void {
     const { maxClients, maxPerAddress } = this.options;
-    const fromHere = this.perAddress.get(client.address) ?? 0;
-    if (maxClients > 0 && this.connections.size >= maxClients) {
+    let fromHere = this.perAddress.get(client.address) ?? 0;
+    for (const waiting of this.waitingForChild) if (waiting.address === client.address) fromHere++;
+    if (maxClients > 0 && this.connections.size + this.waitingForChild.length >= maxClients) {
       this.refuse(client, `The server is full (${maxClients} people); try again later.`);
       return;
     }
@@ -423,15 +454,8 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       // The client already left; the child will see it and say so.
     }
     this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}`);
-    let pid: number;
-    try {
-      pid = this.forkChild(client.fd);
-    } catch (error) {
-      this.log.error(`fork failed for ${client.address}:${client.port}: ${(error as Error).message}`);
-      this.refuse(client, 'The server is busy; try again later.');
-      return;
-    }
-    this.admit(pid, client);
+    this.waitingForChild.push(client);
+    this.startChildren();
   }
 
   /** A client whose child is `pid` joins: the chat greets it and tells the others. */
@@ -462,8 +486,10 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     const spareDueMs = this.zygote.askWhenDue(NEXT_SPARE_DELAY_MS);
     let timeout = this.pipeHasMore ? 0 : pendingOutput ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
     if (spareDueMs > 0) timeout = Math.min(timeout, spareDueMs / 1000);
+    // Someone waits for a spare: its arrival wakes us; if it is late, give up on the zygote then.
+    if (this.waitingForChild.length > 0) timeout = Math.min(timeout, this.zygote.msUntilLate() / 1000);
     const woke = posix.sigtimedwait(WAIT_SIGNALS, timeout);
-    if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout));
+    if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout, this.listenFd));
     if (woke !== null && STOP_SIGNAL_NUMBERS.has(woke.signo)) {
       this.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
       this.stop();
@@ -477,6 +503,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
       const connection = this.connections.get(pid);
       if (connection !== undefined) this.endConnection(connection, { kind: 'lost', detail: 'connection lost' });
     }
+    if (this.waitingForChild.length > 0) this.startChildren();
     this.checkIdle();
     this.options.sidecar?.tick();
     this.processKicks();
@@ -502,6 +529,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
 
   protected afterServerLoop(): void {
     this.stopping = true;
+    for (const client of this.waitingForChild.splice(0)) this.refuse(client, 'The server is shutting down. Goodbye!');
     for (const connection of [...this.connections.values()]) {
       this.chat.notice(connection, 'The server is shutting down. Goodbye!');
       connection.outbox.flush();
@@ -748,10 +776,13 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
   }
 }
 
-function describeWake(woke: SignalInfo | null, timeout: number): string {
+function describeWake(woke: SignalInfo | null, timeout: number, listenFd: number): string {
   if (woke === null) return `sigtimedwait() -> timeout after ${timeout} s`;
   const name = posix.signalName(woke.signo);
-  if (woke.fd !== null) return `sigtimedwait() -> ${name} (POLL_IN on fd ${woke.fd}: a connection is waiting)`;
+  if (woke.fd !== null) {
+    const what = woke.fd === listenFd ? 'a connection is waiting' : "the zygote's answer: a spare child";
+    return `sigtimedwait() -> ${name} (POLL_IN on fd ${woke.fd}: ${what})`;
+  }
   return `sigtimedwait() -> ${name} from pid ${woke.pid}`;
 }
 

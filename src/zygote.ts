@@ -6,7 +6,8 @@
  * waits on a socketpair of its own, whose other end the zygote passes to the parent
  * with the spare's pid; when a client connects, the parent hands the spare the
  * accepted socket over it (SCM_RIGHTS) and asks the zygote for the next spare. A
- * newcomer so never waits for a fork.
+ * newcomer so rarely waits for a fork, and the parent never does: a client that comes
+ * before the next spare waits in a queue while the loop goes on.
  *
  * Why: after a fork, every page the two processes share is copy-on-write, so each
  * time the parent forked a child, its next writes to its own heap (every garbage
@@ -25,13 +26,23 @@ export type PlanFor = (clientFd: number, closeFds: number[]) => ChildPlan;
 export const ZYGOTE_NAME = 'posix-zygote';
 
 /**
- * How long the parent waits for a spare it asked for (a fork takes a few ms). Longer,
- * and the zygote is stopped or stuck: the parent gives up on it rather than leave every
- * client waiting, and forks this child itself.
+ * How long a spare may take to arrive once asked for (a fork takes a few ms). Longer, and
+ * the zygote is stopped or stuck: the parent gives up on it and forks children itself
+ * rather than leave newcomers waiting.
  */
 export const SPARE_WAIT_MS = 200;
 
-/** The parent's handle on its zygote. */
+/** A spare the zygote has forked and the parent holds: its pid and the parent's end of its hand-off socket. */
+interface Spare {
+  pid: number;
+  handoffFd: number;
+}
+
+/**
+ * The parent's handle on its zygote. Nothing here blocks: the parent's loop serves
+ * everyone, so a slow or stopped zygote must not hold it up. The control socket raises
+ * SIGUSR1 when a spare arrives, like the listening socket when a client does.
+ */
 export class Zygote {
   /**
    * Parent <-> zygote: the parent asks for a spare (one byte); the zygote answers
@@ -39,6 +50,10 @@ export class Zygote {
    */
   private controlFd = -1;
   pid = 0;
+  /** The spare received and not handed a client yet. */
+  private spare: Spare | null = null;
+  /** When the spare on its way was asked for (ms since the epoch); 0: none is on its way. */
+  private askedAt = 0;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
   private owedSince = 0;
   private readonly byte = Buffer.from([1]);
@@ -57,16 +72,18 @@ export class Zygote {
       runZygote(parentPid, itsControl, planFor);
     }
     posix.close(itsControl);
-    posix.setsockopt(control, 'SO_RCVTIMEO', SPARE_WAIT_MS * 1000); // readSpare() never blocks for ever
+    posix.setSignalOnReadable(control, 'SIGUSR1'); // a spare's arrival wakes the parent's wait
     this.controlFd = control;
     this.pid = pid;
+    this.askedAt = Date.now();
     this.owedSince = 0;
     return pid;
   }
 
   /** Descriptors the parent holds for the zygote, which children forked here must close. */
   fds(): number[] {
-    return this.controlFd >= 0 ? [this.controlFd] : [];
+    if (this.controlFd < 0) return [];
+    return this.spare === null ? [this.controlFd] : [this.controlFd, this.spare.handoffFd];
   }
 
   get running(): boolean {
@@ -74,18 +91,24 @@ export class Zygote {
   }
 
   /**
-   * Hands `clientFd` to the waiting spare and returns its pid; the next spare is asked
-   * for by askWhenDue(), or at once by the next spawn(). Blocks only when the spare is
-   * not forked yet (connections closer together than one fork). `isGone(pid)`: whether a pid has already exited (a killed spare).
-   * @throws the fork's error (`EAGAIN`...), or `ZygoteGoneError` when it has died.
+   * Hands `clientFd` to the spare and returns its pid. Null when no spare is here yet:
+   * one is asked for if none is on its way, and its arrival raises SIGUSR1; call again then.
+   * `isGone(pid)`: whether a pid has already exited (a killed spare).
+   * @throws the fork's error (`EAGAIN`...) when the zygote could not fork this one;
+   *   `ZygoteGoneError` when it has died, or a spare is more than SPARE_WAIT_MS late.
    */
-  spawn(clientFd: number, isGone: (pid: number) => boolean): number {
+  handOff(clientFd: number, isGone: (pid: number) => boolean): number | null {
     try {
       for (;;) {
-        if (this.owedSince !== 0) this.ask(); // connections back to back: no time to lose
-        const spare = this.readSpare();
+        this.collect();
+        const spare = this.spare;
+        if (spare === null) {
+          if (this.askedAt === 0) this.ask(); // someone is waiting: no time to lose
+          else if (Date.now() - this.askedAt > SPARE_WAIT_MS) throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
+          return null;
+        }
+        this.spare = null;
         this.owedSince = Date.now();
-        if (spare.handoffFd === null) throw forkError(spare.pid); // it could not fork: this client is refused
         try {
           if (isGone(spare.pid)) continue;
           posix.sendFd(spare.handoffFd, clientFd, this.byte);
@@ -100,16 +123,30 @@ export class Zygote {
     }
   }
 
-  private readSpare(): { pid: number; handoffFd: number | null } {
+  /** How long until the spare on its way is late (ms); Infinity when none is on its way. */
+  msUntilLate(): number {
+    return this.askedAt === 0 ? Infinity : Math.max(0, this.askedAt + SPARE_WAIT_MS - Date.now());
+  }
+
+  /** Takes in the zygote's answer, if it has come. */
+  private collect(): void {
+    if (this.askedAt === 0 || this.spare !== null) return;
     const message = posix.recvFd(this.controlFd, this.reply);
-    if (message === null) throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
+    if (message === null) return; // not yet
     if (message.bytes !== 4) throw new ZygoteGoneError();
-    return { pid: this.reply.readInt32LE(0), handoffFd: message.fd };
+    this.askedAt = 0;
+    const pid = this.reply.readInt32LE(0);
+    if (message.fd === null) {
+      this.owedSince = Date.now(); // the next client asks again
+      throw forkError(pid); // it could not fork: this client is refused
+    }
+    this.spare = { pid, handoffFd: message.fd };
   }
 
   private ask(): void {
     posix.write(this.controlFd, this.byte);
     this.owedSince = 0;
+    this.askedAt = Date.now();
   }
 
   /**
@@ -130,14 +167,17 @@ export class Zygote {
   }
 
   /**
-   * Forgets a zygote that has exited (the parent reaped it). Its waiting spare's
-   * hand-off end was still in the control socket: closing that closes it, and the
-   * spare sees end of file and exits.
+   * Forgets a zygote that has exited (the parent reaped it) or been given up on. Closing
+   * our end of a spare's hand-off socket (held here, or still in the control socket)
+   * tells that spare to exit.
    */
   exited(): void {
+    if (this.spare !== null) posix.close(this.spare.handoffFd);
     if (this.controlFd >= 0) posix.close(this.controlFd);
     this.controlFd = -1;
     this.pid = 0;
+    this.spare = null;
+    this.askedAt = 0;
     this.owedSince = 0;
   }
 }

@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { MarkReader } from '../bench/load.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MarkReader, runJoins, runStorm } from '../bench/load.js';
+import { startServer, stopAllServers } from './helpers/server.js';
+
+afterEach(async () => {
+  await stopAllServers();
+});
 
 /** The bench's own receiver: if it miscounts, every figure in the README table is wrong. */
 describe('bench: MarkReader', () => {
@@ -36,5 +41,25 @@ describe('bench: MarkReader', () => {
     expect(marks).toEqual([]);
     reader.push(Buffer.from('\r\n', 'latin1'));
     expect(marks).toEqual([[1, 2, 3]]);
+  });
+});
+
+describe('bench: joins and storms against the real server', () => {
+  it('runJoins times every newcomer, from connect() to its first line seen by another', async () => {
+    const server = await startServer(['--max-per-ip', '0', '--log-level', 'warn']);
+    const times = await runJoins(server.port, 5, 30);
+    expect(times).toHaveLength(5);
+    for (const ms of times) expect(ms).toBeGreaterThan(0);
+  });
+
+  it('runStorm times the lines two people exchange while a crowd connects', async () => {
+    const server = await startServer(['--max-per-ip', '0', '--rate-limit', '0', '--log-level', 'warn']);
+    const latencies = await runStorm(server.port, 20, 10, 500);
+    // One line every 10 ms for 500 ms: about 50, give or take the timer's slack on a busy machine.
+    expect(latencies.length).toBeGreaterThan(25);
+    expect(latencies.length).toBeLessThanOrEqual(51);
+    for (const ms of latencies) expect(ms).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(server.stderr()).not.toMatch(/ERROR/);
   });
 });

@@ -27,6 +27,14 @@ async function connect(server: RunningServer, count = 1): Promise<TestClient[]> 
   return made;
 }
 
+/** The sockets a process holds, past stdio (the test harness gives node socketpairs there). */
+function socketsOf(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`)
+    .filter((fd) => Number(fd) > 2)
+    .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
+    .filter((target) => target.startsWith('socket:'));
+}
+
 /** The pid the server shows for a client: it prints `[ADDRESS] (PID):Connected` to the others. */
 async function pidOf(server: RunningServer, watcher: TestClient, before: number[]): Promise<number> {
   let pid = 0;
@@ -164,7 +172,7 @@ describe('broadcast server: the zygote', () => {
     await b.waitFor('after the zygote died');
   });
 
-  it('does not let a stopped zygote stall everyone: after a bounded wait it forks the child itself, and starts a new zygote', async () => {
+  it('does not let a stopped zygote stall anyone: the chat goes on while a newcomer waits, who then gets a child forked here, and a new zygote starts', async () => {
     const server = await startServer();
     const [a] = (await connect(server, 1)) as [TestClient];
     await pollUntil(() => zygotesOf(server.pid).length === 1 && childrenNamed(server.pid, SPARE_NAME).length === 1, 2_000, 'a zygote and a spare');
@@ -172,16 +180,29 @@ describe('broadcast server: the zygote', () => {
     process.kill(zygote, 'SIGSTOP');
     try {
       const [b] = (await connect(server, 1)) as [TestClient]; // takes the spare that was waiting
-      const [c] = (await connect(server, 1)) as [TestClient]; // needs a new one: the zygote cannot answer
+      const c = await TestClient.connect(server.port); // needs a new spare: the zygote cannot answer
+      const c2 = await TestClient.connect(server.port); // and waits behind c
+      clients.push(c, c2);
+      // The loop does not wait for the zygote: a line goes round before the server gives up on it.
+      a.send('while c waits\n');
+      await b.waitFor('while c waits');
+      expect(server.stderr()).not.toContain('no spare child after');
       await pollUntil(() => server.stderr().includes(`no spare child after ${SPARE_WAIT_MS} ms`), 3_000, 'the server to give up on the zygote');
+      // c2 is served too (by a new zygote's spare, or forked here): a hears b, c and c2 connect.
+      await pollUntil(() => (a.text.match(/:Connected/g) ?? []).length === 3, 5_000, 'c2 to be served');
       a.send('the chat goes on\n');
       await b.waitFor('the chat goes on');
       await c.waitFor('the chat goes on');
+      await c2.waitFor('the chat goes on');
       await pollUntil(() => !isAlive(zygote), 2_000, 'the stuck zygote to be killed');
       const [d] = (await connect(server, 1)) as [TestClient];
       await pollUntil(() => zygotesOf(server.pid).length === 1, 2_000, 'a new zygote');
       d.send('and a new zygote serves\n');
       await a.waitFor('and a new zygote serves');
+      // A zygote started while clients waited keeps none of their sockets, nor do its spares;
+      // a child forked here for one waiting client keeps none of the other's: one socket each.
+      const forked = [ZYGOTE_NAME, SPARE_NAME, CHILD_NAME].flatMap((name) => childrenNamed(server.pid, name));
+      await pollUntil(() => forked.every((pid) => !isAlive(pid) || socketsOf(pid).length === 1), 2_000, 'each process to hold one socket');
     } finally {
       try {
         process.kill(zygote, 'SIGCONT');
@@ -232,14 +253,9 @@ describe('broadcast server: children and signals', () => {
     await connect(server, 3);
     const children = clientChildrenOf(server.pid);
     expect(children).toHaveLength(3);
-    const sockets = (pid: number): string[] =>
-      readdirSync(`/proc/${pid}/fd`)
-        .filter((fd) => Number(fd) > 2) // stdio: the test harness gives node socketpairs there
-        .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
-        .filter((target) => target.startsWith('socket:'));
     // Its own client only: not the listening socket, not the other clients' (closed as the child starts).
-    await pollUntil(() => children.every((pid) => sockets(pid).length === 1), 2_000, 'children to close what they do not own');
-    const own = new Set(children.flatMap(sockets));
+    await pollUntil(() => children.every((pid) => socketsOf(pid).length === 1), 2_000, 'children to close what they do not own');
+    const own = new Set(children.flatMap(socketsOf));
     expect(own.size).toBe(3);
   });
 
