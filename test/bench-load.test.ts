@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MarkReader, runJoins, runStorm } from '../bench/load.js';
+import { pageFaultMicros } from '../bench/proc-stats.js';
 import { startServer, stopAllServers } from './helpers/server.js';
 
 afterEach(async () => {
@@ -61,5 +62,13 @@ describe('bench: joins and storms against the real server', () => {
     for (const ms of latencies) expect(ms).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(server.stderr()).not.toMatch(/ERROR/);
+  });
+});
+
+describe('bench: machine facts', () => {
+  it('times a page fault from the faults /proc counted while 32 MiB were touched', () => {
+    const micros = pageFaultMicros();
+    expect(Number.isFinite(micros)).toBe(true);
+    expect(micros).toBeGreaterThan(0);
   });
 });
