@@ -40,7 +40,7 @@ const MAX_PIPE_READS_PER_TURN = 8;
  * yet small integers like real ones, for V8), and what they say.
  */
 const REHEARSAL_ROUNDS = 10;
-const REHEARSAL_CLIENTS = 4;
+const REHEARSAL_CLIENTS = 8;
 const REHEARSAL_LINES_PER_ROUND = 400;
 const REHEARSAL_FIRST_PID = 4_194_304 + 1;
 const REHEARSAL_SAMPLES = ['hello there', 'w\u00f6rds \u20ac and \u{1f600}', '/me waves', 'a'.repeat(300), '//a line that starts with a slash', 'x'];
