@@ -32,7 +32,7 @@ export const ZYGOTE_NAME = 'posix-zygote';
  */
 export const SPARE_WAIT_MS = 200;
 
-/** A spare the zygote has forked and the parent holds: its pid and the parent's end of its hand-off socket. */
+/** A spare the zygote has forked: its pid and the parent's end of its hand-off socket. */
 interface Spare {
   pid: number;
   handoffFd: number;
@@ -50,8 +50,6 @@ export class Zygote {
    */
   private controlFd = -1;
   pid = 0;
-  /** The spare received and not handed a client yet. */
-  private spare: Spare | null = null;
   /** When the spare on its way was asked for (ms since the epoch); 0: none is on its way. */
   private askedAt = 0;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
@@ -82,8 +80,7 @@ export class Zygote {
 
   /** Descriptors the parent holds for the zygote, which children forked here must close. */
   fds(): number[] {
-    if (this.controlFd < 0) return [];
-    return this.spare === null ? [this.controlFd] : [this.controlFd, this.spare.handoffFd];
+    return this.controlFd >= 0 ? [this.controlFd] : [];
   }
 
   get running(): boolean {
@@ -100,14 +97,12 @@ export class Zygote {
   handOff(clientFd: number, isGone: (pid: number) => boolean): number | null {
     try {
       for (;;) {
-        this.collect();
-        const spare = this.spare;
+        const spare = this.collect();
         if (spare === null) {
           if (this.askedAt === 0) this.ask(); // someone is waiting: no time to lose
           else if (Date.now() - this.askedAt > SPARE_WAIT_MS) throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
           return null;
         }
-        this.spare = null;
         this.owedSince = Date.now();
         try {
           if (isGone(spare.pid)) continue;
@@ -128,11 +123,11 @@ export class Zygote {
     return this.askedAt === 0 ? Infinity : Math.max(0, this.askedAt + SPARE_WAIT_MS - Date.now());
   }
 
-  /** Takes in the zygote's answer, if it has come. */
-  private collect(): void {
-    if (this.askedAt === 0 || this.spare !== null) return;
+  /** The zygote's answer, if it has come. */
+  private collect(): Spare | null {
+    if (this.askedAt === 0) return null;
     const message = posix.recvFd(this.controlFd, this.reply);
-    if (message === null) return; // not yet
+    if (message === null) return null; // not yet
     if (message.bytes !== 4) throw new ZygoteGoneError();
     this.askedAt = 0;
     const pid = this.reply.readInt32LE(0);
@@ -140,7 +135,7 @@ export class Zygote {
       this.owedSince = Date.now(); // the next client asks again
       throw forkError(pid); // it could not fork: this client is refused
     }
-    this.spare = { pid, handoffFd: message.fd };
+    return { pid, handoffFd: message.fd };
   }
 
   private ask(): void {
@@ -167,16 +162,14 @@ export class Zygote {
   }
 
   /**
-   * Forgets a zygote that has exited (the parent reaped it) or been given up on. Closing
-   * our end of a spare's hand-off socket (held here, or still in the control socket)
-   * tells that spare to exit.
+   * Forgets a zygote that has exited (the parent reaped it) or been given up on. A
+   * spare's hand-off end still in the control socket closes with it, and that spare
+   * sees end of file and exits.
    */
   exited(): void {
-    if (this.spare !== null) posix.close(this.spare.handoffFd);
     if (this.controlFd >= 0) posix.close(this.controlFd);
     this.controlFd = -1;
     this.pid = 0;
-    this.spare = null;
     this.askedAt = 0;
     this.owedSince = 0;
   }
