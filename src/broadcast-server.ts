@@ -277,7 +277,7 @@ export class SocketServerBroadcast extends SocketServer implements Delivery, Fan
     if (this.options.zygote && !this.zygote.running) this.startZygote(); // it died: a new one
     if (this.zygote.running) {
       try {
-        const pid = this.zygote.handOff(clientFd, (spare) => this.reapedElsewhere.has(spare));
+        const pid = this.zygote.handOff(clientFd, this.waitingForChild.length, (spare) => this.reapedElsewhere.has(spare));
         if (pid === null) return null;
         this.children.add(pid);
         this.trace(`sendmsg(spare child ${pid}, fd ${clientFd}): forked ahead by the zygote, it takes this client`);

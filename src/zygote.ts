@@ -26,11 +26,18 @@ export type PlanFor = (clientFd: number, closeFds: number[]) => ChildPlan;
 export const ZYGOTE_NAME = 'posix-zygote';
 
 /**
- * How long a spare may take to arrive once asked for (a fork takes a few ms). Longer, and
- * the zygote is stopped or stuck: the parent gives up on it and forks children itself
- * rather than leave newcomers waiting.
+ * How long the zygote may go without answering while spares are owed (a fork takes a
+ * few ms). Longer, and it is stopped or stuck: the parent gives up on it and forks
+ * children itself rather than leave newcomers waiting.
  */
 export const SPARE_WAIT_MS = 200;
+
+/**
+ * At most this many spares asked for at once, when clients queue up (a storm of
+ * connections): the zygote forks them back to back, and the parent admits every one
+ * that has arrived in one loop turn, so the others hear one batch of "joined" notices.
+ */
+export const MAX_SPARES_ASKED = 2;
 
 /** A spare the zygote has forked: its pid and the parent's end of its hand-off socket. */
 interface Spare {
@@ -45,16 +52,21 @@ interface Spare {
  */
 export class Zygote {
   /**
-   * Parent <-> zygote: the parent asks for a spare (one byte); the zygote answers
-   * with its pid (int32) carrying the parent's end of the spare's hand-off socket.
+   * Parent <-> zygote: the parent asks for spares (one byte each); the zygote answers
+   * each with its pid (int32) carrying the parent's end of the spare's hand-off socket.
    */
   private controlFd = -1;
   pid = 0;
-  /** When the spare on its way was asked for (ms since the epoch); 0: none is on its way. */
-  private askedAt = 0;
+  /** Spares asked for and not answered yet. */
+  private asked = 0;
+  /** Spares received and not handed a client yet (more came than clients waited). */
+  private readonly ready: Spare[] = [];
+  /** Since when (ms since the epoch) the zygote owes spares and has not answered; 0: it owes none. */
+  private owingSince = 0;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
   private owedSince = 0;
   private readonly byte = Buffer.from([1]);
+  private readonly asks = Buffer.alloc(MAX_SPARES_ASKED, 1);
   private readonly reply = Buffer.alloc(4);
 
   /**
@@ -73,14 +85,15 @@ export class Zygote {
     posix.setSignalOnReadable(control, 'SIGUSR1'); // a spare's arrival wakes the parent's wait
     this.controlFd = control;
     this.pid = pid;
-    this.askedAt = Date.now();
+    this.asked = 1;
+    this.owingSince = Date.now();
     this.owedSince = 0;
     return pid;
   }
 
   /** Descriptors the parent holds for the zygote, which children forked here must close. */
   fds(): number[] {
-    return this.controlFd >= 0 ? [this.controlFd] : [];
+    return this.controlFd >= 0 ? [this.controlFd, ...this.ready.map((spare) => spare.handoffFd)] : [];
   }
 
   get running(): boolean {
@@ -88,21 +101,17 @@ export class Zygote {
   }
 
   /**
-   * Hands `clientFd` to the spare and returns its pid. Null when no spare is here yet:
-   * one is asked for if none is on its way, and its arrival raises SIGUSR1; call again then.
-   * `isGone(pid)`: whether a pid has already exited (a killed spare).
-   * @throws the fork's error (`EAGAIN`...) when the zygote could not fork this one;
-   *   `ZygoteGoneError` when it has died, or a spare is more than SPARE_WAIT_MS late.
+   * Hands `clientFd` to a spare and returns its pid. Null when no spare is here yet:
+   * spares are asked for, one per waiting client (`waiting`, this one included), and
+   * their arrival raises SIGUSR1; call again then. `isGone(pid)`: whether a pid has
+   * already exited (a killed spare).
+   * @throws the fork's error (`EAGAIN`...) when the zygote could not fork one;
+   *   `ZygoteGoneError` when it has died, or owed spares for more than SPARE_WAIT_MS.
    */
-  handOff(clientFd: number, isGone: (pid: number) => boolean): number | null {
+  handOff(clientFd: number, waiting: number, isGone: (pid: number) => boolean): number | null {
     try {
-      for (;;) {
-        const spare = this.collect();
-        if (spare === null) {
-          if (this.askedAt === 0) this.ask(); // someone is waiting: no time to lose
-          else if (Date.now() - this.askedAt > SPARE_WAIT_MS) throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
-          return null;
-        }
+      this.collect();
+      for (let spare = this.ready.shift(); spare !== undefined; spare = this.ready.shift()) {
         this.owedSince = Date.now();
         try {
           if (isGone(spare.pid)) continue;
@@ -112,36 +121,45 @@ export class Zygote {
           posix.close(spare.handoffFd);
         }
       }
+      if (this.owingSince !== 0 && Date.now() - this.owingSince > SPARE_WAIT_MS) {
+        throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
+      }
+      this.ask(Math.min(waiting, MAX_SPARES_ASKED) - this.asked); // no time to lose
+      return null;
     } catch (error) {
       if (error instanceof ZygoteGoneError || (error as NodeJS.ErrnoException).syscall === 'clone') throw error;
       throw new ZygoteGoneError((error as Error).message);
     }
   }
 
-  /** How long until the spare on its way is late (ms); Infinity when none is on its way. */
+  /** How long until the zygote is late with the spares it owes (ms); Infinity when it owes none. */
   msUntilLate(): number {
-    return this.askedAt === 0 ? Infinity : Math.max(0, this.askedAt + SPARE_WAIT_MS - Date.now());
+    return this.owingSince === 0 ? Infinity : Math.max(0, this.owingSince + SPARE_WAIT_MS - Date.now());
   }
 
-  /** The zygote's answer, if it has come. */
-  private collect(): Spare | null {
-    if (this.askedAt === 0) return null;
-    const message = posix.recvFd(this.controlFd, this.reply);
-    if (message === null) return null; // not yet
-    if (message.bytes !== 4) throw new ZygoteGoneError();
-    this.askedAt = 0;
-    const pid = this.reply.readInt32LE(0);
-    if (message.fd === null) {
-      this.owedSince = Date.now(); // the next client asks again
-      throw forkError(pid); // it could not fork: this client is refused
+  /** Takes in every answer the zygote has sent. */
+  private collect(): void {
+    while (this.asked > 0) {
+      const message = posix.recvFd(this.controlFd, this.reply);
+      if (message === null) return; // no more yet
+      if (message.bytes !== 4) throw new ZygoteGoneError();
+      this.asked--;
+      this.owingSince = this.asked > 0 ? Date.now() : 0;
+      const pid = this.reply.readInt32LE(0);
+      if (message.fd === null) {
+        this.owedSince = Date.now(); // the next client asks again
+        throw forkError(pid); // it could not fork: this client is refused
+      }
+      this.ready.push({ pid, handoffFd: message.fd });
     }
-    return { pid, handoffFd: message.fd };
   }
 
-  private ask(): void {
-    posix.write(this.controlFd, this.byte);
+  private ask(count: number): void {
+    if (count <= 0) return;
+    posix.write(this.controlFd, this.asks, 0, count);
+    if (this.asked === 0) this.owingSince = Date.now();
+    this.asked += count;
     this.owedSince = 0;
-    this.askedAt = Date.now();
   }
 
   /**
@@ -151,10 +169,14 @@ export class Zygote {
    */
   askWhenDue(delayMs: number): number {
     if (this.owedSince === 0 || this.controlFd < 0) return 0;
+    if (this.asked > 0 || this.ready.length > 0) {
+      this.owedSince = 0; // one is here or on its way already
+      return 0;
+    }
     const left = this.owedSince + delayMs - Date.now();
     if (left > 0) return left;
     try {
-      this.ask();
+      this.ask(1);
     } catch {
       // Gone: the reaper sees it exit, and the next connection starts a new zygote.
     }
@@ -162,15 +184,17 @@ export class Zygote {
   }
 
   /**
-   * Forgets a zygote that has exited (the parent reaped it) or been given up on. A
-   * spare's hand-off end still in the control socket closes with it, and that spare
-   * sees end of file and exits.
+   * Forgets a zygote that has exited (the parent reaped it) or been given up on.
+   * Closing our end of a spare's hand-off socket (received, or still in the control
+   * socket) tells that spare to exit.
    */
   exited(): void {
+    for (const spare of this.ready.splice(0)) posix.close(spare.handoffFd);
     if (this.controlFd >= 0) posix.close(this.controlFd);
     this.controlFd = -1;
     this.pid = 0;
-    this.askedAt = 0;
+    this.asked = 0;
+    this.owingSince = 0;
     this.owedSince = 0;
   }
 }
@@ -192,8 +216,8 @@ export class ZygoteGoneError extends Error {
 
 /**
  * The zygote's whole life: fork a spare with a socketpair of its own, send the
- * parent the spare's pid and the other end, wait until the parent has used it,
- * again; never returns.
+ * parent the spare's pid and the other end; once per byte the parent sends, for ever.
+ * Never returns.
  */
 function runZygote(parentPid: number, controlFd: number, planFor: PlanFor): never {
   posix.setParentDeathSignal('SIGKILL');
@@ -201,25 +225,32 @@ function runZygote(parentPid: number, controlFd: number, planFor: PlanFor): neve
   posix.sigaction('SIGINT', 'ignore'); // Ctrl-C: the parent stops us in order
   posix.setProcessName(ZYGOTE_NAME);
   const reply = Buffer.alloc(4);
-  const request = Buffer.alloc(16);
-  for (;;) {
-    const [parentEnd, spareEnd] = posix.socketpair();
-    let pid: number;
-    try {
-      pid = posix.forkSibling();
-    } catch (error) {
-      pid = (error as NodeJS.ErrnoException).errno ?? -1;
+  const request = Buffer.alloc(MAX_SPARES_ASKED);
+  for (let wanted = 1; ; ) {
+    for (; wanted > 0; wanted--) {
+      const [parentEnd, spareEnd] = posix.socketpair();
+      let pid: number;
+      try {
+        pid = posix.forkSibling();
+      } catch (error) {
+        pid = (error as NodeJS.ErrnoException).errno ?? -1;
+      }
+      if (pid === 0) runSpare(planFor(-1, [controlFd, parentEnd]), spareEnd);
+      posix.close(spareEnd);
+      reply.writeInt32LE(pid, 0);
+      try {
+        if (pid > 0) posix.sendFd(controlFd, parentEnd, reply);
+        else posix.write(controlFd, reply);
+        posix.close(parentEnd);
+      } catch {
+        return posix._exit(1);
+      }
     }
-    if (pid === 0) runSpare(planFor(-1, [controlFd, parentEnd]), spareEnd);
-    posix.close(spareEnd);
-    reply.writeInt32LE(pid, 0);
     try {
-      if (pid > 0) posix.sendFd(controlFd, parentEnd, reply);
-      else posix.write(controlFd, reply);
-      posix.close(parentEnd);
-      if (posix.read(controlFd, request) === 0) return posix._exit(0); // the parent has gone
+      wanted = posix.read(controlFd, request) ?? 0; // one byte per spare wanted
     } catch {
       return posix._exit(1);
     }
+    if (wanted === 0) return posix._exit(0); // the parent has gone
   }
 }
