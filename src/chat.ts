@@ -20,6 +20,8 @@ const GUEST_PATTERN = /^guest-\d+$/i;
 /** Rooms whose history is kept once nobody is in them (the oldest emptied goes first). */
 const MAX_KEPT_HISTORIES = 500;
 const CRLF = '\r\n';
+/** Names listed to someone entering a room; a bigger room gets a count and a pointer to /who. */
+export const MAX_NAMES_ON_ENTRY = 20;
 
 export interface ChatOptions {
   /** Public lines a newcomer to a room sees (0: none). */
@@ -102,7 +104,7 @@ export class Chat implements ChatHandler, ClusterListener {
     this.enter(member, lobby);
     this.cluster?.publish({ k: 'join', nick: member.nick, room: LOBBY });
     this.tell(member, `Welcome to posix-chat, ${member.nick}! You are in ${LOBBY}.`);
-    this.tell(member, others.length > 0 ? `Here with you: ${others.join(', ')}.` : 'Nobody else is here yet.');
+    this.tell(member, hereWithYou(others));
     this.tell(member, 'Type /help for commands; /nick NAME to choose your name.');
     for (const line of this.options.motd) this.tell(member, line);
     this.showHistory(member);
@@ -244,7 +246,7 @@ export class Chat implements ChatHandler, ClusterListener {
     const to = this.room(name);
     const others = this.nicksIn(name);
     this.enter(member, to);
-    this.tell(member, `You are now in ${name}. ${others.length > 0 ? `Here with you: ${others.join(', ')}.` : 'Nobody else is here yet.'}`);
+    this.tell(member, `You are now in ${name}. ${hereWithYou(others)}`);
     this.showHistory(member);
     this.toRoom(to, this.announcement(`${member.nick} joined ${name}`), member);
   }
@@ -464,6 +466,14 @@ export function checkRoom(name: string): string | null {
   if (name.length > MAX_ROOM_NAME_LENGTH + 1) return `A room name has at most ${MAX_ROOM_NAME_LENGTH} characters after the #.`;
   if (!ROOM_PATTERN.test(name)) return 'A room name is # then letters, digits, _ and - (like #games).';
   return null;
+}
+
+/** Who is in the room, for someone entering it: the first MAX_NAMES_ON_ENTRY names, then how many more. */
+function hereWithYou(others: readonly string[]): string {
+  if (others.length === 0) return 'Nobody else is here yet.';
+  if (others.length <= MAX_NAMES_ON_ENTRY) return `Here with you: ${others.join(', ')}.`;
+  const more = others.length - MAX_NAMES_ON_ENTRY;
+  return `Here with you: ${others.slice(0, MAX_NAMES_ON_ENTRY).join(', ')} and ${more} more (/who lists everyone).`;
 }
 
 function describeLeave(reason: DisconnectReason): string {

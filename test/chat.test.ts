@@ -2,6 +2,7 @@ import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_NAMES_ON_ENTRY } from '../src/chat.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
 import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
@@ -41,6 +42,19 @@ describe('chat: names', () => {
       '*** Type /help for commands; /nick NAME to choose your name.',
     ]);
     await alice.waitFor(/\* guest-\d+ joined #lobby/);
+  });
+
+  it('lists at most MAX_NAMES_ON_ENTRY names to a newcomer in a big room, then how many more', async () => {
+    const server = await startServer(['--max-per-ip', '0']);
+    const crowd = MAX_NAMES_ON_ENTRY + 3;
+    for (let i = 0; i < crowd; i++) await join(server);
+    const newcomer = await join(server);
+    const here = newcomer.lines().find((line) => line.startsWith('*** Here with you: ')) ?? '';
+    const names = here.replace('*** Here with you: ', '').replace(/ and \d+ more.*$/, '').split(', ');
+    expect(names).toHaveLength(MAX_NAMES_ON_ENTRY);
+    expect(here).toMatch(/ and 3 more \(\/who lists everyone\)\.$/);
+    newcomer.send('/who\r\n');
+    await newcomer.waitFor(`${crowd + 1} people in #lobby:`);
   });
 
   it('tells the room who joined before the newcomer speaks, even when the first line comes with the connection', async () => {
