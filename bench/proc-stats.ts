@@ -62,9 +62,9 @@ export function threadCount(pid: number): number {
 
 /**
  * What one page fault costs on this machine, in µs: the time to touch each page of a
- * fresh 32 MiB buffer over the minor faults that took (from /proc/self/stat). On bare
- * metal a fault is a fraction of a µs; under some hypervisors it is 100 times more, and
- * then every page a new process writes (fork's copy-on-write) dominates its start-up.
+ * fresh 32 MiB buffer over the minor faults that took (from /proc/self/stat). Where
+ * faults are dear (15-21 µs on the paravirtualised VM this was written on), every page
+ * a new process writes (fork's copy-on-write) dominates its start-up.
  */
 export function pageFaultMicros(): number {
   const faults = (): number => Number(statFields(process.pid)?.[7] ?? NaN); // minflt

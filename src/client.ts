@@ -148,11 +148,9 @@ class RecordWriter implements LineSink {
   readonly lineBuffer = Buffer.allocUnsafe(MAX_RECORD_BYTES);
   private readonly batch = Buffer.allocUnsafe(MAX_RECORD_BYTES);
   private batchLength = 0;
-  /** Records in the batch, for --trace. */
+  /** Records in the batch. */
   private records = 0;
-  /** Records went into the pipe since the last kill(). */
-  private written = false;
-  /** How many, for flush()'s caller. */
+  /** Records written to the pipe since the last kill(). */
   private sent = 0;
   private readonly pid = posix.getpid();
   private readonly bucket: TokenBucket | null;
@@ -205,9 +203,8 @@ class RecordWriter implements LineSink {
   flush(): number {
     this.write();
     const sent = this.sent;
+    if (sent === 0) return 0;
     this.sent = 0;
-    if (!this.written) return sent;
-    this.written = false;
     posix.kill(this.plan.parentPid, SIGUSR1);
     if (this.plan.trace) stderrTrace.line('child', this.pid, `kill(${this.plan.parentPid}, SIGUSR1)`);
     return sent;
@@ -222,7 +219,6 @@ class RecordWriter implements LineSink {
     this.sent += this.records;
     this.batchLength = 0;
     this.records = 0;
-    this.written = true;
   }
 
   /** Adds a record whose data is `source[from, from + length)` (default: after a header's room). */

@@ -1,11 +1,10 @@
-import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
 import { CHILD_NAME, SPARE_NAME } from '../src/client.js';
 import { SPARE_WAIT_MS, ZYGOTE_NAME } from '../src/zygote.js';
-import { childrenNamed, clientChildrenOf, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
+import { childrenNamed, clientChildrenOf, descriptors, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
 import { startServer as start, stopAllServers, type RunningServer } from './helpers/server.js';
 
 /** These tests check the original's architecture and format: --classic. */
@@ -29,10 +28,7 @@ async function connect(server: RunningServer, count = 1): Promise<TestClient[]> 
 
 /** The sockets a process holds, past stdio (the test harness gives node socketpairs there). */
 function socketsOf(pid: number): string[] {
-  return readdirSync(`/proc/${pid}/fd`)
-    .filter((fd) => Number(fd) > 2)
-    .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
-    .filter((target) => target.startsWith('socket:'));
+  return descriptors(pid).filter(({ fd, target }) => fd > 2 && target.startsWith('socket:')).map(({ target }) => target);
 }
 
 /** The pid the server shows for a client: it prints `[ADDRESS] (PID):Connected` to the others. */

@@ -1,10 +1,11 @@
-import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_NAMES_ON_ENTRY } from '../src/chat.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
+import { descriptors } from './helpers/processes.js';
 import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
 const clients: TestClient[] = [];
@@ -75,9 +76,7 @@ describe('chat: names', () => {
   it('shows the first client a fresh chat: the start-up rehearsal leaves no name, line, room or socket behind', async () => {
     const server = await startServer(); // history on, as by default
     const sockets = (): string[] =>
-      readdirSync(`/proc/${server.pid}/fd`)
-        .map((fd) => { try { return readlinkSync(`/proc/${server.pid}/fd/${fd}`); } catch { return ''; } })
-        .filter((target) => target.startsWith('socket:') || target.startsWith('pipe:'));
+      descriptors(server.pid).map(({ target }) => target).filter((target) => target.startsWith('socket:') || target.startsWith('pipe:'));
     const idle = sockets().length;
     const first = await join(server);
     expect(first.lines()).toEqual([

@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, readdirSync, readlinkSync, closeSync, writeSync } from 'node:fs';
+import { openSync, readFileSync, readdirSync, closeSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecord, RecordType } from '../src/record.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
-import { clientChildrenOf, isAlive, processState } from './helpers/processes.js';
+import { clientChildrenOf, descriptors, isAlive, processState } from './helpers/processes.js';
 import { ROOT, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
 const clients: TestClient[] = [];
@@ -122,14 +122,8 @@ describe('crashes', () => {
 describe('record integrity', () => {
   function pipeTargets(pid: number): Map<string, string[]> {
     const byInode = new Map<string, string[]>();
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      let target = '';
-      try {
-        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (target.startsWith('pipe:')) byInode.set(target, [...(byInode.get(target) ?? []), fd]);
+    for (const { fd, target } of descriptors(pid)) {
+      if (target.startsWith('pipe:')) byInode.set(target, [...(byInode.get(target) ?? []), String(fd)]);
     }
     return byInode;
   }

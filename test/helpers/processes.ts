@@ -1,5 +1,5 @@
 /** Looks at processes through /proc: children, zombies, thread signal masks. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { CHILD_NAME } from '../../src/client.js';
 
 function status(pid: number, tid = pid): string | null {
@@ -69,6 +69,19 @@ export function threadMasks(pid: number): ThreadMask[] {
 /** Bit of `signo` in a /proc signal mask. */
 export function maskBit(signo: number): bigint {
   return 1n << BigInt(signo - 1);
+}
+
+/** The descriptors `pid` holds and what each points to (`socket:[INODE]`, `pipe:[INODE]`, a path). */
+export function descriptors(pid: number): { fd: number; target: string }[] {
+  const held: { fd: number; target: string }[] = [];
+  for (const entry of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      held.push({ fd: Number(entry), target: readlinkSync(`/proc/${pid}/fd/${entry}`) });
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return held;
 }
 
 /** Children of `pid` whose name (/proc/PID/comm) is `name`. */
