@@ -3,15 +3,15 @@
  * (as the original did), and run the server's loop until a stop signal.
  */
 import { readFileSync } from 'node:fs';
-import { SocketServerBroadcast, StartError } from './broadcast-server.js';
-import { Chat } from './chat.js';
-import { Cluster, PRESENCE_TTL_SECONDS } from './cluster.js';
-import { ClassicChat } from './classic-chat.js';
+import { Chat } from './chat/chat.js';
+import { ClassicChat } from './chat/classic-chat.js';
+import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
-import { cleanLines } from './line-editor.js';
 import { Logger } from './log.js';
-import { isSingleThreaded } from './posix.js';
-import { formatHostPort, ListenError } from './socket-server.js';
+import { SocketServerBroadcast, StartError } from './parent/socket-server-broadcast.js';
+import { formatHostPort, ListenError } from './parent/socket-server.js';
+import { isSingleThreaded } from './posix/index.js';
+import { cleanLines } from './protocol/line-editor.js';
 import { noTrace, stderrTrace } from './trace.js';
 
 export const EXIT_OK = 0;

@@ -4,7 +4,7 @@
  * validation can never disagree. A command-line option wins over its variable.
  */
 import { LOG_LEVELS, type LogLevel } from './log.js';
-import { MAX_RECORD_DATA_BYTES } from './record.js';
+import { MAX_RECORD_DATA_BYTES } from './protocol/record.js';
 
 export interface Config {
   host: string;

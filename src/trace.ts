@@ -4,7 +4,8 @@
  * parent to the others. Children trace too: they write with the addon's synchronous
  * write(2) on stderr, since they may not touch Node's streams.
  */
-import * as posix from './posix.js';
+import type { Tracer } from './contracts.js';
+import * as posix from './posix/index.js';
 
 const started = process.hrtime.bigint();
 
@@ -12,12 +13,6 @@ const started = process.hrtime.bigint();
 function traceLine(pid: number, role: string, text: string): Buffer {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   return Buffer.from(`[${ms.toFixed(3).padStart(11)} ms] ${role.padEnd(6)} ${String(pid).padStart(7)}  ${text}\n`);
-}
-
-export interface Tracer {
-  readonly enabled: boolean;
-  /** Writes a line for the process `pid` in `role` (`parent` or `child`). */
-  line(role: 'parent' | 'child', pid: number, text: string): void;
 }
 
 export const noTrace: Tracer = { enabled: false, line: () => {} };

@@ -2,8 +2,9 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
-import { CHILD_NAME, SPARE_NAME } from '../src/client.js';
-import { SPARE_WAIT_MS, ZYGOTE_NAME } from '../src/zygote.js';
+import { CHILD_NAME, SPARE_NAME } from '../src/child/socket-client-broadcast.js';
+import { SPARE_WAIT_MS } from '../src/parent/zygote.js';
+import { ZYGOTE_NAME } from '../src/zygote/zygote-process.js';
 import { childrenNamed, clientChildrenOf, descriptors, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';
 import { startServer as start, stopAllServers, type RunningServer } from './helpers/server.js';
 

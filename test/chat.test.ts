@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_NAMES_ON_ENTRY } from '../src/chat.js';
+import { MAX_NAMES_ON_ENTRY } from '../src/chat/chat.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
 import { descriptors } from './helpers/processes.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunks, fitEvent, MAX_EVENT_JSON_BYTES, parseChatEvent, type ChatEvent } from '../src/cluster-protocol.js';
+import { chunks, fitEvent, MAX_EVENT_JSON_BYTES, parseChatEvent, type ChatEvent } from '../src/cluster/protocol.js';
 
 describe('cluster protocol', () => {
   it('accepts every kind of event a server publishes', () => {

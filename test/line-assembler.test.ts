@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineAssembler } from '../src/line-assembler.js';
+import { LineAssembler } from '../src/protocol/line-assembler.js';
 
 function run(chunks: (string | Buffer)[], maxBytes = 64): { line: string; cut: boolean }[] {
   const target = Buffer.alloc(8 + maxBytes);

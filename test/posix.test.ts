@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as posix from '../src/posix.js';
+import * as posix from '../src/posix/index.js';
 import { ROOT } from './helpers/server.js';
 
 /** Runs one case of test/fixtures/fork-cases.mjs in its own node process: fork never runs in the test worker. */

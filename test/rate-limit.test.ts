@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FLOOD_KICK_DROPS, TokenBucket } from '../src/rate-limit.js';
+import { FLOOD_KICK_DROPS, TokenBucket } from '../src/protocol/rate-limit.js';
 
 function bucket(rate: number, burst: number): { bucket: TokenBucket; advance: (ms: number) => void } {
   let now = 1_000_000;

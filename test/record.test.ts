@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { crc32 as ownCrc32 } from '../src/crc32.js';
+import { crc32 as ownCrc32 } from '../src/protocol/crc32.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,7 +10,7 @@ import {
   RecordType,
   RECORD_HEADER_BYTES,
   type PipeRecord,
-} from '../src/record.js';
+} from '../src/protocol/record.js';
 
 interface Decoded {
   type: number;

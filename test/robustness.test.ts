@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, readdirSync, closeSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeRecord, RecordType } from '../src/record.js';
+import { encodeRecord, RecordType } from '../src/protocol/record.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil, sleep } from './helpers/poll.js';
 import { clientChildrenOf, descriptors, isAlive, processState } from './helpers/processes.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LineEditor } from '../src/line-editor.js';
-import { TelnetDecoder, TelnetEdit } from '../src/telnet.js';
+import { LineEditor } from '../src/protocol/line-editor.js';
+import { TelnetDecoder, TelnetEdit } from '../src/protocol/telnet.js';
 
 interface Output {
   lines: Buffer[];

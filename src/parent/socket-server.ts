@@ -3,8 +3,8 @@
  * bind, listen, a non-blocking accept, and the loop that hands each connection
  * to `onConnect` and otherwise calls `onIdle`. Subclasses fill in those hooks.
  */
-import * as posix from './posix.js';
-import type { AcceptedSocket, SocketAddress } from './posix.js';
+import * as posix from '../posix/index.js';
+import type { AcceptedSocket, SocketAddress } from '../posix/index.js';
 
 export interface ListenOptions {
   host: string;

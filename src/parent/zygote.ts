@@ -1,5 +1,5 @@
 /**
- * The zygote: a copy of the parent, forked once at start, whose only job is to fork
+ * The parent's handle on the zygote (src/zygote/zygote-process.ts): a copy of the parent, forked once at start, whose only job is to fork
  * the per-connection children. It forks with clone(CLONE_PARENT), so each child is
  * the *parent's* child (the parent reaps it and gets its SIGCHLD, as in the
  * original). And it forks each one ahead of need: a spare child sets itself up and
@@ -15,15 +15,8 @@
  * zygote's heap never changes, so forking from it costs the parent nothing, the
  * fork is quicker, and children share the same pages instead of stale copies.
  */
-import type { ChildPlan } from './client.js';
-import { runSpare } from './client.js';
-import * as posix from './posix.js';
-
-/** A child's plan, given its client socket and the descriptors it must close. */
-export type PlanFor = (clientFd: number, closeFds: number[]) => ChildPlan;
-
-/** The process name of the zygote, in ps and /proc/PID/comm. */
-export const ZYGOTE_NAME = 'posix-zygote';
+import * as posix from '../posix/index.js';
+import { MAX_SPARES_ASKED, runZygote, type PlanFor } from '../zygote/zygote-process.js';
 
 /**
  * How long the zygote may go without answering while spares are owed (a fork takes a
@@ -32,12 +25,6 @@ export const ZYGOTE_NAME = 'posix-zygote';
  */
 export const SPARE_WAIT_MS = 200;
 
-/**
- * At most this many spares asked for at once, when clients queue up (a storm of
- * connections): the zygote forks them back to back, and the parent admits every one
- * that has arrived in one loop turn, so the others hear one batch of "joined" notices.
- */
-export const MAX_SPARES_ASKED = 2;
 
 /** A spare the zygote has forked: its pid and the parent's end of its hand-off socket. */
 interface Spare {
@@ -77,10 +64,7 @@ export class Zygote {
   start(parentPid: number, inheritedFds: readonly number[], planFor: PlanFor): number {
     const [control, itsControl] = posix.socketpair();
     const pid = posix.fork();
-    if (pid === 0) {
-      for (const fd of [...inheritedFds, control]) posix.close(fd);
-      runZygote(parentPid, itsControl, planFor);
-    }
+    if (pid === 0) runZygote(parentPid, [...inheritedFds, control], itsControl, planFor);
     posix.close(itsControl);
     posix.setSignalOnReadable(control, 'SIGUSR1'); // a spare's arrival wakes the parent's wait
     this.controlFd = control;
@@ -211,46 +195,5 @@ function forkError(negativeErrno: number): NodeJS.ErrnoException {
 export class ZygoteGoneError extends Error {
   constructor(detail = 'it closed its socket') {
     super(`the zygote is gone: ${detail}`);
-  }
-}
-
-/**
- * The zygote's whole life: fork a spare with a socketpair of its own, send the
- * parent the spare's pid and the other end; once per byte the parent sends, for ever.
- * Never returns.
- */
-function runZygote(parentPid: number, controlFd: number, planFor: PlanFor): never {
-  posix.setParentDeathSignal('SIGKILL');
-  if (posix.getppid() !== parentPid) posix._exit(1);
-  posix.sigaction('SIGINT', 'ignore'); // Ctrl-C: the parent stops us in order
-  posix.setProcessName(ZYGOTE_NAME);
-  const reply = Buffer.alloc(4);
-  const request = Buffer.alloc(MAX_SPARES_ASKED);
-  for (let wanted = 1; ; ) {
-    for (; wanted > 0; wanted--) {
-      const [parentEnd, spareEnd] = posix.socketpair();
-      let pid: number;
-      try {
-        pid = posix.forkSibling();
-      } catch (error) {
-        pid = (error as NodeJS.ErrnoException).errno ?? -1;
-      }
-      if (pid === 0) runSpare(planFor(-1, [controlFd, parentEnd]), spareEnd);
-      posix.close(spareEnd);
-      reply.writeInt32LE(pid, 0);
-      try {
-        if (pid > 0) posix.sendFd(controlFd, parentEnd, reply);
-        else posix.write(controlFd, reply);
-        posix.close(parentEnd);
-      } catch {
-        return posix._exit(1);
-      }
-    }
-    try {
-      wanted = posix.read(controlFd, request) ?? 0; // one byte per spare wanted
-    } catch {
-      return posix._exit(1);
-    }
-    if (wanted === 0) return posix._exit(0); // the parent has gone
   }
 }

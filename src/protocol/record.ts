@@ -11,7 +11,6 @@
  * byte by byte until a record with a valid length, magic and checksum starts again.
  */
 import { crc32 } from './crc32.js';
-import { PIPE_BUF } from './posix.js';
 
 /** What a record asks the parent to do. */
 export const RecordType = {
@@ -48,6 +47,12 @@ const PID_OFFSET = 11;
 export const RECORD_MAGIC = 0x4350;
 /** length + crc + magic + type + pid. */
 export const RECORD_HEADER_BYTES = 15;
+/**
+ * `PIPE_BUF` on Linux: the largest pipe write the kernel keeps whole, never interleaved
+ * with another writer's. A constant here, so the codec loads without the addon; a test
+ * checks it against the addon's value from <limits.h>.
+ */
+export const PIPE_BUF = 4096;
 /** The largest record: one atomic pipe write. */
 export const MAX_RECORD_BYTES = PIPE_BUF;
 /** The most data one record carries. */

@@ -5,8 +5,10 @@
  * into one buffer that every member gets, minus its own lines, as one or a few
  * slices of it. So the parent's work per line does not grow with the number of
  * listeners: per listener it is one iovec in one sendmsg() per turn.
+ *
+ * Pure: it knows nothing of sockets; its sink (the parent's delivery) holds the queues.
  */
-import type { Connection } from './broadcast-server.js';
+import type { Connection, RoomGroup } from '../contracts.js';
 
 /** Where a group's lines end up: each member's own queue. */
 export interface FanoutSink {
@@ -16,7 +18,7 @@ export interface FanoutSink {
   pending(group: Fanout): void;
 }
 
-export class Fanout {
+export class Fanout implements RoomGroup {
   readonly members = new Set<Connection>();
   private readonly lines: Buffer[] = [];
   /** Who sent each line (not given it back), or null. */

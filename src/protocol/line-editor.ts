@@ -17,6 +17,7 @@ const BEL = 0x07;
 const NUL = 0x00;
 
 import type { LineSink } from './line-assembler.js';
+import { isInvisibleControl } from './text.js';
 
 const enum Escape {
   None,
@@ -212,22 +213,4 @@ export function cleanLines(bytes: Buffer, maxBytes: number): string[] {
   for (const byte of bytes) editor.byte(byte);
   editor.end();
   return lines;
-}
-
-/**
- * Code points that steer a terminal or reorder text rather than show a glyph:
- * C1 controls (U+0080-U+009F, which include a one-byte CSI), bidirectional
- * overrides and isolates, and the line/paragraph separators.
- */
-function isInvisibleControl(cp: number): boolean {
-  return (
-    (cp >= 0x80 && cp <= 0x9f) ||
-    (cp >= 0x202a && cp <= 0x202e) ||
-    (cp >= 0x2066 && cp <= 0x2069) ||
-    cp === 0x2028 ||
-    cp === 0x2029 ||
-    cp === 0x200e ||
-    cp === 0x200f ||
-    cp === 0x061c
-  );
 }

@@ -4,7 +4,7 @@
  * tries again on a later loop turn. Everything due to a client goes out in one
  * sendmsg() call per flush.
  */
-import * as posix from './posix.js';
+import * as posix from '../posix/index.js';
 
 /** sent: all of it; partial: some, the rest waits; blocked: none (the client is not reading); gone: the peer vanished. */
 export type FlushResult = 'sent' | 'partial' | 'blocked' | 'gone';

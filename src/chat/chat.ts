@@ -5,10 +5,8 @@
  * (--redis) it also tells the other servers what happens here and shows what
  * happens there: their users are `remote`, seen in /who *, reachable by /msg.
  */
-import type { ChatHandler, Connection, Delivery, DisconnectReason } from './broadcast-server.js';
-import type { ChatEvent, Presence } from './cluster-protocol.js';
-import type { ClusterListener, ClusterPort } from './cluster.js';
-import type { Fanout } from './fanout.js';
+import type { ChatEvent, Presence } from '../cluster/protocol.js';
+import type { ChatHandler, ClusterListener, ClusterPort, Connection, Delivery, DisconnectReason, RoomGroup } from '../contracts.js';
 
 export const LOBBY = '#lobby';
 export const MAX_NICK_LENGTH = 16;
@@ -48,7 +46,7 @@ interface Room {
   readonly name: string;
   readonly members: Set<Member>;
   /** Its members' connections, to send a line to all at the cost of one; made on first use. */
-  group: Fanout | null;
+  group: RoomGroup | null;
 }
 
 /** Someone on another server. */

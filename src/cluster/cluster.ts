@@ -8,7 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { Sidecar } from './broadcast-server.js';
+import { becomeChild } from '../child/become-child.js';
+import type { ClusterListener, ClusterPort, ExitStatus, Sidecar } from '../contracts.js';
 import {
   chunks,
   decodeLinkMessage,
@@ -19,14 +20,15 @@ import {
   type FromLink,
   type Presence,
   type ToLink,
-} from './cluster-protocol.js';
-import type { Logger, LogLevel } from './log.js';
-import * as posix from './posix.js';
-import type { WaitResult } from './posix.js';
-import type { PipeRecord } from './record.js';
+} from './protocol.js';
+import type { Logger, LogLevel } from '../log.js';
+import * as posix from '../posix/index.js';
+import type { PipeRecord } from '../protocol/record.js';
 
 /** The link program: dist/redis-link.js, beside this file. */
 const LINK_SCRIPT = fileURLToPath(new URL('./redis-link.js', import.meta.url));
+/** The link's name in ps until execve() gives it node's. */
+const LINK_NAME = 'posix-link';
 /** Events kept for a link that is down; past this the oldest are dropped (and logged). */
 export const MAX_UNACKED_EVENTS = 50_000;
 const RESTART_FIRST_MS = 250;
@@ -48,33 +50,6 @@ export interface ClusterSettings {
   presenceTtl: number;
   logLevel: LogLevel;
   log: Logger;
-}
-
-/** What the chat hears from other servers. */
-export interface ClusterListener {
-  /** An event from server `srv` (instance `o`); `old`: history from before we started, show it to nobody. */
-  onRemoteEvent(o: string, srv: string, ev: ChatEvent, old: boolean): void;
-  /** Users of another server, from a fresh snapshot (`reset`: forget every remote user first). */
-  onPresence(reset: boolean, o: string, srv: string, users: readonly Presence[]): void;
-  /** A server disappeared without saying goodbye. */
-  onServerGone(o: string): void;
-  /** The answer to `claim(nick)`. */
-  onClaimed(nick: string, ok: boolean): void;
-}
-
-/** What the chat can ask of the cluster. */
-export interface ClusterPort {
-  /** Where what other servers say goes. */
-  attach(listener: ClusterListener): void;
-  publish(ev: ChatEvent): void;
-  /** Claims a nick across servers; the answer comes to onClaimed. */
-  claim(nick: string): void;
-  /** Gives up a nick claimed for someone who left before the answer came. */
-  release(nick: string): void;
-  /** A guest number no other server hands out. */
-  nextGuest(): number;
-  /** Who is on this server, for a new link: set by the chat. */
-  localUsers: () => Presence[];
 }
 
 type LinkState = 'starting' | 'ready' | 'down';
@@ -152,6 +127,7 @@ export class Cluster implements Sidecar, ClusterPort {
       POSIX_CHAT_LOG_LEVEL: this.settings.logLevel,
     });
     const argv = [process.execPath, LINK_SCRIPT];
+    const parentPid = posix.getpid();
     let pid: number;
     try {
       pid = posix.fork();
@@ -163,11 +139,11 @@ export class Cluster implements Sidecar, ClusterPort {
     }
     if (pid === 0) {
       try {
+        becomeChild({ parentPid, name: LINK_NAME, closeFds: [], deathSignal: 'SIGTERM' });
         posix.dup2(readFd, 0);
         posix.dup2(this.pipeWriteFd, 3);
         posix.setCloseOnExec(1, false); // Node opened them close-on-exec; the link logs to them
         posix.setCloseOnExec(2, false);
-        posix.setParentDeathSignal('SIGTERM');
         posix.execve(process.execPath, argv, env);
       } catch (error) {
         posix.write(2, Buffer.from(`posix-chat: cannot start the Redis link: ${(error as Error).message}\n`));
@@ -191,7 +167,7 @@ export class Cluster implements Sidecar, ClusterPort {
     this.flush();
   }
 
-  onExit(status: WaitResult): void {
+  onExit(status: ExitStatus): void {
     if (status.pid !== this.pid) return;
     const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
     if (!this.everReady) {

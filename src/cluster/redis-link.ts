@@ -15,16 +15,16 @@ import { Redis, type ChainableCommander } from 'ioredis';
 import {
   chunks,
   decodeLinkMessage,
-  encodeLinkRecord,
   parseChatEvent,
   PRESENCE_CHUNK,
   type ChatEvent,
   type FromLink,
   type Presence,
   type ToLink,
-} from './cluster-protocol.js';
-import { Logger, LOG_LEVELS, type LogLevel } from './log.js';
-import { RecordDecoder, RecordType } from './record.js';
+} from './protocol.js';
+import { Logger, LOG_LEVELS, type LogLevel } from '../log.js';
+import { PipeWriter } from '../pipe/writer.js';
+import { MAX_RECORD_DATA_BYTES, RecordDecoder, RecordType } from '../protocol/record.js';
 
 /** Everything the parent passes in the environment. */
 export interface LinkSettings {
@@ -83,30 +83,33 @@ export function readSettings(env: NodeJS.ProcessEnv): LinkSettings {
   };
 }
 
-/** Records to the parent: one write each (atomic, <= PIPE_BUF), one SIGUSR1 per batch. */
+/**
+ * Records to the parent, through the same writer as a child's (src/pipe/writer.ts):
+ * whole records per write (atomic, <= PIPE_BUF), one SIGUSR1 per turn of the event loop.
+ */
 class ParentPipe {
-  private signalDue = false;
+  private readonly writer: PipeWriter;
+  private flushDue = false;
 
-  constructor(
-    private readonly fd: number,
-    private readonly parentPid: number,
-  ) {}
+  constructor(fd: number, parentPid: number) {
+    const io = {
+      write: (buffer: Buffer, length: number): void => void writeSync(fd, buffer, 0, length),
+      wake: (): void => void process.kill(parentPid, 'SIGUSR1'),
+    };
+    this.writer = new PipeWriter(io, process.pid);
+  }
 
   /** Sends `message`; false (and nothing sent) when it cannot fit in one record. */
   send(message: FromLink): boolean {
-    let record: Buffer;
-    try {
-      record = encodeLinkRecord(process.pid, message);
-    } catch {
-      return false; // only a stream entry not written by posix-chat can be this big
-    }
-    writeSync(this.fd, record);
-    if (this.signalDue) return true;
-    this.signalDue = true;
+    const data = Buffer.from(JSON.stringify(message));
+    if (data.length > MAX_RECORD_DATA_BYTES) return false; // only a stream entry not written by posix-chat can be this big
+    this.writer.queue(RecordType.link, data, 0, data.length);
+    if (this.flushDue) return true;
+    this.flushDue = true;
     // Every record written in this turn of the event loop shares one wake-up.
     queueMicrotask(() => {
-      this.signalDue = false;
-      process.kill(this.parentPid, 'SIGUSR1');
+      this.flushDue = false;
+      this.writer.flush();
     });
     return true;
   }

@@ -4,7 +4,8 @@
  * as one pipe record of type `link` holding JSON, so it obeys the same rules as a
  * child's records: at most PIPE_BUF bytes, written atomically, then SIGUSR1.
  */
-import { encodeRecord, MAX_RECORD_DATA_BYTES, RecordType } from './record.js';
+import { encodeRecord, MAX_RECORD_DATA_BYTES, RecordType } from '../protocol/record.js';
+import { hasUnsafeText } from '../protocol/text.js';
 
 /** A nick and the room it is in. */
 export type Presence = [nick: string, room: string];
@@ -59,9 +60,8 @@ export const MAX_EVENT_JSON_BYTES = MAX_RECORD_DATA_BYTES - 400;
 /** Presence entries per `users`/`present` chunk: 40 x (16 + 25 + JSON) stays far below a record. */
 export const PRESENCE_CHUNK = 40;
 
-/** Control characters, C1 and bidi overrides: what the children strip from every line, refused here too. */
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
-const isString = (value: unknown): value is string => typeof value === 'string' && !UNSAFE_TEXT.test(value);
+/** A string with nothing the children would strip from a line (src/protocol/text.ts). */
+const isString = (value: unknown): value is string => typeof value === 'string' && !hasUnsafeText(value);
 const isPresenceList = (value: unknown): value is Presence[] =>
   Array.isArray(value) && value.every((p) => Array.isArray(p) && p.length === 2 && isString(p[0]) && isString(p[1]));
 

@@ -5,7 +5,7 @@
  * this server beside the PHP one. Lines stay whole, though: the original passed on
  * raw reads, which split lines apart under load.
  */
-import type { ChatHandler, Connection, Delivery } from './broadcast-server.js';
+import type { ChatHandler, Connection, Delivery } from '../contracts.js';
 
 const LF = Buffer.from('\n');
 

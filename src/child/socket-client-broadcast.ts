@@ -1,0 +1,60 @@
+/**
+ * The per-connection process (the original's SocketClientBroadcast): read the
+ * client, turn each complete line into a record on the pipe, wake the parent
+ * with SIGUSR1; on the way out a `disc` record, then `_exit`.
+ *
+ * The child has only the thread that called fork() (docs/fork-in-node.md), so it
+ * uses nothing but synchronous addon calls: no timers, promises, console.log or
+ * process.exit. Its buffers are made once, so it allocates nothing per message.
+ */
+import type { ChildPlan } from '../contracts.js';
+import * as posix from '../posix/index.js';
+import { becomeChild } from './become-child.js';
+import { makeInput } from './input.js';
+import { CLIENT_READ_BYTES, serveClient } from './serve-client.js';
+import { dryRun } from './warm-up.js';
+
+/** A child's name in ps, top and /proc/PID/comm; a spare's until it has a client. */
+export const CHILD_NAME = 'posix-client';
+export const SPARE_NAME = 'posix-spare';
+
+/**
+ * Runs the child's whole life and exits; never returns to the caller (or to the
+ * event loop, which belongs to the parent).
+ */
+export function runChild(plan: ChildPlan): never {
+  let code = 0;
+  try {
+    becomeChild({ parentPid: plan.parentPid, name: CHILD_NAME, closeFds: plan.closeFds });
+    const { records, input } = makeInput(plan);
+    serveClient(plan, records, input, Buffer.allocUnsafe(CLIENT_READ_BYTES));
+  } catch {
+    code = 1; // nothing to tell: the parent notices the exit and reaps it
+  }
+  return posix._exit(code);
+}
+
+/**
+ * A spare child, forked before its client exists: it does a new process's setup
+ * (signals, name, its buffers and objects: the copy-on-write faults) while nobody
+ * waits, then blocks until the parent hands it a client's socket on `handoff`, and
+ * serves that client. Exits quietly if the parent closes `handoff` instead.
+ */
+export function runSpare(plan: ChildPlan, handoff: number): never {
+  let code = 0;
+  try {
+    becomeChild({ parentPid: plan.parentPid, name: SPARE_NAME, closeFds: plan.closeFds });
+    const { records, input } = makeInput(plan);
+    const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
+    if (!plan.trace) dryRun(input, records, chunk);
+    const message = posix.recvFd(handoff, Buffer.alloc(16));
+    posix.close(handoff);
+    if (message === null || message.fd === null) return posix._exit(0);
+    plan.clientFd = message.fd;
+    posix.setProcessName(CHILD_NAME);
+    serveClient(plan, records, input, chunk);
+  } catch {
+    code = 1;
+  }
+  return posix._exit(code);
+}

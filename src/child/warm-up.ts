@@ -1,0 +1,99 @@
+/**
+ * Warming the child's code up, so no child compiles or copies what it could share.
+ * Two mechanisms live here, and two in src/parent/rehearsal.ts; all four use
+ * SAMPLE_LINES:
+ * - warmUpChildPath(): the parent runs the child's input path before any fork, so
+ *   V8 optimises it once and every child inherits the result;
+ * - dryRun(): a spare runs its input path once before its client comes, so the
+ *   copy-on-write faults of that path are paid while nobody waits.
+ * Why each one is needed: docs/architecture.md, "The traps"; figures: docs/bench.md.
+ */
+import type { ChildPlan } from '../contracts.js';
+import * as posix from '../posix/index.js';
+import { makeInput, type Input, type LineRecords } from './input.js';
+import { CLIENT_READ_BYTES, serveClient } from './serve-client.js';
+
+/**
+ * What clients type, as the bytes a child reads: plain text, escape sequences,
+ * UTF-8 (written byte by byte, as latin1), editing keys, telnet commands, commands,
+ * long and short lines. The warm-up feeds them raw; the rehearsal cleans them first.
+ */
+export const SAMPLE_LINES: readonly string[] = [
+  'hello there',
+  'a line \x1b[1mwith\x1b[0m an escape',
+  'w\xc3\xb6rds \xe2\x82\xac and \xf0\x9f\x98\x80',
+  'back\x08\x08space and \x7fdel',
+  '\xff\xfb\x01telnet \xff\xfd\x03commands',
+  '/me waves',
+  '//a line that starts with a slash',
+  'x'.repeat(600),
+  'x',
+];
+
+/** Lines the parent runs through the child's code before the first fork. */
+const WARM_UP_LINES = 3_000;
+
+/**
+ * Runs the child's input path in the parent, before any fork, on a throw-away pipe:
+ * V8 then compiles and optimises it once, in the parent, and every child inherits
+ * the result. Otherwise each child would compile it anew (synchronously, under
+ * --single-threaded) and allocate as it goes. The input varies (lengths, bytes, CRCs,
+ * telnet commands) so the optimised code has seen what real clients send and no
+ * child hits a deoptimisation.
+ *
+ * @param planFor the server's own plan factory, so the objects have the same shape as a child's
+ */
+export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): void {
+  const [readFd, writeFd] = posix.pipe();
+  posix.setNonBlocking(readFd, true);
+  const sink = Buffer.allocUnsafe(64 * 1024);
+  const plan = planFor(writeFd);
+  plan.trace = false; // the same object shape as a child's plan, but quiet
+  try {
+    const { records, input } = makeInput(plan);
+    let text = '';
+    for (let i = 0; i < WARM_UP_LINES; i++) text += `${i} ${SAMPLE_LINES[i % SAMPLE_LINES.length] ?? ''}${i % 3 === 0 ? '\n' : '\r\n'}`;
+    const stream = Buffer.from(text, 'latin1');
+    // Reads of every size a child meets, up to a full buffer of many lines: code that
+    // only ever saw short reads is deoptimised by the first long one, in each child.
+    const sizes = [1, 13, 100, 700, 2000, CLIENT_READ_BYTES];
+    const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
+    for (let at = 0, turn = 0; at < stream.length; turn++) {
+      const length = stream.copy(chunk, 0, at, at + (sizes[turn % sizes.length] ?? 1));
+      at += length;
+      input.feed(chunk, length);
+      records.flush();
+      while (posix.read(readFd, sink) !== null); // keep the pipe from filling
+    }
+    // Once through serveClient() itself, to end of stream: V8 compiles it here, not in
+    // every child just after its client arrived.
+    const [ours, theirs] = posix.socketpair();
+    try {
+      posix.write(theirs, stream, 0, 4096);
+      posix.shutdown(theirs, 'SHUT_WR');
+      plan.clientFd = ours;
+      serveClient(plan, records, input, chunk);
+    } finally {
+      posix.close(ours);
+      posix.close(theirs);
+    }
+  } finally {
+    posix.close(readFd);
+    posix.close(writeFd);
+  }
+}
+
+/**
+ * A spare's dry run, before its client exists: two lines through the input path into
+ * the batch, which is then dropped (flood-control tokens too). The pages that path
+ * writes (its objects and buffers, the stack) are shared with the zygote until written,
+ * and each first write copies one: done now, that is not paid for after the client has
+ * arrived.
+ */
+export function dryRun(input: Input, records: LineRecords, chunk: Buffer): void {
+  // Lines of a typical length, so only the pages a typical first line writes are copied
+  // (each one more costs every idle client a page).
+  const length = chunk.write(`${SAMPLE_LINES[0] ?? ''}\r\n${'x'.repeat(200)}\r\n`, 'latin1');
+  input.feed(chunk, length);
+  records.discard();
+}

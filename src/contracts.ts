@@ -1,0 +1,178 @@
+/**
+ * The contracts between the parts: what the parent's loop, the chat, the fan-out,
+ * the children and the cluster code promise each other. Only types live here, so
+ * any part can name them without importing another part (or the addon).
+ *
+ * A line flows one way: child -> pipe -> the parent's drain -> ChatHandler ->
+ * Delivery (rooms, outboxes) -> send. Nothing downstream calls back up.
+ */
+import type { ChatEvent, Presence } from './cluster/protocol.js';
+import type { PipeRecord } from './protocol/record.js';
+
+// ------------------------------------------------------------ connections
+
+/** The parent's view of one client, as the chat sees it. */
+export interface Connection {
+  /** The child serving this client: the key of `connections`, and the `pid` in its records. */
+  readonly pid: number;
+  /** The client's socket; the parent writes to it, the child reads from it. */
+  readonly fd: number;
+  /** The client's (peer's) address and port. */
+  readonly address: string;
+  readonly port: number;
+  /** When its last line arrived (ms since the epoch): for /who and the idle timeout. */
+  lastActive: number;
+}
+
+/**
+ * closed: the client hung up; lost: its child died or its socket failed; quit: it said
+ * /quit; kicked: the server ended it (detail says why); timeout: idle too long;
+ * shutdown: the server is stopping.
+ */
+export type DisconnectKind = 'closed' | 'lost' | 'quit' | 'kicked' | 'timeout' | 'shutdown';
+export interface DisconnectReason {
+  kind: DisconnectKind;
+  /** Human words for logs and notices: 'send queue over 262144 bytes'. */
+  detail?: string;
+}
+
+// --------------------------------------------------------------- delivery
+
+/**
+ * A group of connections that hear the same lines (a room). A line sent to it costs
+ * the same whatever its size. Ordering: a member that joins does not get lines sent
+ * before it joined; one that leaves still gets them.
+ */
+export interface RoomGroup {
+  add(connection: Connection): void;
+  remove(connection: Connection): void;
+  /** Queues `data` for every member but `except`. `data` is never modified. */
+  send(data: Buffer, except?: Connection | null): void;
+}
+
+/** What the chat can ask of the parent's delivery. */
+export interface Delivery {
+  /** Queues `data` for one client, after anything queued for it before (rooms included). */
+  send(connection: Connection, data: Buffer): void;
+  /** Queues `data` for every connected client except `except`. */
+  broadcast(data: Buffer, except?: Connection): void;
+  /** A new, empty room to send lines to at the cost of one. */
+  group(): RoomGroup;
+  /** Ends a connection from the server's side, once the current turn's records are handled. */
+  disconnect(connection: Connection, reason: DisconnectReason): void;
+  readonly connections: ReadonlyMap<number, Connection>;
+}
+
+/** The chat logic the loop drives: what happens on connect, on each line, on leave. */
+export interface ChatHandler {
+  attach(delivery: Delivery): void;
+  /** A line from the server itself to one client: a warning, or why it is being disconnected. */
+  notice(connection: Connection, text: string): void;
+  onConnect(connection: Connection): void;
+  /**
+   * A complete line from the client; `cut` when it hit the length limit. `line` is only
+   * valid during the call: copy what you keep.
+   */
+  onLine(connection: Connection, line: Buffer, cut: boolean): void;
+  /** Called once per connection, after it has left `connections`. */
+  onDisconnect(connection: Connection, reason: DisconnectReason): void;
+}
+
+// --------------------------------------------------------------- children
+
+/**
+ * How a child reads its client: 'chat' decodes telnet and cleans each line;
+ * 'classic' passes the bytes of each line on untouched, as the original did.
+ */
+export type InputMode = 'chat' | 'classic';
+
+/** Lines a second, and the burst allowed above that. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** Everything a child needs, decided in the parent before fork(). */
+export interface ChildPlan {
+  /** The client's socket: the one descriptor of the parent's that the child keeps, with `pipeWriteFd`. */
+  clientFd: number;
+  /** The write end of the pipe to the parent. */
+  pipeWriteFd: number;
+  /** Descriptors the child must close: the listening socket, the pipe's read end, other clients' sockets. */
+  closeFds: number[];
+  /** The parent's pid, for kill(); `process.pid` in the child still says the parent's too. */
+  parentPid: number;
+  /** The longest line in bytes; a longer one is cut, never split into two messages. */
+  maxLineBytes: number;
+  inputMode: InputMode;
+  /** Flood control for this client; null: none. */
+  rateLimit: RateLimit | null;
+  /** --trace: say what goes into the pipe. */
+  trace: boolean;
+}
+
+/** How a process ended, as waitpid() tells it. */
+export interface ExitStatus {
+  pid: number;
+  /** Exit status when it called `exit`/`_exit`, else null. */
+  code: number | null;
+  /** The signal that terminated it, else null. */
+  signal: number | null;
+}
+
+/** --trace: one line per IPC step. */
+export interface Tracer {
+  readonly enabled: boolean;
+  /** Writes a line for the process `pid` in `role`. */
+  line(role: 'parent' | 'child', pid: number, text: string): void;
+}
+
+// ---------------------------------------------------------------- cluster
+
+/**
+ * A helper process the parent runs beside its children (the Redis link). It writes
+ * records to the same pipe and signals the same way; the loop routes its records
+ * and its exit to it, and gives it a turn every time round.
+ */
+export interface Sidecar {
+  /** Starts it; `track` registers each process it starts, so the loop reaps it. */
+  start(pipeWriteFd: number, track: (pid: number) => void): void;
+  /** Still waiting for its first ready? */
+  readonly starting: boolean;
+  /** Why it could not start ('' when it said so itself), or null. */
+  readonly failure: string | null;
+  owns(pid: number): boolean;
+  /** Descriptors it holds in the parent, which children must close. */
+  fds(): number[];
+  onRecord(record: PipeRecord): void;
+  onExit(status: ExitStatus): void;
+  tick(): void;
+  stop(): void;
+}
+
+/** What the chat hears from other servers. */
+export interface ClusterListener {
+  /** An event from server `srv` (instance `o`); `old`: history from before we started, show it to nobody. */
+  onRemoteEvent(o: string, srv: string, ev: ChatEvent, old: boolean): void;
+  /** Users of another server, from a fresh snapshot (`reset`: forget every remote user first). */
+  onPresence(reset: boolean, o: string, srv: string, users: readonly Presence[]): void;
+  /** A server disappeared without saying goodbye. */
+  onServerGone(o: string): void;
+  /** The answer to `claim(nick)`. */
+  onClaimed(nick: string, ok: boolean): void;
+}
+
+/** What the chat can ask of the cluster. */
+export interface ClusterPort {
+  /** Where what other servers say goes. */
+  attach(listener: ClusterListener): void;
+  publish(ev: ChatEvent): void;
+  /** Claims a nick across servers; the answer comes to onClaimed. */
+  claim(nick: string): void;
+  /** Gives up a nick claimed for someone who left before the answer came. */
+  release(nick: string): void;
+  /** A guest number no other server hands out. */
+  nextGuest(): number;
+  /** Who is on this server, for a new link: set by the chat. */
+  localUsers: () => Presence[];
+}

@@ -1,0 +1,191 @@
+/**
+ * Delivery: everything the parent sends to clients. Each client has an Outbox (its
+ * queue, sent with one sendmsg() per turn); rooms are Fanouts that queue a line
+ * once for all their members. The chat writes in through send(), broadcast() and
+ * its rooms; the loop calls flush() once per pipe read and per turn.
+ *
+ * Ordering, all of it here and in Fanout: a room's queued lines go into the outboxes
+ * before anything sent to one client directly, and before anyone joins or leaves the
+ * room (a newcomer does not get earlier lines; a leaver still does).
+ *
+ * Data flows one way: nothing here calls the chat or the loop. What this module ends
+ * (a client whose peer vanished, one too slow to keep) it hands back: flush() returns
+ * the lost ones, takeKicks() the ones to disconnect.
+ */
+import type { Connection, Delivery, DisconnectReason, Tracer } from '../contracts.js';
+import * as posix from '../posix/index.js';
+import type { AcceptedSocket } from '../posix/index.js';
+import { Fanout, type FanoutSink } from './fanout.js';
+import { Outbox } from './outbox.js';
+
+/** A client over the sendq limit that has taken nothing for this long is not reading: cut it off. */
+export const STALLED_READER_MS = 1000;
+/** A client still reading, but slower than its share, is cut off at this many times the sendq limit. */
+export const SENDQ_HARD_FACTOR = 4;
+
+/** The parent's own record of a connection: the chat's view, plus its queue. */
+interface Client extends Connection {
+  readonly outbox: Outbox;
+}
+
+const NONE_LOST: readonly Connection[] = [];
+
+export class Deliveries implements Delivery, FanoutSink {
+  /** Live connections by child pid (the original's `connections`). */
+  readonly connections = new Map<number, Client>();
+  /** Clients with output queued since their last flush. */
+  private readonly unflushed = new Set<Client>();
+  /** Rooms with lines queued that members have not been handed yet. */
+  private readonly pendingGroups = new Set<Fanout>();
+  /** Every live connection: what broadcast() sends to. */
+  private readonly everyone = new Fanout(this);
+  /** Connections to end once the current turn's records are handled. */
+  private readonly kicks = new Map<Connection, DisconnectReason>();
+
+  /**
+   * @param sendqLimitBytes output queued for one client before it counts as too slow
+   */
+  constructor(
+    private readonly sendqLimitBytes: number,
+    private readonly tracer: Tracer,
+  ) {}
+
+  /** A new client, served by child `pid`: from now on it gets broadcasts and can join rooms. */
+  admit(pid: number, socket: AcceptedSocket): Connection {
+    const client: Client = {
+      pid,
+      fd: socket.fd,
+      address: socket.address,
+      port: socket.port,
+      lastActive: Date.now(),
+      outbox: new Outbox(socket.fd),
+    };
+    this.connections.set(pid, client);
+    this.everyone.add(client);
+    return client;
+  }
+
+  /**
+   * Forgets a connection and closes our copy of its socket; false when it had gone
+   * already. shutdown() first, so the child blocked in read() sees end of stream and
+   * exits even though it holds the socket too.
+   */
+  remove(connection: Connection): boolean {
+    const client = this.connections.get(connection.pid);
+    if (client === undefined) return false;
+    this.connections.delete(client.pid);
+    this.everyone.remove(client);
+    this.unflushed.delete(client);
+    this.kicks.delete(client);
+    client.outbox.clear();
+    try {
+      posix.shutdown(client.fd, 'SHUT_RDWR');
+    } catch {
+      // ENOTCONN: the peer is already gone.
+    }
+    posix.close(client.fd);
+    return true;
+  }
+
+  /** The connection the chat knows, for a child's pid. */
+  get(pid: number): Connection | undefined {
+    return this.connections.get(pid);
+  }
+
+  get hasPending(): boolean {
+    return this.unflushed.size > 0 || this.pendingGroups.size > 0;
+  }
+
+  // -------------------------------------------------------- for the chat
+
+  send(connection: Connection, data: Buffer): void {
+    this.flushGroups(); // lines a room queued earlier go first
+    this.enqueue(connection, data);
+  }
+
+  broadcast(data: Buffer, except?: Connection): void {
+    this.everyone.send(data, except ?? null);
+  }
+
+  group(): Fanout {
+    return new Fanout(this);
+  }
+
+  disconnect(connection: Connection, reason: DisconnectReason): void {
+    const client = this.connections.get(connection.pid);
+    if (client !== undefined) this.kicks.set(client, reason);
+  }
+
+  // ------------------------------------------------------ for the rooms
+
+  /** FanoutSink: straight into a client's queue. */
+  enqueue(connection: Connection, data: Buffer): void {
+    const client = this.connections.get(connection.pid);
+    if (client === undefined) return;
+    client.outbox.enqueue(data);
+    this.unflushed.add(client);
+  }
+
+  /** FanoutSink: a room has lines waiting. */
+  pending(group: Fanout): void {
+    this.pendingGroups.add(group);
+  }
+
+  // ------------------------------------------------------- for the loop
+
+  /** The connections asked to end since the last call, with why; the caller ends them. */
+  takeKicks(): [Connection, DisconnectReason][] {
+    if (this.kicks.size === 0) return [];
+    const kicks = [...this.kicks];
+    this.kicks.clear();
+    return kicks;
+  }
+
+  /**
+   * One send per client with output due. What a client's socket does not take waits
+   * for a later turn. A client is too slow to keep when its backlog passes the limit
+   * and it has taken nothing for STALLED_READER_MS (a reader that is merely busy for a
+   * moment is spared), or passes SENDQ_HARD_FACTOR times the limit however it reads:
+   * either way the parent's memory stays bounded. Returns the connections whose peer
+   * has vanished: the caller ends them (and may queue more, then flush again).
+   */
+  flush(): readonly Connection[] {
+    this.flushGroups();
+    let lost: Connection[] | null = null;
+    for (const client of this.unflushed) {
+      if (this.flushOne(client) === 'gone') (lost ??= []).push(client);
+    }
+    return lost ?? NONE_LOST;
+  }
+
+  /** Sends one client what is queued for it now (a welcome, a last word); false when its peer has vanished. */
+  flushNow(connection: Connection): boolean {
+    const client = this.connections.get(connection.pid);
+    return client === undefined || this.flushOne(client) !== 'gone';
+  }
+
+  private flushGroups(): void {
+    if (this.pendingGroups.size === 0) return;
+    for (const group of this.pendingGroups) group.flush();
+    this.pendingGroups.clear();
+  }
+
+  /** Sends one client what is queued for it; marks it for a kick if it has stopped reading. */
+  private flushOne(client: Client): 'gone' | 'ok' {
+    const queued = client.outbox.bytes;
+    const result = client.outbox.flush();
+    if (this.tracer.enabled) this.tracer.line('parent', posix.getpid(), `send(client of ${client.pid}, ${queued} bytes) -> ${result}`);
+    if (result === 'partial' || result === 'blocked') {
+      const backlog = client.outbox.bytes;
+      const limit = this.sendqLimitBytes;
+      const stalled = result === 'blocked' && Date.now() - client.outbox.stalledSince >= STALLED_READER_MS;
+      if ((stalled && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {
+        client.outbox.clear(); // it cannot take what is queued; the notice goes alone
+        this.kicks.set(client, { kind: 'kicked', detail: `too slow: more than ${limit} bytes waiting to be read` });
+      }
+      return 'ok';
+    }
+    this.unflushed.delete(client);
+    return result === 'gone' ? 'gone' : 'ok';
+  }
+}

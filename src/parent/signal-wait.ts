@@ -1,0 +1,66 @@
+/**
+ * The signal handler of the original, done the way a threaded runtime allows: the
+ * parent does not handle signals asynchronously, it waits for them. The signals
+ * are blocked in the main thread (and forwarded to it from Node's other threads,
+ * which do not all block them), so each stays pending until sigtimedwait() takes
+ * it: SIGUSR1 (a child's records, a new connection, a spare from the zygote),
+ * SIGCHLD (a child ended) and the stop requests. See docs/fork-in-node.md.
+ */
+import * as posix from '../posix/index.js';
+import type { SignalInfo } from '../posix/index.js';
+
+/** The original's wait: wake at least once a second even if nothing happens. */
+export const SIGNAL_WAIT_SECONDS = 1;
+
+/** Signals that stop the server. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+/**
+ * Everything the loop waits for: SIGUSR1 (a child's record, or a new connection),
+ * SIGCHLD (a child ended: reap it now rather than on the next wake-up; reaping does
+ * not depend on it) and the stop requests. bin/posix-chat.cjs blocks the same list.
+ */
+export const WAIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGCHLD', ...STOP_SIGNALS];
+const STOP_SIGNAL_NUMBERS = new Set(STOP_SIGNALS.map(posix.signalNumber));
+
+/**
+ * Blocks the signals in this (the main) thread so they wait for sigtimedwait(), and
+ * forwards them here from Node's other threads. Forwarding SIGUSR1 also replaces
+ * Node's own handler, which would open the inspector.
+ */
+export function installSignalWait(): void {
+  posix.sigprocmask('block', WAIT_SIGNALS);
+  for (const signal of WAIT_SIGNALS) posix.sigaction(signal, 'forward');
+}
+
+/** Waits up to `timeoutSeconds` for one of WAIT_SIGNALS; null on timeout. */
+export function waitForSignal(timeoutSeconds: number): SignalInfo | null {
+  return posix.sigtimedwait(WAIT_SIGNALS, timeoutSeconds);
+}
+
+/** Takes any SIGUSR1 already pending, without waiting. */
+export function discardPendingWakeUps(): void {
+  while (posix.sigtimedwait(['SIGUSR1'], 0) !== null);
+}
+
+export function isStopSignal(woke: SignalInfo | null): woke is SignalInfo {
+  return woke !== null && STOP_SIGNAL_NUMBERS.has(woke.signo);
+}
+
+/** --trace's words for a wake-up. */
+export function describeWake(woke: SignalInfo | null, timeout: number, listenFd: number): string {
+  if (woke === null) return `sigtimedwait() -> timeout after ${timeout} s`;
+  const name = posix.signalName(woke.signo);
+  if (woke.fd !== null) {
+    const what = woke.fd === listenFd ? 'a connection is waiting' : "the zygote's answer: a spare child";
+    return `sigtimedwait() -> ${name} (POLL_IN on fd ${woke.fd}: ${what})`;
+  }
+  return `sigtimedwait() -> ${name} from pid ${woke.pid}`;
+}
+
+/**
+ * Waits up to `timeoutSeconds` for a wake-up only (SIGUSR1, SIGCHLD), leaving a stop
+ * request pending for the loop: used while the server starts.
+ */
+export function waitForWakeUp(timeoutSeconds: number): SignalInfo | null {
+  return posix.sigtimedwait(['SIGUSR1', 'SIGCHLD'], timeoutSeconds);
+}

@@ -1,0 +1,338 @@
+/**
+ * The parent process (the original's SocketServerBroadcast). Read it top to bottom
+ * as the PHP class: before the loop, on connect, wait for a signal, drain the pipe,
+ * reap. The loop itself is SocketServer.run(): accept if someone waits, else onIdle().
+ *
+ * Every call in it is synchronous: the loop never returns to Node's event loop.
+ * Its helpers each have a module: children.ts (forking, reaping, the zygote),
+ * delivery.ts (outboxes, rooms, the sendq policy), admission.ts (limits, idle),
+ * signal-wait.ts, ../pipe/drain.ts, and rehearsal.ts.
+ */
+import { warmUpChildPath } from '../child/warm-up.js';
+import type { ChatHandler, ChildPlan, Connection, DisconnectReason, ExitStatus, InputMode, RateLimit, Sidecar, Tracer } from '../contracts.js';
+import { Logger } from '../log.js';
+import { PipeDrain } from '../pipe/drain.js';
+import * as posix from '../posix/index.js';
+import type { AcceptedSocket } from '../posix/index.js';
+import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
+import { Admission, prepareClientSocket, raiseFileLimit, refuse, type Limits } from './admission.js';
+import { Children } from './children.js';
+import { Deliveries } from './delivery.js';
+import { churnYoungGeneration, rehearse, type RehearsalStage } from './rehearsal.js';
+import { describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
+import { SocketServer, type ListenOptions } from './socket-server.js';
+
+/** While some client's output is queued, look again this soon. */
+export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
+/** How long the server waits for its sidecar's first ready. */
+export const SIDECAR_START_MS = 15_000;
+
+const LOST: DisconnectReason = { kind: 'lost', detail: 'connection lost' };
+const SHUTDOWN: DisconnectReason = { kind: 'shutdown', detail: 'server shutting down' };
+const NONE_REAPED: ReadonlySet<number> = new Set();
+
+/** The sidecar did not come up: the server cannot start. `message` may be '' when it printed why itself. */
+export class StartError extends Error {}
+
+export interface BroadcastServerOptions extends ListenOptions, Limits {
+  chat: ChatHandler;
+  log: Logger;
+  /** The longest line a child passes on, in bytes. */
+  maxLineBytes: number;
+  /** How children read their clients: telnet and clean lines, or the original's raw bytes. */
+  inputMode: InputMode;
+  /** Output queued for one client before it is disconnected as too slow. */
+  sendqLimitBytes: number;
+  /** Flood control, enforced in each child; null: none. */
+  rateLimit: RateLimit | null;
+  /** --trace: every IPC step on stderr. */
+  tracer: Tracer;
+  /** Fork children from a zygote (forked once at start) instead of from the parent itself. */
+  zygote: boolean;
+  /** The Redis link, with --redis. */
+  sidecar?: Sidecar;
+  /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */
+  rehearsalChat?: () => ChatHandler;
+}
+
+export class SocketServerBroadcast extends SocketServer {
+  private readonly parentPid = posix.getpid();
+  private readonly delivery: Deliveries;
+  private readonly admission: Admission;
+  private readonly children: Children;
+  private readonly chat: ChatHandler;
+  private readonly log: Logger;
+  /** The pipe every child writes to; made in beforeServerLoop(), before the first fork. */
+  private pipe: PipeDrain | null = null;
+  /** Children reaped this turn: their last records may still be in the pipe. */
+  private justReaped = NONE_REAPED;
+
+  constructor(private readonly options: BroadcastServerOptions) {
+    super(options);
+    this.chat = options.chat;
+    this.log = options.log;
+    this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer);
+    this.admission = new Admission(options);
+    this.children = new Children({
+      zygote: options.zygote,
+      parentPid: this.parentPid,
+      log: options.log,
+      tracer: options.tracer,
+      planFor: (clientFd, closeFds) => this.planFor(clientFd, this.openPipe().writeFd, closeFds),
+      parentFds: () => this.parentFds(),
+    });
+    this.chat.attach(this.delivery);
+  }
+
+  // ------------------------------------------------------ before the loop
+
+  protected beforeServerLoop(): void {
+    this.rehearseFirst();
+    installSignalWait();
+    const pipe = this.openPipe(); // before the first fork: every child inherits it
+    posix.setSignalOnReadable(this.listenFd, 'SIGUSR1'); // a new connection wakes the wait too
+    raiseFileLimit(this.log);
+    warmUpChildPath((pipeWriteFd) => this.planFor(-1, pipeWriteFd));
+    discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
+    this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
+    if (this.options.zygote) churnYoungGeneration();
+    this.startSidecar(pipe);
+  }
+
+  /** Starts the sidecar and runs the pipe and reaping (no accepts yet) until it is ready or fails. */
+  private startSidecar(pipe: PipeDrain): void {
+    const sidecar = this.options.sidecar;
+    if (sidecar === undefined) return;
+    sidecar.start(pipe.writeFd, (pid) => this.children.track(pid));
+    const deadline = Date.now() + SIDECAR_START_MS;
+    while (sidecar.starting && sidecar.failure === null) {
+      if (Date.now() > deadline) throw new StartError(`the Redis link was not ready after ${SIDECAR_START_MS / 1000} s`);
+      waitForWakeUp(0.1);
+      this.reap();
+      this.handleProcess();
+    }
+    if (sidecar.failure !== null) throw new StartError(sidecar.failure);
+  }
+
+  // ------------------------------------------------------------ on connect
+
+  protected onConnect(client: AcceptedSocket): void {
+    const refusal = this.admission.refusal(client, this.delivery.connections.size, this.children.waiting);
+    if (refusal !== null) return refuse(client, refusal, this.log);
+    prepareClientSocket(client.fd);
+    this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}`);
+    this.children.waiting.push(client);
+    this.children.startWaiting(this.admit);
+  }
+
+  /** A client whose child is `pid` joins: the chat greets it and tells the others. */
+  private readonly admit = (pid: number, client: AcceptedSocket): void => {
+    const connection = this.delivery.admit(pid, client);
+    this.admission.joined(client.address);
+    this.log.info(`connect ${describe(connection)}`);
+    this.chat.onConnect(connection);
+    // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
+    // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
+    // its first line out with the notice in one send per listener, and the child's first
+    // run is not kept off the CPU by one send per client.
+    if (!this.delivery.flushNow(connection)) this.end(connection, LOST);
+  };
+
+  // --------------------------------------------------- wait for a signal
+
+  protected onIdle(): void {
+    const pipe = this.openPipe();
+    const base = pipe.hasMore ? 0 : this.delivery.hasPending ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
+    const timeout = this.children.wakeWithin(base);
+    const woke = waitForSignal(timeout);
+    if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout, this.listenFd));
+    if (isStopSignal(woke)) {
+      this.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
+      this.stop();
+    }
+    // Reap first, then drain: a child that exited wrote its records before it died,
+    // so after the drain we know whether it said goodbye (disc) or was lost.
+    const exited = this.reap();
+    this.handleProcess();
+    for (const status of exited) {
+      const connection = this.delivery.get(status.pid);
+      if (connection !== undefined) this.end(connection, LOST);
+    }
+    if (this.children.waiting.length > 0) this.children.startWaiting(this.admit);
+    for (const connection of this.admission.idle(this.delivery.connections.values())) {
+      this.delivery.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
+    }
+    this.options.sidecar?.tick();
+    this.processKicks();
+    this.flush();
+  }
+
+  // -------------------------------------------------------- drain the pipe
+
+  /** Reads every complete record waiting in the pipe (the original's handleProcess). */
+  private handleProcess(): void {
+    this.openPipe().drain(this.onRecord, this.afterRead);
+  }
+
+  /** One send per client per pipe read: the backlog never outgrows one read's worth. */
+  private readonly afterRead = (): void => this.flush();
+
+  private readonly onRecord = (record: PipeRecord): void => {
+    const connection = this.delivery.get(record.pid);
+    const sidecar = this.options.sidecar;
+    if (connection === undefined && sidecar?.owns(record.pid) === true && record.type === RecordType.link) {
+      if (this.options.tracer.enabled) this.trace(`  record link from the redis link ${record.pid}: ${record.data.toString('utf8', 0, 120)}`);
+      sidecar.onRecord(record);
+      return;
+    }
+    if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
+    if (connection === undefined) {
+      // A child whose connection already ended may still say goodbye; anything else is unexpected.
+      if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) this.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
+      return;
+    }
+    switch (record.type) {
+      case RecordType.msg:
+      case RecordType.cut:
+        connection.lastActive = Date.now();
+        this.chat.onLine(connection, record.data, record.type === RecordType.cut);
+        break;
+      case RecordType.throttled:
+        connection.lastActive = Date.now();
+        this.chat.notice(connection, `You are sending more than ${this.options.rateLimit?.perSecond} lines a second: lines are being dropped.`);
+        break;
+      case RecordType.flood:
+        this.delivery.disconnect(connection, { kind: 'kicked', detail: 'flooding' });
+        break;
+      case RecordType.reply:
+        this.delivery.send(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
+        break;
+      case RecordType.disc:
+        this.end(connection, { kind: 'closed', detail: 'closed the connection' });
+        break;
+      default:
+        this.log.warn(`pipe: unknown record type ${record.type} from pid ${record.pid}`);
+    }
+  };
+
+  // ------------------------------------------------------------------ reap
+
+  /** Reaps every ended child; the sidecar hears of its own. */
+  private reap(): ExitStatus[] {
+    const exited = this.children.reap();
+    const sidecar = this.options.sidecar;
+    for (const status of exited) if (sidecar?.owns(status.pid) === true) sidecar.onExit(status);
+    this.justReaped = exited.length === 0 ? NONE_REAPED : new Set(exited.map((status) => status.pid));
+    return exited;
+  }
+
+  // ----------------------------------------------------- ending connections
+
+  /** Sends what is due, and ends the connections whose peer vanished meanwhile (their notices go too). */
+  private flush(): void {
+    for (let lost = this.delivery.flush(); lost.length > 0; lost = this.delivery.flush()) {
+      for (const connection of lost) this.end(connection, LOST);
+    }
+  }
+
+  /** Ends the connections asked to end this turn, each with a last word. */
+  private processKicks(): void {
+    for (const [connection, reason] of this.delivery.takeKicks()) {
+      if (reason.kind !== 'quit') this.chat.notice(connection, `Disconnected: ${reason.detail ?? reason.kind}.`);
+      this.delivery.flushNow(connection); // a last word to the kicked client, if it takes it now
+      this.end(connection, reason);
+    }
+  }
+
+  private end(connection: Connection, reason: DisconnectReason): void {
+    if (!this.delivery.remove(connection)) return;
+    this.admission.left(connection.address);
+    const level = reason.kind === 'kicked' ? 'warn' : 'info';
+    this.log[level](`disconnect ${describe(connection)}: ${reason.kind}${reason.detail ? ` (${reason.detail})` : ''}`);
+    this.chat.onDisconnect(connection, reason);
+  }
+
+  protected onAcceptError(error: NodeJS.ErrnoException): void {
+    this.log.error(`accept: ${error.message}`);
+  }
+
+  protected afterServerLoop(): void {
+    for (const connection of [...this.delivery.connections.values()]) {
+      this.chat.notice(connection, 'The server is shutting down. Goodbye!');
+      this.delivery.flushNow(connection);
+      this.end(connection, SHUTDOWN);
+    }
+    this.options.sidecar?.stop();
+    this.children.stopAll();
+    this.pipe?.close();
+    this.log.info('stopped');
+  }
+
+  // -------------------------------------------------------------- helpers
+
+  private openPipe(): PipeDrain {
+    this.pipe ??= new PipeDrain(this.options.tracer, (bytes, runs) => {
+      this.log.error(`pipe: skipped ${bytes} bytes that were not a valid record (corrupt run ${runs})`);
+    });
+    return this.pipe;
+  }
+
+  /**
+   * What a child gets, decided before fork(). One factory for real children and the
+   * warm-up, so both plans have the same shape (hidden class) in V8.
+   */
+  private planFor(clientFd: number, pipeWriteFd: number, closeFds = this.parentFds()): ChildPlan {
+    const { maxLineBytes, inputMode, rateLimit, tracer } = this.options;
+    return { clientFd, pipeWriteFd, closeFds, parentPid: this.parentPid, maxLineBytes, inputMode, rateLimit, trace: tracer.enabled };
+  }
+
+  /** Descriptors of the parent's that a child must close. */
+  private parentFds(): number[] {
+    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...(this.options.sidecar?.fds() ?? [])];
+    for (const connection of this.delivery.connections.values()) fds.push(connection.fd);
+    return fds;
+  }
+
+  /**
+   * Before the first client, a rehearsal on a stand-in server of the same class, with
+   * a chat, a pipe and a log of its own, so V8 optimises the per-line path now.
+   * Skipped under --trace, whose readers should see only their own clients.
+   */
+  private rehearseFirst(): void {
+    const chat = this.options.rehearsalChat?.();
+    if (chat === undefined || this.options.tracer.enabled) return;
+    const standIn = new SocketServerBroadcast({ ...this.options, chat, log: new Logger('silent'), zygote: false, sidecar: undefined, rehearsalChat: undefined });
+    try {
+      rehearse(standIn.stage());
+    } catch (error) {
+      // Only speed depends on it: serve without (EMFILE with a tiny descriptor limit, say).
+      this.log.warn(`start-up rehearsal failed: ${(error as Error).message}; the first minutes may be slower`);
+    }
+  }
+
+  /** This server's loop steps, for the rehearsal. */
+  private stage(): RehearsalStage {
+    const pipe = this.openPipe();
+    return {
+      pipeWriteFd: pipe.writeFd,
+      admit: this.admit,
+      turn: () => {
+        this.handleProcess();
+        this.flush();
+      },
+      close: () => {
+        for (const connection of [...this.delivery.connections.values()]) this.end(connection, SHUTDOWN);
+        pipe.close();
+      },
+    };
+  }
+
+  /** One --trace line. Callers on the per-record path check `tracer.enabled` first: building the text costs. */
+  private trace(text: string): void {
+    if (this.options.tracer.enabled) this.options.tracer.line('parent', this.parentPid, text);
+  }
+}
+
+function describe(connection: Connection): string {
+  return `${connection.address}:${connection.port} (pid ${connection.pid})`;
+}

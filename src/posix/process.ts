@@ -1,0 +1,138 @@
+/**
+ * Processes: fork(2) and clone(CLONE_PARENT), execve(2), kill(2), waitpid(2), _exit(2),
+ * getpid/getppid, prctl(PR_SET_NAME, PR_SET_PDEATHSIG) and the resource limits.
+ * See native/process.cc.
+ */
+import { checkInteger, native, signalNumber, type Resource, type ResourceLimit, type Signal, type WaitResult } from './binding.js';
+
+/** True when this process was started with `node --single-threaded` (FORK-IN-NODE.md fact 10). */
+export function isSingleThreaded(): boolean {
+  return process.execArgv.includes('--single-threaded');
+}
+
+/**
+ * `fork(2)`: duplicates this process. Returns the child's pid in the parent and 0 in the child.
+ *
+ * In the same native call, first clears V8's `MADV_DONTFORK` from every mapping (else the child
+ * has no heap and crashes at its first allocation), and in the child, before returning, puts every
+ * signal the parent handles or has blocked back to its default action with an empty mask.
+ *
+ * The child has only the calling thread: it must run no event-loop work (timers, promises,
+ * `net`, async `fs`, `console.log`), do its I/O with this module's synchronous calls, and leave
+ * with `_exit()`. In the child, `process.pid` still holds the parent's pid: use `getpid()`.
+ *
+ * @throws Error with code `ERR_POSIX_NOT_SINGLE_THREADED` when node was not started with
+ *   `--single-threaded` (a child would hang for ever in its first garbage collection).
+ * @throws `EAGAIN` (process limit reached) or `ENOMEM`.
+ */
+export function fork(): number {
+  requireSingleThreaded('fork');
+  return native.fork();
+}
+
+/** Throws ERR_POSIX_NOT_SINGLE_THREADED, saying why, unless node runs with --single-threaded. */
+function requireSingleThreaded(call: string): void {
+  if (isSingleThreaded()) return;
+  const error = new Error(
+    `${call}() needs node to run with --single-threaded: without it a forked child hangs for ever in its first ` +
+      `garbage collection, waiting on V8 worker threads that ${call}() did not copy. ` +
+      'Start with `node --single-threaded ...` (npm start and the posix-chat bin do).',
+  ) as NodeJS.ErrnoException;
+  error.code = 'ERR_POSIX_NOT_SINGLE_THREADED';
+  throw error;
+}
+
+/**
+ * `clone(2)` with `CLONE_PARENT`: `fork()` (with the same preparation, see there), except that
+ * the new process is a child of this process's *parent*: that parent gets its SIGCHLD, reaps it
+ * with `waitpid()`, and is the parent its parent-death signal watches. A helper forked once can so
+ * make children for its parent (a "zygote"). Returns the new pid, or 0 in the new process.
+ * @throws `ERR_POSIX_NOT_SINGLE_THREADED` (as fork()), `EAGAIN`, `ENOMEM`.
+ */
+export function forkSibling(): number {
+  requireSingleThreaded('forkSibling');
+  return native.forkSibling();
+}
+
+/** `prctl(PR_SET_NAME)`: this process's name in `ps`, `top` and `/proc/PID/comm` (cut to 15 bytes). */
+export function setProcessName(name: string): void {
+  native.setProcessName(name);
+}
+
+/**
+ * `execve(2)`: replaces this process's program with `path`, run with `argv` (argv[0] first) and
+ * `env` (`NAME=value` strings). Returns only by throwing. Descriptors opened with close-on-exec
+ * (every one this module opens) close; give the new program one by `dup2()`-ing it to a fixed
+ * number first. Signal dispositions go back to default; the signal mask is kept.
+ *
+ * After `fork()`, this is how a child becomes another program without running an event loop.
+ * @throws `ENOENT`, `EACCES`, `ENOEXEC`, `E2BIG`...
+ */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  return native.execve(path, argv, env);
+}
+
+/**
+ * `kill(2)`: sends `signal` (default SIGTERM) to `pid` (or to a process group when negative).
+ * @throws `ESRCH` when no such process exists, `EPERM` when not allowed.
+ */
+export function kill(pid: number, signal: Signal = 'SIGTERM'): void {
+  checkInteger(pid, 'pid');
+  native.kill(pid, signalNumber(signal));
+}
+
+/** `waitpid` flag: return at once (with null) when no child has ended. */
+export const WNOHANG = native.constants.WNOHANG;
+
+/**
+ * `waitpid(2)`: waits for a child (`pid`, or -1 for any) to end and reaps it.
+ * Returns `{pid, code, signal}`, or null when `flags` holds `WNOHANG` and no child has ended yet.
+ * @throws `ECHILD` when there is no such child (or no child at all).
+ */
+export function waitpid(pid: number, flags = 0): WaitResult | null {
+  checkInteger(pid, 'pid');
+  checkInteger(flags, 'flags');
+  return native.waitpid(pid, flags);
+}
+
+/**
+ * `_exit(2)`: ends this process at once, without running exit handlers or the event loop.
+ * A forked child leaves this way: `process.exit()` would run the parent's exit handlers.
+ */
+export function _exit(code = 0): never {
+  checkInteger(code, 'code');
+  return native._exit(code);
+}
+
+/** `getpid(2)`: this process's pid, read afresh (unlike `process.pid`, which a forked child inherits). */
+export function getpid(): number {
+  return native.getpid();
+}
+
+/** `getppid(2)`: the parent's pid (1 or a subreaper's once the parent has died). */
+export function getppid(): number {
+  return native.getppid();
+}
+
+/**
+ * `prctl(PR_SET_PDEATHSIG)`: asks the kernel to send `signal` to this process when its parent dies,
+ * however it dies (SIGKILL included). Cleared by `fork()` in the new child; call it in the child.
+ */
+export function setParentDeathSignal(signal: Signal): void {
+  native.setParentDeathSignal(signalNumber(signal));
+}
+
+/** `getrlimit(2)`: the soft and hard limits of `resource` (-1: unlimited). */
+export function getrlimit(resource: Resource): ResourceLimit {
+  return native.getrlimit(resource);
+}
+
+/**
+ * `setrlimit(2)`: sets the soft and hard limits of `resource` (-1: unlimited).
+ * @throws `EPERM` when raising the hard limit without privilege, `EINVAL` when soft > hard.
+ */
+export function setrlimit(resource: Resource, soft: number, hard: number): void {
+  checkInteger(soft, 'soft');
+  checkInteger(hard, 'hard');
+  native.setrlimit(resource, soft, hard);
+}

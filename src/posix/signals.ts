@@ -1,0 +1,39 @@
+/**
+ * Signals: the calling thread's mask, what a signal does, and the synchronous wait.
+ * See native/signals.cc and man 2 sigtimedwait.
+ */
+import { native, signalNumber, type Signal, type SignalInfo } from './binding.js';
+
+/**
+ * `pthread_sigmask(2)` for the calling thread: 'block' adds `signals` to the mask, 'unblock'
+ * removes them, 'setmask' replaces the mask. Returns the previous mask as signal numbers.
+ * A blocked signal stays pending until `sigtimedwait()` takes it.
+ */
+export function sigprocmask(how: 'block' | 'unblock' | 'setmask', signals: readonly Signal[]): number[] {
+  return native.sigprocmask(how, signals.map(signalNumber));
+}
+
+/**
+ * `sigaction(2)`: sets what `signal` does: 'default', 'ignore', or 'forward'.
+ *
+ * 'forward' installs a handler that re-sends the signal with `tgkill()` to the thread that called
+ * this (Node's other threads do not block SIGTERM; one of them could otherwise take it and kill the
+ * process). That thread must block the signal first and collect it with `sigtimedwait()`.
+ * Forwarding SIGUSR1 also replaces Node's own handler, which would start the inspector.
+ */
+export function sigaction(signal: Signal, action: 'default' | 'ignore' | 'forward'): void {
+  if (action !== 'default' && action !== 'ignore' && action !== 'forward') {
+    throw new TypeError(`action must be 'default', 'ignore' or 'forward', got ${String(action)}`);
+  }
+  native.sigaction(signalNumber(signal), action);
+}
+
+/**
+ * `sigtimedwait(2)`: waits up to `timeoutSeconds` for one of `signals` (which must be blocked in
+ * this thread) and takes it. Returns what is known of it, or null on timeout. An interruption
+ * (EINTR) is retried with the time left.
+ */
+export function sigtimedwait(signals: readonly Signal[], timeoutSeconds: number): SignalInfo | null {
+  if (!(timeoutSeconds >= 0)) throw new TypeError(`timeoutSeconds must be >= 0, got ${String(timeoutSeconds)}`);
+  return native.sigtimedwait(signals.map(signalNumber), timeoutSeconds);
+}

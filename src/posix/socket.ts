@@ -1,0 +1,114 @@
+/**
+ * Sockets: socket(2), bind, listen, accept, send/sendmsg with an iovec, socketpair(2),
+ * descriptor passing (SCM_RIGHTS) and shutdown. See native/socket.cc and native/unix.cc.
+ */
+import { checkFd, checkInteger, constants, native, type AcceptedSocket, type ReceivedMessage, type SocketAddress, type SocketOption } from './binding.js';
+
+/** `socket(2)`: a new close-on-exec TCP socket of the given family. */
+export function socket(family: 'IPv4' | 'IPv6'): number {
+  return native.socket(family);
+}
+
+/**
+ * `setsockopt(2)`: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF, SO_RCVBUF and SO_RCVLOWAT take an
+ * integer (or boolean); SO_RCVTIMEO takes microseconds, 0 for none: a blocking read that
+ * times out with nothing returns null (EAGAIN). (Linux honours SO_RCVLOWAT on a blocking
+ * TCP read; a Unix-domain stream read returns what is there.)
+ */
+export function setsockopt(fd: number, name: SocketOption, value: number | boolean): void {
+  checkFd(fd);
+  native.setsockopt(fd, name, typeof value === 'boolean' ? Number(value) : value);
+}
+
+/** `bind(2)` to a numeric IPv4/IPv6 address; port 0 lets the kernel choose. @throws `EADDRINUSE`, `EACCES`, ... */
+export function bind(fd: number, address: string, port: number): void {
+  checkFd(fd);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be 0-65535, got ${String(port)}`);
+  native.bind(fd, address, port);
+}
+
+/** `listen(2)` with the given backlog (connections the kernel queues before `accept()`). */
+export function listen(fd: number, backlog: number): void {
+  checkFd(fd);
+  checkInteger(backlog, 'backlog');
+  native.listen(fd, backlog);
+}
+
+/** `getsockname(2)`: the socket's own address, e.g. the real port after binding port 0. */
+export function getsockname(fd: number): SocketAddress {
+  checkFd(fd);
+  return native.getsockname(fd);
+}
+
+/**
+ * `accept4(2)`: takes a waiting connection. Returns its descriptor (blocking, close-on-exec) and the
+ * **peer's** address, or null when the listening socket is non-blocking and nobody is waiting.
+ */
+export function accept(fd: number): AcceptedSocket | null {
+  checkFd(fd);
+  return native.accept(fd);
+}
+
+/** Flags for `send()`. */
+export interface SendOptions {
+  /** `MSG_DONTWAIT`: return null instead of blocking when the socket's buffer is full. */
+  dontWait?: boolean;
+}
+
+/**
+ * `send(2)` with `MSG_NOSIGNAL` (a vanished peer gives `EPIPE`, never SIGPIPE).
+ * Returns the bytes sent (possibly fewer than asked), or null when `dontWait` finds the buffer full.
+ * @throws `EPIPE`, `ECONNRESET` when the peer has gone.
+ */
+export function send(fd: number, buffer: Uint8Array, options: SendOptions = {}): number | null {
+  checkFd(fd);
+  const flags = options.dontWait === true ? constants.MSG_DONTWAIT : 0;
+  return native.send(fd, buffer, 0, buffer.length, flags);
+}
+
+/**
+ * `sendmsg(2)` with one iovec per buffer (the first IOV_MAX of them): several buffers in one
+ * call without copying them together. `MSG_NOSIGNAL` always. Returns the bytes sent (possibly
+ * fewer than all), or null when `dontWait` finds the socket's buffer full.
+ * @throws `EPIPE`, `ECONNRESET` when the peer has gone.
+ */
+export function sendv(fd: number, buffers: readonly Uint8Array[], options: SendOptions = {}): number | null {
+  checkFd(fd);
+  const flags = options.dontWait === true ? constants.MSG_DONTWAIT : 0;
+  return native.sendv(fd, buffers, flags);
+}
+
+/**
+ * `socketpair(2)`: two connected, close-on-exec `AF_UNIX` `SOCK_SEQPACKET` sockets: each send
+ * arrives as one whole message, in order. For a parent and a process it forked to talk over.
+ */
+export function socketpair(): [number, number] {
+  return native.socketpair();
+}
+
+/**
+ * `sendmsg(2)` with `SCM_RIGHTS`: sends `buffer` (at least one byte) as one message that also
+ * carries a copy of descriptor `passFd`; the receiver gets it as a new descriptor of its own.
+ * Returns the bytes sent, or null when a non-blocking socket is full.
+ * @throws `EPIPE` or `ECONNRESET` when the other end has closed, `EBADF`.
+ */
+export function sendFd(socket: number, passFd: number, buffer: Uint8Array): number | null {
+  checkFd(socket);
+  checkFd(passFd);
+  return native.sendFd(socket, passFd, buffer);
+}
+
+/**
+ * `recvmsg(2)`: one message into `buffer`, and the descriptor it carried (opened close-on-exec),
+ * if any. `bytes` is 0 when the other end has closed; null when a non-blocking socket has nothing.
+ */
+export function recvFd(socket: number, buffer: Uint8Array): ReceivedMessage | null {
+  checkFd(socket);
+  return native.recvFd(socket, buffer);
+}
+
+/** `shutdown(2)`: ends one or both directions of a connection for every process holding it. */
+export function shutdown(fd: number, how: 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR' = 'SHUT_RDWR'): void {
+  checkFd(fd);
+  native.shutdown(fd, how);
+}

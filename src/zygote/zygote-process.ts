@@ -1,0 +1,66 @@
+/**
+ * The zygote process: a copy of the parent, forked once at start, whose only job is
+ * to fork the per-connection children ahead of need (spares). Each spare is forked
+ * with clone(CLONE_PARENT), so it is the parent's child, not the zygote's. The
+ * parent's side of the conversation is src/parent/zygote.ts.
+ *
+ * The control socket: the parent asks for spares (one byte each); the zygote answers
+ * each with the spare's pid (int32, little-endian) carrying the parent's end of the
+ * spare's hand-off socket (SCM_RIGHTS), or a negative errno without a descriptor
+ * when it could not fork.
+ */
+import { becomeChild } from '../child/become-child.js';
+import { runSpare } from '../child/socket-client-broadcast.js';
+import type { ChildPlan } from '../contracts.js';
+import * as posix from '../posix/index.js';
+
+/** A child's plan, given its client socket and the descriptors it must close. */
+export type PlanFor = (clientFd: number, closeFds: number[]) => ChildPlan;
+
+/** The process name of the zygote, in ps and /proc/PID/comm. */
+export const ZYGOTE_NAME = 'posix-zygote';
+
+/**
+ * At most this many spares asked for at once, when clients queue up (a storm of
+ * connections): the zygote forks them back to back, and the parent admits every one
+ * that has arrived in one loop turn, so the others hear one batch of "joined" notices.
+ */
+export const MAX_SPARES_ASKED = 2;
+
+/**
+ * The zygote's whole life: fork a spare with a socketpair of its own, send the
+ * parent the spare's pid and the other end; once per byte the parent sends, for ever.
+ * Never returns.
+ */
+export function runZygote(parentPid: number, closeFds: readonly number[], controlFd: number, planFor: PlanFor): never {
+  becomeChild({ parentPid, name: ZYGOTE_NAME, closeFds });
+  const reply = Buffer.alloc(4);
+  const request = Buffer.alloc(MAX_SPARES_ASKED);
+  for (let wanted = 1; ; ) {
+    for (; wanted > 0; wanted--) {
+      const [parentEnd, spareEnd] = posix.socketpair();
+      let pid: number;
+      try {
+        pid = posix.forkSibling();
+      } catch (error) {
+        pid = (error as NodeJS.ErrnoException).errno ?? -1;
+      }
+      if (pid === 0) runSpare(planFor(-1, [controlFd, parentEnd]), spareEnd);
+      posix.close(spareEnd);
+      reply.writeInt32LE(pid, 0);
+      try {
+        if (pid > 0) posix.sendFd(controlFd, parentEnd, reply);
+        else posix.write(controlFd, reply);
+        posix.close(parentEnd);
+      } catch {
+        return posix._exit(1);
+      }
+    }
+    try {
+      wanted = posix.read(controlFd, request) ?? 0; // one byte per spare wanted
+    } catch {
+      return posix._exit(1);
+    }
+    if (wanted === 0) return posix._exit(0); // the parent has gone
+  }
+}
