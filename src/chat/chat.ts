@@ -7,19 +7,11 @@
  */
 import type { ChatEvent, Presence } from '../cluster/protocol.js';
 import type { ChatHandler, ClusterListener, ClusterPort, Connection, Delivery, DisconnectReason, RoomGroup } from '../contracts.js';
+import { RoomHistories } from './history.js';
+import { RemoteUsers } from './remote-users.js';
+import { checkNick, checkRoom, CRLF, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, LOBBY, MAX_NICK_LENGTH } from './rules.js';
 
-export const LOBBY = '#lobby';
-export const MAX_NICK_LENGTH = 16;
-export const MAX_ROOM_NAME_LENGTH = 24;
-const NICK_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
-const ROOM_PATTERN = /^#[a-z0-9][a-z0-9_-]*$/;
-/** Names newcomers get: nobody may take one with /nick, so guests never collide (across servers either). */
-const GUEST_PATTERN = /^guest-\d+$/i;
-/** Rooms whose history is kept once nobody is in them (the oldest emptied goes first). */
-const MAX_KEPT_HISTORIES = 500;
-const CRLF = '\r\n';
-/** Names listed to someone entering a room; a bigger room gets a count and a pointer to /who. */
-export const MAX_NAMES_ON_ENTRY = 20;
+export { checkNick, checkRoom, HELP, LOBBY, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH } from './rules.js';
 
 export interface ChatOptions {
   /** Public lines a newcomer to a room sees (0: none). */
@@ -49,15 +41,6 @@ interface Room {
   group: RoomGroup | null;
 }
 
-/** Someone on another server. */
-interface RemoteUser {
-  nick: string;
-  room: string;
-  /** Their server: its instance id and its name. */
-  readonly o: string;
-  readonly srv: string;
-}
-
 /** The default clock: one function for every Chat, so V8 sees one call target. */
 const systemClock = (): Date => new Date();
 
@@ -67,10 +50,9 @@ export class Chat implements ChatHandler, ClusterListener {
   /** Members by lower-cased nick: names are unique regardless of case. */
   private readonly byNick = new Map<string, Member>();
   private readonly rooms = new Map<string, Room>();
-  /** The last public lines of each room, formatted, oldest first; kept a while after a room empties. */
-  private readonly histories = new Map<string, string[]>();
+  private readonly history: RoomHistories;
   /** Users of other servers, by lower-cased nick. */
-  private readonly remote = new Map<string, RemoteUser>();
+  private readonly remote = new RemoteUsers();
   /** /nick requests waiting for the cluster's answer, by lower-cased nick. */
   private readonly claiming = new Map<string, Member>();
   private readonly cluster: ClusterPort | null;
@@ -80,6 +62,7 @@ export class Chat implements ChatHandler, ClusterListener {
   constructor(private readonly options: ChatOptions) {
     this.now = options.now ?? systemClock;
     this.cluster = options.cluster ?? null;
+    this.history = new RoomHistories(options.historyLines, (room) => this.rooms.has(room));
     if (this.cluster !== null) {
       this.cluster.attach(this);
       this.cluster.localUsers = () => [...this.members.values()].map((m): Presence => [m.nick, m.room.name]);
@@ -221,7 +204,7 @@ export class Chat implements ChatHandler, ClusterListener {
     const text = space === -1 ? '' : args.slice(space + 1).trim();
     if (name === '' || text === '') return this.tell(member, 'Usage: /msg NAME TEXT');
     const target = this.byNick.get(name.toLowerCase());
-    const remote = target === undefined ? this.remote.get(name.toLowerCase()) : undefined;
+    const remote = target === undefined ? this.remote.get(name) : undefined;
     if (remote !== undefined && this.cluster !== null) {
       this.cluster.publish({ k: 'msg', from: member.nick, to: remote.nick, text });
       return this.write(member, `${this.stamp()}-> *${remote.nick}* ${text}`);
@@ -267,35 +250,13 @@ export class Chat implements ChatHandler, ClusterListener {
   /** A line for everyone in the member's room; `body` is without timestamp: `<bob> hi`. */
   private publicLine(member: Member, body: string): void {
     const line = this.stamp() + body;
-    this.remember(member.room.name, line);
+    this.history.remember(member.room.name, line);
     this.toRoom(member.room, line, member);
     this.cluster?.publish({ k: 'line', room: member.room.name, body });
   }
 
-  private remember(roomName: string, line: string): void {
-    if (this.options.historyLines === 0) return;
-    let history = this.histories.get(roomName);
-    if (history === undefined) {
-      history = [];
-      this.histories.set(roomName, history);
-      if (this.histories.size > MAX_KEPT_HISTORIES) this.forgetOldestHistory();
-    }
-    history.push(line);
-    if (history.length > this.options.historyLines) history.shift();
-  }
-
-  /** Drops the history of the first room (in insertion order) nobody here is in. */
-  private forgetOldestHistory(): void {
-    for (const name of this.histories.keys()) {
-      if (!this.rooms.has(name)) {
-        this.histories.delete(name);
-        return;
-      }
-    }
-  }
-
   private showHistory(member: Member): void {
-    const history = this.histories.get(member.room.name) ?? [];
+    const history = this.history.of(member.room.name);
     if (history.length === 0) return;
     this.tell(member, `Last ${history.length} ${history.length === 1 ? 'line' : 'lines'} in ${member.room.name}:`);
     for (const line of history) this.write(member, line);
@@ -374,23 +335,23 @@ export class Chat implements ChatHandler, ClusterListener {
     switch (ev.k) {
       case 'line': {
         const line = this.stamp() + ev.body;
-        this.remember(ev.room, line);
+        this.history.remember(ev.room, line);
         if (!old) this.toRoom(this.rooms.get(ev.room), line);
         return;
       }
       case 'join':
-        this.remote.set(ev.nick.toLowerCase(), { nick: ev.nick, room: ev.room, o, srv });
+        this.remote.set(ev.nick, ev.room, o, srv);
         return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} joined ${ev.room}`));
       case 'move':
-        this.remote.set(ev.nick.toLowerCase(), { nick: ev.nick, room: ev.to, o, srv });
+        this.remote.set(ev.nick, ev.to, o, srv);
         this.toRoom(this.rooms.get(ev.from), this.announcement(`${ev.nick} left for ${ev.to}`));
         return this.toRoom(this.rooms.get(ev.to), this.announcement(`${ev.nick} joined ${ev.to}`));
       case 'rename':
-        this.remote.delete(ev.old.toLowerCase());
-        this.remote.set(ev.nick.toLowerCase(), { nick: ev.nick, room: ev.room, o, srv });
+        this.remote.delete(ev.old);
+        this.remote.set(ev.nick, ev.room, o, srv);
         return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.old} is now known as ${ev.nick}`));
       case 'leave':
-        this.remote.delete(ev.nick.toLowerCase());
+        this.remote.delete(ev.nick);
         return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} left (${ev.why})`));
       case 'msg': {
         const target = this.byNick.get(ev.to.toLowerCase());
@@ -407,19 +368,17 @@ export class Chat implements ChatHandler, ClusterListener {
 
   onPresence(reset: boolean, o: string, srv: string, users: readonly Presence[]): void {
     if (reset) this.remote.clear();
-    for (const [nick, room] of users) this.remote.set(nick.toLowerCase(), { nick, room, o, srv });
+    for (const [nick, room] of users) this.remote.set(nick, room, o, srv);
   }
 
   onServerGone(o: string): void {
-    const srv = [...this.remote.values()].find((r) => r.o === o)?.srv ?? 'a server';
+    const srv = this.remote.serverName(o) ?? 'a server';
     this.dropServer(o, `lost with ${srv}`);
   }
 
   /** Forgets every user of server `o`, telling their rooms why unless `why` is null. */
   private dropServer(o: string, why: string | null): void {
-    for (const [key, r] of this.remote) {
-      if (r.o !== o) continue;
-      this.remote.delete(key);
+    for (const r of this.remote.dropServer(o)) {
       if (why !== null) this.toRoom(this.rooms.get(r.room), this.announcement(`${r.nick} left (${why})`));
     }
   }
@@ -435,65 +394,4 @@ export class Chat implements ChatHandler, ClusterListener {
     if (!ok) return this.tell(member, `The name ${nick} is taken. Try another.`);
     this.rename(member, nick);
   }
-}
-
-export const HELP: readonly string[] = [
-  'Commands:',
-  '  /nick NAME        choose your name (letters, digits, _ and -; up to 16)',
-  '  /who              who is in your room, and how long they have been idle',
-  '  /who *            everyone online, with their room',
-  '  /me ACTION        say what you do:  * you ACTION',
-  '  /msg NAME TEXT    a private message, to anyone in any room',
-  '  /join #ROOM       go to a room (made if new); /join #lobby to come back',
-  '  /rooms            the rooms and how many are in each',
-  '  /quit [REASON]    leave (the others see the reason)',
-  '  /help             this list',
-  'Anything else you type goes to everyone in your room. Start a line with // to send a line that starts with /.',
-];
-
-/** Null when `nick` is acceptable, else why not. */
-export function checkNick(nick: string): string | null {
-  if (nick === '') return 'Usage: /nick NAME';
-  if (nick.length > MAX_NICK_LENGTH) return `A name has at most ${MAX_NICK_LENGTH} characters.`;
-  if (!NICK_PATTERN.test(nick)) return 'A name starts with a letter and has only letters, digits, _ and -.';
-  return null;
-}
-
-/** Null when `name` (lower-cased, with its #) is an acceptable room name, else why not. */
-export function checkRoom(name: string): string | null {
-  if (name.length > MAX_ROOM_NAME_LENGTH + 1) return `A room name has at most ${MAX_ROOM_NAME_LENGTH} characters after the #.`;
-  if (!ROOM_PATTERN.test(name)) return 'A room name is # then letters, digits, _ and - (like #games).';
-  return null;
-}
-
-/** Who is in the room, for someone entering it: the first MAX_NAMES_ON_ENTRY names, then how many more. */
-function hereWithYou(others: readonly string[]): string {
-  if (others.length === 0) return 'Nobody else is here yet.';
-  if (others.length <= MAX_NAMES_ON_ENTRY) return `Here with you: ${others.join(', ')}.`;
-  const more = others.length - MAX_NAMES_ON_ENTRY;
-  return `Here with you: ${others.slice(0, MAX_NAMES_ON_ENTRY).join(', ')} and ${more} more (/who lists everyone).`;
-}
-
-function describeLeave(reason: DisconnectReason): string {
-  switch (reason.kind) {
-    case 'quit':
-      return reason.detail ? `quit: ${reason.detail}` : 'quit';
-    case 'closed':
-      return 'connection closed';
-    case 'lost':
-      return 'connection lost';
-    case 'timeout':
-      return 'timed out';
-    case 'kicked':
-      return reason.detail ? `disconnected: ${reason.detail}` : 'disconnected';
-    default:
-      return reason.detail ? `${reason.kind}: ${reason.detail}` : reason.kind;
-  }
-}
-
-function formatIdle(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

@@ -10,7 +10,6 @@
  * resumes where it stopped. Presence is a key per server with an expiry, refreshed
  * while the server lives, and a hash of its users; nicks are claimed atomically.
  */
-import { writeSync } from 'node:fs';
 import { Redis, type ChainableCommander } from 'ioredis';
 import {
   chunks,
@@ -22,102 +21,20 @@ import {
   type Presence,
   type ToLink,
 } from './protocol.js';
-import { Logger, LOG_LEVELS, type LogLevel } from '../log.js';
-import { PipeWriter } from '../pipe/writer.js';
-import { MAX_RECORD_DATA_BYTES, RecordDecoder, RecordType } from '../protocol/record.js';
+import { Logger } from '../log.js';
+import { LinkPipe } from '../pipe/link-pipe.js';
+import { RecordDecoder, RecordType } from '../protocol/record.js';
+import { CLAIM_SCRIPT, KEY_PREFIX, nickKey, readSettings, RELEASE_SCRIPT, serverKey, STREAM_KEY, STREAM_MAX_LENGTH, usersKey, type LinkSettings } from './redis-schema.js';
 
-/** Everything the parent passes in the environment. */
-export interface LinkSettings {
-  url: string;
-  /** This server process's unique id (changes at every server start). */
-  instance: string;
-  /** Its human name, shown in /who *. */
-  server: string;
-  /** Stream id to read after; '' on the server's first link: read history, then new events. */
-  from: string;
-  /** Stream entries read back at start for room history. */
-  historyEntries: number;
-  /** Seconds a server stays present without refreshing. */
-  presenceTtl: number;
-  logLevel: LogLevel;
-}
-
-export const KEY_PREFIX = 'posix-chat:';
-export const STREAM_KEY = `${KEY_PREFIX}events`;
-/** Roughly how many events the stream keeps (XADD MAXLEN ~). */
-export const STREAM_MAX_LENGTH = 10_000;
 const GUEST_BLOCK = 1000;
 const READ_BLOCK_MS = 2000;
 const READ_COUNT = 500;
 const PUBLISH_BATCH = 200;
 const RETRY_MS = 500;
 
-const serverKey = (instance: string): string => `${KEY_PREFIX}server:${instance}`;
-const usersKey = (instance: string): string => `${KEY_PREFIX}users:${instance}`;
-const nickKey = (nick: string): string => `${KEY_PREFIX}nick:${nick.toLowerCase()}`;
-
-/**
- * Claims a nick: free, ours already, or held by a server that is no longer present
- * (its presence key expired, so the nick is free again). Returns the owner that keeps it, or ''.
- */
-const CLAIM_SCRIPT = `
-local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 1 then return owner end
-redis.call('SET', KEYS[1], ARGV[1])
-return ''`;
-/** Deletes a nick's key only if this server holds it. */
-const RELEASE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
-export function readSettings(env: NodeJS.ProcessEnv): LinkSettings {
-  const level = env.POSIX_CHAT_LOG_LEVEL ?? 'info';
-  return {
-    url: env.POSIX_CHAT_REDIS ?? '',
-    instance: env.POSIX_CHAT_LINK_INSTANCE ?? '',
-    server: env.POSIX_CHAT_LINK_SERVER ?? '',
-    from: env.POSIX_CHAT_LINK_FROM ?? '',
-    historyEntries: Number(env.POSIX_CHAT_LINK_HISTORY ?? 1000),
-    presenceTtl: Number(env.POSIX_CHAT_LINK_TTL ?? 6),
-    logLevel: (LOG_LEVELS as readonly string[]).includes(level) ? (level as LogLevel) : 'info',
-  };
-}
-
-/**
- * Records to the parent, through the same writer as a child's (src/pipe/writer.ts):
- * whole records per write (atomic, <= PIPE_BUF), one SIGUSR1 per turn of the event loop.
- */
-class ParentPipe {
-  private readonly writer: PipeWriter;
-  private flushDue = false;
-
-  constructor(fd: number, parentPid: number) {
-    const io = {
-      write: (buffer: Buffer, length: number): void => void writeSync(fd, buffer, 0, length),
-      wake: (): void => void process.kill(parentPid, 'SIGUSR1'),
-    };
-    this.writer = new PipeWriter(io, process.pid);
-  }
-
-  /** Sends `message`; false (and nothing sent) when it cannot fit in one record. */
-  send(message: FromLink): boolean {
-    const data = Buffer.from(JSON.stringify(message));
-    if (data.length > MAX_RECORD_DATA_BYTES) return false; // only a stream entry not written by posix-chat can be this big
-    this.writer.queue(RecordType.link, data, 0, data.length);
-    if (this.flushDue) return true;
-    this.flushDue = true;
-    // Every record written in this turn of the event loop shares one wake-up.
-    queueMicrotask(() => {
-      this.flushDue = false;
-      this.writer.flush();
-    });
-    return true;
-  }
-}
-
 class RedisLink {
   private readonly log: Logger;
-  private readonly parent = new ParentPipe(3, process.ppid);
+  private readonly parent = new LinkPipe(3, process.ppid);
   private readonly commands: Redis;
   private readonly reader: Redis;
   /** This server's users, as the parent told us: what presence and 'here' say. */

@@ -27,8 +27,10 @@ export interface ChildrenOptions {
   parentPid: number;
   log: Logger;
   tracer: Tracer;
-  /** A child's plan, for its client socket and the descriptors it must close. */
-  planFor: (clientFd: number, closeFds: number[]) => ChildPlan;
+  /** What every child is told about its input. */
+  child: Pick<ChildPlan, 'maxLineBytes' | 'inputMode' | 'rateLimit'>;
+  /** The write end of the parent's pipe. */
+  pipeWriteFd: () => number;
   /** Descriptors of the parent's that no child may keep (listening socket, pipe's read end, clients' sockets). */
   parentFds: () => number[];
 }
@@ -48,7 +50,8 @@ export class Children {
   /** Starts the zygote (with --zygote, the default). Call after the child path is warmed up. */
   start(): void {
     if (!this.options.zygote) return;
-    const pid = this.zygote.start(this.options.parentPid, this.options.parentFds(), this.options.planFor);
+    const planFor = (clientFd: number, closeFds: number[]): ChildPlan => this.planFor(clientFd, this.options.pipeWriteFd(), closeFds);
+    const pid = this.zygote.start(this.options.parentPid, this.options.parentFds(), planFor);
     this.pids.add(pid);
     this.options.log.debug(`zygote started (pid ${pid})`);
     this.trace(`fork() -> zygote ${pid}: it forks every child from now on`);
@@ -179,12 +182,21 @@ export class Children {
     }
     // The plan only now: what the child must close is what the parent holds at this moment
     // (but its own client, which may still be in the waiting list).
-    const plan = this.options.planFor(clientFd, this.options.parentFds().filter((fd) => fd !== clientFd));
+    const plan = this.planFor(clientFd, this.options.pipeWriteFd(), this.options.parentFds().filter((fd) => fd !== clientFd));
     const pid = posix.fork();
     if (pid === 0) runChild(plan); // never returns
     this.pids.add(pid);
     this.trace(`fork() -> child ${pid}`);
     return pid;
+  }
+
+  /**
+   * What a child gets, decided before fork(). One factory for real children and the
+   * warm-up, so both plans have the same shape (hidden class) in V8.
+   */
+  planFor(clientFd: number, pipeWriteFd: number, closeFds: number[]): ChildPlan {
+    const { parentPid, tracer, child } = this.options;
+    return { clientFd, pipeWriteFd, closeFds, parentPid, maxLineBytes: child.maxLineBytes, inputMode: child.inputMode, rateLimit: child.rateLimit, trace: tracer.enabled };
   }
 
   private rememberUnknown(pid: number): void {

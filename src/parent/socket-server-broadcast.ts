@@ -9,59 +9,31 @@
  * signal-wait.ts, ../pipe/drain.ts, and rehearsal.ts.
  */
 import { warmUpChildPath } from '../child/warm-up.js';
-import type { ChatHandler, ChildPlan, Connection, DisconnectReason, ExitStatus, InputMode, RateLimit, Sidecar, Tracer } from '../contracts.js';
+import type { Connection, DisconnectReason, ExitStatus } from '../contracts.js';
 import { Logger } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
-import { Admission, prepareClientSocket, raiseFileLimit, refuse, type Limits } from './admission.js';
+import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { churnYoungGeneration, rehearse, type RehearsalStage } from './rehearsal.js';
 import { describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
-import { SocketServer, type ListenOptions } from './socket-server.js';
+import { SIDECAR_START_MS, StartError, type BroadcastServerOptions } from './server-options.js';
+import { SocketServer } from './socket-server.js';
 
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
-/** How long the server waits for its sidecar's first ready. */
-export const SIDECAR_START_MS = 15_000;
-
 const LOST: DisconnectReason = { kind: 'lost', detail: 'connection lost' };
 const SHUTDOWN: DisconnectReason = { kind: 'shutdown', detail: 'server shutting down' };
 const NONE_REAPED: ReadonlySet<number> = new Set();
-
-/** The sidecar did not come up: the server cannot start. `message` may be '' when it printed why itself. */
-export class StartError extends Error {}
-
-export interface BroadcastServerOptions extends ListenOptions, Limits {
-  chat: ChatHandler;
-  log: Logger;
-  /** The longest line a child passes on, in bytes. */
-  maxLineBytes: number;
-  /** How children read their clients: telnet and clean lines, or the original's raw bytes. */
-  inputMode: InputMode;
-  /** Output queued for one client before it is disconnected as too slow. */
-  sendqLimitBytes: number;
-  /** Flood control, enforced in each child; null: none. */
-  rateLimit: RateLimit | null;
-  /** --trace: every IPC step on stderr. */
-  tracer: Tracer;
-  /** Fork children from a zygote (forked once at start) instead of from the parent itself. */
-  zygote: boolean;
-  /** The Redis link, with --redis. */
-  sidecar?: Sidecar;
-  /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */
-  rehearsalChat?: () => ChatHandler;
-}
 
 export class SocketServerBroadcast extends SocketServer {
   private readonly parentPid = posix.getpid();
   private readonly delivery: Deliveries;
   private readonly admission: Admission;
   private readonly children: Children;
-  private readonly chat: ChatHandler;
-  private readonly log: Logger;
   /** The pipe every child writes to; made in beforeServerLoop(), before the first fork. */
   private pipe: PipeDrain | null = null;
   /** Children reaped this turn: their last records may still be in the pipe. */
@@ -69,8 +41,6 @@ export class SocketServerBroadcast extends SocketServer {
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
-    this.chat = options.chat;
-    this.log = options.log;
     this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer);
     this.admission = new Admission(options);
     this.children = new Children({
@@ -78,10 +48,11 @@ export class SocketServerBroadcast extends SocketServer {
       parentPid: this.parentPid,
       log: options.log,
       tracer: options.tracer,
-      planFor: (clientFd, closeFds) => this.planFor(clientFd, this.openPipe().writeFd, closeFds),
+      child: { maxLineBytes: options.maxLineBytes, inputMode: options.inputMode, rateLimit: options.rateLimit },
+      pipeWriteFd: () => this.openPipe().writeFd,
       parentFds: () => this.parentFds(),
     });
-    this.chat.attach(this.delivery);
+    this.options.chat.attach(this.delivery);
   }
 
   // ------------------------------------------------------ before the loop
@@ -91,8 +62,8 @@ export class SocketServerBroadcast extends SocketServer {
     installSignalWait();
     const pipe = this.openPipe(); // before the first fork: every child inherits it
     posix.setSignalOnReadable(this.listenFd, 'SIGUSR1'); // a new connection wakes the wait too
-    raiseFileLimit(this.log);
-    warmUpChildPath((pipeWriteFd) => this.planFor(-1, pipeWriteFd));
+    raiseFileLimit(this.options.log);
+    warmUpChildPath((pipeWriteFd) => this.children.planFor(-1, pipeWriteFd, this.parentFds()));
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
     this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
     if (this.options.zygote) churnYoungGeneration();
@@ -118,7 +89,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   protected onConnect(client: AcceptedSocket): void {
     const refusal = this.admission.refusal(client, this.delivery.connections.size, this.children.waiting);
-    if (refusal !== null) return refuse(client, refusal, this.log);
+    if (refusal !== null) return refuse(client, refusal, this.options.log);
     prepareClientSocket(client.fd);
     this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}`);
     this.children.waiting.push(client);
@@ -129,8 +100,8 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly admit = (pid: number, client: AcceptedSocket): void => {
     const connection = this.delivery.admit(pid, client);
     this.admission.joined(client.address);
-    this.log.info(`connect ${describe(connection)}`);
-    this.chat.onConnect(connection);
+    this.options.log.info(`connect ${describe(connection)}`);
+    this.options.chat.onConnect(connection);
     // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
     // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
     // its first line out with the notice in one send per listener, and the child's first
@@ -147,7 +118,7 @@ export class SocketServerBroadcast extends SocketServer {
     const woke = waitForSignal(timeout);
     if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout, this.listenFd));
     if (isStopSignal(woke)) {
-      this.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
+      this.options.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
       this.stop();
     }
     // Reap first, then drain: a child that exited wrote its records before it died,
@@ -188,18 +159,18 @@ export class SocketServerBroadcast extends SocketServer {
     if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     if (connection === undefined) {
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
-      if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) this.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
+      if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) this.options.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
       return;
     }
     switch (record.type) {
       case RecordType.msg:
       case RecordType.cut:
         connection.lastActive = Date.now();
-        this.chat.onLine(connection, record.data, record.type === RecordType.cut);
+        this.options.chat.onLine(connection, record.data, record.type === RecordType.cut);
         break;
       case RecordType.throttled:
         connection.lastActive = Date.now();
-        this.chat.notice(connection, `You are sending more than ${this.options.rateLimit?.perSecond} lines a second: lines are being dropped.`);
+        this.options.chat.notice(connection, `You are sending more than ${this.options.rateLimit?.perSecond} lines a second: lines are being dropped.`);
         break;
       case RecordType.flood:
         this.delivery.disconnect(connection, { kind: 'kicked', detail: 'flooding' });
@@ -211,7 +182,7 @@ export class SocketServerBroadcast extends SocketServer {
         this.end(connection, { kind: 'closed', detail: 'closed the connection' });
         break;
       default:
-        this.log.warn(`pipe: unknown record type ${record.type} from pid ${record.pid}`);
+        this.options.log.warn(`pipe: unknown record type ${record.type} from pid ${record.pid}`);
     }
   };
 
@@ -238,7 +209,7 @@ export class SocketServerBroadcast extends SocketServer {
   /** Ends the connections asked to end this turn, each with a last word. */
   private processKicks(): void {
     for (const [connection, reason] of this.delivery.takeKicks()) {
-      if (reason.kind !== 'quit') this.chat.notice(connection, `Disconnected: ${reason.detail ?? reason.kind}.`);
+      if (reason.kind !== 'quit') this.options.chat.notice(connection, `Disconnected: ${reason.detail ?? reason.kind}.`);
       this.delivery.flushNow(connection); // a last word to the kicked client, if it takes it now
       this.end(connection, reason);
     }
@@ -248,42 +219,33 @@ export class SocketServerBroadcast extends SocketServer {
     if (!this.delivery.remove(connection)) return;
     this.admission.left(connection.address);
     const level = reason.kind === 'kicked' ? 'warn' : 'info';
-    this.log[level](`disconnect ${describe(connection)}: ${reason.kind}${reason.detail ? ` (${reason.detail})` : ''}`);
-    this.chat.onDisconnect(connection, reason);
+    this.options.log[level](`disconnect ${describe(connection)}: ${reason.kind}${reason.detail ? ` (${reason.detail})` : ''}`);
+    this.options.chat.onDisconnect(connection, reason);
   }
 
   protected onAcceptError(error: NodeJS.ErrnoException): void {
-    this.log.error(`accept: ${error.message}`);
+    this.options.log.error(`accept: ${error.message}`);
   }
 
   protected afterServerLoop(): void {
     for (const connection of [...this.delivery.connections.values()]) {
-      this.chat.notice(connection, 'The server is shutting down. Goodbye!');
+      this.options.chat.notice(connection, 'The server is shutting down. Goodbye!');
       this.delivery.flushNow(connection);
       this.end(connection, SHUTDOWN);
     }
     this.options.sidecar?.stop();
     this.children.stopAll();
     this.pipe?.close();
-    this.log.info('stopped');
+    this.options.log.info('stopped');
   }
 
   // -------------------------------------------------------------- helpers
 
   private openPipe(): PipeDrain {
     this.pipe ??= new PipeDrain(this.options.tracer, (bytes, runs) => {
-      this.log.error(`pipe: skipped ${bytes} bytes that were not a valid record (corrupt run ${runs})`);
+      this.options.log.error(`pipe: skipped ${bytes} bytes that were not a valid record (corrupt run ${runs})`);
     });
     return this.pipe;
-  }
-
-  /**
-   * What a child gets, decided before fork(). One factory for real children and the
-   * warm-up, so both plans have the same shape (hidden class) in V8.
-   */
-  private planFor(clientFd: number, pipeWriteFd: number, closeFds = this.parentFds()): ChildPlan {
-    const { maxLineBytes, inputMode, rateLimit, tracer } = this.options;
-    return { clientFd, pipeWriteFd, closeFds, parentPid: this.parentPid, maxLineBytes, inputMode, rateLimit, trace: tracer.enabled };
   }
 
   /** Descriptors of the parent's that a child must close. */
@@ -306,7 +268,7 @@ export class SocketServerBroadcast extends SocketServer {
       rehearse(standIn.stage());
     } catch (error) {
       // Only speed depends on it: serve without (EMFILE with a tiny descriptor limit, say).
-      this.log.warn(`start-up rehearsal failed: ${(error as Error).message}; the first minutes may be slower`);
+      this.options.log.warn(`start-up rehearsal failed: ${(error as Error).message}; the first minutes may be slower`);
     }
   }
 

@@ -67,12 +67,20 @@ export class Zygote {
     if (pid === 0) runZygote(parentPid, [...inheritedFds, control], itsControl, planFor);
     posix.close(itsControl);
     posix.setSignalOnReadable(control, 'SIGUSR1'); // a spare's arrival wakes the parent's wait
-    this.controlFd = control;
+    this.adopt(control, pid);
+    return pid;
+  }
+
+  /**
+   * Takes over a zygote already running as `pid` at the other end of `controlFd`, which
+   * owes its first spare (what start() does after the fork; a test plays the zygote).
+   */
+  adopt(controlFd: number, pid: number): void {
+    this.controlFd = controlFd;
     this.pid = pid;
     this.asked = 1;
     this.owingSince = Date.now();
     this.owedSince = 0;
-    return pid;
   }
 
   /** Descriptors the parent holds for the zygote, which children forked here must close. */

@@ -1,0 +1,59 @@
+/**
+ * The people on the other servers of a cluster (--redis), by lower-cased nick, as
+ * their servers told us: for /who *, /msg, /rooms, and so nobody here takes their names.
+ */
+
+/** Someone on another server. */
+export interface RemoteUser {
+  nick: string;
+  room: string;
+  /** Their server: its instance id and its name. */
+  readonly o: string;
+  readonly srv: string;
+}
+
+export class RemoteUsers {
+  private readonly byNick = new Map<string, RemoteUser>();
+
+  /** Records `nick` as on server `o` (`srv`), in `room`. */
+  set(nick: string, room: string, o: string, srv: string): void {
+    this.byNick.set(nick.toLowerCase(), { nick, room, o, srv });
+  }
+
+  delete(nick: string): void {
+    this.byNick.delete(nick.toLowerCase());
+  }
+
+  get(nick: string): RemoteUser | undefined {
+    return this.byNick.get(nick.toLowerCase());
+  }
+
+  has(nick: string): boolean {
+    return this.byNick.has(nick.toLowerCase());
+  }
+
+  clear(): void {
+    this.byNick.clear();
+  }
+
+  values(): IterableIterator<RemoteUser> {
+    return this.byNick.values();
+  }
+
+  /** The name of server `o`, as one of its users last told it. */
+  serverName(o: string): string | undefined {
+    for (const user of this.byNick.values()) if (user.o === o) return user.srv;
+    return undefined;
+  }
+
+  /** Forgets every user of server `o` and returns them. */
+  dropServer(o: string): RemoteUser[] {
+    const dropped: RemoteUser[] = [];
+    for (const [key, user] of this.byNick) {
+      if (user.o !== o) continue;
+      this.byNick.delete(key);
+      dropped.push(user);
+    }
+    return dropped;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The chat's rules and words: what a name and a room may be, the help text, and how
+ * a leave or an idle time is said. Pure: no state, no I/O.
+ */
+
+import type { DisconnectReason } from '../contracts.js';
+
+export const LOBBY = '#lobby';
+export const MAX_NICK_LENGTH = 16;
+export const MAX_ROOM_NAME_LENGTH = 24;
+export const NICK_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
+export const ROOM_PATTERN = /^#[a-z0-9][a-z0-9_-]*$/;
+/** Names newcomers get: nobody may take one with /nick, so guests never collide (across servers either). */
+export const GUEST_PATTERN = /^guest-\d+$/i;
+/** Rooms whose history is kept once nobody is in them (the oldest emptied goes first). */
+export const MAX_KEPT_HISTORIES = 500;
+export const CRLF = '\r\n';
+/** Names listed to someone entering a room; a bigger room gets a count and a pointer to /who. */
+export const MAX_NAMES_ON_ENTRY = 20;
+
+export const HELP: readonly string[] = [
+  'Commands:',
+  '  /nick NAME        choose your name (letters, digits, _ and -; up to 16)',
+  '  /who              who is in your room, and how long they have been idle',
+  '  /who *            everyone online, with their room',
+  '  /me ACTION        say what you do:  * you ACTION',
+  '  /msg NAME TEXT    a private message, to anyone in any room',
+  '  /join #ROOM       go to a room (made if new); /join #lobby to come back',
+  '  /rooms            the rooms and how many are in each',
+  '  /quit [REASON]    leave (the others see the reason)',
+  '  /help             this list',
+  'Anything else you type goes to everyone in your room. Start a line with // to send a line that starts with /.',
+];
+
+/** Null when `nick` is acceptable, else why not. */
+export function checkNick(nick: string): string | null {
+  if (nick === '') return 'Usage: /nick NAME';
+  if (nick.length > MAX_NICK_LENGTH) return `A name has at most ${MAX_NICK_LENGTH} characters.`;
+  if (!NICK_PATTERN.test(nick)) return 'A name starts with a letter and has only letters, digits, _ and -.';
+  return null;
+}
+
+/** Null when `name` (lower-cased, with its #) is an acceptable room name, else why not. */
+export function checkRoom(name: string): string | null {
+  if (name.length > MAX_ROOM_NAME_LENGTH + 1) return `A room name has at most ${MAX_ROOM_NAME_LENGTH} characters after the #.`;
+  if (!ROOM_PATTERN.test(name)) return 'A room name is # then letters, digits, _ and - (like #games).';
+  return null;
+}
+
+/** Who is in the room, for someone entering it: the first MAX_NAMES_ON_ENTRY names, then how many more. */
+export function hereWithYou(others: readonly string[]): string {
+  if (others.length === 0) return 'Nobody else is here yet.';
+  if (others.length <= MAX_NAMES_ON_ENTRY) return `Here with you: ${others.join(', ')}.`;
+  const more = others.length - MAX_NAMES_ON_ENTRY;
+  return `Here with you: ${others.slice(0, MAX_NAMES_ON_ENTRY).join(', ')} and ${more} more (/who lists everyone).`;
+}
+
+export function describeLeave(reason: DisconnectReason): string {
+  switch (reason.kind) {
+    case 'quit':
+      return reason.detail ? `quit: ${reason.detail}` : 'quit';
+    case 'closed':
+      return 'connection closed';
+    case 'lost':
+      return 'connection lost';
+    case 'timeout':
+      return 'timed out';
+    case 'kicked':
+      return reason.detail ? `disconnected: ${reason.detail}` : 'disconnected';
+    default:
+      return reason.detail ? `${reason.kind}: ${reason.detail}` : reason.kind;
+  }
+}
+
+export function formatIdle(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

@@ -1,0 +1,36 @@
+/**
+ * What the parent's loop is told at start (src/cli.ts builds it from the command
+ * line), and how its start can fail.
+ */
+import type { ChatHandler, InputMode, RateLimit, Sidecar, Tracer } from '../contracts.js';
+import type { Logger } from '../log.js';
+import type { Limits } from './admission.js';
+import type { ListenOptions } from './socket-server.js';
+
+/** How long the server waits for its sidecar's first ready. */
+export const SIDECAR_START_MS = 15_000;
+
+/** The sidecar did not come up: the server cannot start. `message` may be '' when it printed why itself. */
+export class StartError extends Error {}
+
+export interface BroadcastServerOptions extends ListenOptions, Limits {
+  chat: ChatHandler;
+  log: Logger;
+  /** The longest line a child passes on, in bytes. */
+  maxLineBytes: number;
+  /** How children read their clients: telnet and clean lines, or the original's raw bytes. */
+  inputMode: InputMode;
+  /** Output queued for one client before it is disconnected as too slow. */
+  sendqLimitBytes: number;
+  /** Flood control, enforced in each child; null: none. */
+  rateLimit: RateLimit | null;
+  /** --trace: every IPC step on stderr. */
+  tracer: Tracer;
+  /** Fork children from a zygote (forked once at start) instead of from the parent itself. */
+  zygote: boolean;
+  /** The Redis link, with --redis. */
+  sidecar?: Sidecar;
+  /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */
+  rehearsalChat?: () => ChatHandler;
+}
+
