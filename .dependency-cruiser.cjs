@@ -13,7 +13,9 @@ const PURE_CORE = [
   '^src/cluster/protocol\\.ts$',
   '^src/contracts\\.ts$',
   '^src/config\\.ts$',
-  '^src/pipe/writer\\.ts$',
+  '^src/pipe/(writer|link-pipe)\\.ts$',
+  '^src/cluster/redis-(link|schema)\\.ts$', // the Redis link is a separate Node program
+  '^src/log\\.ts$',
 ];
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -46,7 +46,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const stopAt = started + seconds * 1000;
 
-  const join = async (): Promise<void> => {
+  const join = (): void => {
     const id = next++;
     const socket = net.connect(server.port, '127.0.0.1');
     const client: Client = { id, socket, joinedAt: Infinity, leftAt: Infinity, received: new Map() };
@@ -80,10 +80,10 @@ async function main(): Promise<number> {
     client.leftAt = Date.now();
     clearInterval(client.timer);
     client.socket.end();
-    if (next < TOTAL_CLIENTS && Date.now() < stopAt - GRACE_MS) void join();
+    if (next < TOTAL_CLIENTS && Date.now() < stopAt - GRACE_MS) join();
   };
 
-  for (let i = 0; i < CONCURRENT; i++) await join();
+  for (let i = 0; i < CONCURRENT; i++) join();
   while (Date.now() < stopAt) await new Promise((resolve) => setTimeout(resolve, 250));
   for (const client of clients) {
     clearInterval(client.timer);

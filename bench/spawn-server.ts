@@ -13,11 +13,11 @@ export async function startProcess(command: string, args: string[], timeoutMs = 
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  proc.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  proc.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const deadline = Date.now() + timeoutMs;
-  let match: RegExpExecArray | null = null;
+  let match: RegExpExecArray | null;
   while ((match = /Listening on .*:(\d+)\.\.\./.exec(out)) === null) {
     if (Date.now() > deadline || proc.exitCode !== null) {
       proc.kill('SIGKILL');

@@ -7,7 +7,7 @@ import { Chat } from './chat/chat.js';
 import { ClassicChat } from './chat/classic-chat.js';
 import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
-import { Logger } from './log.js';
+import { Logger, messageOf } from './log.js';
 import { StartError } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
@@ -61,7 +61,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   try {
     motd = config.motd === '' ? [] : readMotd(config.motd, config.maxLineBytes);
   } catch (error) {
-    process.stderr.write(`posix-chat: --motd: cannot read ${config.motd}: ${(error as Error).message}\n`);
+    process.stderr.write(`posix-chat: --motd: cannot read ${config.motd}: ${messageOf(error)}\n`);
     return EXIT_USAGE;
   }
 

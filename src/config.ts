@@ -170,8 +170,7 @@ export type Command = { kind: 'run'; config: Config } | { kind: 'help' } | { kin
 /** Reads `argv` (after the script name) and `env`; throws ConfigError naming the bad option. */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
   const given = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+  for (let i = 0, arg = argv[0]; arg !== undefined; arg = argv[++i]) {
     if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--version' || arg === '-v') return { kind: 'version' };
     const match = /^--(no-)?([a-z-]+)(?:=(.*))?$/s.exec(arg);

@@ -37,3 +37,8 @@ export class Logger {
     this.sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
   }
 }
+
+/** The message of whatever was thrown: an Error's own, else the value as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

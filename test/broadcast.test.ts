@@ -33,7 +33,7 @@ function socketsOf(pid: number): string[] {
 }
 
 /** The pid the server shows for a client: it prints `[ADDRESS] (PID):Connected` to the others. */
-async function pidOf(server: RunningServer, watcher: TestClient, before: number[]): Promise<number> {
+async function pidOf(watcher: TestClient, before: number[]): Promise<number> {
   let pid = 0;
   await pollUntil(() => {
     const match = /\((\d+)\):Connected/.exec(watcher.lines().slice(before.length).join('\n'));
@@ -234,7 +234,7 @@ describe('broadcast server: children and signals', () => {
     const server = await startServer();
     const [watcher] = await connect(server, 1);
     const [victim] = await connect(server, 1);
-    const pid = await pidOf(server, watcher as TestClient, []);
+    const pid = await pidOf(watcher as TestClient, []);
     process.kill(pid, 'SIGKILL');
     await pollUntil(() => processState(pid) === null, 1_000, 'the killed child to be reaped');
     await victim?.waitForClose(1_000);

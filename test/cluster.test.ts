@@ -267,7 +267,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
   it('keeps local chat going while every link connection is cut, then catches up with each line once', { timeout: 40_000 }, async () => {
     const { a, alice, ann, bob } = await aliceAndAnnOnAlphaBobOnBeta();
     const cutter = (async () => {
-      for (const _ of range(3)) {
+      for (let kill = 0; kill < 3; kill++) {
         await sleep(150);
         await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'normal'); // every client but this one (SKIPME yes)
       }

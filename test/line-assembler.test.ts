@@ -44,7 +44,7 @@ describe('LineAssembler', () => {
 
   it('cuts a line over the limit once and drops the rest of it, never splitting it in two', () => {
     const long = 'x'.repeat(100);
-    expect(run([`${long.slice(0, 30)}`, `${long.slice(30)}\nafter\n`], 16)).toEqual([
+    expect(run([long.slice(0, 30), `${long.slice(30)}\nafter\n`], 16)).toEqual([
       { line: 'x'.repeat(16), cut: true },
       { line: 'after', cut: false },
     ]);

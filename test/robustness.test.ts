@@ -38,7 +38,7 @@ describe('slow consumers', () => {
     const server = await startServer(['--rate-limit', '0', '--max-per-ip', '0', '--log-level', 'warn']);
     const silent = spawn('python3', [path.join(ROOT, 'test/fixtures/silent-client.py'), String(server.port), '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
     helpers.push(silent);
-    await new Promise((resolve) => silent.stdout?.once('data', resolve));
+    await new Promise((resolve) => silent.stdout.once('data', resolve));
     const active = await connect(server, 20);
     await sleep(200);
     const rssBefore = rssKiB(server.pid);

@@ -15,7 +15,7 @@ describe('--trace', () => {
       bob.send('hello alice\r\n');
       await alice.waitFor('hello alice');
       // The child that wrote the line names itself in its trace.
-      const recordLine = /child +(\d+)  record msg, 11 bytes of data/;
+      const recordLine = / child +(\d+) {2}record msg, 11 bytes of data/;
       await pollUntil(() => recordLine.test(server.stderr()), 2_000, 'the child\'s record line');
       const child = Number(recordLine.exec(server.stderr())?.[1]);
       await pollUntil(() => new RegExp(`child +${child}  kill\\(${server.pid}, SIGUSR1\\)`).test(server.stderr()), 2_000, 'the child\'s kill');

@@ -12,16 +12,16 @@ import { becomeChild } from '../child/become-child.js';
 import type { ClusterListener, ClusterPort, ExitStatus, Sidecar } from '../contracts.js';
 import {
   chunks,
-  decodeLinkMessage,
+  decodeFromLink,
   encodeLinkRecord,
   fitEvent,
   PRESENCE_CHUNK,
   type ChatEvent,
-  type FromLink,
   type Presence,
   type ToLink,
 } from './protocol.js';
 import type { Logger, LogLevel } from '../log.js';
+import { messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { PipeRecord } from '../protocol/record.js';
 
@@ -134,7 +134,7 @@ export class Cluster implements Sidecar, ClusterPort {
     } catch (error) {
       posix.close(readFd);
       posix.close(writeFd);
-      this.linkDown(`fork failed: ${(error as Error).message}`);
+      this.linkDown(`fork failed: ${messageOf(error)}`);
       return;
     }
     if (pid === 0) {
@@ -146,7 +146,7 @@ export class Cluster implements Sidecar, ClusterPort {
         posix.setCloseOnExec(2, false);
         posix.execve(process.execPath, argv, env);
       } catch (error) {
-        posix.write(2, Buffer.from(`posix-chat: cannot start the Redis link: ${(error as Error).message}\n`));
+        posix.write(2, Buffer.from(`posix-chat: cannot start the Redis link: ${messageOf(error)}\n`));
       }
       posix._exit(127);
     }
@@ -198,10 +198,10 @@ export class Cluster implements Sidecar, ClusterPort {
 
   /** Writes queued records while the link's pipe takes them (each record whole: <= PIPE_BUF is atomic). */
   private flush(): void {
-    while (this.writeQueue.length > 0 && this.inputFd >= 0) {
+    for (let next = this.writeQueue[0]; next !== undefined && this.inputFd >= 0; next = this.writeQueue[0]) {
       let written: number | null;
       try {
-        written = posix.write(this.inputFd, this.writeQueue[0] as Buffer);
+        written = posix.write(this.inputFd, next);
       } catch {
         return; // EPIPE: the link is gone; its exit will be reaped and it restarts
       }
@@ -228,7 +228,7 @@ export class Cluster implements Sidecar, ClusterPort {
   // ----------------------------------------------------- from the link
 
   onRecord(record: PipeRecord): void {
-    const message = decodeLinkMessage<FromLink>(record.data);
+    const message = decodeFromLink(record.data);
     if (message === null) {
       this.settings.log.error(`unreadable message from the redis link (pid ${record.pid})`);
       return;
@@ -252,7 +252,7 @@ export class Cluster implements Sidecar, ClusterPort {
         listener?.onRemoteEvent(message.o, message.srv, message.ev, message.old === true);
         return;
       case 'ack':
-        while (this.unacked.length > 0 && (this.unacked[0] as { seq: number }).seq <= message.seq) this.unacked.shift();
+        while ((this.unacked[0]?.seq ?? Infinity) <= message.seq) this.unacked.shift();
         return;
       case 'present':
         listener?.onPresence(message.reset, message.o, message.srv, message.users);

@@ -67,13 +67,14 @@ const isPresenceList = (value: unknown): value is Presence[] =>
 
 /** The event in a stream entry's JSON, or null when it is not one this version knows (anyone can write to Redis). */
 export function parseChatEvent(json: string): ChatEvent | null {
-  let value: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    value = JSON.parse(json) as Record<string, unknown>;
+    parsed = JSON.parse(json);
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null) return null;
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const value = parsed as Record<string, unknown>;
   const has = (...fields: string[]): boolean => fields.every((field) => isString(value[field]));
   const valid =
     (value.k === 'line' && has('room', 'body')) ||
@@ -92,11 +93,21 @@ export function encodeLinkRecord(pid: number, message: ToLink | FromLink): Buffe
   return encodeRecord(RecordType.link, pid, Buffer.from(JSON.stringify(message)));
 }
 
-/** Parses a `link` record's data; null when it is not JSON with a string `t`. */
-export function decodeLinkMessage<T extends ToLink | FromLink>(data: Uint8Array): T | null {
+/** A message from the link to the parent, from a `link` record's data; null when it is not JSON with a string `t`. */
+export function decodeFromLink(data: Uint8Array): FromLink | null {
+  return decodeLinkValue(data) as FromLink | null;
+}
+
+/** A message from the parent to the link, from a `link` record's data; null when it is not JSON with a string `t`. */
+export function decodeToLink(data: Uint8Array): ToLink | null {
+  return decodeLinkValue(data) as ToLink | null;
+}
+
+/** The two processes are one program's: the shape past `t` is trusted. */
+function decodeLinkValue(data: Uint8Array): { t: string } | null {
   try {
     const value: unknown = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8'));
-    return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string' ? (value as T) : null;
+    return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string' ? (value as { t: string }) : null;
   } catch {
     return null;
   }
@@ -117,9 +128,10 @@ export function fitEvent(ev: ChatEvent): ChatEvent {
   return fitted;
 }
 
+/** The text with its last tenth cut off, at a boundary between characters as people see them. */
 function shorten(text: string): string {
-  const chars = [...text];
-  return chars.slice(0, Math.floor(chars.length * 0.9)).join('');
+  const graphemes = Array.from(new Intl.Segmenter().segment(text), ({ segment }) => segment);
+  return graphemes.slice(0, Math.floor(graphemes.length * 0.9)).join('');
 }
 
 /** `list` in pieces of at most `size`; one empty piece for an empty list. */

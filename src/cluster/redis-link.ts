@@ -13,15 +13,14 @@
 import { Redis, type ChainableCommander } from 'ioredis';
 import {
   chunks,
-  decodeLinkMessage,
+  decodeToLink,
   parseChatEvent,
   PRESENCE_CHUNK,
   type ChatEvent,
-  type FromLink,
   type Presence,
   type ToLink,
 } from './protocol.js';
-import { Logger } from '../log.js';
+import { Logger, messageOf } from '../log.js';
 import { LinkPipe } from '../pipe/link-pipe.js';
 import { RecordDecoder, RecordType } from '../protocol/record.js';
 import { CLAIM_SCRIPT, KEY_PREFIX, nickKey, readSettings, RELEASE_SCRIPT, serverKey, STREAM_KEY, STREAM_MAX_LENGTH, usersKey, type LinkSettings } from './redis-schema.js';
@@ -73,6 +72,11 @@ class RedisLink {
     return delay;
   }
 
+  /** Set by stop(), which SIGTERM or the parent's going away may run at any await. */
+  private isStopping(): boolean {
+    return this.stopping;
+  }
+
   async start(): Promise<void> {
     process.stdin.on('data', (chunk: Buffer) => this.fromParent(chunk));
     process.stdin.on('end', () => void this.stop('the server closed our pipe'));
@@ -81,7 +85,7 @@ class RedisLink {
     this.connectedOnce = true;
     this.commands.on('ready', () => {
       this.log.info('reconnected to Redis; registering again and catching up from the stream');
-      void this.announce().catch((error: Error) => this.log.warn(`re-registering: ${error.message}`));
+      void this.announce().catch((error: unknown) => this.log.warn(`re-registering: ${messageOf(error)}`));
     });
     await this.whenUsersComplete;
     await this.announce();
@@ -101,7 +105,7 @@ class RedisLink {
   private fromParent(chunk: Buffer): void {
     this.decoder.push(chunk, (record) => {
       if (record.type !== RecordType.link) return;
-      const message = decodeLinkMessage<ToLink>(record.data);
+      const message = decodeToLink(record.data);
       if (message === null) return this.log.error('unreadable message from the server');
       this.handle(message);
     });
@@ -154,8 +158,8 @@ class RedisLink {
    * parent starts a fresh one, which is given every unanswered request again.
    */
   private background(what: string, work: Promise<unknown>): void {
-    work.catch((error: Error) => {
-      this.log.error(`${what}: ${error.message}; restarting`);
+    work.catch((error: unknown) => {
+      this.log.error(`${what}: ${messageOf(error)}; restarting`);
       process.exit(EXIT_FAILED);
     });
   }
@@ -201,7 +205,8 @@ class RedisLink {
           continue;
         }
         this.outbox.splice(0, batch.length);
-        this.parent.send({ t: 'ack', seq: (batch[batch.length - 1] as { seq: number }).seq });
+        const last = batch.at(-1);
+        if (last !== undefined) this.parent.send({ t: 'ack', seq: last.seq });
       }
     } finally {
       this.publishing = false;
@@ -254,7 +259,7 @@ class RedisLink {
         this.parent.send({ t: 'gone', o: other });
       }
     } catch (error) {
-      this.log.debug(`heartbeat: ${(error as Error).message}`);
+      this.log.debug(`heartbeat: ${messageOf(error)}`);
     }
   }
 
@@ -300,8 +305,8 @@ class RedisLink {
           }
         }
       } catch (error) {
-        if (this.stopping) return;
-        this.log.warn(`reading the stream: ${(error as Error).message}`);
+        if (this.isStopping()) return;
+        this.log.warn(`reading the stream: ${messageOf(error)}`);
         await sleep(RETRY_MS);
       }
     }
@@ -310,7 +315,7 @@ class RedisLink {
   /** Passes one stream entry from another server to the parent. */
   private forward(id: string, fields: string[], old: boolean): void {
     const entry = new Map<string, string>();
-    for (let i = 0; i + 1 < fields.length; i += 2) entry.set(fields[i] as string, fields[i + 1] as string);
+    for (let i = 0; i + 1 < fields.length; i += 2) entry.set(fields[i] ?? '', fields[i + 1] ?? '');
     const o = entry.get('o') ?? '';
     if (o === this.settings.instance) return; // our own event, back from the stream
     const srv = entry.get('srv') ?? '?';
@@ -345,7 +350,7 @@ class RedisLink {
         await withTimeout(pipeline.exec(), 600);
       }
     } catch (error) {
-      this.log.warn(`could not say goodbye: ${(error as Error).message}`);
+      this.log.warn(`could not say goodbye: ${messageOf(error)}`);
     }
     this.commands.disconnect();
     this.reader.disconnect();
@@ -368,7 +373,7 @@ export const EXIT_FAILED = 70;
 
 const settings = readSettings(process.env);
 const link = new RedisLink(settings);
-link.start().catch((error: Error) => {
-  process.stderr.write(`posix-chat: cannot reach Redis at ${settings.url}: ${(link.lastError ?? error).message}\n`);
+link.start().catch((error: unknown) => {
+  process.stderr.write(`posix-chat: cannot reach Redis at ${settings.url}: ${messageOf(link.lastError ?? error)}\n`);
   process.exit(EXIT_NO_REDIS);
 });

@@ -5,6 +5,7 @@
  */
 import type { Connection } from '../contracts.js';
 import type { Logger } from '../log.js';
+import { messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 
@@ -101,6 +102,6 @@ export function raiseFileLimit(log: Logger): void {
     posix.setrlimit('RLIMIT_NOFILE', hard, hard);
     log.debug(`RLIMIT_NOFILE raised from ${soft} to ${hard}`);
   } catch (error) {
-    log.warn(`could not raise RLIMIT_NOFILE from ${soft}: ${(error as Error).message}`);
+    log.warn(`could not raise RLIMIT_NOFILE from ${soft}: ${messageOf(error)}`);
   }
 }

@@ -9,6 +9,7 @@
 import { runChild } from '../child/socket-client-broadcast.js';
 import type { ChildPlan, ExitStatus, Tracer } from '../contracts.js';
 import type { Logger } from '../log.js';
+import { messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { refuse } from './admission.js';
@@ -85,7 +86,7 @@ export class Children {
         pid = this.forkChild(client.fd);
       } catch (error) {
         this.waiting.shift();
-        this.options.log.error(`fork failed for ${client.address}:${client.port}: ${(error as Error).message}`);
+        this.options.log.error(`fork failed for ${client.address}:${client.port}: ${messageOf(error)}`);
         refuse(client, 'The server is busy; try again later.', this.options.log);
         continue;
       }
@@ -123,7 +124,7 @@ export class Children {
       } catch (error) {
         // ECHILD: no child at all. If we still count some, trust the kernel.
         if (this.pids.size > 0) {
-          this.options.log.error(`waitpid: ${(error as Error).message}; forgetting ${this.pids.size} child(ren)`);
+          this.options.log.error(`waitpid: ${messageOf(error)}; forgetting ${this.pids.size} child(ren)`);
           for (const pid of this.pids) reaped.push({ pid, code: null, signal: null });
           this.pids.clear();
         }

@@ -50,15 +50,15 @@ export class Fanout implements RoomGroup {
 
   /** Hands every member its share of the lines queued so far. */
   flush(): void {
-    const count = this.lines.length;
-    if (count === 0) return;
-    const batch = count === 1 ? (this.lines[0] as Buffer) : Buffer.concat(this.lines, this.bytes);
+    const first = this.lines[0];
+    if (first === undefined) return;
+    const batch = this.lines.length === 1 ? first : Buffer.concat(this.lines, this.bytes);
     // Where each sender's own lines lie in the batch: cut out of its share.
     const own = new Map<Connection, number[]>();
     let offset = 0;
-    for (let i = 0; i < count; i++) {
-      const sender = this.senders[i] as Connection | null;
-      const end = offset + (this.lines[i] as Buffer).length;
+    for (const [i, line] of this.lines.entries()) {
+      const sender = this.senders[i] ?? null;
+      const end = offset + line.length;
       if (sender !== null && this.members.has(sender)) {
         let cuts = own.get(sender);
         if (cuts === undefined) own.set(sender, (cuts = []));
@@ -77,11 +77,12 @@ export class Fanout implements RoomGroup {
         this.sink.enqueue(member, batch);
         continue;
       }
+      // cuts holds start, end pairs, in order.
       let at = 0;
-      for (let i = 0; i < cuts.length; i += 2) {
-        const start = cuts[i] as number;
+      for (let i = 0; i + 1 < cuts.length; i += 2) {
+        const start = cuts[i] ?? at;
         if (start > at) this.sink.enqueue(member, batch.subarray(at, start));
-        at = cuts[i + 1] as number;
+        at = cuts[i + 1] ?? at;
       }
       if (at < batch.length) this.sink.enqueue(member, batch.subarray(at));
     }

@@ -46,9 +46,14 @@ export class Outbox {
     this.bytes -= sent;
     // Drop what went out: whole buffers, then the front of a partly sent one.
     let done = 0;
-    while (done < this.chunks.length && sent >= (this.chunks[done] as Buffer).length) sent -= (this.chunks[done++] as Buffer).length;
+    for (const chunk of this.chunks) {
+      if (sent < chunk.length) break;
+      sent -= chunk.length;
+      done++;
+    }
     this.chunks = this.chunks.slice(done);
-    if (sent > 0) this.chunks[0] = (this.chunks[0] as Buffer).subarray(sent);
+    const partly = this.chunks[0];
+    if (sent > 0 && partly !== undefined) this.chunks[0] = partly.subarray(sent);
     return this.bytes === 0 ? 'sent' : 'partial';
   }
 

@@ -10,7 +10,7 @@
  */
 import { warmUpChildPath } from '../child/warm-up.js';
 import type { Connection, DisconnectReason, ExitStatus } from '../contracts.js';
-import { Logger } from '../log.js';
+import { Logger, messageOf } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
@@ -268,7 +268,7 @@ export class SocketServerBroadcast extends SocketServer {
       rehearse(standIn.stage());
     } catch (error) {
       // Only speed depends on it: serve without (EMFILE with a tiny descriptor limit, say).
-      this.options.log.warn(`start-up rehearsal failed: ${(error as Error).message}; the first minutes may be slower`);
+      this.options.log.warn(`start-up rehearsal failed: ${messageOf(error)}; the first minutes may be slower`);
     }
   }
 

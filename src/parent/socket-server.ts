@@ -78,7 +78,7 @@ export abstract class SocketServer {
     this.beforeServerLoop();
     onReady();
     this.running = true;
-    while (this.running) {
+    while (this.isRunning()) {
       const client = this.acceptOne();
       if (client === null) {
         this.onIdle();
@@ -89,6 +89,11 @@ export abstract class SocketServer {
     this.afterServerLoop();
     posix.close(this.listenFd);
     this.listenFd = -1;
+  }
+
+  /** False once stop() was called (by any step of the current turn). */
+  private isRunning(): boolean {
+    return this.running;
   }
 
   /** Ends the loop after the current turn. */

@@ -17,6 +17,7 @@
  */
 import * as posix from '../posix/index.js';
 import { MAX_SPARES_ASKED, runZygote, type PlanFor } from '../zygote/zygote-process.js';
+import { messageOf } from '../log.js';
 
 /**
  * How long the zygote may go without answering while spares are owed (a fork takes a
@@ -120,7 +121,7 @@ export class Zygote {
       return null;
     } catch (error) {
       if (error instanceof ZygoteGoneError || (error as NodeJS.ErrnoException).syscall === 'clone') throw error;
-      throw new ZygoteGoneError((error as Error).message);
+      throw new ZygoteGoneError(messageOf(error));
     }
   }
 

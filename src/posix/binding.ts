@@ -123,7 +123,7 @@ function loadBinding(): NativeBinding {
     try {
       return require(candidate) as NativeBinding;
     } catch (error) {
-      failures.push(`${candidate}: ${(error as Error).message.split('\n')[0]}`);
+      failures.push(`${candidate}: ${(error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''}`);
     }
   }
   throw new Error(
@@ -143,7 +143,7 @@ export const PIPE_BUF = native.constants.PIPE_BUF;
 export function signalNumber(signal: Signal): number {
   if (typeof signal === 'number') return signal;
   const signo = (osConstants.signals as Record<string, number | undefined>)[signal];
-  if (signo === undefined) throw new TypeError(`unknown signal: ${String(signal)}`);
+  if (signo === undefined) throw new TypeError(`unknown signal: ${signal}`);
   return signo;
 }
 

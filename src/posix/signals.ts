@@ -22,8 +22,10 @@ export function sigprocmask(how: 'block' | 'unblock' | 'setmask', signals: reado
  * Forwarding SIGUSR1 also replaces Node's own handler, which would start the inspector.
  */
 export function sigaction(signal: Signal, action: 'default' | 'ignore' | 'forward'): void {
-  if (action !== 'default' && action !== 'ignore' && action !== 'forward') {
-    throw new TypeError(`action must be 'default', 'ignore' or 'forward', got ${String(action)}`);
+  // Checked at run time too: JavaScript callers of posix-chat/posix have no types.
+  const name: string = action;
+  if (name !== 'default' && name !== 'ignore' && name !== 'forward') {
+    throw new TypeError(`action must be 'default', 'ignore' or 'forward', got ${name}`);
   }
   native.sigaction(signalNumber(signal), action);
 }

@@ -18,6 +18,6 @@ for (let n = 0; n < 256; n++) {
  */
 export function crc32(buffer: Uint8Array, start = 0, end = buffer.length): number {
   let crc = -1;
-  for (let i = start; i < end; i++) crc = (TABLE[(crc ^ (buffer[i] as number)) & 0xff] as number) ^ (crc >>> 8);
+  for (let i = start; i < end; i++) crc = (TABLE[(crc ^ (buffer[i] ?? 0)) & 0xff] ?? 0) ^ (crc >>> 8);
   return ~crc;
 }

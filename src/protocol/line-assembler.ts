@@ -59,7 +59,7 @@ export class LineAssembler {
     const take = Math.min(room, to - from);
     // A plain loop: Buffer#copy makes a view object per call, and the child must not allocate.
     const at = this.start + this.length;
-    for (let i = 0; i < take; i++) this.target[at + i] = chunk[from + i] as number;
+    for (let i = 0; i < take; i++) this.target[at + i] = chunk[from + i] ?? 0;
     this.length += take;
     if (take < to - from) {
       // Over the limit: deliver what fits now, once, and drop the rest of this line.

@@ -97,7 +97,7 @@ export class LineEditor {
     if (this.discarding) return;
     // Step back over continuation bytes (10xxxxxx) to the start of the last character.
     let at = this.length - 1;
-    while (at > 0 && ((this.target[this.start + at] as number) & 0xc0) === 0x80) at--;
+    while (at > 0 && ((this.target[this.start + at] ?? 0) & 0xc0) === 0x80) at--;
     this.length = Math.max(0, at);
   }
 
@@ -165,10 +165,10 @@ export class LineEditor {
     const p = this.pending;
     const cp =
       n === 2
-        ? ((p[0] as number) & 0x1f) << 6 | ((p[1] as number) & 0x3f)
+        ? ((p[0] ?? 0) & 0x1f) << 6 | ((p[1] ?? 0) & 0x3f)
         : n === 3
-          ? ((p[0] as number) & 0x0f) << 12 | ((p[1] as number) & 0x3f) << 6 | ((p[2] as number) & 0x3f)
-          : ((p[0] as number) & 0x07) << 18 | ((p[1] as number) & 0x3f) << 12 | ((p[2] as number) & 0x3f) << 6 | ((p[3] as number) & 0x3f);
+          ? ((p[0] ?? 0) & 0x0f) << 12 | ((p[1] ?? 0) & 0x3f) << 6 | ((p[2] ?? 0) & 0x3f)
+          : ((p[0] ?? 0) & 0x07) << 18 | ((p[1] ?? 0) & 0x3f) << 12 | ((p[2] ?? 0) & 0x3f) << 6 | ((p[3] ?? 0) & 0x3f);
     const overlong = (n === 3 && cp < 0x800) || (n === 4 && cp < 0x10000);
     if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return;
     // C1 controls open sequences too, as ESC [ and ESC ] do: take the whole sequence.
@@ -200,7 +200,7 @@ export class LineEditor {
     }
     // Byte by byte: Buffer#copy makes a view object per call, and the child must not allocate.
     const at = this.start + this.length;
-    for (let i = 0; i < n; i++) this.target[at + i] = bytes[i] as number;
+    for (let i = 0; i < n; i++) this.target[at + i] = bytes[i] ?? 0;
     this.length += n;
   }
 }

@@ -45,7 +45,7 @@ export class TelnetDecoder {
   constructor(private readonly sink: TelnetSink) {}
 
   feed(chunk: Buffer, length: number): void {
-    for (let i = 0; i < length; i++) this.byte(chunk[i] as number);
+    for (let i = 0; i < length; i++) this.byte(chunk[i] ?? 0);
   }
 
   private byte(b: number): void {

@@ -35,8 +35,8 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
   });
   let out = '';
   let err = '';
-  proc.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  proc.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   let ended = false;
   void exited.then(() => (ended = true));
