@@ -387,7 +387,7 @@ export class Chat implements ChatHandler, ClusterListener {
     const key = nick.toLowerCase();
     const member = this.claiming.get(key);
     this.claiming.delete(key);
-    if (member === undefined || !this.members.has(member.connection.pid)) {
+    if (member === undefined || this.members.get(member.connection.pid) !== member) {
       if (ok) this.cluster?.release(nick); // its claimant left meanwhile
       return;
     }

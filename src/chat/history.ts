@@ -1,7 +1,7 @@
 /**
  * Room history: the last public lines of each room, formatted, oldest first, shown
  * to whoever enters. Kept a while after a room empties; past MAX_KEPT_HISTORIES
- * rooms, the history of the oldest room nobody is in goes first.
+ * rooms, the history of the room that got one first, among those nobody is in, goes first.
  */
 import { MAX_KEPT_HISTORIES } from './rules.js';
 

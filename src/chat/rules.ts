@@ -12,7 +12,7 @@ export const NICK_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/;
 export const ROOM_PATTERN = /^#[a-z0-9][a-z0-9_-]*$/;
 /** Names newcomers get: nobody may take one with /nick, so guests never collide (across servers either). */
 export const GUEST_PATTERN = /^guest-\d+$/i;
-/** Rooms whose history is kept once nobody is in them (the oldest emptied goes first). */
+/** Rooms whose history is kept once nobody is in them (past this, the one that got its history first goes). */
 export const MAX_KEPT_HISTORIES = 500;
 export const CRLF = '\r\n';
 /** Names listed to someone entering a room; a bigger room gets a count and a pointer to /who. */

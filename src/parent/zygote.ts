@@ -1,6 +1,6 @@
 /**
- * The parent's handle on the zygote (src/zygote/zygote-process.ts): a copy of the parent, forked once at start, whose only job is to fork
- * the per-connection children. It forks with clone(CLONE_PARENT), so each child is
+ * The parent's handle on the zygote (src/zygote/zygote-process.ts): a copy of the
+ * parent, forked once at start, whose only job is to fork the per-connection children. It forks with clone(CLONE_PARENT), so each child is
  * the *parent's* child (the parent reaps it and gets its SIGCHLD, as in the
  * original). And it forks each one ahead of need: a spare child sets itself up and
  * waits on a socketpair of its own, whose other end the zygote passes to the parent
@@ -25,7 +25,6 @@ import { messageOf } from '../log.js';
  * children itself rather than leave newcomers waiting.
  */
 export const SPARE_WAIT_MS = 200;
-
 
 /** A spare the zygote has forked: its pid and the parent's end of its hand-off socket. */
 interface Spare {
@@ -107,9 +106,7 @@ export class Zygote {
       for (let spare = this.ready.shift(); spare !== undefined; spare = this.ready.shift()) {
         this.owedSince = Date.now();
         try {
-          if (isGone(spare.pid)) continue;
-          posix.sendFd(spare.handoffFd, clientFd, this.byte);
-          return spare.pid;
+          if (!isGone(spare.pid) && this.give(spare, clientFd)) return spare.pid;
         } finally {
           posix.close(spare.handoffFd);
         }
@@ -122,6 +119,19 @@ export class Zygote {
     } catch (error) {
       if (error instanceof ZygoteGoneError || (error as NodeJS.ErrnoException).syscall === 'clone') throw error;
       throw new ZygoteGoneError(messageOf(error));
+    }
+  }
+
+  /**
+   * Sends the client's socket to a spare; false when the spare cannot take it (it died
+   * and is not reaped yet: EPIPE), which says nothing about the zygote.
+   */
+  private give(spare: Spare, clientFd: number): boolean {
+    try {
+      posix.sendFd(spare.handoffFd, clientFd, this.byte);
+      return true;
+    } catch {
+      return false;
     }
   }
 

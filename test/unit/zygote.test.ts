@@ -226,6 +226,17 @@ describe('Zygote.handOff() with a spare', () => {
     expect(handed?.fd).not.toBeNull();
   });
 
+  it('skips a spare that died unreaped (EPIPE on its socket) and uses the next, without giving up on the zygote', () => {
+    const { zygote, fake } = adopted();
+    expect(zygote.handOff(client().fd, 2, noneGone)).toBeNull(); // two owed now
+    const deadSpare = fake.sendSpare(444);
+    const liveSpare = fake.sendSpare(555);
+    release(deadSpare); // it exited; the parent has not reaped it yet, so isGone() says no
+    expect(zygote.handOff(client().fd, 1, noneGone)).toBe(555);
+    expect(zygote.running).toBe(true);
+    expect(receiveAtSpare(liveSpare)?.fd).not.toBeNull();
+  });
+
   it('returns null and asks again when every spare that came is gone', () => {
     const { zygote, fake } = adopted();
     const deadSpare = fake.sendSpare(333);

@@ -1,0 +1,345 @@
+/**
+ * Fanout over a fake sink that records what each member is handed: shared
+ * buffers, senders' own lines cut out, and the join/leave ordering.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Connection } from '../../src/contracts.js';
+import { Fanout, type FanoutSink } from '../../src/parent/fanout.js';
+
+class FakeSink implements FanoutSink {
+  readonly enqueued: { connection: Connection; data: Buffer }[] = [];
+  readonly pendings: Fanout[] = [];
+
+  enqueue(connection: Connection, data: Buffer): void {
+    this.enqueued.push({ connection, data });
+  }
+  pending(group: Fanout): void {
+    this.pendings.push(group);
+  }
+
+  /** The pieces `connection` was handed, as strings, in order. */
+  pieces(connection: Connection): string[] {
+    return this.enqueued.filter((e) => e.connection === connection).map((e) => e.data.toString());
+  }
+
+  /** Everything `connection` was handed, joined. */
+  share(connection: Connection): Buffer {
+    return Buffer.concat(this.enqueued.filter((e) => e.connection === connection).map((e) => e.data));
+  }
+}
+
+let nextPid = 100;
+function connection(): Connection {
+  const pid = nextPid++;
+  return { pid, fd: pid, address: '127.0.0.1', port: pid, lastActive: 0 };
+}
+
+/** A group with `count` members over a fresh sink. */
+function setup(count: number): { sink: FakeSink; group: Fanout; members: Connection[] } {
+  const sink = new FakeSink();
+  const group = new Fanout(sink);
+  const members = Array.from({ length: count }, connection);
+  for (const member of members) group.add(member);
+  return { sink, group, members };
+}
+
+const line = (text: string): Buffer => Buffer.from(text);
+
+describe('Fanout#send()', () => {
+  it('hands one line to every member as the very same Buffer', () => {
+    const { sink, group, members } = setup(4);
+    const data = line('hello\r\n');
+    group.send(data);
+    group.flush();
+    expect(sink.enqueued).toHaveLength(4);
+    expect(sink.enqueued.map((e) => e.connection)).toEqual(members);
+    for (const e of sink.enqueued) expect(e.data).toBe(data);
+  });
+
+  it('hands several lines to every non-sender as one shared Buffer of all of them', () => {
+    const { sink, group, members } = setup(5);
+    group.send(line('one\r\n'));
+    group.send(line('two\r\n'));
+    group.send(line('three\r\n'));
+    group.flush();
+    expect(sink.enqueued).toHaveLength(5);
+    const batch = sink.enqueued[0]?.data;
+    expect(batch?.toString()).toBe('one\r\ntwo\r\nthree\r\n');
+    for (const e of sink.enqueued) expect(e.data).toBe(batch);
+    expect(new Set(sink.enqueued.map((e) => e.connection))).toEqual(new Set(members));
+  });
+
+  it('leaves the sent buffers unchanged', () => {
+    const { group } = setup(3);
+    const a = line('abc');
+    const b = line('def');
+    group.send(a);
+    group.send(b);
+    group.flush();
+    expect(a.toString()).toBe('abc');
+    expect(b.toString()).toBe('def');
+  });
+
+  it("cuts a sender's own line out of its share", () => {
+    const { sink, group, members } = setup(3);
+    const [x, y, z] = members as [Connection, Connection, Connection];
+    group.send(line('A'), x);
+    group.flush();
+    expect(sink.pieces(x)).toEqual([]);
+    expect(sink.pieces(y)).toEqual(['A']);
+    expect(sink.pieces(z)).toEqual(['A']);
+  });
+
+  it("cuts each of several interleaved senders' lines out of its own share only", () => {
+    const { sink, group, members } = setup(3);
+    const [x, y, z] = members as [Connection, Connection, Connection];
+    group.send(line('A'), x);
+    group.send(line('B'), y);
+    group.send(line('C'), x);
+    group.send(line('D'));
+    group.flush();
+    expect(sink.pieces(x)).toEqual(['B', 'D']);
+    expect(sink.pieces(y)).toEqual(['A', 'CD']);
+    expect(sink.pieces(z)).toEqual(['ABCD']);
+  });
+
+  it("cuts a sender's first and last lines and hands it the middle", () => {
+    const { sink, group, members } = setup(2);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('first'), x);
+    group.send(line('-mid1'), y);
+    group.send(line('-mid2'));
+    group.send(line('last'), x);
+    group.flush();
+    expect(sink.pieces(x)).toEqual(['-mid1-mid2']);
+    expect(sink.pieces(y)).toEqual(['first', '-mid2last']);
+  });
+
+  it('hands one slice for consecutive lines between own lines', () => {
+    const { sink, group, members } = setup(2);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('a'), x);
+    group.send(line('b'), x);
+    group.send(line('c'), y);
+    group.send(line('d'), y);
+    group.flush();
+    expect(sink.pieces(x)).toEqual(['cd']);
+    expect(sink.pieces(y)).toEqual(['ab']);
+  });
+
+  it('hands a member that sent every line nothing at all, not an empty buffer', () => {
+    const { sink, group, members } = setup(2);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('a'), x);
+    group.send(line('b'), x);
+    group.flush();
+    expect(sink.enqueued.filter((e) => e.connection === x)).toEqual([]);
+    expect(sink.pieces(y)).toEqual(['ab']);
+  });
+
+  it('hands senders views into the shared buffer, not copies', () => {
+    const { sink, group, members } = setup(3);
+    const [x, y, z] = members as [Connection, Connection, Connection];
+    group.send(line('A'), x);
+    group.send(line('B'), y);
+    group.send(line('C'));
+    group.flush();
+    const batch = sink.enqueued.find((e) => e.connection === z)?.data as Buffer;
+    expect(batch.toString()).toBe('ABC');
+    const slices = sink.enqueued.filter((e) => e.connection !== z).map((e) => e.data);
+    expect(slices.map((s) => s.toString())).toEqual(['BC', 'A', 'C']);
+    for (const slice of slices) {
+      expect(slice.buffer).toBe(batch.buffer);
+      expect(slice.byteOffset).toBeGreaterThanOrEqual(batch.byteOffset);
+      expect(slice.byteOffset + slice.length).toBeLessThanOrEqual(batch.byteOffset + batch.length);
+    }
+  });
+
+  it('sends everything to everyone when the one excepted is not a member', () => {
+    const { sink, group, members } = setup(2);
+    const outsider = connection();
+    group.send(line('a'), outsider);
+    group.flush();
+    for (const member of members) expect(sink.pieces(member)).toEqual(['a']);
+    expect(sink.pieces(outsider)).toEqual([]);
+  });
+
+  it('sends nothing, and asks for no flush, for empty data', () => {
+    const { sink, group } = setup(3);
+    group.send(Buffer.alloc(0));
+    group.flush();
+    expect(sink.pendings).toEqual([]);
+    expect(sink.enqueued).toEqual([]);
+  });
+
+  it('sends nothing to an empty group, not even to members who come later', () => {
+    const sink = new FakeSink();
+    const group = new Fanout(sink);
+    group.send(line('into the void'));
+    expect(sink.pendings).toEqual([]);
+    const late = connection();
+    group.add(late);
+    group.flush();
+    expect(sink.enqueued).toEqual([]);
+  });
+
+  it('keeps the order of lines across batches', () => {
+    const { sink, group, members } = setup(1);
+    const [x] = members as [Connection];
+    group.send(line('1'));
+    group.send(line('2'));
+    group.flush();
+    group.send(line('3'));
+    group.flush();
+    expect(sink.pieces(x)).toEqual(['12', '3']);
+  });
+});
+
+describe('Fanout#flush()', () => {
+  it('hands out nothing when nothing is queued, and nothing twice', () => {
+    const { sink, group } = setup(2);
+    group.flush();
+    expect(sink.enqueued).toEqual([]);
+    group.send(line('x'));
+    group.flush();
+    group.flush();
+    expect(sink.enqueued).toHaveLength(2);
+  });
+
+  it('calls pending() once per batch, with the group', () => {
+    const { sink, group } = setup(2);
+    group.send(line('a'));
+    group.send(line('b'));
+    group.send(line('c'));
+    expect(sink.pendings).toEqual([group]);
+    expect(sink.enqueued).toEqual([]);
+    group.flush();
+    group.send(line('d'));
+    expect(sink.pendings).toEqual([group, group]);
+  });
+});
+
+describe('Fanout#add()', () => {
+  it('does not give a newcomer lines sent before it joined', () => {
+    const { sink, group, members } = setup(2);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('before'), x);
+    const late = connection();
+    group.add(late);
+    group.send(line('after'));
+    group.flush();
+    expect(sink.pieces(late)).toEqual(['after']);
+    expect(sink.pieces(x)).toEqual(['after']);
+    expect(sink.pieces(y)).toEqual(['before', 'after']);
+  });
+
+  it('hands the earlier lines to the members already there at the moment of the join', () => {
+    const { sink, group, members } = setup(1);
+    const [x] = members as [Connection];
+    group.send(line('before'));
+    group.add(connection());
+    expect(sink.pieces(x)).toEqual(['before']);
+  });
+});
+
+describe('Fanout#remove()', () => {
+  it('still gives a leaver the lines sent before it left, and none after', () => {
+    const { sink, group, members } = setup(2);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('before'));
+    group.remove(x);
+    group.send(line('after'));
+    group.flush();
+    expect(sink.pieces(x)).toEqual(['before']);
+    expect(sink.pieces(y)).toEqual(['before', 'after']);
+  });
+
+  it("still cuts a leaver's own lines sent before it left", () => {
+    const { sink, group, members } = setup(2);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('mine'), x);
+    group.send(line('theirs'), y);
+    group.remove(x);
+    expect(sink.pieces(x)).toEqual(['theirs']);
+    expect(sink.pieces(y)).toEqual(['mine']);
+  });
+});
+
+describe('Fanout (property)', () => {
+  it("hands every member exactly the lines not sent by it, in order", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant('send' as const), from: fc.integer({ min: -1, max: 5 }), data: fc.uint8Array({ maxLength: 12 }) }),
+            fc.constant({ op: 'flush' as const }),
+          ),
+          { maxLength: 60 },
+        ),
+        (count, ops) => {
+          const { sink, group, members } = setup(count);
+          const expected = new Map(members.map((m) => [m, [] as Buffer[]]));
+          for (const step of ops) {
+            if (step.op === 'flush') {
+              group.flush();
+              continue;
+            }
+            const from = step.from < 0 ? null : (members[step.from % count] as Connection);
+            const data = Buffer.from(step.data);
+            group.send(data, from);
+            for (const [member, lines] of expected) if (member !== from) lines.push(data);
+          }
+          group.flush();
+          for (const [member, lines] of expected) expect(sink.share(member).equals(Buffer.concat(lines))).toBe(true);
+          expect(sink.enqueued.every((e) => e.data.length > 0)).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('hands every member the lines sent while it was a member and not by it, with joins and leaves', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant('send' as const), from: fc.integer({ min: -1, max: 5 }), data: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+            fc.record({ op: fc.constant('add' as const), who: fc.nat(5) }),
+            fc.record({ op: fc.constant('remove' as const), who: fc.nat(5) }),
+            fc.constant({ op: 'flush' as const }),
+          ),
+          { maxLength: 80 },
+        ),
+        (ops) => {
+          const sink = new FakeSink();
+          const group = new Fanout(sink);
+          const people = Array.from({ length: 6 }, connection);
+          const inside = new Set<Connection>();
+          const expected = new Map(people.map((p) => [p, [] as Buffer[]]));
+          for (const step of ops) {
+            if (step.op === 'flush') group.flush();
+            else if (step.op === 'add') {
+              const who = people[step.who] as Connection;
+              group.add(who);
+              inside.add(who);
+            } else if (step.op === 'remove') {
+              const who = people[step.who] as Connection;
+              group.remove(who);
+              inside.delete(who);
+            } else {
+              const from = step.from < 0 ? null : (people[step.from] as Connection);
+              const data = Buffer.from(step.data);
+              group.send(data, from);
+              for (const member of inside) if (member !== from) expected.get(member)?.push(data);
+            }
+          }
+          group.flush();
+          for (const [person, lines] of expected) expect(sink.share(person).equals(Buffer.concat(lines))).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
