@@ -31,7 +31,9 @@ describe('examples/', () => {
 
   it('sigtimedwait: a timeout, a pending signal with its sender, and coalescing', () => {
     const out = example('sigtimedwait');
-    expect(out).toMatch(/nothing pending: sigtimedwait\(SIGUSR1, 0\.5 s\) -> null after (4[5-9]\d|5\d\d) ms/);
+    // It waited out its timeout: no upper bound, which would only measure how busy the machine is.
+    const waited = /nothing pending: sigtimedwait\(SIGUSR1, 0\.5 s\) -> null after (\d+) ms/.exec(out);
+    expect(Number(waited?.[1])).toBeGreaterThanOrEqual(450);
     expect(out).toMatch(/one pending: +-> \{"signo":10,"pid":\d+/);
     expect(out).toContain('the second kill: -> null');
   });
