@@ -63,7 +63,7 @@ export function threadCount(pid: number): number {
 /**
  * What one page fault costs on this machine, in µs: the time to touch each page of a
  * fresh 32 MiB buffer over the minor faults that took (from /proc/self/stat). Where
- * faults are dear (15-21 µs on the paravirtualised VM this was written on), every page
+ * faults are dear (docs/bench.md has what it cost where), every page
  * a new process writes (fork's copy-on-write) dominates its start-up.
  */
 export function pageFaultMicros(): number {
