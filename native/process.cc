@@ -137,7 +137,7 @@ Napi::Value Execve(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Kill(const Napi::CallbackInfo& info) {
-  int pid = IntArg(info, 0, "pid");
+  int pid = Int32Arg(info, 0, "pid");
   int signo = info.Length() > 1 && !info[1].IsUndefined() ? SignalArg(info[1], true) : SIGTERM;
   if (kill(pid, signo) != 0) throw ErrnoError(info.Env(), errno, "kill");
   return info.Env().Undefined();
@@ -147,8 +147,8 @@ Napi::Value Kill(const Napi::CallbackInfo& info) {
 // code is the exit status (or null), signal the terminating signal (or null).
 Napi::Value Waitpid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = IntArg(info, 0, "pid");
-  int flags = info.Length() > 1 ? IntArg(info, 1, "flags") : 0;
+  int pid = Int32Arg(info, 0, "pid");
+  int flags = info[1].IsUndefined() ? 0 : Int32Arg(info, 1, "flags");
   int status = 0;
   pid_t got;
   do got = waitpid(pid, &status, flags); while (got == -1 && errno == EINTR);
@@ -162,7 +162,7 @@ Napi::Value Waitpid(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Exit(const Napi::CallbackInfo& info) {
-  _exit(info.Length() > 0 ? IntArg(info, 0, "code") : 0);
+  _exit(info[0].IsUndefined() ? 0 : Int32Arg(info, 0, "code"));
 }
 
 Napi::Value Getpid(const Napi::CallbackInfo& info) {
@@ -195,10 +195,10 @@ Napi::Value LimitValue(Napi::Env env, rlim_t value) {
   return Napi::Number::New(env, value == RLIM_INFINITY ? -1.0 : static_cast<double>(value));
 }
 
-rlim_t LimitArg(const Napi::CallbackInfo& info, size_t index) {
-  if (!info[index].IsNumber()) ThrowTypeError(info.Env(), "limit must be a number");
-  double value = info[index].As<Napi::Number>().DoubleValue();
-  return value < 0 ? RLIM_INFINITY : static_cast<rlim_t>(value);
+// -1 (unlimited) or a whole number up to 2**53 - 1: every value a double holds exactly.
+rlim_t LimitArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  int64_t value = WholeArg(info, index, what, -1, (int64_t{1} << 53) - 1, "-1 (unlimited) or a whole number from 0 to 9007199254740991");
+  return value == -1 ? RLIM_INFINITY : static_cast<rlim_t>(value);
 }
 
 }  // namespace
@@ -216,8 +216,8 @@ Napi::Value Getrlimit(const Napi::CallbackInfo& info) {
 // setrlimit(resource, soft, hard): -1 means unlimited. EPERM when raising hard without privilege.
 Napi::Value Setrlimit(const Napi::CallbackInfo& info) {
   struct rlimit limit;
-  limit.rlim_cur = LimitArg(info, 1);
-  limit.rlim_max = LimitArg(info, 2);
+  limit.rlim_cur = LimitArg(info, 1, "soft");
+  limit.rlim_max = LimitArg(info, 2, "hard");
   if (setrlimit(ResourceArg(info), &limit) != 0) throw ErrnoError(info.Env(), errno, "setrlimit");
   return info.Env().Undefined();
 }

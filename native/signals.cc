@@ -95,9 +95,7 @@ Napi::Value Sigaction(const Napi::CallbackInfo& info) {
 Napi::Value Sigtimedwait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sigset_t set = SignalSetArg(info[0]);
-  if (!info[1].IsNumber()) ThrowTypeError(env, "timeoutSeconds must be a number");
-  double timeout = info[1].As<Napi::Number>().DoubleValue();
-  if (timeout < 0) timeout = 0;
+  double timeout = SecondsArg(info, 1, "timeoutSeconds");
   double deadline = MonotonicSeconds() + timeout;
   siginfo_t si;
   int signo;

@@ -82,9 +82,10 @@ Napi::Value Socket(const Napi::CallbackInfo& info) {
 // setsockopt(fd, name, value): integer options by name: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF,
 // SO_RCVBUF, SO_RCVLOWAT; and SO_RCVTIMEO, whose value is in microseconds (0: no timeout).
 Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0, "fd");
+  int fd = FdArg(info, 0);
   std::string name = StringArg(info, 1, "name");
-  int value = IntArg(info, 2, "value");
+  // A timeout in microseconds is not negative; the other options take any C int.
+  int value = name == "SO_RCVTIMEO" ? static_cast<int>(WholeArg(info, 2, "value", 0, INT_MAX)) : Int32Arg(info, 2, "value");
   int level = SOL_SOCKET, option = -1;
   if (name == "SO_REUSEADDR") option = SO_REUSEADDR;
   if (name == "SO_SNDBUF") option = SO_SNDBUF;
@@ -105,9 +106,9 @@ Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
 
 // bind(fd, address, port): a numeric address; port 0 lets the kernel choose.
 Napi::Value Bind(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0, "fd");
+  int fd = FdArg(info, 0);
   std::string host = StringArg(info, 1, "address");
-  int port = IntArg(info, 2, "port");
+  int port = static_cast<int>(WholeArg(info, 2, "port", 0, 65535));
   sockaddr_storage addr;
   socklen_t len = AddressArg(info.Env(), host, port, &addr);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) throw ErrnoError(info.Env(), errno, "bind");
@@ -115,15 +116,15 @@ Napi::Value Bind(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Listen(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0, "fd");
-  int backlog = IntArg(info, 1, "backlog");
+  int fd = FdArg(info, 0);
+  int backlog = static_cast<int>(WholeArg(info, 1, "backlog", 0, INT_MAX));
   if (listen(fd, backlog) != 0) throw ErrnoError(info.Env(), errno, "listen");
   return info.Env().Undefined();
 }
 
 // getsockname(fd): {address, port, family}: the real port after binding port 0.
 Napi::Value Getsockname(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0, "fd");
+  int fd = FdArg(info, 0);
   sockaddr_storage addr;
   socklen_t len = sizeof addr;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw ErrnoError(info.Env(), errno, "getsockname");
@@ -135,7 +136,7 @@ Napi::Value Getsockname(const Napi::CallbackInfo& info) {
 // on a non-blocking socket. The new socket is blocking and close-on-exec.
 Napi::Value Accept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = IntArg(info, 0, "fd");
+  int fd = FdArg(info, 0);
   sockaddr_storage addr;
   socklen_t len = sizeof addr;
   int client;
@@ -152,9 +153,9 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
 // that has gone away gives EPIPE instead of killing us with SIGPIPE. Returns
 // bytes sent, or null when MSG_DONTWAIT (in flags) finds the buffer full.
 Napi::Value Send(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0, "fd");
+  int fd = FdArg(info, 0);
   Span span = BufferRangeArg(info, 1);
-  int flags = IntArg(info, 4, "flags");
+  int flags = Int32Arg(info, 4, "flags");
   ssize_t n;
   do n = send(fd, span.data, span.length, flags | MSG_NOSIGNAL); while (n == -1 && errno == EINTR);
   return CountOrNull(info.Env(), n, "send");
@@ -165,16 +166,26 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
 // together first. Always MSG_NOSIGNAL. Returns bytes sent, or null on EAGAIN.
 Napi::Value Sendv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = IntArg(info, 0, "fd");
-  if (!info[1].IsArray()) ThrowTypeError(env, "buffers must be an array of Buffers");
+  int fd = FdArg(info, 0);
+  int flags = Int32Arg(info, 2, "flags");
+  if (!info[1].IsArray()) ThrowArgTypeError(info[1], "buffers", "an array of Buffers");
   Napi::Array list = info[1].As<Napi::Array>();
-  int flags = IntArg(info, 2, "flags");
   uint32_t count = std::min<uint32_t>(list.Length(), IOV_MAX);
-  std::vector<struct iovec> iov(count);
+  // First every element, checked: reading one can run JavaScript (a getter), which could
+  // detach or replace a buffer read before it. Only once all are read are the pointers
+  // taken, and from then on no JavaScript runs until sendmsg() returns. The list holds
+  // plain values, not Napi::Buffers: a Napi::Buffer reads its data pointer and length
+  // when it is made (napi_get_typedarray_info) and keeps them.
+  std::vector<Napi::Value> items;
+  items.reserve(count);
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value item = list.Get(i);
-    if (!item.IsBuffer()) ThrowTypeError(env, "buffers must be an array of Buffers");
-    Napi::Buffer<uint8_t> buffer = item.As<Napi::Buffer<uint8_t>>();
+    if (!IsByteArray(item)) ThrowArgTypeError(item, ("buffers[" + std::to_string(i) + "]").c_str(), "a Buffer or Uint8Array");
+    items.push_back(item);
+  }
+  std::vector<struct iovec> iov(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Buffer<uint8_t> buffer = items[i].As<Napi::Buffer<uint8_t>>();  // reads the pointer now
     iov[i].iov_base = buffer.Data();
     iov[i].iov_len = buffer.Length();
   }
@@ -189,7 +200,7 @@ Napi::Value Sendv(const Napi::CallbackInfo& info) {
 // shutdown(fd, how): 'SHUT_RD', 'SHUT_WR' or 'SHUT_RDWR'. Unlike close(), it
 // acts on the connection itself, so the child blocked in read() sees EOF too.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0, "fd");
+  int fd = FdArg(info, 0);
   std::string how = StringArg(info, 1, "how");
   int op = how == "SHUT_RD" ? SHUT_RD : how == "SHUT_WR" ? SHUT_WR : how == "SHUT_RDWR" ? SHUT_RDWR : -1;
   if (op == -1) ThrowTypeError(info.Env(), "how must be 'SHUT_RD', 'SHUT_WR' or 'SHUT_RDWR'");

@@ -7,6 +7,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "exports.h"
 #include "helpers.h"
 
@@ -39,15 +42,26 @@ struct OneFdMessage {
   OneFdMessage& operator=(const OneFdMessage&) = delete;
 };
 
+// A Buffer range of at least one byte: a message of none cannot be told from the
+// end of the connection (recvmsg() returns 0 for both).
+Span NonEmptyBufferArg(const Napi::CallbackInfo& info, size_t index) {
+  Span span = BufferRangeArg(info, index);
+  if (span.length == 0) {
+    Napi::Error error = Napi::RangeError::New(info.Env(), "Expected \"buffer\" to hold at least one byte, got an empty one");
+    error.Set("code", Napi::String::New(info.Env(), "ERR_OUT_OF_RANGE"));
+    throw error;
+  }
+  return span;
+}
+
 }  // namespace
 
 // sendFd(socket, passFd, buffer): one message of `buffer`'s bytes (at least one)
 // carrying a copy of descriptor `passFd`. Returns the bytes sent, null on EAGAIN.
 Napi::Value SendFd(const Napi::CallbackInfo& info) {
-  int fd = IntArg(info, 0, "socket");
-  int pass = IntArg(info, 1, "passFd");
-  Span span = BufferRangeArg(info, 2);
-  if (span.length == 0) ThrowTypeError(info.Env(), "buffer must hold at least one byte");
+  int fd = FdArg(info, 0, "socket");
+  int pass = FdArg(info, 1, "passFd");
+  Span span = NonEmptyBufferArg(info, 2);
   OneFdMessage message(span);
   struct msghdr& msg = message.msg;
   struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
@@ -60,29 +74,51 @@ Napi::Value SendFd(const Napi::CallbackInfo& info) {
   return CountOrNull(info.Env(), n, "sendmsg");
 }
 
-// recvFd(socket, buffer): one message into `buffer`: {bytes, fd}, where fd is the
-// descriptor it carried (close-on-exec) or null; bytes 0 when the peer has closed;
-// null on EAGAIN.
+// recvFd(socket, buffer): one message into `buffer` (at least one byte): {bytes, fd},
+// where fd is the descriptor it carried (close-on-exec) or null; bytes 0 when the peer
+// has closed; null on EAGAIN. A message longer than `buffer` is cut (its rest is gone:
+// each message is one record): the result then also holds `truncated: true`.
+//
+// A message carries one descriptor here. When its control data held more than fit
+// (MSG_CTRUNC: the kernel dropped some; also when this process is at its descriptor
+// limit) or more than one, every descriptor that did arrive is closed (none leaks into
+// a process that does not know of it) and this throws ERR_POSIX_CTRUNC.
 Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = IntArg(info, 0, "socket");
-  OneFdMessage message(BufferRangeArg(info, 1));
+  int fd = FdArg(info, 0, "socket");
+  OneFdMessage message(NonEmptyBufferArg(info, 1));
   struct msghdr& msg = message.msg;
   ssize_t n;
   do n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); while (n == -1 && errno == EINTR);
   if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();
   if (n == -1) throw ErrnoError(env, errno, "recvmsg");
-  Napi::Value passed = env.Null();
+  std::vector<int> received;
   for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS && cmsg->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int received;
-      memcpy(&received, CMSG_DATA(cmsg), sizeof(int));
-      passed = Napi::Number::New(env, received);
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len < CMSG_LEN(0)) continue;
+    size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int one;
+      memcpy(&one, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      received.push_back(one);
     }
+  }
+  bool cut = (msg.msg_flags & MSG_CTRUNC) != 0;
+  if (cut || received.size() > 1) {
+    for (int one : received) close(one);
+    std::string closed = std::to_string(received.size());
+    std::string text = cut ? "a message's control data was cut off (MSG_CTRUNC: it carried more descriptors than fit, "
+                             "or this process is at its descriptor limit); the " + closed + " that arrived were closed, recvmsg"
+                           : "a message carried " + closed + " descriptors where one was expected; all were closed, recvmsg";
+    Napi::Error error = Napi::Error::New(env, text);
+    error.Set("code", Napi::String::New(env, "ERR_POSIX_CTRUNC"));
+    error.Set("syscall", Napi::String::New(env, "recvmsg"));
+    error.Set("bytes", Napi::Number::New(env, static_cast<double>(n)));
+    throw error;
   }
   Napi::Object result = Napi::Object::New(env);
   result.Set("bytes", Napi::Number::New(env, static_cast<double>(n)));
-  result.Set("fd", passed);
+  result.Set("fd", received.empty() ? env.Null() : Napi::Value(Napi::Number::New(env, received[0])));
+  if ((msg.msg_flags & MSG_TRUNC) != 0) result.Set("truncated", Napi::Boolean::New(env, true));
   return result;
 }
 

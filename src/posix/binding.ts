@@ -58,8 +58,11 @@ export interface AcceptedSocket extends SocketAddress {
 
 /** One message from `recvFd()`: its length (0: the peer closed) and the descriptor it carried, if any. */
 export interface ReceivedMessage {
+  /** Bytes stored in the buffer (at most its length). */
   bytes: number;
   fd: number | null;
+  /** Present (true) when the message was longer than the buffer: its rest is lost (MSG_TRUNC). */
+  truncated?: true;
 }
 
 /** The raw binding, exactly as native/addon.cc exports it. */
@@ -139,9 +142,12 @@ export const constants = Object.freeze({ ...native.constants });
 /** `PIPE_BUF`: the largest pipe write the kernel guarantees not to interleave with others (4096 on Linux). */
 export const PIPE_BUF = native.constants.PIPE_BUF;
 
-/** Signal number for a name or number; throws a TypeError for an unknown name. */
+/** Signal number for a name or number; throws a TypeError for an unknown name, a TypeError or RangeError for a bad number. */
 export function signalNumber(signal: Signal): number {
-  if (typeof signal === 'number') return signal;
+  if (typeof signal === 'number') {
+    checkWhole(signal, 'signal', 0, MAX_SIGNAL);
+    return signal;
+  }
   const signo = (osConstants.signals as Record<string, number | undefined>)[signal];
   if (signo === undefined) throw new TypeError(`unknown signal: ${signal}`);
   return signo;
@@ -153,10 +159,123 @@ export function signalName(signo: number): string {
   return String(signo);
 }
 
-export function checkFd(fd: number, what = 'fd'): void {
-  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`${what} must be a non-negative integer, got ${String(fd)}`);
+// ---------------------------------------------------------------- argument checks
+//
+// Every number is checked here before it reaches the addon, which checks it again
+// (native/helpers.cc) with the same rules and messages, so the raw binding is safe too:
+// a NaN length or an fd of 2**32 + 1 (an int32 cast makes it 1) never reaches a system call.
+//
+// A TypeError when the value is not of the kind asked for: not a number (code
+// ERR_INVALID_ARG_TYPE), or NaN, infinite, a fraction where a whole number is asked, or
+// negative where only non-negative values mean anything (ERR_INVALID_ARG_VALUE).
+// A RangeError (ERR_OUT_OF_RANGE) when it is of that kind but beyond its bounds.
+
+/** The highest descriptor number: the kernel's descriptors are C ints. */
+export const MAX_FD = 2 ** 31 - 1;
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+/** Linux's highest signal number (NSIG - 1). */
+const MAX_SIGNAL = 64;
+/** The longest timeout, in seconds (about 68 years). */
+const MAX_SECONDS = 2 ** 31 - 1;
+
+type ArgErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
+
+/** How a bad value is shown in a message; native/helpers.cc's Shown() says the same. */
+function shown(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+      return String(value);
+    case 'undefined':
+      return 'undefined';
+    case 'object':
+      return value === null ? 'null' : 'an object';
+    default:
+      return `a ${typeof value}`; // a string, a boolean, a symbol, a bigint, a function
+  }
 }
 
-export function checkInteger(value: number, what: string): void {
-  if (!Number.isInteger(value)) throw new TypeError(`${what} must be an integer, got ${String(value)}`);
+function argError(code: ArgErrorCode, what: string, expected: string, value: unknown, detail?: string): TypeError | RangeError {
+  const message = `Expected "${what}" to be ${expected}, got ${shown(value)}${detail === undefined ? '' : ` (${detail})`}`;
+  const error = code === 'ERR_OUT_OF_RANGE' ? new RangeError(message) : new TypeError(message);
+  return Object.assign(error, { code });
+}
+
+/** The first half of the one number check: all a good value costs (no message is built). */
+function wholeWithin(value: unknown, min: number, max: number): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * The second half: why `value` failed. A TypeError unless a finite number, whole when `whole`,
+ * not negative when `min` is not; else a RangeError, with `detail` added.
+ */
+function numberError(value: unknown, what: string, min: number, whole: boolean, expected: string, detail?: string): TypeError | RangeError {
+  if (typeof value !== 'number') return argError('ERR_INVALID_ARG_TYPE', what, expected, value);
+  if (!Number.isFinite(value) || (whole && !Number.isInteger(value)) || (value < 0 && min >= 0)) {
+    return argError('ERR_INVALID_ARG_VALUE', what, expected, value);
+  }
+  return argError('ERR_OUT_OF_RANGE', what, expected, value, detail);
+}
+
+/** A whole number in [min, max]; `expected` describes it (default: "a whole number from MIN to MAX"). */
+export function checkWhole(value: unknown, what: string, min: number, max: number, expected?: string): void {
+  if (!wholeWithin(value, min, max)) throw numberError(value, what, min, true, expected ?? `a whole number from ${min} to ${max}`);
+}
+
+/** A descriptor: a whole number from 0 to 2**31 - 1. */
+export function checkFd(fd: unknown, what = 'fd'): void {
+  checkWhole(fd, what, 0, MAX_FD);
+}
+
+/** A C int that may be negative (a pid, flags, an exit code). */
+export function checkInt32(value: unknown, what: string): void {
+  checkWhole(value, what, INT32_MIN, INT32_MAX);
+}
+
+/** Seconds, fractions allowed: finite, from 0 to 2**31 - 1. */
+export function checkSeconds(value: unknown, what: string): void {
+  if (typeof value === 'number' && value >= 0 && value <= MAX_SECONDS) return; // NaN and Infinity fail here
+  throw numberError(value, what, 0, false, `a number of seconds from 0 to ${MAX_SECONDS}`);
+}
+
+/** A Buffer or other Uint8Array. */
+export function checkBuffer(buffer: unknown, what = 'buffer'): void {
+  if (!(buffer instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', what, 'a Buffer or Uint8Array', buffer);
+}
+
+/**
+ * An array of Buffers or Uint8Arrays (`sendv()`). The addon reads every element again, checked,
+ * before it takes any pointer (a getter could return something else the second time, or detach
+ * a buffer): this pass is for the clear message.
+ */
+export function checkBufferList(buffers: unknown): void {
+  if (!Array.isArray(buffers)) throw argError('ERR_INVALID_ARG_TYPE', 'buffers', 'an array of Buffers', buffers);
+  for (let i = 0; i < buffers.length; i++) {
+    const item: unknown = buffers[i];
+    if (!(item instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `buffers[${i}]`, 'a Buffer or Uint8Array', item);
+  }
+}
+
+/** A buffer of at least one byte (a message of none could not be told from the end of the connection). */
+export function checkNonEmptyBuffer(buffer: unknown): void {
+  checkBuffer(buffer);
+  if ((buffer as Uint8Array).length === 0) {
+    throw Object.assign(new RangeError('Expected "buffer" to hold at least one byte, got an empty one'), { code: 'ERR_OUT_OF_RANGE' });
+  }
+}
+
+const WITHIN_THE_BUFFER = 'a whole number within the buffer';
+
+/** `buffer` and the byte range [offset, offset + length) within it; undefined: 0 and the rest. */
+export function checkBufferRange(buffer: unknown, offset: unknown, length: unknown): void {
+  checkBuffer(buffer);
+  const size = (buffer as Uint8Array).length;
+  if (offset !== undefined && !wholeWithin(offset, 0, size)) {
+    throw numberError(offset, 'offset', 0, true, WITHIN_THE_BUFFER, `offset out of range: the buffer holds ${size} bytes`);
+  }
+  const start = (offset ?? 0) as number;
+  if (length !== undefined && !wholeWithin(length, 0, size - start)) {
+    throw numberError(length, 'length', 0, true, WITHIN_THE_BUFFER, `length out of range: at most ${size - start} bytes after offset ${start}`);
+  }
 }

@@ -2,7 +2,7 @@
  * Descriptors and pipes: pipe2(2), read(2), write(2), close(2), dup2(2), fcntl(2),
  * and the F_SETSIG wake-up. See native/fd.cc.
  */
-import { checkFd, checkInteger, constants, native, signalNumber, type FcntlCommand, type Signal } from './binding.js';
+import { checkBufferRange, checkFd, checkInt32, constants, native, signalNumber, type FcntlCommand, type Signal } from './binding.js';
 
 /** `pipe2(2)`: a new anonymous pipe, `[readFd, writeFd]`, both close-on-exec. */
 export function pipe(): [number, number] {
@@ -12,24 +12,32 @@ export function pipe(): [number, number] {
 /**
  * `read(2)` into `buffer` from `offset` (default 0), at most `length` bytes (default: to the end).
  * Returns the bytes read, 0 at end of file, or null when a non-blocking descriptor has nothing.
+ * @throws TypeError or RangeError for a bad argument (see binding.ts): `fd` a whole number from
+ *   0 to 2**31 - 1, `offset` and `length` whole numbers within the buffer.
  * @throws `EBADF`, `ECONNRESET`, ...
  */
 export function read(fd: number, buffer: Uint8Array, offset?: number, length?: number): number | null {
   checkFd(fd);
+  checkBufferRange(buffer, offset, length);
   return native.read(fd, buffer, offset, length);
 }
 
 /**
  * `write(2)` from `buffer`. Returns the bytes written, or null when a non-blocking descriptor is full.
  * A write of at most `PIPE_BUF` bytes to a pipe is atomic.
+ * @throws TypeError or RangeError for a bad argument, as `read()`.
  * @throws `EBADF`, `EPIPE` (no reader; SIGPIPE is ignored under Node), ...
  */
 export function write(fd: number, buffer: Uint8Array, offset?: number, length?: number): number | null {
   checkFd(fd);
+  checkBufferRange(buffer, offset, length);
   return native.write(fd, buffer, offset, length);
 }
 
-/** `close(2)`. @throws `EBADF` when `fd` is not open. */
+/**
+ * `close(2)`. @throws `EBADF` when `fd` is not open; TypeError or RangeError when `fd` is not a
+ * whole number from 0 to 2**31 - 1 (so `close(2**32 + 1)` never closes fd 1).
+ */
 export function close(fd: number): void {
   checkFd(fd);
   native.close(fd);
@@ -40,8 +48,8 @@ export function close(fd: number): void {
  * Returns `newFd`. @throws `EBADF`.
  */
 export function dup2(oldFd: number, newFd: number): number {
-  checkFd(oldFd);
-  checkFd(newFd);
+  checkFd(oldFd, 'oldFd');
+  checkFd(newFd, 'newFd');
   return native.dup2(oldFd, newFd);
 }
 
@@ -51,7 +59,7 @@ export function dup2(oldFd: number, newFd: number): number {
  */
 export function fcntl(fd: number, cmd: FcntlCommand, arg = 0): number {
   checkFd(fd);
-  checkInteger(arg, 'arg');
+  checkInt32(arg, 'arg');
   return native.fcntl(fd, cmd, arg);
 }
 

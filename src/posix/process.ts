@@ -3,7 +3,7 @@
  * getpid/getppid, prctl(PR_SET_NAME, PR_SET_PDEATHSIG) and the resource limits.
  * See native/process.cc.
  */
-import { checkInteger, native, signalNumber, type Resource, type ResourceLimit, type Signal, type WaitResult } from './binding.js';
+import { checkInt32, checkWhole, native, signalNumber, type Resource, type ResourceLimit, type Signal, type WaitResult } from './binding.js';
 
 /** True when this process was started with `node --single-threaded` (FORK-IN-NODE.md fact 10). */
 export function isSingleThreaded(): boolean {
@@ -74,10 +74,11 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
 
 /**
  * `kill(2)`: sends `signal` (default SIGTERM) to `pid` (or to a process group when negative).
- * @throws `ESRCH` when no such process exists, `EPERM` when not allowed.
+ * @throws `ESRCH` when no such process exists, `EPERM` when not allowed; TypeError or RangeError
+ *   when `pid` is not a whole number within int32, or `signal` not a signal.
  */
 export function kill(pid: number, signal: Signal = 'SIGTERM'): void {
-  checkInteger(pid, 'pid');
+  checkInt32(pid, 'pid');
   native.kill(pid, signalNumber(signal));
 }
 
@@ -90,8 +91,8 @@ export const WNOHANG = native.constants.WNOHANG;
  * @throws `ECHILD` when there is no such child (or no child at all).
  */
 export function waitpid(pid: number, flags = 0): WaitResult | null {
-  checkInteger(pid, 'pid');
-  checkInteger(flags, 'flags');
+  checkInt32(pid, 'pid');
+  checkInt32(flags, 'flags');
   return native.waitpid(pid, flags);
 }
 
@@ -100,7 +101,7 @@ export function waitpid(pid: number, flags = 0): WaitResult | null {
  * A forked child leaves this way: `process.exit()` would run the parent's exit handlers.
  */
 export function _exit(code = 0): never {
-  checkInteger(code, 'code');
+  checkInt32(code, 'code');
   return native._exit(code);
 }
 
@@ -129,10 +130,15 @@ export function getrlimit(resource: Resource): ResourceLimit {
 
 /**
  * `setrlimit(2)`: sets the soft and hard limits of `resource` (-1: unlimited).
- * @throws `EPERM` when raising the hard limit without privilege, `EINVAL` when soft > hard.
+ * @throws `EPERM` when raising the hard limit without privilege, `EINVAL` when soft > hard;
+ *   TypeError or RangeError when a limit is neither -1 nor a whole number from 0 to 2**53 - 1.
  */
 export function setrlimit(resource: Resource, soft: number, hard: number): void {
-  checkInteger(soft, 'soft');
-  checkInteger(hard, 'hard');
+  checkLimit(soft, 'soft');
+  checkLimit(hard, 'hard');
   native.setrlimit(resource, soft, hard);
+}
+
+function checkLimit(value: number, what: string): void {
+  checkWhole(value, what, -1, Number.MAX_SAFE_INTEGER, `-1 (unlimited) or a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`);
 }

@@ -2,7 +2,7 @@
  * Signals: the calling thread's mask, what a signal does, and the synchronous wait.
  * See native/signals.cc and man 2 sigtimedwait.
  */
-import { native, signalNumber, type Signal, type SignalInfo } from './binding.js';
+import { checkSeconds, native, signalNumber, type Signal, type SignalInfo } from './binding.js';
 
 /**
  * `pthread_sigmask(2)` for the calling thread: 'block' adds `signals` to the mask, 'unblock'
@@ -10,7 +10,7 @@ import { native, signalNumber, type Signal, type SignalInfo } from './binding.js
  * A blocked signal stays pending until `sigtimedwait()` takes it.
  */
 export function sigprocmask(how: 'block' | 'unblock' | 'setmask', signals: readonly Signal[]): number[] {
-  return native.sigprocmask(how, signals.map(signalNumber));
+  return native.sigprocmask(how, signalNumbers(signals));
 }
 
 /**
@@ -34,8 +34,15 @@ export function sigaction(signal: Signal, action: 'default' | 'ignore' | 'forwar
  * `sigtimedwait(2)`: waits up to `timeoutSeconds` for one of `signals` (which must be blocked in
  * this thread) and takes it. Returns what is known of it, or null on timeout. An interruption
  * (EINTR) is retried with the time left.
+ * @throws TypeError when `timeoutSeconds` is not a finite number >= 0 (NaN, Infinity, -1),
+ *   RangeError above 2**31 - 1 seconds.
  */
 export function sigtimedwait(signals: readonly Signal[], timeoutSeconds: number): SignalInfo | null {
-  if (!(timeoutSeconds >= 0)) throw new TypeError(`timeoutSeconds must be >= 0, got ${String(timeoutSeconds)}`);
-  return native.sigtimedwait(signals.map(signalNumber), timeoutSeconds);
+  checkSeconds(timeoutSeconds, 'timeoutSeconds');
+  return native.sigtimedwait(signalNumbers(signals), timeoutSeconds);
+}
+
+function signalNumbers(signals: readonly Signal[]): number[] {
+  if (!Array.isArray(signals)) throw new TypeError('signals must be an array');
+  return signals.map(signalNumber);
 }

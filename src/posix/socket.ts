@@ -2,7 +2,7 @@
  * Sockets: socket(2), bind, listen, accept, send/sendmsg with an iovec, socketpair(2),
  * descriptor passing (SCM_RIGHTS) and shutdown. See native/socket.cc and native/unix.cc.
  */
-import { checkFd, checkInteger, constants, native, type AcceptedSocket, type ReceivedMessage, type SocketAddress, type SocketOption } from './binding.js';
+import { checkBuffer, checkBufferList, checkFd, checkInt32, checkNonEmptyBuffer, checkWhole, constants, native, type AcceptedSocket, type ReceivedMessage, type SocketAddress, type SocketOption } from './binding.js';
 
 /** `socket(2)`: a new close-on-exec TCP socket of the given family. */
 export function socket(family: 'IPv4' | 'IPv6'): number {
@@ -17,20 +17,26 @@ export function socket(family: 'IPv4' | 'IPv6'): number {
  */
 export function setsockopt(fd: number, name: SocketOption, value: number | boolean): void {
   checkFd(fd);
-  native.setsockopt(fd, name, typeof value === 'boolean' ? Number(value) : value);
+  const number = typeof value === 'boolean' ? Number(value) : value;
+  if (name === 'SO_RCVTIMEO') checkWhole(number, 'value', 0, 2 ** 31 - 1);
+  else checkInt32(number, 'value');
+  native.setsockopt(fd, name, number);
 }
 
-/** `bind(2)` to a numeric IPv4/IPv6 address; port 0 lets the kernel choose. @throws `EADDRINUSE`, `EACCES`, ... */
+/**
+ * `bind(2)` to a numeric IPv4/IPv6 address; port 0 lets the kernel choose. @throws `EADDRINUSE`, `EACCES`, ...;
+ * TypeError for a host name, or a port that is not a whole number >= 0; RangeError for a port above 65535.
+ */
 export function bind(fd: number, address: string, port: number): void {
   checkFd(fd);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be 0-65535, got ${String(port)}`);
+  checkWhole(port, 'port', 0, 65535);
   native.bind(fd, address, port);
 }
 
 /** `listen(2)` with the given backlog (connections the kernel queues before `accept()`). */
 export function listen(fd: number, backlog: number): void {
   checkFd(fd);
-  checkInteger(backlog, 'backlog');
+  checkWhole(backlog, 'backlog', 0, 2 ** 31 - 1);
   native.listen(fd, backlog);
 }
 
@@ -62,6 +68,7 @@ export interface SendOptions {
  */
 export function send(fd: number, buffer: Uint8Array, options: SendOptions = {}): number | null {
   checkFd(fd);
+  checkBuffer(buffer);
   const flags = options.dontWait === true ? constants.MSG_DONTWAIT : 0;
   return native.send(fd, buffer, 0, buffer.length, flags);
 }
@@ -70,10 +77,12 @@ export function send(fd: number, buffer: Uint8Array, options: SendOptions = {}):
  * `sendmsg(2)` with one iovec per buffer (the first IOV_MAX of them): several buffers in one
  * call without copying them together. `MSG_NOSIGNAL` always. Returns the bytes sent (possibly
  * fewer than all), or null when `dontWait` finds the socket's buffer full.
- * @throws `EPIPE`, `ECONNRESET` when the peer has gone.
+ * @throws `EPIPE`, `ECONNRESET` when the peer has gone; TypeError, before anything is sent,
+ *   when `buffers` is not an array or an element (`buffers[i]`) is not a Buffer or Uint8Array.
  */
 export function sendv(fd: number, buffers: readonly Uint8Array[], options: SendOptions = {}): number | null {
   checkFd(fd);
+  checkBufferList(buffers);
   const flags = options.dontWait === true ? constants.MSG_DONTWAIT : 0;
   return native.sendv(fd, buffers, flags);
 }
@@ -93,17 +102,27 @@ export function socketpair(): [number, number] {
  * @throws `EPIPE` or `ECONNRESET` when the other end has closed, `EBADF`.
  */
 export function sendFd(socket: number, passFd: number, buffer: Uint8Array): number | null {
-  checkFd(socket);
-  checkFd(passFd);
+  checkFd(socket, 'socket');
+  checkFd(passFd, 'passFd');
+  checkNonEmptyBuffer(buffer);
   return native.sendFd(socket, passFd, buffer);
 }
 
 /**
- * `recvmsg(2)`: one message into `buffer`, and the descriptor it carried (opened close-on-exec),
- * if any. `bytes` is 0 when the other end has closed; null when a non-blocking socket has nothing.
+ * `recvmsg(2)`: one message into `buffer` (at least one byte), and the descriptor it carried
+ * (opened close-on-exec), if any. `bytes` is 0 when the other end has closed; null when a
+ * non-blocking socket has nothing. A message longer than `buffer` is cut, its rest lost: the
+ * result then has `truncated: true`.
+ *
+ * @throws Error with code `ERR_POSIX_CTRUNC` (syscall 'recvmsg', `bytes` the data received)
+ *   when the message carried more descriptors than the one it has room for (MSG_CTRUNC: the
+ *   kernel dropped some, e.g. because this process is at its descriptor limit; or two that
+ *   fitted): every descriptor that arrived is closed first, so none leaks. The message is
+ *   consumed; treat it as a broken peer (or a lost descriptor under EMFILE).
  */
 export function recvFd(socket: number, buffer: Uint8Array): ReceivedMessage | null {
-  checkFd(socket);
+  checkFd(socket, 'socket');
+  checkNonEmptyBuffer(buffer);
   return native.recvFd(socket, buffer);
 }
 
