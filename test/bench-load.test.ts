@@ -10,7 +10,7 @@ afterEach(async () => {
 /** The bench's own receiver: if it miscounts, every figure in the README table is wrong. */
 describe('bench: MarkReader', () => {
   const stream = Buffer.from(
-    '[12:00] <guest-1> ~B3:17:1764270000123.456~xxxx\r\n' + '~B0:0:5~\r\n' + '* guest-2 joined #lobby\r\n' + '[12:00] <guest-9> ~B12:345:1764270000999.5~y\r\n',
+    '[12:00] <guest-1> ~B3:17:1764270000123.456~xxxx\r\n' + '~B0:0:5~\r\n' + '*** guest-2 joined #lobby\r\n' + '[12:00] <guest-9> ~B12:345:1764270000999.5~y\r\n',
     'latin1',
   );
   const expected = [

@@ -42,7 +42,7 @@ describe('chat: names', () => {
       '*** Here with you: alice.',
       '*** Type /help for commands; /nick NAME to choose your name.',
     ]);
-    await alice.waitFor(/\* guest-\d+ joined #lobby/);
+    await alice.waitFor(/\*\*\* guest-\d+ joined #lobby/);
   });
 
   it('lists at most MAX_NAMES_ON_ENTRY names to a newcomer in a big room, then how many more', async () => {
@@ -66,7 +66,7 @@ describe('chat: names', () => {
     bot.send('hello at once\r\n'); // before the welcome: the server holds the notice for one loop turn
     await alice.waitFor(/<guest-\d+> hello at once/);
     const lines = alice.lines();
-    const joined = lines.findIndex((line) => /\* guest-\d+ joined #lobby/.test(line));
+    const joined = lines.findIndex((line) => /\*\*\* guest-\d+ joined #lobby/.test(line));
     const said = lines.findIndex((line) => line.includes('hello at once'));
     expect(joined).toBeGreaterThan(-1);
     expect(joined).toBeLessThan(said);
@@ -105,7 +105,7 @@ describe('chat: names', () => {
     other.send(`/nick ${'x'.repeat(17)}\r\n`);
     await other.waitFor('at most 16 characters');
     other.send('/nick bob\r\n');
-    await alice.waitFor(/\* guest-\d+ is now known as bob/);
+    await alice.waitFor(/\*\*\* guest-\d+ is now known as bob/);
     expect(alice.text).not.toContain('ALICE');
   });
 });
@@ -149,16 +149,16 @@ describe('chat: talking', () => {
     const bob = await person(server, 'bob');
     const carol = await person(server, 'carol');
     bob.send('/join #games\r\n');
-    await alice.waitFor('* bob left for #games');
+    await alice.waitFor('*** bob left for #games');
     carol.send('/join #games\r\n');
-    await bob.waitFor('* carol joined #games');
+    await bob.waitFor('*** carol joined #games');
     bob.send('in games only\r\n');
     await carol.waitFor('<bob> in games only');
     alice.send('in the lobby only\r\n');
     alice.send('/rooms\r\n');
     await alice.waitFor('Rooms: #games (2), #lobby (1)');
     bob.send('/join #lobby\r\n');
-    await alice.waitFor('* bob joined #lobby');
+    await alice.waitFor('*** bob joined #lobby');
     await bob.waitFor('<alice> in the lobby only'); // history of the room he came back to
     await sleep(100);
     expect(alice.text).not.toContain('in games only');
@@ -212,10 +212,10 @@ describe('chat: talking', () => {
     alice.send('/quit off to lunch\r\n');
     await alice.waitFor('*** Goodbye!');
     await alice.waitForClose();
-    await bob.waitFor('* alice left (quit: off to lunch)');
+    await bob.waitFor('*** alice left (quit: off to lunch)');
     const carol = await person(server, 'carol');
     carol.close();
-    await bob.waitFor('* carol left (connection closed)');
+    await bob.waitFor('*** carol left (connection closed)');
   });
 
   it('tells the room when a member\'s connection is lost', async () => {
@@ -227,7 +227,7 @@ describe('chat: talking', () => {
     await pollUntil(() => connects().length === 2, 2_000, 'both connect log lines');
     const pid = Number(connects()[1]?.[1]);
     process.kill(pid, 'SIGKILL');
-    await alice.waitFor('* bob left (connection lost)');
+    await alice.waitFor('*** bob left (connection lost)');
   });
 });
 

@@ -98,10 +98,10 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
     await bob.waitFor('-> *alice* psst');
 
     bob.send('/join #games\r\n');
-    await alice.waitFor('* bob left for #games');
+    await alice.waitFor('*** bob left for #games');
     alice.send('/join #games\r\n');
     await alice.waitFor('You are now in #games. Here with you: bob.');
-    await bob.waitFor('* alice joined #games');
+    await bob.waitFor('*** alice joined #games');
     alice.send('/rooms\r\n');
     await alice.waitFor('Rooms: #games (2), #lobby (0)');
   });
@@ -118,7 +118,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
     other.send('/nick guest-5\r\n');
     await other.waitFor('Names like guest-12 are given to newcomers.');
     alice.close();
-    await other.waitFor('* alice left (connection closed)');
+    await other.waitFor('*** alice left (connection closed)');
     other.send('/nick ALICE\r\n');
     await other.waitFor('You are now known as ALICE.');
   });
@@ -228,8 +228,8 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     carol.send('still here\r\n');
     await alice.waitFor('<carol> still here');
     // Each server notices on its own heartbeat: both within the TTL and one heartbeat.
-    await alice.waitFor('* bob left (lost with beta)', 15_000);
-    await carol.waitFor('* bob left (lost with beta)', 15_000);
+    await alice.waitFor('*** bob left (lost with beta)', 15_000);
+    await carol.waitFor('*** bob left (lost with beta)', 15_000);
     const goneAfterMs = Date.now() - killedAt;
     expect(goneAfterMs).toBeLessThan((6 + 2 + 1) * 1000); // PRESENCE_TTL_SECONDS + a heartbeat + slack
     alice.send('/who *\r\n');
@@ -244,7 +244,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     await person(b, 'bob');
     await alice.waitFor('is now known as bob');
     b.proc.kill('SIGTERM');
-    await alice.waitFor('* bob left (server beta stopped)', 3_000);
+    await alice.waitFor('*** bob left (server beta stopped)', 3_000);
     expect(await b.exited).toBe(0);
     expect(b.stderr()).toMatch(/redis link: stopping \(SIGTERM\)/);
   });

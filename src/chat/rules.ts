@@ -15,6 +15,14 @@ export const GUEST_PATTERN = /^guest-\d+$/i;
 /** Rooms whose history is kept once nobody is in them (past this, the one that got its history first goes). */
 export const MAX_KEPT_HISTORIES = 500;
 export const CRLF = '\r\n';
+/**
+ * What starts the server's own lines to a room (`*** alice left (quit: bye)`), after the
+ * timestamp, as it starts its notices to one person. No user's line can start so: a
+ * public line starts with `<` (`<alice> ...`), a /me line with `* ` and a nick, which
+ * starts with a letter (NICK_PATTERN), a private one with `*` and a nick, or `-> `. So
+ * `/me left (quit: bye)` shows as `* alice left (quit: bye)`, never as a departure.
+ */
+export const ANNOUNCEMENT_PREFIX = '*** ';
 /** Names listed to someone entering a room; a bigger room gets a count and a pointer to /who. */
 export const MAX_NAMES_ON_ENTRY = 20;
 

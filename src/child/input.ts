@@ -12,7 +12,7 @@ import { TokenBucket } from '../protocol/rate-limit.js';
 import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType } from '../protocol/record.js';
 import { TelnetDecoder, TelnetEdit, type TelnetSink } from '../protocol/telnet.js';
 import { stderrTrace } from '../trace.js';
-import { PipeWriter } from '../pipe/writer.js';
+import { PipeWriter, type PipeIo } from '../pipe/writer.js';
 
 const SIGUSR1 = posix.signalNumber('SIGUSR1');
 
@@ -36,25 +36,34 @@ export class LineRecords implements LineSink {
 
   /** LineSink: a line of `length` bytes in `lineBuffer`, `cut` at the limit. */
   line(length: number, cut: boolean): void {
-    if (this.silenced) return;
+    if (this.admit()) this.pipe.queue(cut ? RecordType.cut : RecordType.msg, this.lineBuffer, RECORD_HEADER_BYTES, length);
+  }
+
+  /**
+   * Telnet answers, `bytes[0, length)`, for the parent to send back to this client: one
+   * record, charged a token like a line (a client that keeps negotiating floods the
+   * parent as surely as one that keeps talking); dropped when the bucket says so.
+   */
+  sendReply(bytes: Buffer, length: number): void {
+    if (this.admit()) this.pipe.queue(RecordType.reply, bytes, 0, length);
+  }
+
+  /** Flood control: whether one more record may go, telling the parent when a client starts being throttled or is to go. */
+  private admit(): boolean {
+    if (this.silenced) return false;
     switch (this.bucket?.take() ?? 'pass') {
       case 'pass':
-        this.pipe.queue(cut ? RecordType.cut : RecordType.msg, this.lineBuffer, RECORD_HEADER_BYTES, length);
-        return;
+        return true;
       case 'first-drop':
         this.pipe.queue(RecordType.throttled, this.lineBuffer, 0, 0);
-        return;
+        return false;
       case 'drop':
-        return;
+        return false;
       case 'kick':
         this.silenced = true;
         this.pipe.queue(RecordType.flood, this.lineBuffer, 0, 0);
+        return false;
     }
-  }
-
-  /** Telnet answers, for the parent to send back to this client. */
-  sendReply(bytes: Buffer): void {
-    this.pipe.queue(RecordType.reply, bytes, 0, bytes.length);
   }
 
   /** The client has gone: the last record. */
@@ -101,10 +110,24 @@ class ClassicInput implements Input {
   }
 }
 
-/** The chat: telnet decoding, then line editing and cleaning. It is the telnet decoder's sink. */
-class ChatInput implements Input, TelnetSink {
+/**
+ * Room for one read's telnet answers: each (verb, option) is answered once per connection
+ * (WILL x and DO x: 2 x 256 answers of 3 bytes) and DO TIMING-MARK once per read, so one
+ * read can never need more, and it fits one record.
+ */
+const MAX_ANSWER_BYTES = (2 * 256 + 1) * 3;
+
+/**
+ * The chat: telnet decoding, then line editing and cleaning. It is the telnet decoder's
+ * sink, and batches the decoder's answers: all of one read's go out as one reply record,
+ * when feed() ends. (Exported for the tests; children make theirs with makeInput().)
+ */
+export class ChatInput implements Input, TelnetSink {
   private readonly editor: LineEditor;
   private readonly telnet: TelnetDecoder;
+  /** This read's answers so far (made once: nothing is allocated per read). */
+  private readonly answers = Buffer.allocUnsafe(MAX_ANSWER_BYTES);
+  private answerLength = 0;
 
   constructor(
     private readonly records: LineRecords,
@@ -116,6 +139,9 @@ class ChatInput implements Input, TelnetSink {
 
   feed(chunk: Buffer, length: number): void {
     this.telnet.feed(chunk, length);
+    if (this.answerLength === 0) return;
+    this.records.sendReply(this.answers, this.answerLength);
+    this.answerLength = 0;
   }
 
   end(): void {
@@ -128,29 +154,45 @@ class ChatInput implements Input, TelnetSink {
 
   edit(what: TelnetEdit): void {
     if (what === TelnetEdit.EraseChar) this.editor.eraseChar();
-    else this.editor.eraseLine();
+    else if (what === TelnetEdit.EraseLine) this.editor.eraseLine();
+    else this.editor.discardLine();
   }
 
   reply(bytes: Buffer): void {
-    this.records.sendReply(bytes);
+    if (this.answerLength + bytes.length > this.answers.length) return; // cannot happen (see MAX_ANSWER_BYTES)
+    // Byte by byte: Buffer#copy makes a view object per call, and the child must not allocate.
+    for (let i = 0; i < bytes.length; i++) this.answers[this.answerLength + i] = bytes[i] ?? 0;
+    this.answerLength += bytes.length;
   }
 }
 
-/** The pipe writer of a child: the addon's write() and kill(), traced with --trace. */
+/**
+ * A child's system calls for its PipeWriter: the addon's write() and kill(). A class,
+ * not an object of closures: its methods are made once, in the parent, whose warm-up
+ * optimises them, and every child shares that code instead of compiling its own.
+ */
+class ChildPipeIo implements PipeIo {
+  constructor(
+    private readonly plan: ChildPlan,
+    private readonly trace: ((text: string) => void) | null,
+  ) {}
+
+  write(buffer: Buffer, length: number): void {
+    // Blocking: while the pipe is full we wait; no record is ever dropped.
+    posix.write(this.plan.pipeWriteFd, buffer, 0, length);
+  }
+
+  wake(): void {
+    posix.kill(this.plan.parentPid, SIGUSR1);
+    if (this.trace !== null) this.trace(`kill(${this.plan.parentPid}, SIGUSR1)`);
+  }
+}
+
+/** The pipe writer of a child, traced with --trace. */
 function childPipe(plan: ChildPlan): PipeWriter {
   const pid = posix.getpid();
   const trace = plan.trace ? (text: string): void => stderrTrace.line('child', pid, text) : null;
-  const io = {
-    write(buffer: Buffer, length: number): void {
-      // Blocking: while the pipe is full we wait; no record is ever dropped.
-      posix.write(plan.pipeWriteFd, buffer, 0, length);
-    },
-    wake(): void {
-      posix.kill(plan.parentPid, SIGUSR1);
-      if (trace !== null) trace(`kill(${plan.parentPid}, SIGUSR1)`);
-    },
-  };
-  return new PipeWriter(io, pid, trace);
+  return new PipeWriter(new ChildPipeIo(plan, trace), pid, trace);
 }
 
 /** A child's records and input, made once (before its client arrives, for a spare). */

@@ -2,9 +2,12 @@
  * Turns a client's text bytes (after the telnet layer) into clean lines: applies
  * backspace/DEL and erase-line, ends lines at CR LF, CR NUL, bare CR or bare LF,
  * removes ANSI/VT escape sequences and every control character, keeps only valid
- * UTF-8, and cuts an over-long line at a character boundary, once. What comes out
- * can be shown on anyone's terminal: nobody can clear, recolour, retitle or move
- * the cursor of another person's screen. Runs in the child; allocates nothing per line.
+ * UTF-8, leaves out what src/protocol/text.ts refuses (invisible characters, a ZWJ
+ * outside an emoji, combining marks past the cap), and cuts an over-long line at a
+ * character boundary, once. What comes out can be shown on anyone's terminal: nobody
+ * can clear, recolour, retitle or move the cursor of another person's screen, hide
+ * text in a line or draw over the lines around it. Runs in the child; allocates
+ * nothing per line.
  */
 
 const BS = 0x08;
@@ -17,7 +20,7 @@ const BEL = 0x07;
 const NUL = 0x00;
 
 import type { LineSink } from './line-assembler.js';
-import { isInvisibleControl } from './text.js';
+import { startOfLast, TextFilter, Verdict } from './text.js';
 
 const enum Escape {
   None,
@@ -40,6 +43,10 @@ export class LineEditor {
   private readonly pending = Buffer.alloc(4);
   private pendingLength = 0;
   private pendingNeed = 0;
+  /** What of the text is kept, code point by code point (text.ts). */
+  private readonly filter = new TextFilter();
+  /** A held ZWJ (UTF-8 E2 80 8D) and the emoji after it, appended together. */
+  private readonly joined = Buffer.from([0xe2, 0x80, 0x8d, 0, 0, 0, 0]);
 
   /**
    * @param target where lines are assembled, from `start`
@@ -88,17 +95,38 @@ export class LineEditor {
   /** Erase the line typed so far (telnet EL, or Ctrl-U-like editing). */
   eraseLine(): void {
     this.dropPartialChar();
+    this.filter.reset();
     if (!this.discarding) this.length = 0;
+  }
+
+  /**
+   * Throw the half-typed line away and start afresh (telnet IP or AO: Ctrl-C): what
+   * was typed, a sequence being taken, the rest of a line that was cut.
+   */
+  discardLine(): void {
+    this.dropPartialChar();
+    this.filter.reset();
+    this.escape = Escape.None;
+    this.discarding = false;
+    this.length = 0;
   }
 
   /** Erase the last character (telnet EC, backspace, DEL). */
   eraseChar(): void {
     this.dropPartialChar();
+    if (this.filter.holding) {
+      this.filter.dropHeld(); // the ZWJ just typed, not yet in the line
+      return;
+    }
     if (this.discarding) return;
-    // Step back over continuation bytes (10xxxxxx) to the start of the last character.
-    let at = this.length - 1;
-    while (at > 0 && ((this.target[this.start + at] ?? 0) & 0xc0) === 0x80) at--;
-    this.length = Math.max(0, at);
+    const t = this.target;
+    const from = this.start;
+    let end = Math.max(from, startOfLast(t, from, from + this.length));
+    // A ZWJ (E2 80 8D) stays only with the emoji after it: erasing that emoji erases the ZWJ too.
+    const before = startOfLast(t, from, end);
+    if (before >= 0 && end - before === 3 && t[before] === 0xe2 && t[before + 1] === 0x80 && t[before + 2] === 0x8d) end = before;
+    this.length = end - from;
+    this.filter.resync(t, from, end);
   }
 
   /** At end of stream: delivers an unfinished last line, if any. */
@@ -108,6 +136,7 @@ export class LineEditor {
 
   private endLine(): void {
     this.dropPartialChar();
+    this.filter.reset();
     this.escape = Escape.None;
     const wasDiscarding = this.discarding;
     this.discarding = false;
@@ -174,8 +203,19 @@ export class LineEditor {
     // C1 controls open sequences too, as ESC [ and ESC ] do: take the whole sequence.
     if (cp === 0x9b) this.escape = Escape.Csi;
     else if (cp === 0x9d || cp === 0x90 || cp === 0x98 || cp === 0x9e || cp === 0x9f) this.escape = Escape.Text;
-    if (isInvisibleControl(cp)) return;
-    this.append(p, n);
+    switch (this.filter.next(cp)) {
+      case Verdict.Keep:
+        this.append(p, n);
+        return;
+      case Verdict.JoinAndKeep: {
+        const j = this.joined;
+        for (let i = 0; i < n; i++) j[3 + i] = p[i] ?? 0;
+        this.append(j, 3 + n); // both or, past the limit, neither
+        return;
+      }
+      default:
+        return; // dropped, or a ZWJ held until the next character
+    }
   }
 
   private dropPartialChar(): void {
@@ -185,6 +225,7 @@ export class LineEditor {
 
   private addChar(b: number): void {
     this.dropPartialChar();
+    this.filter.next(b); // ASCII is always kept; it ends a character's marks and any emoji
     this.pending[0] = b;
     this.append(this.pending, 1);
   }

@@ -1,6 +1,7 @@
 /**
  * Flood control for one client: a token bucket (`ratePerSecond` tokens a second, up
- * to `burst`), one token per line. Runs in the child, so a flooder's excess lines
+ * to `burst`), one token per record the client makes: a line, or one read's telnet
+ * answers (src/child/input.ts). Runs in the child, so a flooder's excess lines
  * never even reach the pipe. A client that keeps flooding (FLOOD_KICK_DROPS lines
  * dropped without the bucket ever filling up again) is to be disconnected.
  */

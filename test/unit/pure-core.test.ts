@@ -210,7 +210,7 @@ describe('the pure core without the addon', () => {
     expect(chat).toContainEqual({ to: 101, text: '*** Welcome to posix-chat, guest-1! You are in #lobby.\r\n' });
     expect(chat).toContainEqual({ to: 101, text: '*** the motd\r\n' });
     expect(chat).toContainEqual({ to: 102, text: '*** Here with you: guest-1.\r\n' });
-    expect(chat).toContainEqual({ to: [101], text: '* guest-2 joined #lobby\r\n' });
+    expect(chat).toContainEqual({ to: [101], text: '*** guest-2 joined #lobby\r\n' });
     expect(chat.at(-1)).toEqual({ to: [102], text: '<guest-1> hi all\r\n' });
 
     expect(out.classic).toEqual([
