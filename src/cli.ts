@@ -8,6 +8,7 @@ import { ClassicChat } from './chat/classic-chat.js';
 import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { Logger, messageOf } from './log.js';
+import { maxClientsHere } from './parent/admission.js';
 import { StartError } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
@@ -66,6 +67,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   }
 
   const log = new Logger(config.logLevel);
+  const ceiling = config.maxClients === 0 ? maxClientsHere(config.sendqBytes) : null;
+  const maxClients = ceiling?.max ?? config.maxClients;
   const cluster =
     config.redis === ''
       ? undefined
@@ -87,8 +90,9 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     inputMode: config.classic ? 'classic' : 'chat',
     sendqLimitBytes: config.sendqBytes,
     rateLimit: config.rateLimit === 0 ? null : { perSecond: config.rateLimit, burst: config.rateBurst },
-    maxClients: config.maxClients,
+    maxClients,
     maxPerAddress: config.maxPerIp,
+    ipv6PrefixBits: config.ipv6Prefix,
     idleTimeoutSeconds: config.idleTimeout,
     tracer: config.trace ? stderrTrace : noTrace,
     zygote: config.zygote,
@@ -101,7 +105,10 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     const address = server.listen();
     if (cluster !== undefined && config.serverName === '') cluster.settings.serverName = formatHostPort(address.address, address.port);
     // Printed once the loop is ready (with --redis: once the link is), as the original did.
-    server.run(() => process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`));
+    server.run(() => {
+      if (ceiling !== null) log.info(`at most ${maxClients} clients at once (set by ${ceiling.why}; --max-clients to change)`);
+      process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);
+    });
   } catch (error) {
     if (!(error instanceof ListenError || error instanceof StartError)) throw error;
     if (error.message !== '') process.stderr.write(`posix-chat: ${error.message}\n`);

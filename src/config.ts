@@ -20,9 +20,11 @@ export interface Config {
   /** Lines a second each client may send (0: no limit), and the burst allowed above it. */
   rateLimit: number;
   rateBurst: number;
-  /** Clients at once (0: no limit), and per address (0: no limit). */
+  /** Clients at once (0: as many as the machine's limits allow, worked out at start). */
   maxClients: number;
+  /** Clients at once from one address, an IPv6 client's address cut to `ipv6Prefix` bits (0: no limit). */
   maxPerIp: number;
+  ipv6Prefix: number;
   /** Seconds without a line before a client is disconnected (0: never). */
   idleTimeout: number;
   /** Unsent output a client may have queued before it is disconnected as too slow. */
@@ -106,7 +108,7 @@ type AnyOption = { [K in keyof Config]: OptionSpec<K> }[keyof Config];
 export const OPTIONS: readonly AnyOption[] = [
   { key: 'host', flag: 'host', placeholder: 'ADDRESS', help: 'address to listen on (numeric IPv4 or IPv6)', defaultValue: '127.0.0.1', parse: ipAddress },
   { key: 'port', flag: 'port', placeholder: 'N', help: 'TCP port; 0 picks a free one', defaultValue: 4444, parse: integer(0, 65535) },
-  { key: 'backlog', flag: 'backlog', placeholder: 'N', help: 'connections the kernel queues before accept()', defaultValue: 128, parse: integer(1, 65535) },
+  { key: 'backlog', flag: 'backlog', placeholder: 'N', help: 'connections the kernel queues before accept()', defaultValue: 1024, parse: integer(1, 65535) },
   {
     key: 'maxLineBytes',
     flag: 'max-line',
@@ -128,8 +130,9 @@ export const OPTIONS: readonly AnyOption[] = [
   },
   { key: 'rateLimit', flag: 'rate-limit', placeholder: 'N', help: 'lines a second a client may send; 0 turns flood control off', defaultValue: 10, parse: integer(0, 100_000) },
   { key: 'rateBurst', flag: 'rate-burst', placeholder: 'N', help: 'lines a client may send at once above the rate', defaultValue: 20, parse: integer(1, 100_000) },
-  { key: 'maxClients', flag: 'max-clients', placeholder: 'N', help: 'clients at once; 0: no limit but the file descriptors', defaultValue: 0, parse: integer(0, 1_000_000) },
+  { key: 'maxClients', flag: 'max-clients', placeholder: 'N', help: 'clients at once; 0: what the limits allow', defaultValue: 0, parse: integer(0, 1_000_000) },
   { key: 'maxPerIp', flag: 'max-per-ip', placeholder: 'N', help: 'clients at once from one address; 0: no limit', defaultValue: 20, parse: integer(0, 1_000_000) },
+  { key: 'ipv6Prefix', flag: 'ipv6-prefix', placeholder: 'BITS', help: 'IPv6 clients in one such network count as one', defaultValue: 64, parse: integer(1, 128) },
   { key: 'idleTimeout', flag: 'idle-timeout', placeholder: 'SECONDS', help: 'disconnect a client silent this long; 0: never', defaultValue: 0, parse: integer(0, 10_000_000) },
   {
     key: 'sendqBytes',
@@ -173,7 +176,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   for (let i = 0, arg = argv[0]; arg !== undefined; arg = argv[++i]) {
     if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--version' || arg === '-v') return { kind: 'version' };
-    const match = /^--(no-)?([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const match = /^--(no-)?([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
     const spec = match ? OPTIONS.find((option) => option.flag === match[2]) : undefined;
     const isSwitch = spec?.placeholder === '';
     if (!match || !spec || (match[1] !== undefined && !isSwitch)) throw new ConfigError(`unknown option '${arg}' (see --help)`);

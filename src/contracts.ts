@@ -58,6 +58,12 @@ export interface Delivery {
   broadcast(data: Buffer, except?: Connection): void;
   /** A new, empty room to send lines to at the cost of one. */
   group(): RoomGroup;
+  /**
+   * Whether `connection` can take more now (its send queue is well under the limit).
+   * What one person sends another (/msg) asks first: a reader who has paused is never
+   * cut for what someone chose to send it; the sender is told instead.
+   */
+  canTake(connection: Connection): boolean;
   /** Ends a connection from the server's side, once the current turn's records are handled. */
   disconnect(connection: Connection, reason: DisconnectReason): void;
   readonly connections: ReadonlyMap<number, Connection>;

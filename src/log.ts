@@ -42,3 +42,42 @@ export class Logger {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * A log for errors that can repeat every loop turn (accept() failing for want of
+ * descriptors): at most one line per `intervalMs`, saying how many were held back.
+ */
+export class ThrottledLog {
+  private last = 0;
+  private held = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs = 10_000,
+  ) {}
+
+  warn(message: string): void {
+    this.write('warn', message);
+  }
+
+  error(message: string): void {
+    this.write('error', message);
+  }
+
+  private write(level: 'warn' | 'error', message: string): void {
+    const now = Date.now();
+    if (now - this.last < this.intervalMs) {
+      this.held++;
+      return;
+    }
+    const more = this.held > 0 ? ` (and ${this.held} more like it since the last)` : '';
+    this.held = 0;
+    this.last = now;
+    this.log[level](message + more);
+  }
+}
+
+/** `127.0.0.1:50312 (pid 4242)`: a connection in log lines. */
+export function describeConnection(connection: { address: string; port: number; pid: number }): string {
+  return `${connection.address}:${connection.port} (pid ${connection.pid})`;
+}

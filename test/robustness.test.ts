@@ -226,7 +226,8 @@ describe('fork failure', () => {
     // Its zygote dies with it and is reaped by init, maybe a moment later: until then it counts.
     await pollUntil(() => nobodysThreads() === 0, 5_000, "nobody's processes to be gone");
     const limit = `--nproc=${threads + 1}:${threads + 1}`;
-    const server = await startServer([], {}, ['prlimit', limit, ...asNobody]);
+    // --max-clients: by default the server would derive it from this very process limit.
+    const server = await startServer(['--max-clients', '100'], {}, ['prlimit', limit, ...asNobody]);
     const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
     const third = await TestClient.connect(server.port);
     clients.push(third);

@@ -6,40 +6,16 @@
  * happens there: their users are `remote`, seen in /who *, reachable by /msg.
  */
 import type { ChatEvent, Presence } from '../cluster/protocol.js';
-import type { ChatHandler, ClusterListener, ClusterPort, Connection, Delivery, DisconnectReason, RoomGroup } from '../contracts.js';
+import type { ChatHandler, ClusterListener, ClusterPort, Connection, Delivery, DisconnectReason } from '../contracts.js';
+import { ListBudget } from './budget.js';
+import type { ChatOptions, Member, Room } from './model.js';
 import { RoomHistories } from './history.js';
+import { roomsLine, whoLines, type WhoRow } from './listings.js';
 import { RemoteUsers } from './remote-users.js';
-import { checkNick, checkRoom, CRLF, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, LOBBY, MAX_NICK_LENGTH } from './rules.js';
+import { ANNOUNCEMENT_PREFIX, checkNick, checkRoom, CRLF, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, LOBBY, MAX_NICK_LENGTH } from './rules.js';
 
 export { checkNick, checkRoom, HELP, LOBBY, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH } from './rules.js';
-
-export interface ChatOptions {
-  /** Public lines a newcomer to a room sees (0: none). */
-  historyLines: number;
-  /** Prefix lines with [HH:MM]. */
-  timestamps: boolean;
-  /** Message of the day, shown after the welcome. */
-  motd: readonly string[];
-  /** The line limit, for the notice to a sender whose line was cut. */
-  maxLineBytes: number;
-  /** The clock (tests may set it). */
-  now?: () => Date;
-  /** The other servers, with --redis. */
-  cluster?: ClusterPort;
-}
-
-interface Member {
-  readonly connection: Connection;
-  nick: string;
-  room: Room;
-}
-
-interface Room {
-  readonly name: string;
-  readonly members: Set<Member>;
-  /** Its members' connections, to send a line to all at the cost of one; made on first use. */
-  group: RoomGroup | null;
-}
+export type { ChatOptions } from './model.js';
 
 /** The default clock: one function for every Chat, so V8 sees one call target. */
 const systemClock = (): Date => new Date();
@@ -78,7 +54,7 @@ export class Chat implements ChatHandler, ClusterListener {
 
   onConnect(connection: Connection): void {
     const lobby = this.room(LOBBY);
-    const member: Member = { connection, nick: this.guestName(), room: lobby };
+    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(this.now().getTime()) };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
     const others = this.nicksIn(LOBBY);
@@ -129,7 +105,8 @@ export class Chat implements ChatHandler, ClusterListener {
     const args = rest.join(' ').trim();
     switch (word.toLowerCase()) {
       case 'help':
-        return this.help(member);
+        for (const line of HELP) this.tell(member, line);
+        return;
       case 'nick':
         return this.nick(member, args);
       case 'who':
@@ -148,10 +125,6 @@ export class Chat implements ChatHandler, ClusterListener {
       default:
         return this.tell(member, `Unknown command /${word.slice(0, 32)}. Type /help for the list.`);
     }
-  }
-
-  private help(member: Member): void {
-    for (const line of HELP) this.tell(member, line);
   }
 
   private nick(member: Member, wanted: string): void {
@@ -181,8 +154,9 @@ export class Chat implements ChatHandler, ClusterListener {
 
   private who(member: Member, args: string): void {
     const everyone = args === '*';
+    if (!this.canList(member, everyone ? this.members.size + this.remote.size : member.room.members.size)) return;
     const now = Date.now();
-    const rows: { nick: string; text: string }[] = [];
+    const rows: WhoRow[] = [];
     for (const m of everyone ? this.members.values() : member.room.members) {
       const room = everyone ? ` ${m.room.name}` : '';
       const you = m === member ? ' (you)' : '';
@@ -192,10 +166,14 @@ export class Chat implements ChatHandler, ClusterListener {
       if (everyone) rows.push({ nick: r.nick, text: ` ${r.room} on ${r.srv}` });
       else if (r.room === member.room.name) rows.push({ nick: r.nick, text: ` on ${r.srv}` });
     }
-    rows.sort((a, b) => a.nick.localeCompare(b.nick));
-    const where = everyone ? 'online' : `in ${member.room.name}`;
-    this.tell(member, `${rows.length} ${rows.length === 1 ? 'person' : 'people'} ${where}:`);
-    for (const row of rows) this.tell(member, `  ${row.nick.padEnd(MAX_NICK_LENGTH)}${row.text}`);
+    for (const line of whoLines(rows, everyone ? 'online' : `in ${member.room.name}`)) this.tell(member, line);
+  }
+
+  /** Whether `member` may have `rows` listed now; if not, says when. */
+  private canList(member: Member, rows: number): boolean {
+    const wait = member.budget.take(rows, this.now().getTime());
+    if (wait > 0) this.tell(member, `That list is long on a server this busy: try again in ${wait} s.`);
+    return wait === 0;
   }
 
   private privateMessage(member: Member, args: string): void {
@@ -211,6 +189,9 @@ export class Chat implements ChatHandler, ClusterListener {
     }
     if (target === undefined) return this.tell(member, `Nobody called ${name.slice(0, MAX_NICK_LENGTH + 8)} is online. /who * lists everyone.`);
     if (target === member) return this.tell(member, 'That is you.');
+    if (this.delivery?.canTake(target.connection) === false) {
+      return this.tell(member, `${target.nick} is not reading right now; your message was not sent. Try again later.`);
+    }
     this.write(target, `${this.stamp()}*${member.nick}* ${text}`);
     this.write(member, `${this.stamp()}-> *${target.nick}* ${text}`);
   }
@@ -233,11 +214,11 @@ export class Chat implements ChatHandler, ClusterListener {
   }
 
   private listRooms(member: Member): void {
+    if (!this.canList(member, this.rooms.size + this.remote.size)) return;
     const counts = new Map<string, number>();
     for (const room of this.rooms.values()) counts.set(room.name, room.members.size);
     for (const r of this.remote.values()) counts.set(r.room, (counts.get(r.room) ?? 0) + 1);
-    const rooms = [...counts].sort(([a], [b]) => a.localeCompare(b));
-    this.tell(member, `Rooms: ${rooms.map(([name, count]) => `${name} (${count})`).join(', ')}`);
+    this.tell(member, roomsLine(counts));
   }
 
   private quit(member: Member, reason: string): void {
@@ -306,9 +287,9 @@ export class Chat implements ChatHandler, ClusterListener {
     return `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
   }
 
-  /** A line about someone, for a room: `[HH:MM] * alice joined #lobby`. */
+  /** A line about someone, for a room: `[HH:MM] *** alice joined #lobby`; no user's line looks like it (ANNOUNCEMENT_PREFIX). */
   private announcement(text: string): string {
-    return `${this.stamp()}* ${text}`;
+    return `${this.stamp()}${ANNOUNCEMENT_PREFIX}${text}`;
   }
 
   /** A message from the server to one member. */

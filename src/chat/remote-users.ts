@@ -32,6 +32,10 @@ export class RemoteUsers {
     return this.byNick.has(nick.toLowerCase());
   }
 
+  get size(): number {
+    return this.byNick.size;
+  }
+
   clear(): void {
     this.byNick.clear();
   }

@@ -117,7 +117,15 @@ export class Cluster implements Sidecar, ClusterPort {
    * the child runs no JavaScript of ours beyond these calls.
    */
   private spawn(): void {
-    const [readFd, writeFd] = posix.pipe();
+    let readFd: number, writeFd: number;
+    try {
+      [readFd, writeFd] = posix.pipe();
+    } catch (error) {
+      // EMFILE/ENFILE (a flood of clients holds every descriptor): as a failed fork, the
+      // link is down and tried again later; the local chat goes on.
+      this.linkDown(`pipe failed: ${messageOf(error)}`);
+      return;
+    }
     const env = linkEnvironment({
       POSIX_CHAT_REDIS: this.settings.url,
       POSIX_CHAT_LINK_INSTANCE: this.instance,

@@ -3,11 +3,13 @@
  * idle timeout, and how a connection is turned away (one line saying why, then
  * close, without forking). Also the descriptor limit each client costs the parent.
  */
+import { readFileSync } from 'node:fs';
 import type { Connection } from '../contracts.js';
 import type { Logger } from '../log.js';
 import { messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
+import { addressGroup } from '../protocol/address.js';
 
 /** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
 export const CLIENT_SNDBUF_BYTES = 64 * 1024;
@@ -15,9 +17,11 @@ export const CLIENT_SNDBUF_BYTES = 64 * 1024;
 const IDLE_CHECK_INTERVAL_MS = 1000;
 
 export interface Limits {
-  /** Clients at once, and from one address; 0: no limit. */
+  /** Clients at once (worked out at start when not given: maxClientsHere()), and from one address (0: no limit). */
   maxClients: number;
   maxPerAddress: number;
+  /** IPv6 clients count per network of this many bits (addressGroup()). */
+  ipv6PrefixBits: number;
   /** Seconds of silence before a client is disconnected; 0: never. */
   idleTimeoutSeconds: number;
 }
@@ -39,24 +43,31 @@ export class Admission {
     if (maxClients > 0 && live + waiting.length >= maxClients) {
       return `The server is full (${maxClients} people); try again later.`;
     }
-    let fromHere = this.perAddress.get(client.address) ?? 0;
-    for (const other of waiting) if (other.address === client.address) fromHere++;
+    const group = this.group(client.address);
+    let fromHere = this.perAddress.get(group) ?? 0;
+    for (const other of waiting) if (this.group(other.address) === group) fromHere++;
     if (maxPerAddress > 0 && fromHere >= maxPerAddress) {
-      return `Too many connections from ${client.address} (at most ${maxPerAddress}); try again later.`;
+      return `Too many connections from ${group} (at most ${maxPerAddress}); try again later.`;
     }
     return null;
   }
 
   /** Counts a connection from `address` in. */
   joined(address: string): void {
-    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+    const group = this.group(address);
+    this.perAddress.set(group, (this.perAddress.get(group) ?? 0) + 1);
   }
 
   /** Counts a connection from `address` out. */
   left(address: string): void {
-    const fromHere = (this.perAddress.get(address) ?? 1) - 1;
-    if (fromHere > 0) this.perAddress.set(address, fromHere);
-    else this.perAddress.delete(address);
+    const group = this.group(address);
+    const fromHere = (this.perAddress.get(group) ?? 1) - 1;
+    if (fromHere > 0) this.perAddress.set(group, fromHere);
+    else this.perAddress.delete(group);
+  }
+
+  private group(address: string): string {
+    return addressGroup(address, this.limits.ipv6PrefixBits);
   }
 
   /** At most once a second: the connections silent for longer than the idle timeout. */
@@ -92,6 +103,58 @@ export function refuse(client: AcceptedSocket, message: string, log: Logger): vo
     // It left already.
   }
   posix.close(client.fd);
+}
+
+/** What a client costs beyond its send queue: its process, its socket buffers, the parent's records of it. */
+const CLIENT_MEMORY_BYTES = 1024 * 1024;
+/** Descriptors the parent keeps for itself: stdio, the pipe, the zygote's, spares', the reserve, Node's own. */
+const OWN_DESCRIPTORS = 64;
+/** Processes the server needs besides one per client: itself, the zygote, spares, the Redis link. */
+const OWN_PROCESSES = 16;
+
+/**
+ * How many clients this machine can take at once, when --max-clients does not say:
+ * the lowest of what the descriptor limit, the process limits and the memory allow,
+ * and which one that was.
+ */
+export function maxClientsHere(sendqBytes: number): { max: number; why: string } {
+  const bounds: [string, number][] = [];
+  const files = posix.getrlimit('RLIMIT_NOFILE').hard;
+  if (files >= 0) bounds.push([`RLIMIT_NOFILE ${files}`, files - OWN_DESCRIPTORS]);
+  const processes = posix.getrlimit('RLIMIT_NPROC').soft;
+  if (processes >= 0) bounds.push([`RLIMIT_NPROC ${processes}`, processes - OWN_PROCESSES]);
+  const pids = readNumber('/proc/sys/kernel/pid_max');
+  if (pids !== null) bounds.push([`pid_max ${pids}`, pids - OWN_PROCESSES]);
+  const memory = availableMemoryBytes();
+  if (memory !== null) bounds.push([`${Math.round(memory / 2 ** 20)} MiB free at ~${Math.round((sendqBytes + CLIENT_MEMORY_BYTES) / 2 ** 20)} MiB a client`, Math.floor(memory / (sendqBytes + CLIENT_MEMORY_BYTES))]);
+  let best: [string, number] = ['no limit found', 1_000_000];
+  for (const bound of bounds) if (bound[1] < best[1]) best = bound;
+  return { max: Math.max(1, best[1]), why: best[0] };
+}
+
+/** Memory this server may still use: what the kernel calls available, or less if a cgroup caps it. */
+function availableMemoryBytes(): number | null {
+  let available: number | null = null;
+  try {
+    const kib = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+    if (kib !== undefined) available = Number(kib) * 1024;
+  } catch {
+    // Not Linux's /proc: no memory bound.
+  }
+  const cap = readNumber('/sys/fs/cgroup/memory.max');
+  const used = readNumber('/sys/fs/cgroup/memory.current');
+  if (cap !== null && used !== null) available = Math.min(available ?? Infinity, Math.max(0, cap - used));
+  return available;
+}
+
+/** A whole number in a file ('max' and the like: null). */
+function readNumber(file: string): number | null {
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Each client costs the parent a descriptor: allow as many as the hard limit does. */

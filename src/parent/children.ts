@@ -6,6 +6,7 @@
  * Clients that connect before the zygote's next spare wait in `waiting` while the
  * loop goes on serving everyone; the spare's arrival raises SIGUSR1.
  */
+import { writeFileSync } from 'node:fs';
 import { runChild } from '../child/socket-client-broadcast.js';
 import type { ChildPlan, ExitStatus, Tracer } from '../contracts.js';
 import type { Logger } from '../log.js';
@@ -15,6 +16,8 @@ import type { AcceptedSocket } from '../posix/index.js';
 import { refuse } from './admission.js';
 import { Zygote, ZygoteGoneError } from './zygote.js';
 
+/** The OOM killer's bias for children (-1000 never .. 1000 always); the parent keeps its own. */
+export const CHILD_OOM_SCORE_ADJ = 500;
 /** How long children get to exit after SIGTERM at shutdown before SIGKILL. */
 export const CHILD_EXIT_GRACE_MS = 1000;
 /** How long after a spare child takes a client the zygote is asked for the next one. */
@@ -54,6 +57,7 @@ export class Children {
     const planFor = (clientFd: number, closeFds: number[]): ChildPlan => this.planFor(clientFd, this.options.pipeWriteFd(), closeFds);
     const pid = this.zygote.start(this.options.parentPid, this.options.parentFds(), planFor);
     this.pids.add(pid);
+    killFirst(pid); // its spares inherit it
     this.options.log.debug(`zygote started (pid ${pid})`);
     this.trace(`fork() -> zygote ${pid}: it forks every child from now on`);
   }
@@ -187,6 +191,7 @@ export class Children {
     const pid = posix.fork();
     if (pid === 0) runChild(plan); // never returns
     this.pids.add(pid);
+    killFirst(pid);
     this.trace(`fork() -> child ${pid}`);
     return pid;
   }
@@ -217,6 +222,19 @@ export class Children {
 /** `signal SIGKILL` or `code 0`. */
 export function describeExit(status: ExitStatus): string {
   return status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
+}
+
+/**
+ * Makes `pid` the kernel's choice over the parent when memory runs out: the OOM killer
+ * takes the process with the highest score, which would otherwise be the parent (the
+ * largest), and with it every client. A child's score is inherited by what it forks.
+ */
+function killFirst(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, String(CHILD_OOM_SCORE_ADJ));
+  } catch {
+    // Not Linux, or /proc is not ours: the kernel's default choice stands.
+  }
 }
 
 function signalQuietly(pid: number, signal: NodeJS.Signals): void {

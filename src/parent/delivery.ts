@@ -8,6 +8,15 @@
  * before anything sent to one client directly, and before anyone joins or leaves the
  * room (a newcomer does not get earlier lines; a leaver still does).
  *
+ * Flow control: when the readers as a whole cannot keep up (one that is still taking
+ * has a full send queue), `paused` turns on and the loop stops reading the pipe until
+ * every such queue is below half the limit. The children then block on write(pipe),
+ * stop reading their clients, and TCP slows the senders down: fast senders slow the
+ * room, they do not cut its readers. A reader is cut only when it takes nothing for
+ * STALLED_READER_MS with a full queue, or is still behind after the room has waited
+ * FAR_BEHIND_MS for it. The parent's memory so stays near
+ * clients x (send-queue limit + one pipe read's output); docs/architecture.md.
+ *
  * Data flows one way: nothing here calls the chat or the loop. What this module ends
  * (a client whose peer vanished, one too slow to keep) it hands back: flush() returns
  * the lost ones, takeKicks() the ones to disconnect.
@@ -22,6 +31,8 @@ import { Outbox } from './outbox.js';
 export const STALLED_READER_MS = 1000;
 /** A client still reading, but slower than its share, is cut off at this many times the sendq limit. */
 export const SENDQ_HARD_FACTOR = 4;
+/** A reader still behind after the room has waited this long for it (reading paused) is cut. */
+export const FAR_BEHIND_MS = 2000;
 
 /** The parent's own record of a connection: the chat's view, plus its queue. */
 interface Client extends Connection {
@@ -29,6 +40,11 @@ interface Client extends Connection {
 }
 
 const NONE_LOST: readonly Connection[] = [];
+
+/** A reader still taking its output: it took some lately, if not on the last try. */
+function isTaking(client: Client, now: number): boolean {
+  return client.outbox.stalledSince === 0 || now - client.outbox.stalledSince < STALLED_READER_MS;
+}
 
 export class Deliveries implements Delivery, FanoutSink {
   /** Live connections by child pid (the original's `connections`). */
@@ -41,6 +57,8 @@ export class Deliveries implements Delivery, FanoutSink {
   private readonly everyone = new Fanout(this);
   /** Connections to end once the current turn's records are handled. */
   private readonly kicks = new Map<Connection, DisconnectReason>();
+  /** Since when (ms since the epoch) reading the pipe has been paused for the readers; 0: it is not. */
+  private pausedSince = 0;
 
   /**
    * @param sendqLimitBytes output queued for one client before it counts as too slow
@@ -94,6 +112,20 @@ export class Deliveries implements Delivery, FanoutSink {
 
   get hasPending(): boolean {
     return this.unflushed.size > 0 || this.pendingGroups.size > 0;
+  }
+
+  /** The readers are behind: the loop must not read the pipe (see the top of this file). */
+  get paused(): boolean {
+    return this.pausedSince !== 0;
+  }
+
+  /**
+   * Whether `connection` can take more now: its queue is under half the send-queue
+   * limit, so what it is sent on request never brings it near being cut.
+   */
+  canTake(connection: Connection): boolean {
+    const client = this.connections.get(connection.pid);
+    return client !== undefined && client.outbox.cost <= this.sendqLimitBytes / 2;
   }
 
   // -------------------------------------------------------- for the chat
@@ -152,10 +184,35 @@ export class Deliveries implements Delivery, FanoutSink {
   flush(): readonly Connection[] {
     this.flushGroups();
     let lost: Connection[] | null = null;
+    let behind = 0; // the longest queue of a reader still taking
+    const now = Date.now();
     for (const client of this.unflushed) {
       if (this.flushOne(client) === 'gone') (lost ??= []).push(client);
+      else if (isTaking(client, now)) behind = Math.max(behind, client.outbox.cost);
     }
+    this.pace(behind, now);
     return lost ?? NONE_LOST;
+  }
+
+  /** Pauses or resumes reading the pipe, given the longest queue of a reader still taking. */
+  private pace(behind: number, now: number): void {
+    const high = this.sendqLimitBytes;
+    if (this.pausedSince === 0) {
+      if (behind >= high) this.pausedSince = now;
+      return;
+    }
+    if (behind <= high / 2) {
+      this.pausedSince = 0;
+      return;
+    }
+    if (now - this.pausedSince < FAR_BEHIND_MS) return;
+    // The others have caught up meanwhile: whoever is still behind holds the room up.
+    for (const client of this.unflushed) {
+      if (client.outbox.cost <= high / 2) continue;
+      client.outbox.clear();
+      this.kicks.set(client, { kind: 'kicked', detail: `too slow: still behind the room after ${FAR_BEHIND_MS / 1000} s` });
+    }
+    this.pausedSince = 0;
   }
 
   /** Sends one client what is queued for it now (a welcome, a last word); false when its peer has vanished. */
@@ -176,7 +233,7 @@ export class Deliveries implements Delivery, FanoutSink {
     const result = client.outbox.flush();
     if (this.tracer.enabled) this.tracer.line('parent', posix.getpid(), `send(client of ${client.pid}, ${queued} bytes) -> ${result}`);
     if (result === 'partial' || result === 'blocked') {
-      const backlog = client.outbox.bytes;
+      const backlog = client.outbox.cost;
       const limit = this.sendqLimitBytes;
       const stalled = result === 'blocked' && Date.now() - client.outbox.stalledSince >= STALLED_READER_MS;
       if ((stalled && backlog > limit) || backlog > limit * SENDQ_HARD_FACTOR) {

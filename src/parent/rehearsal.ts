@@ -8,6 +8,7 @@
  * - churnYoungGeneration(): the first garbage collections after the zygote's fork,
  *   which copy pages, run before anyone waits.
  */
+import { messageOf, type Logger } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { cleanLines } from '../protocol/line-editor.js';
@@ -91,6 +92,18 @@ export function rehearse(stage: RehearsalStage): void {
   } finally {
     stage.close();
     for (const fd of peers) posix.close(fd);
+  }
+}
+
+/**
+ * Rehearses on the stage `makeStage` sets up; a failure is logged, not thrown: only
+ * speed depends on it (EMFILE with a tiny descriptor limit, say).
+ */
+export function rehearseOn(makeStage: () => RehearsalStage, log: Logger): void {
+  try {
+    rehearse(makeStage());
+  } catch (error) {
+    log.warn(`start-up rehearsal failed: ${messageOf(error)}; the first minutes may be slower`);
   }
 }
 

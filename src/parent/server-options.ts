@@ -1,8 +1,9 @@
 /**
  * What the parent's loop is told at start (src/cli.ts builds it from the command
- * line), and how its start can fail.
+ * line), and how its start can fail: the sidecar's start.
  */
 import type { ChatHandler, InputMode, RateLimit, Sidecar, Tracer } from '../contracts.js';
+import { waitForWakeUp } from './signal-wait.js';
 import type { Logger } from '../log.js';
 import type { Limits } from './admission.js';
 import type { ListenOptions } from './socket-server.js';
@@ -34,3 +35,18 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
   rehearsalChat?: () => ChatHandler;
 }
 
+
+/**
+ * Starts the sidecar and runs `turn` (read the pipe, reap; no accepts yet) until it
+ * is ready, or throws StartError when it fails or is not ready in SIDECAR_START_MS.
+ */
+export function startSidecar(sidecar: Sidecar, pipeWriteFd: number, track: (pid: number) => void, turn: () => void): void {
+  sidecar.start(pipeWriteFd, track);
+  const deadline = Date.now() + SIDECAR_START_MS;
+  while (sidecar.starting && sidecar.failure === null) {
+    if (Date.now() > deadline) throw new StartError(`the Redis link was not ready after ${SIDECAR_START_MS / 1000} s`);
+    waitForWakeUp(0.1);
+    turn();
+  }
+  if (sidecar.failure !== null) throw new StartError(sidecar.failure);
+}

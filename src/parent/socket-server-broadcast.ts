@@ -9,8 +9,8 @@
  * signal-wait.ts, ../pipe/drain.ts, and rehearsal.ts.
  */
 import { warmUpChildPath } from '../child/warm-up.js';
-import type { Connection, DisconnectReason, ExitStatus } from '../contracts.js';
-import { Logger, messageOf } from '../log.js';
+import type { Connection, DisconnectReason } from '../contracts.js';
+import { describeConnection, Logger, ThrottledLog } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
@@ -18,16 +18,16 @@ import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.
 import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
-import { churnYoungGeneration, rehearse, type RehearsalStage } from './rehearsal.js';
-import { describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
-import { SIDECAR_START_MS, StartError, type BroadcastServerOptions } from './server-options.js';
+import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
+import { describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
+import { startSidecar, type BroadcastServerOptions } from './server-options.js';
 import { SocketServer } from './socket-server.js';
 
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
+const SILENT = new Logger('silent');
 const LOST: DisconnectReason = { kind: 'lost', detail: 'connection lost' };
 const SHUTDOWN: DisconnectReason = { kind: 'shutdown', detail: 'server shutting down' };
-const NONE_REAPED: ReadonlySet<number> = new Set();
 
 export class SocketServerBroadcast extends SocketServer {
   private readonly parentPid = posix.getpid();
@@ -36,13 +36,16 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly children: Children;
   /** The pipe every child writes to; made in beforeServerLoop(), before the first fork. */
   private pipe: PipeDrain | null = null;
-  /** Children reaped this turn: their last records may still be in the pipe. */
-  private justReaped = NONE_REAPED;
+  /** Children reaped since the pipe was last read to the end: their last records may still be in it. */
+  private readonly reaped = new Set<number>();
+  /** accept()'s errors can repeat every turn: logged at most once in a while. */
+  private readonly acceptErrors: ThrottledLog;
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
     this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer);
     this.admission = new Admission(options);
+    this.acceptErrors = new ThrottledLog(options.log);
     this.children = new Children({
       zygote: options.zygote,
       parentPid: this.parentPid,
@@ -67,22 +70,14 @@ export class SocketServerBroadcast extends SocketServer {
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
     this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
     if (this.options.zygote) churnYoungGeneration();
-    this.startSidecar(pipe);
-  }
-
-  /** Starts the sidecar and runs the pipe and reaping (no accepts yet) until it is ready or fails. */
-  private startSidecar(pipe: PipeDrain): void {
+    // With --redis: the link's first ready, with the pipe read and children reaped meanwhile.
     const sidecar = this.options.sidecar;
-    if (sidecar === undefined) return;
-    sidecar.start(pipe.writeFd, (pid) => this.children.track(pid));
-    const deadline = Date.now() + SIDECAR_START_MS;
-    while (sidecar.starting && sidecar.failure === null) {
-      if (Date.now() > deadline) throw new StartError(`the Redis link was not ready after ${SIDECAR_START_MS / 1000} s`);
-      waitForWakeUp(0.1);
-      this.reap();
-      this.handleProcess();
+    if (sidecar !== undefined) {
+      startSidecar(sidecar, pipe.writeFd, (pid) => this.children.track(pid), () => {
+        this.reap();
+        this.handleProcess();
+      });
     }
-    if (sidecar.failure !== null) throw new StartError(sidecar.failure);
   }
 
   // ------------------------------------------------------------ on connect
@@ -100,7 +95,7 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly admit = (pid: number, client: AcceptedSocket): void => {
     const connection = this.delivery.admit(pid, client);
     this.admission.joined(client.address);
-    this.options.log.info(`connect ${describe(connection)}`);
+    this.options.log.info(`connect ${describeConnection(connection)}`);
     this.options.chat.onConnect(connection);
     // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
     // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
@@ -111,9 +106,9 @@ export class SocketServerBroadcast extends SocketServer {
 
   // --------------------------------------------------- wait for a signal
 
-  protected onIdle(): void {
-    const pipe = this.openPipe();
-    const base = pipe.hasMore ? 0 : this.delivery.hasPending ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
+  protected onIdle(more: boolean): void {
+    const due = more || (this.openPipe().hasMore && !this.delivery.paused);
+    const base = due ? 0 : this.delivery.hasPending ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
     const timeout = this.children.wakeWithin(base);
     const woke = waitForSignal(timeout);
     if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout, this.listenFd));
@@ -121,14 +116,11 @@ export class SocketServerBroadcast extends SocketServer {
       this.options.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
       this.stop();
     }
-    // Reap first, then drain: a child that exited wrote its records before it died,
-    // so after the drain we know whether it said goodbye (disc) or was lost.
-    const exited = this.reap();
-    this.handleProcess();
-    for (const status of exited) {
-      const connection = this.delivery.get(status.pid);
-      if (connection !== undefined) this.end(connection, LOST);
-    }
+    // Reap first, then drain: a child that exited wrote its records before it died, so
+    // once the pipe is read to the end we know whether it said goodbye (disc) or was lost.
+    // While the readers are behind, the pipe waits: its writers then wait too.
+    this.reap();
+    if (!this.delivery.paused && this.handleProcess()) this.endReaped();
     if (this.children.waiting.length > 0) this.children.startWaiting(this.admit);
     for (const connection of this.admission.idle(this.delivery.connections.values())) {
       this.delivery.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
@@ -140,13 +132,16 @@ export class SocketServerBroadcast extends SocketServer {
 
   // -------------------------------------------------------- drain the pipe
 
-  /** Reads every complete record waiting in the pipe (the original's handleProcess). */
-  private handleProcess(): void {
-    this.openPipe().drain(this.onRecord, this.afterRead);
+  /** Reads the records waiting in the pipe (the original's handleProcess); true when it is empty now. */
+  private handleProcess(): boolean {
+    return this.openPipe().drain(this.onRecord, this.afterRead);
   }
 
-  /** One send per client per pipe read: the backlog never outgrows one read's worth. */
-  private readonly afterRead = (): void => this.flush();
+  /** One send per client per pipe read; reading goes on unless the readers are behind. */
+  private readonly afterRead = (): boolean => {
+    this.flush();
+    return !this.delivery.paused;
+  };
 
   private readonly onRecord = (record: PipeRecord): void => {
     const connection = this.delivery.get(record.pid);
@@ -159,7 +154,7 @@ export class SocketServerBroadcast extends SocketServer {
     if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     if (connection === undefined) {
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
-      if (!this.children.has(record.pid) && !this.justReaped.has(record.pid)) this.options.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
+      if (!this.children.has(record.pid) && !this.reaped.has(record.pid)) this.options.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
       return;
     }
     switch (record.type) {
@@ -189,12 +184,21 @@ export class SocketServerBroadcast extends SocketServer {
   // ------------------------------------------------------------------ reap
 
   /** Reaps every ended child; the sidecar hears of its own. */
-  private reap(): ExitStatus[] {
-    const exited = this.children.reap();
+  private reap(): void {
     const sidecar = this.options.sidecar;
-    for (const status of exited) if (sidecar?.owns(status.pid) === true) sidecar.onExit(status);
-    this.justReaped = exited.length === 0 ? NONE_REAPED : new Set(exited.map((status) => status.pid));
-    return exited;
+    for (const status of this.children.reap()) {
+      this.reaped.add(status.pid);
+      if (sidecar?.owns(status.pid) === true) sidecar.onExit(status);
+    }
+  }
+
+  /** Once their records are all read: the connections of reaped children that sent no goodbye were lost. */
+  private endReaped(): void {
+    for (const pid of this.reaped) {
+      const connection = this.delivery.get(pid);
+      if (connection !== undefined) this.end(connection, LOST);
+    }
+    this.reaped.clear();
   }
 
   // ----------------------------------------------------- ending connections
@@ -219,12 +223,17 @@ export class SocketServerBroadcast extends SocketServer {
     if (!this.delivery.remove(connection)) return;
     this.admission.left(connection.address);
     const level = reason.kind === 'kicked' ? 'warn' : 'info';
-    this.options.log[level](`disconnect ${describe(connection)}: ${reason.kind}${reason.detail ? ` (${reason.detail})` : ''}`);
+    this.options.log[level](`disconnect ${describeConnection(connection)}: ${reason.kind}${reason.detail ? ` (${reason.detail})` : ''}`);
     this.options.chat.onDisconnect(connection, reason);
   }
 
   protected onAcceptError(error: NodeJS.ErrnoException): void {
-    this.options.log.error(`accept: ${error.message}`);
+    this.acceptErrors.error(`accept: ${error.message}`);
+  }
+
+  protected onRefusedForDescriptors(client: AcceptedSocket): void {
+    this.acceptErrors.warn(`out of descriptors: refusing ${client.address}:${client.port}`);
+    refuse(client, 'The server has no room for another connection; try again later.', SILENT);
   }
 
   protected afterServerLoop(): void {
@@ -242,34 +251,28 @@ export class SocketServerBroadcast extends SocketServer {
   // -------------------------------------------------------------- helpers
 
   private openPipe(): PipeDrain {
-    this.pipe ??= new PipeDrain(this.options.tracer, (bytes, runs) => {
-      this.options.log.error(`pipe: skipped ${bytes} bytes that were not a valid record (corrupt run ${runs})`);
-    });
+    const log = this.options.log;
+    this.pipe ??= new PipeDrain(this.options.tracer, (bytes, runs) => log.error(`pipe: skipped ${bytes} bytes that were not a valid record (corrupt run ${runs})`));
     return this.pipe;
   }
 
   /** Descriptors of the parent's that a child must close. */
   private parentFds(): number[] {
     const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...(this.options.sidecar?.fds() ?? [])];
+    if (this.reserveFd >= 0) fds.push(this.reserveFd);
     for (const connection of this.delivery.connections.values()) fds.push(connection.fd);
     return fds;
   }
 
   /**
-   * Before the first client, a rehearsal on a stand-in server of the same class, with
-   * a chat, a pipe and a log of its own, so V8 optimises the per-line path now.
-   * Skipped under --trace, whose readers should see only their own clients.
+   * Before the first client, a rehearsal on a stand-in server of this class with a chat, a pipe and a
+   * log of its own, so V8 optimises the per-line path now. Not under --trace: its readers see their own.
    */
   private rehearseFirst(): void {
     const chat = this.options.rehearsalChat?.();
     if (chat === undefined || this.options.tracer.enabled) return;
-    const standIn = new SocketServerBroadcast({ ...this.options, chat, log: new Logger('silent'), zygote: false, sidecar: undefined, rehearsalChat: undefined });
-    try {
-      rehearse(standIn.stage());
-    } catch (error) {
-      // Only speed depends on it: serve without (EMFILE with a tiny descriptor limit, say).
-      this.options.log.warn(`start-up rehearsal failed: ${messageOf(error)}; the first minutes may be slower`);
-    }
+    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, rehearsalChat: undefined };
+    rehearseOn(() => new SocketServerBroadcast(silent).stage(), this.options.log);
   }
 
   /** This server's loop steps, for the rehearsal. */
@@ -295,6 +298,3 @@ export class SocketServerBroadcast extends SocketServer {
   }
 }
 
-function describe(connection: Connection): string {
-  return `${connection.address}:${connection.port} (pid ${connection.pid})`;
-}

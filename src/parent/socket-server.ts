@@ -41,12 +41,26 @@ function describeErrno(error: NodeJS.ErrnoException): string {
   }
 }
 
+/** Connections taken in a row before the loop serves everyone else once. */
+export const MAX_ACCEPTS_PER_TURN = 64;
+
+/** A descriptor to hold in reserve (a socket: the addon opens nothing else), or -1 if none is left. */
+function openReserve(): number {
+  try {
+    return posix.socket('IPv4');
+  } catch {
+    return -1;
+  }
+}
+
 export abstract class SocketServer {
   /** The listening socket, or -1 before listen(). */
   protected listenFd = -1;
   /** Where we really listen (the real port when asked for port 0). */
   address: SocketAddress | null = null;
   private running = false;
+  /** A descriptor held back for when accept() fails with EMFILE, or -1. Children must close it. */
+  protected reserveFd = -1;
 
   constructor(protected readonly listenOptions: ListenOptions) {}
 
@@ -76,19 +90,27 @@ export abstract class SocketServer {
   run(onReady: () => void = () => {}): void {
     if (this.listenFd < 0) this.listen();
     this.beforeServerLoop();
+    this.reserveFd = openReserve();
     onReady();
     this.running = true;
+    let accepted = 0;
     while (this.isRunning()) {
-      const client = this.acceptOne();
+      // A storm of connections must not starve the clients already here: after
+      // MAX_ACCEPTS_PER_TURN the loop goes round (without waiting) before it takes more.
+      const client = accepted < MAX_ACCEPTS_PER_TURN ? this.acceptOne() : null;
       if (client === null) {
-        this.onIdle();
+        this.onIdle(accepted >= MAX_ACCEPTS_PER_TURN);
+        accepted = 0;
         continue;
       }
+      accepted++;
       this.onConnect(client);
     }
     this.afterServerLoop();
     posix.close(this.listenFd);
     this.listenFd = -1;
+    if (this.reserveFd >= 0) posix.close(this.reserveFd);
+    this.reserveFd = -1;
   }
 
   /** False once stop() was called (by any step of the current turn). */
@@ -105,15 +127,41 @@ export abstract class SocketServer {
     try {
       return posix.accept(this.listenFd);
     } catch (error) {
-      // EMFILE, ENFILE, ENOBUFS...: the connection stays queued; serve the others meanwhile.
-      this.onAcceptError(error as NodeJS.ErrnoException);
+      const errno = error as NodeJS.ErrnoException;
+      // Out of descriptors: the connection would wait in the queue, unanswered, and wake
+      // the loop again at once. Give up the reserve descriptor to take it and say why.
+      if ((errno.code === 'EMFILE' || errno.code === 'ENFILE') && this.refuseWithReserve()) return null;
+      // ENOBUFS and the like: the connection stays queued; serve the others meanwhile.
+      this.onAcceptError(errno);
       return null;
     }
   }
 
+  /**
+   * Closes the reserve descriptor, accepts the waiting connection with it, tells it
+   * the server is full, and opens the reserve again. False when there is no reserve.
+   */
+  private refuseWithReserve(): boolean {
+    if (this.reserveFd < 0) return false;
+    posix.close(this.reserveFd);
+    this.reserveFd = -1;
+    try {
+      const client = posix.accept(this.listenFd);
+      if (client !== null) this.onRefusedForDescriptors(client);
+    } catch (error) {
+      this.onAcceptError(error as NodeJS.ErrnoException);
+    } finally {
+      this.reserveFd = openReserve();
+    }
+    return true;
+  }
+
   protected abstract beforeServerLoop(): void;
   protected abstract onConnect(client: AcceptedSocket): void;
-  protected abstract onIdle(): void;
+  /** One turn without a connection to take; `more`: connections are waiting, do not sleep. */
+  protected abstract onIdle(more: boolean): void;
   protected abstract onAcceptError(error: NodeJS.ErrnoException): void;
+  /** A connection taken with the reserve descriptor while out of them: say so and close it. */
+  protected abstract onRefusedForDescriptors(client: AcceptedSocket): void;
   protected abstract afterServerLoop(): void;
 }

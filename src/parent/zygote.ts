@@ -15,16 +15,22 @@
  * zygote's heap never changes, so forking from it costs the parent nothing, the
  * fork is quicker, and children share the same pages instead of stale copies.
  */
+import { readFileSync } from 'node:fs';
 import * as posix from '../posix/index.js';
 import { MAX_SPARES_ASKED, runZygote, type PlanFor } from '../zygote/zygote-process.js';
 import { messageOf } from '../log.js';
 
 /**
  * How long the zygote may go without answering while spares are owed (a fork takes a
- * few ms). Longer, and it is stopped or stuck: the parent gives up on it and forks
- * children itself rather than leave newcomers waiting.
+ * few ms). Longer, and if it is stopped (or gone) the parent gives up on it and forks
+ * children itself rather than leave newcomers waiting; if it still runs, the machine
+ * is busy, and the parent waits up to SPARE_STUCK_MS.
  */
 export const SPARE_WAIT_MS = 200;
+/** A zygote that runs but has not answered for this long is stuck: the parent gives up on it too. */
+export const SPARE_STUCK_MS = 5000;
+/** How often a late zygote's state is looked at, between the two. */
+const LATE_CHECK_MS = 50;
 
 /** A spare the zygote has forked: its pid and the parent's end of its hand-off socket. */
 interface Spare {
@@ -63,10 +69,24 @@ export class Zygote {
    */
   start(parentPid: number, inheritedFds: readonly number[], planFor: PlanFor): number {
     const [control, itsControl] = posix.socketpair();
-    const pid = posix.fork();
+    let pid: number;
+    try {
+      pid = posix.fork();
+    } catch (error) {
+      // EAGAIN at the process limit: the next connection tries again, and each try would
+      // otherwise leave both ends open: two descriptors a connection, until EMFILE.
+      posix.close(control);
+      posix.close(itsControl);
+      throw error;
+    }
     if (pid === 0) runZygote(parentPid, [...inheritedFds, control], itsControl, planFor);
     posix.close(itsControl);
-    posix.setSignalOnReadable(control, 'SIGUSR1'); // a spare's arrival wakes the parent's wait
+    try {
+      posix.setSignalOnReadable(control, 'SIGUSR1'); // a spare's arrival wakes the parent's wait
+    } catch (error) {
+      posix.close(control); // the zygote reads end of file and exits; the reaper takes it
+      throw error;
+    }
     this.adopt(control, pid);
     return pid;
   }
@@ -111,8 +131,9 @@ export class Zygote {
           posix.close(spare.handoffFd);
         }
       }
-      if (this.owingSince !== 0 && Date.now() - this.owingSince > SPARE_WAIT_MS) {
-        throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
+      const late = this.owingSince === 0 ? 0 : Date.now() - this.owingSince;
+      if (late > SPARE_WAIT_MS && (!isRunning(this.pid) || late > SPARE_STUCK_MS)) {
+        throw new ZygoteGoneError(`no spare child after ${late > SPARE_STUCK_MS ? SPARE_STUCK_MS : SPARE_WAIT_MS} ms (stopped or stuck?)`);
       }
       this.ask(Math.min(waiting, MAX_SPARES_ASKED) - this.asked); // no time to lose
       return null;
@@ -137,13 +158,28 @@ export class Zygote {
 
   /** How long until the zygote is late with the spares it owes (ms); Infinity when it owes none. */
   msUntilLate(): number {
-    return this.owingSince === 0 ? Infinity : Math.max(0, this.owingSince + SPARE_WAIT_MS - Date.now());
+    if (this.owingSince === 0) return Infinity;
+    const late = Date.now() - this.owingSince;
+    // Past SPARE_WAIT_MS a zygote that still runs is only slow (a busy machine): look again now and then.
+    if (late >= SPARE_WAIT_MS && late < SPARE_STUCK_MS && isRunning(this.pid)) return LATE_CHECK_MS;
+    return Math.max(0, this.owingSince + SPARE_WAIT_MS - Date.now());
   }
 
   /** Takes in every answer the zygote has sent. */
   private collect(): void {
     while (this.asked > 0) {
-      const message = posix.recvFd(this.controlFd, this.reply);
+      let message: ReturnType<typeof posix.recvFd>;
+      try {
+        message = posix.recvFd(this.controlFd, this.reply);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ERR_POSIX_CTRUNC') throw error;
+        // Out of descriptors, the spare's socket could not be taken in (the addon closed
+        // what came): that spare is lost, not the zygote. This client is refused.
+        this.asked--;
+        this.owingSince = this.asked > 0 ? Date.now() : 0;
+        this.owedSince = Date.now();
+        throw forkError(-24); // EMFILE
+      }
       if (message === null) return; // no more yet
       if (message.bytes !== 4) throw new ZygoteGoneError();
       this.asked--;
@@ -203,12 +239,27 @@ export class Zygote {
 }
 
 function forkError(negativeErrno: number): NodeJS.ErrnoException {
-  const code = negativeErrno === -11 ? 'EAGAIN' : negativeErrno === -12 ? 'ENOMEM' : `E${-negativeErrno}`;
+  const code = negativeErrno === -11 ? 'EAGAIN' : negativeErrno === -12 ? 'ENOMEM' : negativeErrno === -24 ? 'EMFILE' : `E${-negativeErrno}`;
   const error = new Error(`${code}: the zygote could not fork, clone`) as NodeJS.ErrnoException;
   error.code = code;
   error.errno = negativeErrno;
   error.syscall = 'clone';
   return error;
+}
+
+/**
+ * Whether process `pid` exists and is not stopped (SIGSTOP, a debugger) or a zombie,
+ * from the state letter in /proc/PID/stat, after the command name's closing parenthesis.
+ */
+function isRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false;
+  }
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X';
 }
 
 export class ZygoteGoneError extends Error {

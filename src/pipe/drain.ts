@@ -42,19 +42,21 @@ export class PipeDrain {
   /**
    * Reads every complete record waiting, handing each to `onRecord`; after each read,
    * `afterRead()` (the loop sends then: one send per client per read, so the backlog
-   * never outgrows one read's worth).
+   * never outgrows one read's worth), which returns false to stop reading (flow control).
+   * Returns true when the pipe was read to the end: empty now.
    */
-  drain(onRecord: (record: PipeRecord) => void, afterRead: () => void): void {
+  drain(onRecord: (record: PipeRecord) => void, afterRead: () => boolean): boolean {
     this.hasMore = false;
     for (let reads = 0; reads < MAX_READS_PER_TURN; reads++) {
       const n = posix.read(this.readFd, this.decoder.buffer, this.decoder.end, this.decoder.room);
-      if (n === null || n === 0) return;
+      if (n === null || n === 0) return true;
       if (this.tracer.enabled) this.trace(`read(pipe) -> ${n} bytes`);
       const records = this.decoder.commit(n, onRecord);
       if (this.tracer.enabled) this.trace(`  ${records} record(s) from that read`);
-      afterRead();
+      if (!afterRead()) break;
     }
-    this.hasMore = true; // come straight back after one more loop turn
+    this.hasMore = true; // come back after one more loop turn
+    return false;
   }
 
   close(): void {

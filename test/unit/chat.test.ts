@@ -55,6 +55,11 @@ class FakeDelivery implements Delivery {
   disconnect(connection: Connection, reason: DisconnectReason): void {
     this.kicks.push({ connection, reason });
   }
+  /** Connections whose send queue is full: canTake() says no. */
+  readonly full = new Set<Connection>();
+  canTake(connection: Connection): boolean {
+    return !this.full.has(connection);
+  }
 
   /** The lines queued for `connection` since the last take (each must end in CRLF), and forgets them. */
   take(connection: Connection): string[] {
@@ -194,8 +199,8 @@ describe('Chat#onConnect()', () => {
     const first = h.join();
     const second = h.join();
     const third = h.connect();
-    expect(h.take(first)).toEqual(['* guest-3 joined #lobby']);
-    expect(h.take(second)).toEqual(['* guest-3 joined #lobby']);
+    expect(h.take(first)).toEqual(['*** guest-3 joined #lobby']);
+    expect(h.take(second)).toEqual(['*** guest-3 joined #lobby']);
     expect(h.take(third).some((line) => line.includes('joined'))).toBe(false);
   });
 
@@ -339,7 +344,7 @@ describe('Chat#onLine()', () => {
     const h = new Harness({ timestamps: true, historyLines: 5, now: () => now });
     const a = h.join();
     const b = h.connect();
-    expect(h.take(a)).toEqual(['[09:05] * guest-2 joined #lobby']);
+    expect(h.take(a)).toEqual(['[09:05] *** guest-2 joined #lobby']);
     expect(h.take(b)[0]).toBe('*** Welcome to posix-chat, guest-2! You are in #lobby.');
     h.say(a, 'hi');
     h.say(a, '/me waves');
@@ -369,7 +374,7 @@ describe('Chat /nick', () => {
     const b = h.join();
     h.say(a, '/nick alice');
     expect(h.take(a)).toEqual(['*** You are now known as alice.']);
-    expect(h.take(b)).toEqual(['* guest-1 is now known as alice']);
+    expect(h.take(b)).toEqual(['*** guest-1 is now known as alice']);
     h.say(a, 'hi');
     expect(h.take(b)).toEqual(['<alice> hi']);
   });
@@ -427,7 +432,7 @@ describe('Chat /nick', () => {
     const b = h.join();
     h.say(alice, '/nick Alice');
     expect(h.take(alice)).toEqual(['*** You are now known as Alice.']);
-    expect(h.take(b)).toEqual(['* alice is now known as Alice']);
+    expect(h.take(b)).toEqual(['*** alice is now known as Alice']);
     h.say(b, '/nick alice');
     expect(h.take(b)).toEqual(['*** The name alice is taken. Try another.']);
   });
@@ -472,6 +477,17 @@ describe('Chat /me', () => {
 });
 
 describe('Chat /msg', () => {
+  it('tells the sender, and queues nothing, when the target is not reading', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const bob = h.person('bob');
+    h.delivery.full.add(bob);
+    h.say(alice, '/msg bob are you there?');
+    expect(h.take(alice)).toEqual(['*** bob is not reading right now; your message was not sent. Try again later.']);
+    expect(h.take(bob)).toEqual([]);
+    expect(h.delivery.kicks).toEqual([]);
+  });
+
   it('sends a private line to its target only, and echoes it to the sender', () => {
     const h = new Harness();
     const alice = h.person('alice');
@@ -531,7 +547,7 @@ describe('Chat /join', () => {
     const bob = h.person('bob');
     h.say(alice, '/join #games');
     expect(h.take(alice)).toEqual(['*** You are now in #games. Nobody else is here yet.']);
-    expect(h.take(bob)).toEqual(['* alice left for #games']);
+    expect(h.take(bob)).toEqual(['*** alice left for #games']);
   });
 
   it('announces a newcomer in both rooms and tells it who is there', () => {
@@ -543,8 +559,8 @@ describe('Chat /join', () => {
     h.delivery.forgetAll();
     h.say(bob, '/join #games');
     expect(h.take(bob)).toEqual(['*** You are now in #games. Here with you: alice.']);
-    expect(h.take(alice)).toEqual(['* bob joined #games']);
-    expect(h.take(carol)).toEqual(['* bob left for #games']);
+    expect(h.take(alice)).toEqual(['*** bob joined #games']);
+    expect(h.take(carol)).toEqual(['*** bob left for #games']);
   });
 
   it('adds the # and lower-cases the name', () => {
@@ -579,7 +595,7 @@ describe('Chat /join', () => {
     h.delivery.forgetAll();
     h.say(alice, '/join #lobby');
     expect(h.take(alice)).toEqual(['*** You are now in #lobby. Here with you: bob.']);
-    expect(h.take(bob)).toEqual(['* alice joined #lobby']);
+    expect(h.take(bob)).toEqual(['*** alice joined #lobby']);
     h.say(bob, 'welcome back');
     expect(h.take(alice)).toEqual(['<bob> welcome back']);
   });
@@ -788,7 +804,7 @@ describe('Chat /quit', () => {
     const kick = h.delivery.kicks[0];
     expect(kick?.reason).toEqual({ kind: 'quit', detail: 'off to bed' });
     h.leave(alice, kick?.reason);
-    expect(h.take(bob)).toEqual(['* alice left (quit: off to bed)']);
+    expect(h.take(bob)).toEqual(['*** alice left (quit: off to bed)']);
   });
 
   it('cuts the reason to 200 characters', () => {
@@ -801,12 +817,12 @@ describe('Chat /quit', () => {
 
 describe('Chat#onDisconnect()', () => {
   it.each<[DisconnectReason, string]>([
-    [{ kind: 'closed' }, '* alice left (connection closed)'],
-    [{ kind: 'lost' }, '* alice left (connection lost)'],
-    [{ kind: 'timeout' }, '* alice left (timed out)'],
-    [{ kind: 'quit' }, '* alice left (quit)'],
-    [{ kind: 'kicked' }, '* alice left (disconnected)'],
-    [{ kind: 'kicked', detail: 'send queue over 262144 bytes' }, '* alice left (disconnected: send queue over 262144 bytes)'],
+    [{ kind: 'closed' }, '*** alice left (connection closed)'],
+    [{ kind: 'lost' }, '*** alice left (connection lost)'],
+    [{ kind: 'timeout' }, '*** alice left (timed out)'],
+    [{ kind: 'quit' }, '*** alice left (quit)'],
+    [{ kind: 'kicked' }, '*** alice left (disconnected)'],
+    [{ kind: 'kicked', detail: 'send queue over 262144 bytes' }, '*** alice left (disconnected: send queue over 262144 bytes)'],
   ])('tells the room why for %j', (reason, line) => {
     const h = new Harness();
     const alice = h.person('alice');
@@ -825,7 +841,7 @@ describe('Chat#onDisconnect()', () => {
     h.say(bob, '/join #games');
     h.delivery.forgetAll();
     h.leave(alice);
-    expect(h.take(bob)).toEqual(['* alice left (connection closed)']);
+    expect(h.take(bob)).toEqual(['*** alice left (connection closed)']);
     expect(h.take(carol)).toEqual([]);
   });
 
@@ -948,7 +964,7 @@ describe('Chat with a cluster: /nick claims', () => {
     cluster.published.length = 0;
     remote.onClaimed('alice', true);
     expect(h.take(a)).toEqual(['*** You are now known as alice.']);
-    expect(h.take(b)).toEqual(['* guest-101 is now known as alice']);
+    expect(h.take(b)).toEqual(['*** guest-101 is now known as alice']);
     expect(cluster.published).toEqual([{ k: 'rename', old: 'guest-101', nick: 'alice', room: '#lobby' }]);
   });
 
@@ -1044,7 +1060,7 @@ describe('Chat with a cluster: events from other servers', () => {
     h.say(bob, '/join #games');
     h.delivery.forgetAll();
     remote.onRemoteEvent('o2', 'srv2', { k: 'join', nick: 'zoe', room: '#lobby' }, false);
-    expect(h.take(alice)).toEqual(['* zoe joined #lobby']);
+    expect(h.take(alice)).toEqual(['*** zoe joined #lobby']);
     expect(h.take(bob)).toEqual([]);
     h.say(alice, '/who');
     expect(h.take(alice)).toEqual(['*** 2 people in #lobby:', row('alice', ' idle 0s (you)'), row('zoe', ' on srv2')]);
@@ -1089,7 +1105,7 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onRemoteEvent('o2', 'srv2', { k: 'join', nick: 'zoe', room: '#lobby' }, false);
     h.delivery.forgetAll();
     remote.onRemoteEvent('o2', 'srv2', { k: 'leave', nick: 'zoe', room: '#lobby', why: 'quit: bye' }, false);
-    expect(h.take(alice)).toEqual(['* zoe left (quit: bye)']);
+    expect(h.take(alice)).toEqual(['*** zoe left (quit: bye)']);
     h.say(alice, '/who');
     expect(h.take(alice)[0]).toBe('*** 1 person in #lobby:');
     h.say(alice, '/nick zoe');
@@ -1105,10 +1121,10 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onRemoteEvent('o2', 'srv2', { k: 'join', nick: 'zoe', room: '#lobby' }, false);
     h.delivery.forgetAll();
     remote.onRemoteEvent('o2', 'srv2', { k: 'move', nick: 'zoe', from: '#lobby', to: '#games' }, false);
-    expect(h.take(alice)).toEqual(['* zoe left for #games']);
-    expect(h.take(bob)).toEqual(['* zoe joined #games']);
+    expect(h.take(alice)).toEqual(['*** zoe left for #games']);
+    expect(h.take(bob)).toEqual(['*** zoe joined #games']);
     remote.onRemoteEvent('o2', 'srv2', { k: 'rename', old: 'zoe', nick: 'zed', room: '#games' }, false);
-    expect(h.take(bob)).toEqual(['* zoe is now known as zed']);
+    expect(h.take(bob)).toEqual(['*** zoe is now known as zed']);
     expect(h.take(alice)).toEqual([]);
     h.say(alice, '/who *');
     expect(h.take(alice).filter((line) => line.includes(' on '))).toEqual([row('zed', ' #games on srv2')]);
@@ -1146,8 +1162,8 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onRemoteEvent('o3', 'srv3', { k: 'join', nick: 'yan', room: '#lobby' }, false);
     h.delivery.forgetAll();
     remote.onRemoteEvent('o2', 'srv2', { k: 'down' }, false);
-    expect(h.take(alice)).toEqual(['* zoe left (server srv2 stopped)']);
-    expect(h.take(bob)).toEqual(['* zed left (server srv2 stopped)']);
+    expect(h.take(alice)).toEqual(['*** zoe left (server srv2 stopped)']);
+    expect(h.take(bob)).toEqual(['*** zed left (server srv2 stopped)']);
     h.say(alice, '/who *');
     expect(h.take(alice).filter((line) => line.includes(' on '))).toEqual([row('yan', ' #lobby on srv3')]);
   });
@@ -1159,7 +1175,7 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onRemoteEvent('o3', 'srv3', { k: 'join', nick: 'yan', room: '#lobby' }, false);
     h.delivery.forgetAll();
     remote.onServerGone('o2');
-    expect(h.take(alice)).toEqual(['* zoe left (lost with srv2)']);
+    expect(h.take(alice)).toEqual(['*** zoe left (lost with srv2)']);
     h.say(alice, '/who');
     expect(h.take(alice)).toEqual(['*** 2 people in #lobby:', row('alice', ' idle 0s (you)'), row('yan', ' on srv3')]);
     remote.onServerGone('o9');

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Outbox, type FlushResult } from '../../src/parent/outbox.js';
+import { CHUNK_OVERHEAD_BYTES, Outbox, type FlushResult } from '../../src/parent/outbox.js';
 import { accept, bind, close, getsockname, listen, read, setNonBlocking, setsockopt, socket, socketpair } from '../../src/posix/index.js';
 import { pollUntil } from '../helpers/poll.js';
 
@@ -146,26 +146,47 @@ describe('Outbox#flush() over a socketpair', () => {
     expect(Buffer.concat([first, rest]).equals(Buffer.concat(enqueued))).toBe(true);
   });
 
-  it('sends at most IOV_MAX buffers per flush: partial, with whole buffers kept, then sent', () => {
+  it('offers at most 128 KiB per flush: partial, with whole buffers kept, then sent', () => {
     const { ours, theirs } = pair();
     const outbox = new Outbox(ours);
-    const pieces = Array.from({ length: 1500 }, (_, i) => Buffer.from(`${i},`));
+    const pieces = Array.from({ length: 1500 }, (_, i) => Buffer.from(`${String(i).padStart(4, '0')},${'p'.repeat(295)}`));
     for (const piece of pieces) outbox.enqueue(piece);
     const total = Buffer.concat(pieces);
     expect(outbox.bytes).toBe(total.length);
     expect(outbox.flush()).toBe('partial');
     const first = drain(theirs);
-    expect(first.equals(Buffer.concat(pieces.slice(0, 1024)))).toBe(true);
+    expect(first.length % 300).toBe(0); // whole buffers
+    expect(first.length).toBeGreaterThanOrEqual(128 * 1024);
+    expect(first.length).toBeLessThan(128 * 1024 + 300);
+    expect(first.equals(total.subarray(0, first.length))).toBe(true);
     expect(outbox.bytes).toBe(total.length - first.length);
-    expect(outbox.stalledSince).toBe(0);
-    expect(outbox.flush()).toBe('sent');
+    const rest: Buffer[] = [];
+    while (outbox.flush() === 'partial') rest.push(drain(theirs));
     expect(outbox.bytes).toBe(0);
-    expect(Buffer.concat([first, drain(theirs)]).equals(total)).toBe(true);
+    rest.push(drain(theirs));
+    expect(Buffer.concat([first, ...rest]).equals(total)).toBe(true);
+  });
+
+  it('copies small pieces together once its queue is long, so its cost stays near its bytes', () => {
+    const { ours, theirs } = pair();
+    const outbox = new Outbox(ours);
+    const pieces = Array.from({ length: 10_000 }, (_, i) => Buffer.from(`${i % 100},`));
+    for (const piece of pieces) outbox.enqueue(piece);
+    const total = Buffer.concat(pieces);
+    expect(outbox.bytes).toBe(total.length);
+    // 16 pieces queued as they are, then 4 KiB buffers of copies: a few dozen entries, not 10,000.
+    expect(outbox.cost - outbox.bytes).toBeLessThan(64 * CHUNK_OVERHEAD_BYTES);
+    expect(outbox.cost - outbox.bytes).toBeGreaterThan(0);
+    const received: Buffer[] = [];
+    while (outbox.flush() !== 'sent') received.push(drain(theirs));
+    received.push(drain(theirs));
+    expect(Buffer.concat(received).equals(total)).toBe(true);
+    expect(outbox.cost).toBe(0);
   });
 
   it('delivers a large random payload exactly once and in order through partial and blocked flushes', () => {
     const { ours, theirs } = pair();
-    setsockopt(ours, 'SO_SNDBUF', 65_536); // messages of up to 1024 x 100 bytes fit
+    setsockopt(ours, 'SO_SNDBUF', 131_072); // the kernel doubles it: a flush of up to 128 KiB fits
     const outbox = new Outbox(ours);
     const payload = randomBytes(2_000_000);
     const next = sizes(0x5eed, 1, 100);
