@@ -8,11 +8,11 @@
 //    starts Node's thread pool: a new thread inherits the mask of the thread that
 //    creates it, so every pool thread then blocks them too and none can take a
 //    SIGUSR1 meant for sigtimedwait(). This file is CommonJS because loading an ES
-//    module starts the pool; the list matches WAIT_SIGNALS in src/broadcast-server.ts.
+//    module starts the pool; the list matches WAIT_SIGNALS in src/parent/signal-wait.ts.
 try {
   require('../build/Release/posix.node').sigprocmask('block', ['SIGUSR1', 'SIGCHLD', 'SIGTERM', 'SIGINT', 'SIGHUP']);
 } catch {
-  // Not built: src/posix.ts explains how to build it when the CLI loads it below.
+  // Not built: src/posix/binding.ts explains how to build it when the CLI loads it below.
 }
 
 import('../dist/cli.js').then(({ main }) => {

@@ -18,9 +18,8 @@ export class PipeDrain {
   readonly writeFd: number;
   /** Set when the last drain() stopped with records possibly still waiting. */
   hasMore = false;
-  /** Damaged stretches of the pipe skipped, and their bytes. */
-  corruptRuns = 0;
-  corruptBytes = 0;
+  /** Damaged stretches of the pipe skipped so far. */
+  private corruptRuns = 0;
   private readonly decoder: RecordDecoder;
 
   /**
@@ -33,7 +32,6 @@ export class PipeDrain {
     [this.readFd, this.writeFd] = posix.pipe();
     posix.setNonBlocking(this.readFd, true);
     this.decoder = new RecordDecoder(({ discardedBytes }) => {
-      this.corruptBytes += discardedBytes;
       this.corruptRuns++;
       onCorrupt(discardedBytes, this.corruptRuns);
     });

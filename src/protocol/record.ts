@@ -26,7 +26,7 @@ export const RecordType = {
   throttled: 5,
   /** The client kept flooding past the limit: the child asks the parent to disconnect it. */
   flood: 6,
-  /** A JSON message between the parent and its Redis link process (src/cluster-protocol.ts). */
+  /** A JSON message between the parent and its Redis link process (src/cluster/protocol.ts). */
   link: 7,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
