@@ -8,6 +8,9 @@ export default defineConfig({
     hookTimeout: 15_000,
     teardownTimeout: 10_000,
     pool: 'forks',
+    // Started as root, the server wants --user NAME. The suites run as root in CI and keep
+    // root on purpose (test/privileges.test.ts runs it with --user nobody and unset).
+    env: process.getuid?.() === 0 ? { POSIX_CHAT_USER: 'root' } : {},
     maxWorkers: 2,
   },
 });

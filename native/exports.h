@@ -16,6 +16,8 @@ Napi::Value Exit(const Napi::CallbackInfo& info);
 Napi::Value Getpid(const Napi::CallbackInfo& info);
 Napi::Value Getppid(const Napi::CallbackInfo& info);
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
+Napi::Value SetDumpable(const Napi::CallbackInfo& info);
+Napi::Value Getpwnam(const Napi::CallbackInfo& info);
 Napi::Value Getrlimit(const Napi::CallbackInfo& info);
 Napi::Value Setrlimit(const Napi::CallbackInfo& info);
 

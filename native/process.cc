@@ -1,6 +1,8 @@
 // process.cc: processes: fork, execve, kill, waitpid, _exit, getpid, getppid,
-// the parent-death signal and resource limits. See: man 2 fork, execve, madvise,
-// kill, waitpid, prctl, getrlimit.
+// the parent-death signal, the dumpable flag, resource limits and user lookup.
+// See: man 2 fork, execve, madvise, kill, waitpid, prctl, getrlimit; man 3 getpwnam.
+#include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +173,39 @@ Napi::Value Getpid(const Napi::CallbackInfo& info) {
 
 Napi::Value Getppid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), getppid());
+}
+
+// prctl(PR_SET_DUMPABLE): changing credentials from root clears the flag, which
+// makes /proc/PID of this process and of every child it forks owned by root.
+Napi::Value SetDumpable(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBoolean()) ThrowTypeError(info.Env(), "dumpable must be a boolean");
+  int flag = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
+  if (prctl(PR_SET_DUMPABLE, flag, 0, 0, 0) != 0) throw ErrnoError(info.Env(), errno, "prctl");
+  return info.Env().Undefined();
+}
+
+// getpwnam_r(3): a user's ids and home from the user database (files, LDAP...),
+// or null when there is no such user.
+Napi::Value Getpwnam(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) ThrowTypeError(info.Env(), "name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buffer(size > 0 ? static_cast<size_t>(size) : 16384);
+  struct passwd entry;
+  struct passwd* found = nullptr;
+  int err;
+  while ((err = getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+         buffer.size() < (size_t{1} << 20)) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (err != 0) throw ErrnoError(info.Env(), err, "getpwnam_r");
+  if (found == nullptr) return info.Env().Null();
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("name", Napi::String::New(info.Env(), entry.pw_name));
+  result.Set("uid", Napi::Number::New(info.Env(), entry.pw_uid));
+  result.Set("gid", Napi::Number::New(info.Env(), entry.pw_gid));
+  result.Set("dir", Napi::String::New(info.Env(), entry.pw_dir));
+  return result;
 }
 
 // prctl(PR_SET_PDEATHSIG): the kernel sends `signal` to this process when the

@@ -9,6 +9,7 @@ import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { Logger, messageOf } from './log.js';
 import { maxClientsHere } from './parent/admission.js';
+import { becomeUser, rootRefusal } from './parent/privileges.js';
 import { StartError } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
@@ -58,6 +59,12 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     return EXIT_USAGE;
   }
 
+  const refusal = rootRefusal(process.getuid?.() ?? -1, config.user);
+  if (refusal !== null) {
+    process.stderr.write(`posix-chat: ${refusal}\n`);
+    return EXIT_START_FAILED;
+  }
+
   let motd: string[] = [];
   try {
     motd = config.motd === '' ? [] : readMotd(config.motd, config.maxLineBytes);
@@ -95,6 +102,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     ipv6PrefixBits: config.ipv6Prefix,
     idleTimeoutSeconds: config.idleTimeout,
     tracer: config.trace ? stderrTrace : noTrace,
+    traceIdle: config.traceIdle,
     zygote: config.zygote,
     sidecar: cluster,
     chat,
@@ -103,6 +111,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   });
   try {
     const address = server.listen();
+    if (config.user !== '') log.info(becomeUser(config.user));
     if (cluster !== undefined && config.serverName === '') cluster.settings.serverName = formatHostPort(address.address, address.port);
     // Printed once the loop is ready (with --redis: once the link is), as the original did.
     server.run(() => {

@@ -31,6 +31,8 @@ export interface Config {
   sendqBytes: number;
   /** Print every IPC step (fork, records, signals, reaps, sends) on stderr. */
   trace: boolean;
+  /** With trace: also the wake-ups that found nothing to do (one a second when idle). */
+  traceIdle: boolean;
   /** Fork children from a zygote forked once at start; off: from the parent, as the original did. */
   zygote: boolean;
   /** redis://HOST:PORT: join the servers sharing that Redis into one chat; '' for a lone server. */
@@ -38,6 +40,8 @@ export interface Config {
   /** This server's name in /who * across servers; '' for HOST:PORT. */
   serverName: string;
   logLevel: LogLevel;
+  /** Started as root: the user to become once listening; '' otherwise. */
+  user: string;
 }
 
 /** A bad option or value: the CLI prints the message as one line and exits with 2. */
@@ -50,6 +54,8 @@ interface OptionSpec<K extends keyof Config> {
   placeholder: string;
   help: string;
   defaultValue: Config[K];
+  /** How --help shows the default, when not the value itself. */
+  shownDefault?: string;
   parse(text: string, name: string): Config[K];
 }
 
@@ -95,6 +101,12 @@ function redisUrl(text: string, name: string): string {
 
 function serverName(text: string, name: string): string {
   if (!/^[\x21-\x7e]{0,40}$/.test(text)) throw new ConfigError(`${name}: expected up to 40 printable characters without spaces, got '${text}'`);
+  return text;
+}
+
+function userName(text: string, name: string): string {
+  // The portable user name set (POSIX 3.437), as useradd accepts it.
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(text)) throw new ConfigError(`${name}: expected a user name such as nobody, got '${text}'`);
   return text;
 }
 
@@ -151,6 +163,7 @@ export const OPTIONS: readonly AnyOption[] = [
     parse: boolean,
   },
   { key: 'trace', flag: 'trace', placeholder: '', help: 'print every IPC step on stderr: fork, records, kill, wake-ups, reaps, sends', defaultValue: false, parse: boolean },
+  { key: 'traceIdle', flag: 'trace-idle', placeholder: '', help: 'with --trace, also the wake-ups that found nothing to do (one a second)', defaultValue: false, parse: boolean },
   {
     key: 'redis',
     flag: 'redis',
@@ -159,8 +172,24 @@ export const OPTIONS: readonly AnyOption[] = [
     defaultValue: '',
     parse: redisUrl,
   },
-  { key: 'serverName', flag: 'server-name', placeholder: 'NAME', help: 'this server\'s name in /who * with --redis; default HOST:PORT', defaultValue: '', parse: serverName },
+  {
+    key: 'serverName',
+    flag: 'server-name',
+    placeholder: 'NAME',
+    help: "this server's name in /who * with --redis",
+    defaultValue: '',
+    shownDefault: 'HOST:PORT',
+    parse: serverName,
+  },
   { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
+  {
+    key: 'user',
+    flag: 'user',
+    placeholder: 'NAME',
+    help: 'started as root: become this user once listening, before any child is forked (required as root)',
+    defaultValue: '',
+    parse: userName,
+  },
 ];
 
 /** `--max-line` -> `POSIX_CHAT_MAX_LINE`. */
@@ -201,11 +230,38 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   return { kind: 'run', config: config as unknown as Config };
 }
 
+/** --help fits an 80-column terminal: lines of at most this many characters. */
+export const HELP_WIDTH = 79;
+const HELP_INDENT = 26;
+
+/** `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole). */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** One option or flag in --help: its name at the left, each paragraph wrapped beside and under it. */
+function helpRow(left: string, ...paragraphs: string[]): string[] {
+  const [first = '', ...rest] = paragraphs.flatMap((paragraph) => wrap(paragraph, HELP_WIDTH - HELP_INDENT));
+  const indent = ' '.repeat(HELP_INDENT);
+  const head = left.length < HELP_INDENT ? `${left.padEnd(HELP_INDENT)}${first}` : `${left}\n${indent}${first}`;
+  return [head, ...rest.map((line) => `${indent}${line}`)];
+}
+
 export function helpText(): string {
-  const rows = OPTIONS.map((spec) => {
+  const rows = OPTIONS.flatMap((spec) => {
     const left = spec.placeholder === '' ? `  --[no-]${spec.flag}` : `  --${spec.flag} ${spec.placeholder}`;
-    const shown = typeof spec.defaultValue === 'boolean' ? (spec.defaultValue ? 'on' : 'off') : String(spec.defaultValue) || 'none';
-    return `${left.padEnd(26)}${spec.help} (default: ${shown}; env ${envName(spec.flag)})`;
+    const value = typeof spec.defaultValue === 'boolean' ? (spec.defaultValue ? 'on' : 'off') : String(spec.defaultValue);
+    const shown = spec.shownDefault ?? (value === '' ? 'none' : value);
+    return helpRow(left, spec.help, `default: ${shown}; env ${envName(spec.flag)}`);
   });
   return [
     'Usage: posix-chat [options]',
@@ -215,10 +271,10 @@ export function helpText(): string {
     '',
     'Options:',
     ...rows,
-    `${'  -h, --help'.padEnd(26)}show this help`,
-    `${'  -v, --version'.padEnd(26)}show the version`,
+    ...helpRow('  -h, --help', 'show this help'),
+    ...helpRow('  -v, --version', 'show the version'),
     '',
-    'Exit codes: 0 stopped by SIGTERM/SIGINT/SIGHUP, 1 could not start (port in use, Redis unreachable), 2 bad option.',
+    ...wrap('Exit codes: 0 stopped by SIGTERM/SIGINT/SIGHUP, 1 could not start (port in use, Redis unreachable, running as root without --user), 2 bad option.', HELP_WIDTH),
     '',
   ].join('\n');
 }

@@ -5,6 +5,16 @@
  * Only the parent logs: a forked child must not touch process.stderr.
  */
 
+/**
+ * The one clock of the log and of --trace: the wall clock in ISO 8601, UTC, to the
+ * microsecond (a message crosses three processes in well under a millisecond).
+ */
+export function clockText(): string {
+  const micros = Math.round((performance.timeOrigin + performance.now()) * 1000);
+  const iso = new Date(Math.floor(micros / 1000)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, '0')}Z`;
+}
+
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -34,7 +44,7 @@ export class Logger {
 
   private write(level: Exclude<LogLevel, 'silent'>, message: string): void {
     if (!this.enabled(level)) return;
-    this.sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
+    this.sink(`${clockText()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
   }
 }
 

@@ -10,14 +10,15 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}, flags = ['--single-thr
 }
 
 describe('posix-chat command line', () => {
-  it('--help lists every option with its default and variable', () => {
+  it('--help lists every option with its default and variable, within 79 columns', () => {
     const { code, stdout } = cli(['--help']);
     expect(code).toBe(0);
-    for (const option of ['--host ADDRESS', '--port N', '--max-line BYTES', '--history N', '--[no-]timestamps', '--motd FILE', '--[no-]classic', '--log-level LEVEL']) {
+    for (const option of ['--host ADDRESS', '--port N', '--max-line BYTES', '--history N', '--[no-]timestamps', '--motd FILE', '--[no-]classic', '--log-level LEVEL', '--user NAME']) {
       expect(stdout).toContain(option);
     }
-    expect(stdout).toContain('(default: 4444; env POSIX_CHAT_PORT)');
+    expect(stdout).toContain('default: 4444; env POSIX_CHAT_PORT');
     expect(stdout).toMatch(/Exit codes:/);
+    for (const line of stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(79);
   });
 
   it('--version prints the package version', () => {

@@ -24,7 +24,7 @@ describe('--trace', () => {
       await pollUntil(() => delivered.test(server.stderr()), 2_000, 'the parent\'s send');
       const lines = server.stderr().split('\n');
       const at = (pattern: RegExp): number => lines.findIndex((line) => pattern.test(line));
-      const stamp = /^\[ *\d+\.\d{3} ms\] /;
+      const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (TRACE|INFO |WARN |DEBUG|ERROR) /;
       expect(lines.filter(Boolean).every((line) => stamp.test(line))).toBe(true);
       expect(at(/parent +\d+ +sigtimedwait\(\) -> SIGUSR1 /)).toBeGreaterThan(-1);
       const record = at(new RegExp(`child +${child}  record msg, 11 bytes of data`));
@@ -41,5 +41,30 @@ describe('--trace', () => {
       bob.close();
     }
     await pollUntil(() => /waitpid\(-1, WNOHANG\) -> child \d+ ended \(code 0\)/.test(server.stderr()), 3_000, 'a traced reap');
+  });
+});
+
+describe('--trace-idle', () => {
+  // A client idle past --idle-timeout 1 is dropped by the idle check that follows a
+  // wake-up with nothing to do: once it is gone, such a wake-up has happened.
+  async function idleWakeUps(flags: string[]): Promise<string> {
+    const server = await startServer(['--trace', '--idle-timeout', '1', ...flags]);
+    const client = await TestClient.connect(server.port);
+    try {
+      await client.waitFor('idle for more than 1 s', 5_000);
+    } finally {
+      client.close();
+    }
+    return server.stderr();
+  }
+
+  it('leaves the idle wake-ups out of --trace unless asked', async () => {
+    const stderr = await idleWakeUps([]);
+    expect(stderr).toContain('sigtimedwait() -> SIGUSR1');
+    expect(stderr).not.toContain('sigtimedwait() -> timeout');
+  });
+
+  it('shows them with --trace-idle', async () => {
+    expect(await idleWakeUps(['--trace-idle'])).toMatch(/TRACE parent +\d+ +sigtimedwait\(\) -> timeout after \d/);
   });
 });

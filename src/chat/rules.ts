@@ -28,7 +28,7 @@ export const MAX_NAMES_ON_ENTRY = 20;
 
 export const HELP: readonly string[] = [
   'Commands:',
-  '  /nick NAME        choose your name (letters, digits, _ and -; up to 16)',
+  '  /nick NAME        choose your name (a-z, A-Z, digits, _ and -; up to 16)',
   '  /who              who is in your room, and how long they have been idle',
   '  /who *            everyone online, with their room',
   '  /me ACTION        say what you do:  * you ACTION',
@@ -37,14 +37,15 @@ export const HELP: readonly string[] = [
   '  /rooms            the rooms and how many are in each',
   '  /quit [REASON]    leave (the others see the reason)',
   '  /help             this list',
-  'Anything else you type goes to everyone in your room. Start a line with // to send a line that starts with /.',
+  'Anything else you type goes to everyone in your room.',
+  'To say a line that starts with /, start it with //.',
 ];
 
 /** Null when `nick` is acceptable, else why not. */
 export function checkNick(nick: string): string | null {
   if (nick === '') return 'Usage: /nick NAME';
   if (nick.length > MAX_NICK_LENGTH) return `A name has at most ${MAX_NICK_LENGTH} characters.`;
-  if (!NICK_PATTERN.test(nick)) return 'A name starts with a letter and has only letters, digits, _ and -.';
+  if (!NICK_PATTERN.test(nick)) return 'A name starts with a letter a-z or A-Z and has only such letters, digits, _ and -.';
   return null;
 }
 

@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Connection } from '../contracts.js';
-import type { Logger } from '../log.js';
-import { messageOf } from '../log.js';
+import { messageOf, type Logger } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { addressGroup } from '../protocol/address.js';
+import { ANNOUNCEMENT_PREFIX } from '../chat/rules.js';
 
 /** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
 export const CLIENT_SNDBUF_BYTES = 64 * 1024;
@@ -41,7 +41,7 @@ export class Admission {
   refusal(client: AcceptedSocket, live: number, waiting: readonly AcceptedSocket[]): string | null {
     const { maxClients, maxPerAddress } = this.limits;
     if (maxClients > 0 && live + waiting.length >= maxClients) {
-      return `The server is full (${maxClients} people); try again later.`;
+      return `The server is full (${maxClients} ${maxClients === 1 ? 'person' : 'people'}); try again later.`;
     }
     const group = this.group(client.address);
     let fromHere = this.perAddress.get(group) ?? 0;
@@ -98,7 +98,7 @@ export function prepareClientSocket(fd: number): void {
 export function refuse(client: AcceptedSocket, message: string, log: Logger): void {
   log.warn(`refused ${client.address}:${client.port}: ${message}`);
   try {
-    posix.send(client.fd, Buffer.from(`${message}\r\n`), { dontWait: true });
+    posix.send(client.fd, Buffer.from(`${ANNOUNCEMENT_PREFIX}${message}\r\n`), { dontWait: true });
   } catch {
     // It left already.
   }

@@ -27,6 +27,8 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
   rateLimit: RateLimit | null;
   /** --trace: every IPC step on stderr. */
   tracer: Tracer;
+  /** With the tracer: also trace the wake-ups that found nothing to do (one a second when idle). */
+  traceIdle?: boolean;
   /** Fork children from a zygote (forked once at start) instead of from the parent itself. */
   zygote: boolean;
   /** The Redis link, with --redis. */

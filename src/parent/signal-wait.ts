@@ -54,7 +54,12 @@ export function describeWake(woke: SignalInfo | null, timeout: number, listenFd:
     const what = woke.fd === listenFd ? 'a connection is waiting' : "the zygote's answer: a spare child";
     return `sigtimedwait() -> ${name} (POLL_IN on fd ${woke.fd}: ${what})`;
   }
-  return `sigtimedwait() -> ${name} from pid ${woke.pid}`;
+  return `sigtimedwait() -> ${name} ${describeSender(woke)}`;
+}
+
+/** Who sent a signal: a process, or the kernel (pid 0), as for Ctrl-C on a terminal. */
+export function describeSender(woke: SignalInfo): string {
+  return woke.pid === 0 ? 'from the kernel (Ctrl-C on a terminal, or the like)' : `from pid ${woke.pid}`;
 }
 
 /**

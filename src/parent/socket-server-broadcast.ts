@@ -19,7 +19,7 @@ import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admiss
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
-import { describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
+import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
 import { startSidecar, type BroadcastServerOptions } from './server-options.js';
 import { SocketServer } from './socket-server.js';
 
@@ -111,9 +111,9 @@ export class SocketServerBroadcast extends SocketServer {
     const base = due ? 0 : this.delivery.hasPending ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
     const timeout = this.children.wakeWithin(base);
     const woke = waitForSignal(timeout);
-    if (this.options.tracer.enabled) this.trace(describeWake(woke, timeout, this.listenFd));
+    if (this.options.tracer.enabled && (woke !== null || this.options.traceIdle === true)) this.trace(describeWake(woke, timeout, this.listenFd));
     if (isStopSignal(woke)) {
-      this.options.log.info(`${posix.signalName(woke.signo)} from pid ${woke.pid}: shutting down`);
+      this.options.log.info(`${posix.signalName(woke.signo)} ${describeSender(woke)}: shutting down`);
       this.stop();
     }
     // Reap first, then drain: a child that exited wrote its records before it died, so
@@ -174,7 +174,7 @@ export class SocketServerBroadcast extends SocketServer {
         this.delivery.send(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
         break;
       case RecordType.disc:
-        this.end(connection, { kind: 'closed', detail: 'closed the connection' });
+        this.end(connection, { kind: 'closed', detail: 'by the client' });
         break;
       default:
         this.options.log.warn(`pipe: unknown record type ${record.type} from pid ${record.pid}`);

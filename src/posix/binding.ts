@@ -65,6 +65,15 @@ export interface ReceivedMessage {
   truncated?: true;
 }
 
+/** A user database entry (`struct passwd`), as `getpwnam()` returns it. */
+export interface UserEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  /** The home directory. */
+  dir: string;
+}
+
 /** The raw binding, exactly as native/addon.cc exports it. */
 interface NativeBinding {
   fork(): number;
@@ -77,6 +86,8 @@ interface NativeBinding {
   getpid(): number;
   getppid(): number;
   setParentDeathSignal(signal: Signal): void;
+  setDumpable(dumpable: boolean): void;
+  getpwnam(name: string): UserEntry | null;
   getrlimit(resource: Resource): ResourceLimit;
   setrlimit(resource: Resource, soft: number, hard: number): void;
   sigprocmask(how: 'block' | 'unblock' | 'setmask', signals: Signal[]): number[];

@@ -22,6 +22,7 @@ export {
   type SignalInfo,
   type SocketAddress,
   type SocketOption,
+  type UserEntry,
   type WaitResult,
 } from './binding.js';
 export * from './process.js';

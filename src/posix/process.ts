@@ -3,7 +3,7 @@
  * getpid/getppid, prctl(PR_SET_NAME, PR_SET_PDEATHSIG) and the resource limits.
  * See native/process.cc.
  */
-import { checkInt32, checkWhole, native, signalNumber, type Resource, type ResourceLimit, type Signal, type WaitResult } from './binding.js';
+import { checkInt32, checkWhole, native, signalNumber, type Resource, type ResourceLimit, type Signal, type UserEntry, type WaitResult } from './binding.js';
 
 /** True when this process was started with `node --single-threaded` (FORK-IN-NODE.md fact 10). */
 export function isSingleThreaded(): boolean {
@@ -121,6 +121,25 @@ export function getppid(): number {
  */
 export function setParentDeathSignal(signal: Signal): void {
   native.setParentDeathSignal(signalNumber(signal));
+}
+
+/**
+ * `prctl(PR_SET_DUMPABLE)`: whether this process may dump core and whether its `/proc/PID`
+ * files belong to its own user. Changing uid or gid from root clears it; set it again after
+ * dropping privileges, or the process cannot write its children's `/proc/PID/oom_score_adj`.
+ */
+export function setDumpable(dumpable: boolean): void {
+  native.setDumpable(dumpable);
+}
+
+/**
+ * `getpwnam_r(3)`: `name`'s entry in the user database (`/etc/passwd`, or LDAP and the like
+ * through NSS), or null when there is no such user.
+ * @throws `EIO`, `EMFILE`... when the database cannot be read.
+ */
+export function getpwnam(name: string): UserEntry | null {
+  if (name === '' || name.includes('\0')) throw new TypeError('name must be a non-empty string without NUL');
+  return native.getpwnam(name);
 }
 
 /** `getrlimit(2)`: the soft and hard limits of `resource` (-1: unlimited). */

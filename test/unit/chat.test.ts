@@ -320,6 +320,13 @@ describe('Chat#onLine()', () => {
     expect(h.take(a)).toEqual(HELP.map((line) => `*** ${line}`));
   });
 
+  it('keeps /help within 79 columns, so it does not wrap on an 80-column terminal', () => {
+    const h = new Harness();
+    const a = h.join();
+    h.say(a, '/help');
+    for (const line of h.take(a)) expect(line.length, line).toBeLessThanOrEqual(79);
+  });
+
   it('ignores a line from a connection it does not know', () => {
     const h = new Harness();
     const a = h.join();
@@ -382,9 +389,9 @@ describe('Chat /nick', () => {
   it.each([
     ['', 'Usage: /nick NAME'],
     ['abcdefghijklmnopq', 'A name has at most 16 characters.'],
-    ['1alice', 'A name starts with a letter and has only letters, digits, _ and -.'],
-    ['al ice', 'A name starts with a letter and has only letters, digits, _ and -.'],
-    ['al.ice', 'A name starts with a letter and has only letters, digits, _ and -.'],
+    ['1alice', 'A name starts with a letter a-z or A-Z and has only such letters, digits, _ and -.'],
+    ['al ice', 'A name starts with a letter a-z or A-Z and has only such letters, digits, _ and -.'],
+    ['al.ice', 'A name starts with a letter a-z or A-Z and has only such letters, digits, _ and -.'],
   ])('refuses the invalid name %j', (wanted, problem) => {
     const h = new Harness();
     const a = h.join();

@@ -24,10 +24,12 @@ const DEFAULTS: Config = {
   idleTimeout: 0,
   sendqBytes: 256 * 1024,
   trace: false,
+  traceIdle: false,
   zygote: true,
   redis: '',
   serverName: '',
   logLevel: 'info',
+  user: '',
 };
 
 /** For every option: its flag, and a valid value other than its default, as text and as parsed. */
@@ -48,10 +50,12 @@ const SAMPLES: { [K in keyof Config]: { flag: string; text: string; value: Confi
   idleTimeout: { flag: 'idle-timeout', text: '600', value: 600 },
   sendqBytes: { flag: 'sendq', text: '65536', value: 65536 },
   trace: { flag: 'trace', text: 'on', value: true },
+  traceIdle: { flag: 'trace-idle', text: 'on', value: true },
   zygote: { flag: 'zygote', text: 'off', value: false },
   redis: { flag: 'redis', text: 'redis://127.0.0.1:6379', value: 'redis://127.0.0.1:6379' },
   serverName: { flag: 'server-name', text: 'alpha', value: 'alpha' },
   logLevel: { flag: 'log-level', text: 'debug', value: 'debug' },
+  user: { flag: 'user', text: 'nobody', value: 'nobody' },
 };
 const SAMPLE_LIST = Object.entries(SAMPLES) as [keyof Config, { flag: string; text: string; value: unknown }][];
 
@@ -73,10 +77,12 @@ const OTHER_TEXT: Record<keyof Config, string> = {
   idleTimeout: '60',
   sendqBytes: '8192',
   trace: 'off',
+  traceIdle: 'off',
   zygote: 'on',
   redis: 'rediss://10.0.0.2:6380',
   serverName: 'beta',
   logLevel: 'warn',
+  user: 'posix-chat',
 };
 
 function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Config {
@@ -153,8 +159,8 @@ describe.each(SAMPLE_LIST)('option %s', (key, sample) => {
 describe('switches', () => {
   const switches = SAMPLE_LIST.filter(([, sample]) => isSwitch(sample.flag));
 
-  it('are timestamps, classic, zygote and trace', () => {
-    expect(switches.map(([key]) => key).sort()).toEqual(['classic', 'timestamps', 'trace', 'zygote']);
+  it('are timestamps, classic, zygote, trace and trace-idle', () => {
+    expect(switches.map(([key]) => key).sort()).toEqual(['classic', 'timestamps', 'trace', 'traceIdle', 'zygote']);
   });
 
   it.each(switches)('--%s turns it on, --no- turns it off, whatever the default', (key, sample) => {
@@ -297,6 +303,16 @@ describe('--server-name', () => {
   });
 });
 
+describe('--user', () => {
+  it.each(['nobody', 'posix-chat', '_svc', 'www-data', 'a.b'])('accepts %j', (name) => {
+    expect(run(['--user', name]).user).toBe(name);
+  });
+
+  it.each(['0day', '-x', 'a b', 'root;id', 'x'.repeat(33), 'jos\u00e9'])('refuses %j', (name) => {
+    expect(configError(['--user', name]).message).toBe(`--user: expected a user name such as nobody, got '${name}'`);
+  });
+});
+
 describe('--log-level', () => {
   it.each([...LOG_LEVELS])('accepts %s', (level) => {
     expect(run(['--log-level', level]).logLevel).toBe(level);
@@ -369,32 +385,42 @@ describe('--help and --version', () => {
 
 describe('helpText()', () => {
   const text = helpText();
+  const lines = text.split('\n');
+  /** An option's row: its first line and the lines indented under it, as one string. */
+  const rowOf = (left: string): string => {
+    const start = lines.findIndex((line) => line.startsWith(`  ${left} `) || line === `  ${left}`);
+    if (start === -1) return '';
+    const end = lines.findIndex((line, i) => i > start && !line.startsWith(' '.repeat(26)));
+    return lines.slice(start, end).map((line) => line.trim().replace(/ {2,}/g, ' ')).join(' ');
+  };
 
-  it('has a row per option with its placeholder, default and variable', () => {
-    expect(text).toContain('  --port N');
-    expect(text).toContain('TCP port; 0 picks a free one (default: 4444; env POSIX_CHAT_PORT)');
-    expect(text).toContain('  --sendq BYTES');
-    expect(text).toContain('(default: 262144; env POSIX_CHAT_SENDQ)');
+  it('fits an 80-column terminal', () => {
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(79);
+  });
+
+  it('has a row per option with its placeholder, help, default and variable', () => {
+    expect(rowOf('--port N')).toBe('--port N TCP port; 0 picks a free one default: 4444; env POSIX_CHAT_PORT');
+    expect(rowOf('--sendq BYTES')).toContain('default: 262144; env POSIX_CHAT_SENDQ');
     for (const option of OPTIONS) {
       const left = option.placeholder === '' ? `--[no-]${option.flag}` : `--${option.flag} ${option.placeholder}`;
-      const row = text.split('\n').find((line) => line.trimStart().startsWith(`${left} `));
-      expect(row, option.flag).toBeDefined();
-      expect(row).toContain(`env ${envName(option.flag)})`);
-      expect(row).toContain(option.help);
+      const row = rowOf(left);
+      expect(row, option.flag).toContain(option.help);
+      expect(row).toMatch(new RegExp(`default: [^;]+; env ${envName(option.flag)}$`));
     }
   });
 
-  it('shows switches as --[no-]FLAG with on/off defaults, and an empty default as none', () => {
-    expect(text).toMatch(/^ {2}--\[no-\]timestamps .*\(default: on; env POSIX_CHAT_TIMESTAMPS\)$/m);
-    expect(text).toMatch(/^ {2}--\[no-\]classic .*\(default: off; env POSIX_CHAT_CLASSIC\)$/m);
-    expect(text).toMatch(/^ {2}--motd FILE .*\(default: none; env POSIX_CHAT_MOTD\)$/m);
-    expect(text).toMatch(/^ {2}--max-clients N .*\(default: 0; env POSIX_CHAT_MAX_CLIENTS\)$/m);
+  it('shows switches as --[no-]FLAG with on/off defaults, an empty default as none, and says what a derived one is', () => {
+    expect(rowOf('--[no-]timestamps')).toContain('default: on; env POSIX_CHAT_TIMESTAMPS');
+    expect(rowOf('--[no-]classic')).toContain('default: off; env POSIX_CHAT_CLASSIC');
+    expect(rowOf('--motd FILE')).toContain('default: none; env POSIX_CHAT_MOTD');
+    expect(rowOf('--max-clients N')).toContain('default: 0; env POSIX_CHAT_MAX_CLIENTS');
+    expect(rowOf('--server-name NAME')).toContain('default: HOST:PORT; env POSIX_CHAT_SERVER_NAME');
   });
 
   it('starts with the usage, lists -h and -v, and ends with the exit codes and a newline', () => {
     expect(text.startsWith('Usage: posix-chat [options]\n')).toBe(true);
     expect(text).toMatch(/^ {2}-h, --help +show this help$/m);
     expect(text).toMatch(/^ {2}-v, --version +show the version$/m);
-    expect(text).toMatch(/Exit codes: 0 .* 2 bad option\.\n$/);
+    expect(text).toMatch(/Exit codes: 0 [^]* 2 bad option\.\n$/);
   });
 });
