@@ -40,6 +40,9 @@ export async function startProcess(command: string, args: string[], timeoutMs = 
 }
 
 /** Our server, as `npm start` runs it, with the given options. */
+/** Started as root, the server wants --user: the bench keeps root, as the reference servers do. */
+const KEEP_ROOT = process.getuid?.() === 0 ? ['--user', 'root'] : [];
+
 export function startPosixChat(root: string, args: string[]): Promise<Started> {
-  return startProcess(process.execPath, ['--single-threaded', `${root}/bin/posix-chat.cjs`, '--port', '0', ...args]);
+  return startProcess(process.execPath, ['--single-threaded', `${root}/bin/posix-chat.cjs`, '--port', '0', ...KEEP_ROOT, ...args]);
 }
