@@ -1,5 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pollUntil } from './helpers/poll.js';
+import { childrenOf, isAlive } from './helpers/processes.js';
 import { BIN, ROOT, startServer, stopAllServers } from './helpers/server.js';
 
 afterEach(stopAllServers);
@@ -67,4 +69,29 @@ describe('posix-chat command line', () => {
     const server = await startServer(['--host', '127.0.0.2']);
     expect(server.stdout()).toMatch(/^Listening on 127\.0\.0\.2:\d+\.\.\.\n$/);
   });
+
+  it('under npm start, stops with npm: a SIGTERM to npm ends the server, which exits 0', async () => {
+    const npm = spawn('npm', ['start', '--silent', '--', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    npm.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    let server: number | undefined;
+    try {
+      await pollUntil(() => out.includes('Listening on'), 20_000, 'npm start to listen');
+      // npm runs the script with sh -c; `exec` makes node the shell's own process.
+      [server] = childrenOf(npm.pid ?? -1);
+      expect(server).toBeDefined();
+      expect(readComm(server ?? -1)).toBe('node');
+      npm.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await pollUntil(() => !isAlive(server ?? -1), 10_000, 'the server to end with npm');
+    } finally {
+      npm.kill('SIGKILL');
+      if (server !== undefined && isAlive(server)) process.kill(server, 'SIGKILL');
+    }
+  });
 });
+
+function readComm(pid: number): string {
+  return spawnSync('ps', ['-o', 'comm=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim();
+}
