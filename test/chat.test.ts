@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_NAMES_ON_ENTRY } from '../src/chat/chat.js';
 import { TestClient } from './helpers/client.js';
-import { pollUntil, sleep } from './helpers/poll.js';
+import { pollUntil } from './helpers/poll.js';
 import { descriptors } from './helpers/processes.js';
 import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
@@ -88,7 +88,7 @@ describe('chat: names', () => {
     await first.waitFor(/#lobby/);
     first.send('/who *\r\n');
     await first.waitFor('1 person online:');
-    await sleep(200);
+    await first.sync();
     expect(first.text).not.toMatch(/rehears|hello there|guest-[2-9]/);
     // One more: its socket in the parent, and nothing the rehearsal opened.
     expect(sockets().length).toBe(idle + 1);
@@ -118,7 +118,7 @@ describe('chat: talking', () => {
     alice.send('hello, bob\r\n');
     await bob.waitFor('<alice> hello, bob');
     expect(bob.lines().find((line) => line.includes('<alice>'))).toMatch(STAMP);
-    await sleep(100);
+    await alice.sync(); // her line went out before the server read this: an echo would be here
     expect(alice.text).not.toContain('<alice>');
   });
 
@@ -160,7 +160,8 @@ describe('chat: talking', () => {
     bob.send('/join #lobby\r\n');
     await alice.waitFor('*** bob joined #lobby');
     await bob.waitFor('<alice> in the lobby only'); // history of the room he came back to
-    await sleep(100);
+    await alice.sync();
+    await carol.sync();
     expect(alice.text).not.toContain('in games only');
     expect(carol.text).not.toContain('<alice> in the lobby only');
     expect(alice.text).not.toContain('carol joined #games');
@@ -171,7 +172,7 @@ describe('chat: talking', () => {
     const alice = await person(server, 'alice');
     for (let i = 1; i <= 5; i++) alice.send(`line ${i}\r\n`);
     alice.send('/me is done\r\n');
-    await sleep(200);
+    await alice.sync(); // her lines are read in order: all of them are in the history now
     const late = await join(server);
     await late.waitFor('* alice is done');
     const shown = late.lines().filter((line) => STAMP.test(line));
@@ -180,9 +181,9 @@ describe('chat: talking', () => {
     const quiet = await startServer(['--history', '0']);
     const someone = await person(quiet, 'alice');
     someone.send('nobody will see this later\r\n');
-    await sleep(200);
+    await someone.sync();
     const newcomer = await join(quiet);
-    await sleep(200);
+    await newcomer.sync();
     expect(newcomer.text).not.toContain('nobody will see this later');
   });
 

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
-import { pollUntil, sleep } from './helpers/poll.js';
+import { pollUntil } from './helpers/poll.js';
 import { childrenOf, isAlive } from './helpers/processes.js';
 import { HAVE_REDIS, startRedis, type RunningRedis } from './helpers/redis.js';
 import { BIN, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
@@ -139,7 +139,11 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
         await pollUntil(() => numbersFrom(client, sender.nick, 'm').length >= LINES, 20_000, `${nick} to get ${sender.nick}'s lines`);
       }
     }
-    await sleep(300); // a duplicate would arrive within this
+    // A last line from each: it comes after all of its sender's lines, and so would a duplicate of them.
+    for (const { client } of people) client.send('m-done\r\n');
+    for (const { nick, client } of people) {
+      for (const sender of people) if (sender.nick !== nick) await client.waitFor(`<${sender.nick}> m-done`, 20_000);
+    }
     for (const { nick, client } of people) {
       for (const sender of people) {
         if (sender.nick !== nick) expect(numbersFrom(client, sender.nick, 'm')).toEqual(range(LINES));
@@ -186,11 +190,11 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
 });
 
 describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
-  /** Sends `tag-0` ... `tag-(n-1)` from `client`, `gapMs` apart. */
-  async function sendNumbered(client: TestClient, tag: string, n: number, gapMs: number): Promise<void> {
+  /** Sends `tag-0` ... `tag-(n-1)` from `client`, each once its server has read the one before. */
+  async function sendNumbered(client: TestClient, tag: string, n: number): Promise<void> {
     for (const i of range(n)) {
       client.send(`${tag}-${i}\r\n`);
-      await sleep(gapMs);
+      await client.sync();
     }
   }
 
@@ -205,10 +209,17 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     return { a, alice, ann, bob };
   }
 
-  async function expectAllOnce(client: TestClient, from: string, tag: string, n: number, timeoutMs = 20_000): Promise<void> {
-    await pollUntil(() => numbersFrom(client, from, tag).length >= n, timeoutMs, `${n} ${tag} lines from ${from}`);
-    await sleep(300); // a duplicate would arrive within this
-    expect(numbersFrom(client, from, tag)).toEqual(range(n));
+  let marks = 0;
+  /**
+   * Waits for `n` lines `tag-N` from `from` at `client`, then for a mark `from` sends after
+   * them: it comes after all of their lines, and so would a duplicate of them.
+   */
+  async function expectAllOnce(client: TestClient, from: TestClient, fromNick: string, tag: string, n: number, timeoutMs = 20_000): Promise<void> {
+    await pollUntil(() => numbersFrom(client, fromNick, tag).length >= n, timeoutMs, `${n} ${tag} lines from ${fromNick}`);
+    const mark = `${tag}-mark${++marks}`;
+    from.send(`${mark}\r\n`);
+    await client.waitFor(`<${fromNick}> ${mark}`, timeoutMs);
+    expect(numbersFrom(client, fromNick, tag)).toEqual(range(n));
   }
 
   it('a server that vanishes without a goodbye leaves presence within the TTL, frees its nicks, and the others chat on', { timeout: 40_000 }, async () => {
@@ -257,38 +268,39 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     await alice.waitFor('is now known as bob');
     const oldLink = linkPid(a);
     process.kill(oldLink, 'SIGKILL');
-    await Promise.all([sendNumbered(alice, 'x', 20, 20), sendNumbered(bob, 'y', 20, 20)]);
+    await Promise.all([sendNumbered(alice, 'x', 20), sendNumbered(bob, 'y', 20)]);
     await pollUntil(() => !isAlive(oldLink) && childrenOf(a.pid).some((pid) => pid !== oldLink && pid === linkPidOrZero(a)), 10_000, 'a new link');
-    await expectAllOnce(bob, 'alice', 'x', 20);
-    await expectAllOnce(alice, 'bob', 'y', 20);
+    await expectAllOnce(bob, alice, 'alice', 'x', 20);
+    await expectAllOnce(alice, bob, 'bob', 'y', 20);
     expect(a.stderr()).toMatch(/redis link exited with signal SIGKILL; restarting it in \d+ ms/);
   });
 
   it('keeps local chat going while every link connection is cut, then catches up with each line once', { timeout: 40_000 }, async () => {
     const { a, alice, ann, bob } = await aliceAndAnnOnAlphaBobOnBeta();
+    // Cut while the lines flow: after ann (on alice's server) has 5, 15 and 25 of alice's.
     const cutter = (async () => {
       for (let kill = 0; kill < 3; kill++) {
-        await sleep(150);
+        await pollUntil(() => numbersFrom(ann, 'alice', 'k').length >= 5 + 10 * kill, 20_000, `alice's line ${5 + 10 * kill} at ann`);
         await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'normal'); // every client but this one (SKIPME yes)
       }
     })();
-    await Promise.all([sendNumbered(alice, 'k', 40, 15), sendNumbered(bob, 'j', 40, 15), cutter]);
-    await expectAllOnce(ann, 'alice', 'k', 40, 5_000); // same server: never waited for Redis
-    await expectAllOnce(bob, 'alice', 'k', 40);
-    await expectAllOnce(alice, 'bob', 'j', 40);
-    await expectAllOnce(ann, 'bob', 'j', 40);
+    await Promise.all([sendNumbered(alice, 'k', 40), sendNumbered(bob, 'j', 40), cutter]);
+    await expectAllOnce(ann, alice, 'alice', 'k', 40, 5_000); // same server: never waited for Redis
+    await expectAllOnce(bob, alice, 'alice', 'k', 40);
+    await expectAllOnce(alice, bob, 'bob', 'j', 40);
+    await expectAllOnce(ann, bob, 'bob', 'j', 40);
     expect(a.stderr()).toMatch(/redis link: connection to Redis lost; reconnecting/);
   });
 
   it('serves locally while Redis restarts, then reconnects and delivers what was said meanwhile', { timeout: 40_000 }, async () => {
     const { a, alice, ann, bob } = await aliceAndAnnOnAlphaBobOnBeta();
     await redis.stop();
-    await sendNumbered(alice, 'r', 5, 10);
-    await sendNumbered(bob, 's', 5, 10);
-    await expectAllOnce(ann, 'alice', 'r', 5, 5_000); // local chat without Redis
+    await sendNumbered(alice, 'r', 5);
+    await sendNumbered(bob, 's', 5);
+    await expectAllOnce(ann, alice, 'alice', 'r', 5, 5_000); // local chat without Redis
     await redis.start(); // same port, same append-only file
-    await expectAllOnce(bob, 'alice', 'r', 5);
-    await expectAllOnce(alice, 'bob', 's', 5);
+    await expectAllOnce(bob, alice, 'alice', 'r', 5);
+    await expectAllOnce(alice, bob, 'bob', 's', 5);
     bob.send('after\r\n');
     await alice.waitFor('<bob> after');
     expect(a.stderr()).toMatch(/reconnected to Redis/);

@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as posix from '../src/posix/index.js';
+import { pollUntil } from './helpers/poll.js';
 import { ROOT } from './helpers/server.js';
 
 /** Runs one case of test/fixtures/fork-cases.mjs in its own node process: fork never runs in the test worker. */
@@ -49,24 +50,28 @@ async function acceptedPair(): Promise<{ fd: number; received: () => string; clo
   client.on('data', (chunk: Buffer) => (got += chunk.toString()));
   await new Promise((resolve) => client.once('connect', resolve));
   let accepted: posix.AcceptedSocket | null = null;
-  while (accepted === null) {
-    accepted = posix.accept(listening);
-    if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  opened.push(accepted.fd);
-  return { fd: accepted.fd, received: () => got, close: () => client.destroy() };
+  await pollUntil(() => (accepted = posix.accept(listening)) !== null, 5_000, 'accept() to take the connection');
+  const { fd } = accepted as unknown as posix.AcceptedSocket;
+  opened.push(fd);
+  return { fd, received: () => got, close: () => client.destroy() };
 }
 
-/** Calls `send` until the kernel reports the peer gone (the first call after a reset may still succeed). */
-function errorOnceGone(send: () => unknown): NodeJS.ErrnoException | null {
-  for (let i = 0; i < 10; i++) {
+/**
+ * Calls `send` until the kernel reports the peer gone: the first sends after the peer
+ * closed still succeed (its FIN came, not yet its reset for what we sent).
+ */
+async function errorOnceGone(send: () => unknown): Promise<NodeJS.ErrnoException> {
+  let error: NodeJS.ErrnoException | null = null;
+  await pollUntil(() => {
     try {
       send();
+      return false;
     } catch (caught) {
-      return caught as NodeJS.ErrnoException;
+      error = caught as NodeJS.ErrnoException;
+      return true;
     }
-  }
-  return null;
+  }, 5_000, 'a send to fail');
+  return error as unknown as NodeJS.ErrnoException;
 }
 
 describe('fork()', () => {
@@ -287,11 +292,9 @@ describe('sockets', () => {
     expect(posix.accept(fd)).toBeNull();
     const client = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => client.once('connect', resolve));
-    let accepted: posix.AcceptedSocket | null = null;
-    for (let i = 0; i < 200 && accepted === null; i++) {
-      accepted = posix.accept(fd);
-      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    let taken: posix.AcceptedSocket | null = null;
+    await pollUntil(() => (taken = posix.accept(fd)) !== null, 5_000, 'accept() to take the connection');
+    const accepted = taken as posix.AcceptedSocket | null;
     expect(accepted).toMatchObject({ address: '127.0.0.1', port: client.localPort, family: 'IPv4' });
     opened.push(accepted?.fd ?? -1);
     client.destroy();
@@ -300,12 +303,10 @@ describe('sockets', () => {
   it('send() reaches the peer, and a gone peer gives EPIPE or ECONNRESET, never SIGPIPE', async () => {
     const peer = await acceptedPair();
     expect(posix.send(peer.fd, Buffer.from('hello'), { dontWait: true })).toBe(5);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(peer.received()).toBe('hello');
+    await pollUntil(() => peer.received() === 'hello', 5_000, `the peer to get hello (got ${JSON.stringify(peer.received())})`);
     peer.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const error = errorOnceGone(() => posix.send(peer.fd, Buffer.from('are you there?')));
-    expect(['EPIPE', 'ECONNRESET']).toContain(error?.code);
+    const error = await errorOnceGone(() => posix.send(peer.fd, Buffer.from('are you there?')));
+    expect(['EPIPE', 'ECONNRESET']).toContain(error.code);
   });
 
   it('SO_RCVTIMEO (microseconds) ends a blocking TCP read with null; SO_RCVLOWAT makes it wait for that many bytes, or the timeout', () => {
@@ -372,12 +373,10 @@ describe('sendv()', () => {
   it('sends several buffers in one call, in order, and a gone peer throws', async () => {
     const peer = await acceptedPair();
     expect(posix.sendv(peer.fd, [Buffer.from('one '), Buffer.from('two '), Buffer.from('three')], { dontWait: true })).toBe(13);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(peer.received()).toBe('one two three');
+    await pollUntil(() => peer.received() === 'one two three', 5_000, `the peer to get the three (got ${JSON.stringify(peer.received())})`);
     peer.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const error = errorOnceGone(() => posix.sendv(peer.fd, [Buffer.from('anyone?')]));
-    expect(['EPIPE', 'ECONNRESET']).toContain(error?.code);
-    expect(error?.syscall).toBe('sendmsg');
+    const error = await errorOnceGone(() => posix.sendv(peer.fd, [Buffer.from('anyone?')]));
+    expect(['EPIPE', 'ECONNRESET']).toContain(error.code);
+    expect(error.syscall).toBe('sendmsg');
   });
 });

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecord, RecordType } from '../src/protocol/record.js';
 import { TestClient } from './helpers/client.js';
-import { pollUntil, sleep } from './helpers/poll.js';
+import { pollUntil } from './helpers/poll.js';
 import { clientChildrenOf, descriptors, isAlive, processState } from './helpers/processes.js';
-import { ROOT, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+import { BIN, ROOT, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
 const clients: TestClient[] = [];
 const helpers: ChildProcess[] = [];
@@ -40,7 +40,8 @@ describe('slow consumers', () => {
     helpers.push(silent);
     await new Promise((resolve) => silent.stdout.once('data', resolve));
     const active = await connect(server, 20);
-    await sleep(200);
+    // Every child (the silent client's too) has started: the parent holds what 21 clients need.
+    await pollUntil(() => clientChildrenOf(server.pid).length === 21, 5_000, '21 children');
     const rssBefore = rssKiB(server.pid);
     const perClient = 100;
     active.forEach((client, c) => {
@@ -65,12 +66,11 @@ describe('a fast client', () => {
     const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
     bob.send(Array.from({ length: 200 }, (_, i) => `paste ${i}\r\n`).join(''));
     await pollUntil(() => countTagged(alice, '> paste ') === 200, 3_000, 'the whole paste');
-    // Bob's child now reads in batches (SO_RCVLOWAT 4 KiB): a lone short line must not wait for 4 KiB more.
-    await sleep(100);
+    // Bob's child read in batches (SO_RCVLOWAT 4 KiB): a lone short line must not wait for 4 KiB more.
     bob.send('after the paste\r\n');
-    await alice.waitFor('> after the paste', 1_000);
+    await alice.waitFor('> after the paste');
     bob.send('and one more\r\n');
-    await alice.waitFor('> and one more', 1_000);
+    await alice.waitFor('> and one more');
   });
 });
 
@@ -82,13 +82,16 @@ describe('flood control', () => {
     for (let i = 0; i < 30; i++) flood += `flood ${i}\r\n`;
     flooder.send(flood);
     await flooder.waitFor('You are sending more than 10 lines a second: lines are being dropped.');
-    await pollUntil(() => countTagged(alice, '> flood ') >= 20, 3_000, 'the burst');
-    await sleep(200);
-    expect(countTagged(alice, '> flood ')).toBe(20); // the burst passed, the rest was dropped
     flooder.send(Array.from({ length: 100 }, (_, i) => `more ${i}\r\n`).join(''));
     await flooder.waitFor('Disconnected: flooding.');
     await flooder.waitForClose();
+    // The flooder's child wrote its records in order: after its leaving, all of its lines are here.
     await alice.waitFor(/left \(disconnected: flooding\)/);
+    // The burst passed; of the rest, only what the bucket refilled meanwhile (a line per 100 ms).
+    const passed = countTagged(alice, '> flood ');
+    expect(passed).toBeGreaterThanOrEqual(20);
+    expect(passed).toBeLessThan(30);
+    for (let i = 0; i < 20; i++) expect(alice.text).toContain(`> flood ${i}\r\n`);
     const [bob] = (await connect(server, 1)) as [TestClient];
     bob.send('still fine\r\n');
     await alice.waitFor('still fine');
@@ -104,7 +107,7 @@ describe('crashes', () => {
     expect(pids).toHaveLength(30);
     const [watcher] = all as [TestClient];
     const traffic = setInterval(() => all.forEach((client, i) => client.send(`tick from ${i}\r\n`)), 20);
-    await sleep(200);
+    await pollUntil(() => countTagged(watcher, '> tick from ') >= 3 * 29, 10_000, 'the traffic to flow');
     const victims = pids.slice(-10);
     for (const pid of victims) process.kill(pid, 'SIGKILL');
     await pollUntil(() => victims.every((pid) => processState(pid) === null), 2_000, 'the killed children to be reaped');
@@ -167,54 +170,28 @@ describe('record integrity', () => {
   });
 });
 
-describe('limits', () => {
-  it('--max-clients 5: the sixth is told the server is full, and nothing is forked for it', async () => {
-    const server = await startServer(['--max-clients', '5']);
-    await connect(server, 5);
-    const [sixth] = (await connect(server, 1)) as [TestClient];
-    await sixth.waitFor('The server is full (5 people); try again later.');
-    await sixth.waitForClose();
-    // A child names itself as it starts, a moment after its client is greeted.
-    await pollUntil(() => clientChildrenOf(server.pid).length === 5, 2_000, '5 children');
-    await sleep(100);
-    expect(clientChildrenOf(server.pid)).toHaveLength(5);
-  });
-
-  it('--max-per-ip 3: the fourth from 127.0.0.1 is told why; 127.0.0.2 is still let in', async () => {
-    const server = await startServer(['--max-per-ip', '3', '--host', '0.0.0.0']);
-    await connect(server, 3);
-    const [fourth] = (await connect(server, 1)) as [TestClient];
-    await fourth.waitFor('Too many connections from 127.0.0.1 (at most 3); try again later.');
-    await fourth.waitForClose();
-    const [other] = (await connect(server, 1, '127.0.0.2')) as [TestClient];
-    expect(other.text).toContain('Welcome');
-    // A child names itself as it starts, a moment after its client is greeted.
-    await pollUntil(() => clientChildrenOf(server.pid).length === 4, 2_000, '4 children');
-    await sleep(100);
-    expect(clientChildrenOf(server.pid)).toHaveLength(4);
-  });
-
-  it('--idle-timeout: a silent client is disconnected and the room told it timed out', async () => {
-    const server = await startServer(['--idle-timeout', '1']);
-    const [idle, talker] = (await connect(server, 2)) as [TestClient, TestClient];
-    const keepTalking = setInterval(() => talker.send('/who\r\n'), 200);
-    try {
-      await idle.waitFor('Disconnected: idle for more than 1 s.', 5_000);
-      await idle.waitForClose();
-      await talker.waitFor(/left \(timed out\)/);
-      expect(talker.closed).toBe(false);
-    } finally {
-      clearInterval(keepTalking);
-    }
-  });
-});
-
 describe('fork failure', () => {
   // As root the process limit does not apply: run the server as nobody, then cap it.
+  // Only root can count every thread of the server's user (nobody runs nothing else).
   const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-  const usable = spawnSync(asNobody[0] as string, [...asNobody.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(ROOT)} + '/bin/posix-chat.cjs')`]).status === 0;
+  const has = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+  const missing = ['setpriv', 'prlimit', 'ps'].filter((tool) => !has(tool));
+  const why =
+    process.getuid?.() !== 0
+      ? 'needs root, to run the server as nobody under a process limit'
+      : missing.length > 0
+        ? `missing ${missing.join(', ')} (util-linux, procps)`
+        : spawnSync(asNobody[0] as string, [...asNobody.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(BIN)})`]).status !== 0
+          ? `nobody cannot read ${BIN} (the checkout must be readable by others)`
+          : '';
+  if (why !== '' && process.env.CI === 'true') {
+    it('can run the server as nobody under a process limit (required under CI)', () => {
+      throw new Error(`cannot test fork() failing: ${why}`);
+    });
+    return;
+  }
 
-  it.skipIf(!usable)('tells the client the server is busy when fork() fails with EAGAIN, and keeps serving', async () => {
+  it.skipIf(why !== '')(`tells the client the server is busy when fork() fails with EAGAIN, and keeps serving${why === '' ? '' : ` (skipped: ${why})`}`, async () => {
     // RLIMIT_NPROC counts every thread of nobody's, the server's included: count them
     // while a probe server runs (its threads, its zygote and the zygote's spare child),
     // then leave room for one more: the first client takes the spare, the second the
@@ -259,7 +236,10 @@ describe('bad input', () => {
     ];
     abusers.forEach((client, i) => client.send(payloads[i % payloads.length] as Buffer));
     (abusers[5] as TestClient).send(payloads[6] as Buffer);
-    await sleep(1_500);
+    // Then a line from each abuser, after the end of any line, escape or telnet
+    // subnegotiation left open: once bob has them all, every payload has been through.
+    abusers.forEach((client, i) => client.send(Buffer.from(`\r\n\xff\xf0\r\nabuser ${i} is done\r\n`, 'latin1')));
+    for (let i = 0; i < abusers.length; i++) await bob.waitFor(`abuser ${i} is done`, 20_000);
     alice.send('are we still here?\r\n');
     await bob.waitFor('are we still here?');
     expect(isAlive(server.pid)).toBe(true);

@@ -8,6 +8,7 @@ export class TestClient {
   closed = false;
   /** Line ends (LF) received so far: a cheap count to poll on. */
   lineEnds = 0;
+  private syncs = 0;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -52,6 +53,18 @@ export class TestClient {
   async waitFor(pattern: RegExp | string, timeoutMs = 5_000): Promise<void> {
     const test = (): boolean => (typeof pattern === 'string' ? this.text.includes(pattern) : pattern.test(this.text));
     await pollUntil(test, timeoutMs, `${String(pattern)} (got ${JSON.stringify(this.text.slice(-300))})`);
+  }
+
+  /**
+   * A barrier, in chat mode: sends a command the server answers to this client only, and
+   * waits for the answer. The server sends each client its output in order (a room's lines
+   * before anything sent to one client directly), so whatever it had queued for this
+   * client before it read the command has arrived by then: what is not here did not come.
+   */
+  async sync(timeoutMs = 5_000): Promise<void> {
+    const tag = `sync${++this.syncs}z`;
+    this.send(`/${tag}\r\n`);
+    await this.waitFor(`/${tag}`, timeoutMs);
   }
 
   async waitForClose(timeoutMs = 5_000): Promise<void> {

@@ -1,0 +1,177 @@
+/**
+ * The limits on connections: --max-clients, --max-per-ip (an IPv6 client's /64 counted
+ * as one address), the idle timeout, and running out of descriptors. Each refused client
+ * is told why in one line, the others chat on, and a slot freed is taken again.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SPARE_NAME } from '../src/child/socket-client-broadcast.js';
+import { TestClient } from './helpers/client.js';
+import { pollUntil } from './helpers/poll.js';
+import { childrenNamed, clientChildrenOf } from './helpers/processes.js';
+import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+
+const clients: TestClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await stopAllServers();
+});
+
+/** Connects `count` clients one after another and waits for each one's welcome or refusal. */
+async function connect(server: RunningServer, count: number, localAddress?: string, host = '127.0.0.1'): Promise<TestClient[]> {
+  const made: TestClient[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = await TestClient.connect(server.port, host, localAddress);
+    clients.push(client);
+    made.push(client);
+    await client.waitFor(/Type \/help|try again later/);
+  }
+  return made;
+}
+
+/** The server's one spare child, once the zygote has forked it and it has named itself. */
+async function theSpare(server: RunningServer): Promise<number> {
+  await pollUntil(() => childrenNamed(server.pid, SPARE_NAME).length === 1, 5_000, 'a spare child');
+  return childrenNamed(server.pid, SPARE_NAME)[0] as number;
+}
+
+const welcomed = (client: TestClient): boolean => client.text.includes('Type /help');
+
+describe('--max-clients', () => {
+  it('tells the one over the limit the server is full and forks nothing for it; a slot freed is taken again', async () => {
+    const server = await startServer(['--max-clients', '5']);
+    const five = await connect(server, 5);
+    // A child names itself as it starts, a moment after its client is greeted.
+    await pollUntil(() => clientChildrenOf(server.pid).length === 5, 5_000, '5 children');
+    const spare = await theSpare(server);
+    const [sixth] = (await connect(server, 1)) as [TestClient];
+    await sixth.waitFor('The server is full (5 people); try again later.');
+    await sixth.waitForClose();
+    // A barrier through the loop: it answered this after it had refused the sixth.
+    const [first, second] = five as [TestClient, TestClient];
+    first.send('/who *\r\n');
+    await first.waitFor('5 people online:');
+    expect(childrenNamed(server.pid, SPARE_NAME)).toEqual([spare]); // nobody took the spare
+    expect(clientChildrenOf(server.pid)).toHaveLength(5);
+
+    second.close();
+    await first.waitFor(/left \(connection closed\)/);
+    const [seventh] = (await connect(server, 1)) as [TestClient];
+    expect(welcomed(seventh)).toBe(true);
+    seventh.send('in the freed slot\r\n');
+    await first.waitFor('in the freed slot');
+  });
+});
+
+describe('--max-per-ip', () => {
+  it('tells the one over the limit from 127.0.0.1 why, still lets 127.0.0.2 in, and frees the slot when one leaves', async () => {
+    const server = await startServer(['--max-per-ip', '3', '--host', '0.0.0.0']);
+    const three = await connect(server, 3);
+    await pollUntil(() => clientChildrenOf(server.pid).length === 3, 5_000, '3 children');
+    const spare = await theSpare(server);
+    const [fourth] = (await connect(server, 1)) as [TestClient];
+    await fourth.waitFor('Too many connections from 127.0.0.1 (at most 3); try again later.');
+    await fourth.waitForClose();
+    const [other] = (await connect(server, 1, '127.0.0.2')) as [TestClient];
+    expect(welcomed(other)).toBe(true);
+    // The fourth was refused before the spare was handed to anyone: 127.0.0.2's took it.
+    await pollUntil(() => clientChildrenOf(server.pid).length === 4, 5_000, '4 children');
+    expect(clientChildrenOf(server.pid)).toContain(spare);
+
+    const [first, second] = three as [TestClient, TestClient];
+    second.close();
+    await other.waitFor(/left \(connection closed\)/);
+    const [again] = (await connect(server, 1)) as [TestClient];
+    expect(welcomed(again)).toBe(true);
+    again.send('from 127.0.0.1 again\r\n');
+    await first.waitFor('from 127.0.0.1 again');
+  });
+
+  it('counts IPv6 clients over ::1 by their /64, and they chat like any other', async () => {
+    const server = await startServer(['--host', '::1', '--max-per-ip', '2']);
+    expect(server.stdout()).toContain(`Listening on [::1]:${server.port}...`);
+    const [alice, bob] = (await connect(server, 2, undefined, '::1')) as [TestClient, TestClient];
+    expect(welcomed(alice) && welcomed(bob)).toBe(true);
+    bob.send('hello over IPv6\r\n');
+    await alice.waitFor(/<guest-\d+> hello over IPv6/);
+    await pollUntil(() => /connect \[?::1\]?:\d+ \(pid \d+\)/.test(server.stderr()), 5_000, 'the connect log line');
+    const [third] = (await connect(server, 1, undefined, '::1')) as [TestClient];
+    await third.waitFor('Too many connections from ::/64 (at most 2); try again later.');
+    await third.waitForClose();
+  });
+});
+
+describe('--idle-timeout', () => {
+  it('disconnects a silent client and tells the room it timed out', async () => {
+    const server = await startServer(['--idle-timeout', '1']);
+    const [idle, talker] = (await connect(server, 2)) as [TestClient, TestClient];
+    const keepTalking = setInterval(() => talker.send('/who\r\n'), 200);
+    try {
+      await idle.waitFor('Disconnected: idle for more than 1 s.', 5_000);
+      await idle.waitForClose();
+      await talker.waitFor(/left \(timed out\)/);
+      expect(talker.closed).toBe(false);
+    } finally {
+      clearInterval(keepTalking);
+    }
+  });
+});
+
+describe('out of descriptors (RLIMIT_NOFILE)', () => {
+  const hasPrlimit = spawnSync('sh', ['-c', 'command -v prlimit']).status === 0;
+  if (!hasPrlimit && process.env.CI === 'true') {
+    it('has prlimit (util-linux) to lower the server\'s descriptor limit (required under CI)', () => {
+      throw new Error('prlimit is missing: install util-linux');
+    });
+    return;
+  }
+
+  const REFUSED = /The server has no room for another connection; try again later\.|The server is busy; try again later\./;
+
+  it.skipIf(!hasPrlimit).each(['--no-zygote', '--zygote'])(
+    `refuses the clients it has no descriptor for with a line, chats on, and takes one again once a client leaves (%s)${hasPrlimit ? '' : ' (skipped: prlimit missing)'}`,
+    async (forking) => {
+      // --max-clients: by default the server derives it from this very limit, and would refuse first.
+      const server = await startServer(['--max-clients', '100', '--max-per-ip', '0', forking]);
+      if (forking === '--zygote') await theSpare(server);
+      // Lowered once it runs: node itself needs more while it loads its modules.
+      const limit = readdirSync(`/proc/${server.pid}/fd`).length + 3;
+      const lowered = spawnSync('prlimit', ['--pid', String(server.pid), `--nofile=${limit}:${limit}`], { encoding: 'utf8' });
+      expect(lowered.status, lowered.stderr).toBe(0);
+
+      const admitted: TestClient[] = [];
+      let refused: TestClient | undefined;
+      for (let i = 0; i < 10 && refused === undefined; i++) {
+        const [client] = (await connect(server, 1)) as [TestClient];
+        if (welcomed(client)) admitted.push(client);
+        else refused = client;
+      }
+      expect(admitted.length).toBeGreaterThanOrEqual(2);
+      if (refused === undefined) throw new Error(`nobody was refused under RLIMIT_NOFILE ${limit}`);
+      expect(refused.text).toMatch(REFUSED);
+      await refused.waitForClose();
+      // And the next one too, while nobody has left.
+      const [next] = (await connect(server, 1)) as [TestClient];
+      expect(next.text).toMatch(REFUSED);
+      await next.waitForClose();
+
+      const [first] = admitted as [TestClient];
+      const last = admitted[admitted.length - 1] as TestClient;
+      last.send('still chatting\r\n');
+      await first.waitFor('still chatting');
+
+      last.close();
+      await first.waitFor(/left \(connection closed\)/);
+      // Its descriptor is free again: the next client is let in (the zygote may first need a new spare).
+      let again: TestClient | undefined;
+      for (let i = 0; i < 3 && again === undefined; i++) {
+        const [client] = (await connect(server, 1)) as [TestClient];
+        if (welcomed(client)) again = client;
+      }
+      if (again === undefined) throw new Error('no client was let in after one left');
+      again.send('in the freed slot\r\n');
+      await first.waitFor('in the freed slot');
+    },
+  );
+});
