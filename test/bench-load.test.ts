@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MarkReader, runJoins, runStorm } from '../bench/load.js';
 import { pageFaultMicros } from '../bench/proc-stats.js';
+import { pollUntil } from './helpers/poll.js';
+import { clientChildrenOf } from './helpers/processes.js';
 import { startServer, stopAllServers } from './helpers/server.js';
 
 afterEach(async () => {
@@ -60,7 +62,8 @@ describe('bench: joins and storms against the real server', () => {
     expect(latencies.length).toBeGreaterThan(25);
     expect(latencies.length).toBeLessThanOrEqual(51);
     for (const ms of latencies) expect(ms).toBeGreaterThan(0);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Every storm client has gone and its child been reaped: whatever the server had to say, it said.
+    await pollUntil(() => clientChildrenOf(server.pid).length === 0, 20_000, 'every child to be reaped');
     expect(server.stderr()).not.toMatch(/ERROR/);
   });
 });

@@ -3,12 +3,16 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/server.js';
 
-/** Runs a compiled example (npm test builds them) in its own node process. */
+/**
+ * Runs a compiled example (npm test builds them) in its own node process, with SIGUSR1
+ * blocked before Node's thread pool starts (see the fixture): else a pool thread may
+ * take one of two kills and forward it after the first wait, and they do not coalesce.
+ */
 function example(name: string): string {
-  const run = spawnSync(process.execPath, ['--single-threaded', path.join(ROOT, 'dist/tools/examples', `${name}.js`)], {
+  const run = spawnSync(process.execPath, ['--single-threaded', '--require', path.join(ROOT, 'test/fixtures/block-usr1.cjs'), path.join(ROOT, 'dist/tools/examples', `${name}.js`)], {
     cwd: ROOT,
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: 60_000, // a bound on a hang, not a time limit: a busy machine starts node slowly
     killSignal: 'SIGKILL',
   });
   if (run.status !== 0) throw new Error(`${name} exited ${run.status ?? run.signal}: ${run.stderr}`);

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/server.js';
 
+const BLOCK_USR1 = path.join(ROOT, 'test/fixtures/block-usr1.cjs');
+
 interface Caught {
   name: string;
   code?: string;
@@ -18,9 +20,9 @@ interface Caught {
 }
 
 /** Runs one case in its own node process, behind `prefix` (e.g. setpriv) when given. */
-function processCase(name: string, options: { script?: string; singleThreaded?: boolean; prefix?: string[] } = {}): Record<string, unknown> {
-  const flags = options.singleThreaded === false ? [] : ['--single-threaded'];
-  const command = [...(options.prefix ?? []), process.execPath, ...flags, path.join(ROOT, 'test/fixtures', options.script ?? 'process-cases.mjs'), name];
+function processCase(name: string, options: { blockUsr1First?: boolean; singleThreaded?: boolean; prefix?: string[] } = {}): Record<string, unknown> {
+  const flags = [...(options.singleThreaded === false ? [] : ['--single-threaded']), ...(options.blockUsr1First ? ['--require', BLOCK_USR1] : [])];
+  const command = [...(options.prefix ?? []), process.execPath, ...flags, path.join(ROOT, 'test/fixtures/process-cases.mjs'), name];
   const result = spawnSync(command[0] as string, command.slice(1), { cwd: ROOT, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
   if (result.status !== 0) throw new Error(`case ${name} failed (${result.status ?? result.signal}): ${result.stderr}`);
   return JSON.parse(result.stdout) as Record<string, unknown>;
@@ -85,7 +87,7 @@ describe('setParentDeathSignal()', () => {
 
 describe('setSignalOnReadable()', () => {
   it('queues the signal once the descriptor is readable, with POLL_IN and the descriptor; EBADF for a closed one', () => {
-    const out = processCase('signalOnReadable', { script: 'signal-first.cjs' }) as { readFd: number; woke: unknown; closed: Caught };
+    const out = processCase('signalOnReadable', { blockUsr1First: true }) as { readFd: number; woke: unknown; closed: Caught };
     expect(out).toMatchObject({ async: true, nonBlocking: true, before: null });
     expect(out.woke).toMatchObject({ signo: 10, code: 1, fd: out.readFd }); // si_code 1: POLL_IN
     expect(out.closed).toEqual({ name: 'Error', code: 'EBADF', errno: -9, syscall: 'fcntl', message: 'EBADF: Bad file descriptor, fcntl' });
