@@ -42,6 +42,39 @@ describe('--trace', () => {
     }
     await pollUntil(() => /waitpid\(-1, WNOHANG\) -> child \d+ ended \(code 0\)/.test(server.stderr()), 3_000, 'a traced reap');
   });
+
+  it('shows each new connection waking the parent by SIGUSR1 (POLL_IN on the listening socket), not by the 1 s timeout', async () => {
+    const server = await startServer(['--trace', '--log-level', 'warn']);
+    const trace = (): string[] => server.stderr().split('\n');
+    const count = (pattern: RegExp): number => trace().filter((line) => pattern.test(line)).length;
+    const spareReady = /sigtimedwait\(\) -> SIGUSR1 \(POLL_IN on fd \d+: the zygote's answer: a spare child\)/;
+    const connectionWaiting = /sigtimedwait\(\) -> SIGUSR1 \(POLL_IN on fd (\d+): a connection is waiting\)/;
+    await pollUntil(() => count(spareReady) >= 1, 10_000, 'the first spare');
+    const clients: TestClient[] = [];
+    try {
+      for (let i = 1; i <= 3; i++) {
+        // One at a time, each once the zygote's next spare is in: two SIGUSR1s pending at once would be one.
+        const spares = count(spareReady);
+        const client = await TestClient.connect(server.port);
+        clients.push(client);
+        await client.waitFor('Type /help');
+        const accepted = new RegExp(`parent +\\d+ +accept\\(\\) -> fd \\d+ from 127\\.0\\.0\\.1:${client.socket.localPort}$`);
+        await pollUntil(() => count(accepted) === 1, 5_000, `the accept() of client ${i}`);
+        await pollUntil(() => count(spareReady) > spares, 10_000, `the spare after client ${i}`);
+        // The wake-up next to its accept() (before it, or after it when the connection came
+        // while the loop was busy and its signal waited) says a connection was waiting.
+        const lines = trace();
+        const at = lines.findIndex((line) => accepted.test(line));
+        const wakes = lines.map((line, index) => ({ line, index })).filter(({ line }) => / sigtimedwait\(\) -> /.test(line));
+        const before = wakes.filter(({ index }) => index < at).at(-1)?.line ?? '';
+        const after = wakes.find(({ index }) => index > at)?.line ?? '';
+        expect(connectionWaiting.test(before) || connectionWaiting.test(after), `${before}\n${lines[at] ?? ''}\n${after}`).toBe(true);
+      }
+      expect(count(connectionWaiting)).toBe(3); // one wake-up per connection, by the kernel's signal
+    } finally {
+      for (const client of clients) client.close();
+    }
+  });
 });
 
 describe('--trace-idle', () => {
