@@ -4,6 +4,7 @@
  * line is out before the loop goes on, even though the loop never yields.
  * Only the parent logs: a forked child must not touch process.stderr.
  */
+import { formatHostPort } from './protocol/address.js';
 
 /**
  * The one clock of the log and of --trace: the wall clock in ISO 8601, UTC, to the
@@ -89,5 +90,5 @@ export class ThrottledLog {
 
 /** `127.0.0.1:50312 (pid 4242)`: a connection in log lines. */
 export function describeConnection(connection: { address: string; port: number; pid: number }): string {
-  return `${connection.address}:${connection.port} (pid ${connection.pid})`;
+  return `${formatHostPort(connection.address, connection.port)} (pid ${connection.pid})`;
 }

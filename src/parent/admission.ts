@@ -8,7 +8,7 @@ import type { Connection } from '../contracts.js';
 import { messageOf, type Logger } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
-import { addressGroup } from '../protocol/address.js';
+import { addressGroup, formatHostPort } from '../protocol/address.js';
 import { ANNOUNCEMENT_PREFIX } from '../chat/rules.js';
 
 /** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
@@ -96,7 +96,7 @@ export function prepareClientSocket(fd: number): void {
 
 /** Turns a connection away without forking: one line saying why, then close. */
 export function refuse(client: AcceptedSocket, message: string, log: Logger): void {
-  log.warn(`refused ${client.address}:${client.port}: ${message}`);
+  log.warn(`refused ${formatHostPort(client.address, client.port)}: ${message}`);
   try {
     posix.send(client.fd, Buffer.from(`${ANNOUNCEMENT_PREFIX}${message}\r\n`), { dontWait: true });
   } catch {

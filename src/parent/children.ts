@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
+import { formatHostPort } from '../protocol/address.js';
 import { refuse } from './admission.js';
 import { Zygote, ZygoteGoneError } from './zygote.js';
 
@@ -90,7 +91,7 @@ export class Children {
         pid = this.forkChild(client.fd);
       } catch (error) {
         this.waiting.shift();
-        this.options.log.error(`fork failed for ${client.address}:${client.port}: ${messageOf(error)}`);
+        this.options.log.error(`fork failed for ${formatHostPort(client.address, client.port)}: ${messageOf(error)}`);
         refuse(client, 'The server is busy; try again later.', this.options.log);
         continue;
       }

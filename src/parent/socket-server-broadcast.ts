@@ -14,6 +14,7 @@ import { describeConnection, Logger, ThrottledLog } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
+import { formatHostPort } from '../protocol/address.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
 import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
 import { Children } from './children.js';
@@ -86,7 +87,7 @@ export class SocketServerBroadcast extends SocketServer {
     const refusal = this.admission.refusal(client, this.delivery.connections.size, this.children.waiting);
     if (refusal !== null) return refuse(client, refusal, this.options.log);
     prepareClientSocket(client.fd);
-    this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}`);
+    this.trace(`accept() -> fd ${client.fd} from ${formatHostPort(client.address, client.port)}`);
     this.children.waiting.push(client);
     this.children.startWaiting(this.admit);
   }
@@ -232,7 +233,7 @@ export class SocketServerBroadcast extends SocketServer {
   }
 
   protected onRefusedForDescriptors(client: AcceptedSocket): void {
-    this.acceptErrors.warn(`out of descriptors: refusing ${client.address}:${client.port}`);
+    this.acceptErrors.warn(`out of descriptors: refusing ${formatHostPort(client.address, client.port)}`);
     refuse(client, 'The server has no room for another connection; try again later.', SILENT);
   }
 

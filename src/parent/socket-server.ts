@@ -5,6 +5,9 @@
  */
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket, SocketAddress } from '../posix/index.js';
+import { formatHostPort } from '../protocol/address.js';
+
+export { formatHostPort };
 
 export interface ListenOptions {
   host: string;
@@ -22,10 +25,6 @@ export class ListenError extends Error {
   ) {
     super(`cannot listen on ${formatHostPort(host, port)}: ${describeErrno(cause)}`);
   }
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function describeErrno(error: NodeJS.ErrnoException): string {

@@ -5,6 +5,11 @@
  * address would let one machine take any number of slots. Pure: no I/O.
  */
 
+/** `HOST:PORT`, with an IPv6 address in brackets (`[::1]:4444`), as in a URL. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** The key for `address` (as accept() reports it) with IPv6 addresses cut to `ipv6PrefixBits`. */
 export function addressGroup(address: string, ipv6PrefixBits: number): string {
   if (!address.includes(':')) return address;
