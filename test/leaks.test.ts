@@ -53,7 +53,8 @@ describe('the zygote under a process limit', () => {
   it.skipIf(why !== '')(
     `leaks no descriptor when each connection's new zygote cannot be forked (EAGAIN)${why === '' ? '' : ` (skipped: ${why})`}`,
     async () => {
-      const server = await startServer(['--max-per-ip', '0', '--rate-limit', '0'], {}, prefix);
+      // Run as another user, it has no user to become (the suite's POSIX_CHAT_USER=root is for root).
+      const server = await startServer(['--max-per-ip', '0', '--rate-limit', '0'], isRoot ? { POSIX_CHAT_USER: '' } : {}, prefix);
       let zygote = 0;
       await pollUntil(() => (zygote = childrenNamed(server.pid, ZYGOTE_NAME)[0] ?? 0) !== 0, 10_000, 'the zygote');
       // From now on no fork of the server's can succeed: RLIMIT_NPROC 1, and its user already runs it.

@@ -174,6 +174,8 @@ describe('fork failure', () => {
   // As root the process limit does not apply: run the server as nobody, then cap it.
   // Only root can count every thread of the server's user (nobody runs nothing else).
   const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  /** Not root, it has no user to become (the suite's POSIX_CHAT_USER=root is for root). */
+  const AS_ITSELF = { POSIX_CHAT_USER: '' };
   const has = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
   const missing = ['setpriv', 'prlimit', 'ps'].filter((tool) => !has(tool));
   const why =
@@ -197,7 +199,7 @@ describe('fork failure', () => {
     // then leave room for one more: the first client takes the spare, the second the
     // spare forked next, and the spare after that cannot be forked.
     const nobodysThreads = (): number => spawnSync('ps', ['-L', '-u', '65534', '--no-headers'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).length;
-    const probe = await startServer([], {}, asNobody);
+    const probe = await startServer([], AS_ITSELF, asNobody);
     await pollUntil(() => nobodysThreads() >= readdirSync(`/proc/${probe.pid}/task`).length + 2, 2_000, 'the zygote and its spare');
     const threads = nobodysThreads();
     await stopAllServers();
@@ -205,7 +207,7 @@ describe('fork failure', () => {
     await pollUntil(() => nobodysThreads() === 0, 5_000, "nobody's processes to be gone");
     const limit = `--nproc=${threads + 1}:${threads + 1}`;
     // --max-clients: by default the server would derive it from this very process limit.
-    const server = await startServer(['--max-clients', '100'], {}, ['prlimit', limit, ...asNobody]);
+    const server = await startServer(['--max-clients', '100'], AS_ITSELF, ['prlimit', limit, ...asNobody]);
     const [alice, bob] = (await connect(server, 2)) as [TestClient, TestClient];
     const third = await TestClient.connect(server.port);
     clients.push(third);
