@@ -53,7 +53,7 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
     },
   };
   running.add(server);
-  await pollUntil(() => /Listening on .*:(\d+)\.\.\./.test(out) || ended, 20_000, 'the server to listen');
+  await pollUntil(() => /Listening on .*:(\d+)\.\.\./.test(out) || ended, 30_000, 'the server to listen');
   const match = /Listening on (.*):(\d+)\.\.\./.exec(out);
   if (!match) throw new Error(`server did not start:\n${err}`);
   server.host = (match[1] as string).replace(/^\[|\]$/g, '');
