@@ -32,7 +32,7 @@ async function connect(server: RunningServer, count: number, localAddress?: stri
 
 /** The server's one spare child, once the zygote has forked it and it has named itself. */
 async function theSpare(server: RunningServer): Promise<number> {
-  await pollUntil(() => childrenNamed(server.pid, SPARE_NAME).length === 1, 5_000, 'a spare child');
+  await pollUntil(() => childrenNamed(server.pid, SPARE_NAME).length === 1, 10_000, 'a spare child');
   return childrenNamed(server.pid, SPARE_NAME)[0] as number;
 }
 
@@ -43,7 +43,7 @@ describe('--max-clients', () => {
     const server = await startServer(['--max-clients', '5']);
     const five = await connect(server, 5);
     // A child names itself as it starts, a moment after its client is greeted.
-    await pollUntil(() => clientChildrenOf(server.pid).length === 5, 5_000, '5 children');
+    await pollUntil(() => clientChildrenOf(server.pid).length === 5, 10_000, '5 children');
     const spare = await theSpare(server);
     const [sixth] = (await connect(server, 1)) as [TestClient];
     await sixth.waitFor('The server is full (5 people); try again later.');
@@ -68,7 +68,7 @@ describe('--max-per-ip', () => {
   it('tells the one over the limit from 127.0.0.1 why, still lets 127.0.0.2 in, and frees the slot when one leaves', async () => {
     const server = await startServer(['--max-per-ip', '3', '--host', '0.0.0.0']);
     const three = await connect(server, 3);
-    await pollUntil(() => clientChildrenOf(server.pid).length === 3, 5_000, '3 children');
+    await pollUntil(() => clientChildrenOf(server.pid).length === 3, 10_000, '3 children');
     const spare = await theSpare(server);
     const [fourth] = (await connect(server, 1)) as [TestClient];
     await fourth.waitFor('Too many connections from 127.0.0.1 (at most 3); try again later.');
@@ -76,7 +76,7 @@ describe('--max-per-ip', () => {
     const [other] = (await connect(server, 1, '127.0.0.2')) as [TestClient];
     expect(welcomed(other)).toBe(true);
     // The fourth was refused before the spare was handed to anyone: 127.0.0.2's took it.
-    await pollUntil(() => clientChildrenOf(server.pid).length === 4, 5_000, '4 children');
+    await pollUntil(() => clientChildrenOf(server.pid).length === 4, 10_000, '4 children');
     expect(clientChildrenOf(server.pid)).toContain(spare);
 
     const [first, second] = three as [TestClient, TestClient];
