@@ -71,11 +71,15 @@ class RedisLink implements LinkContext {
   private dropped = 0;
   private readonly dropLog: ThrottledLog;
   private readonly refusedLog: ThrottledLog;
+  private readonly publishLog: ThrottledLog;
+  private readonly readLog: ThrottledLog;
 
   constructor(readonly settings: LinkSettings) {
     this.log = new Logger(settings.logLevel, (line) => process.stderr.write(line.replace(/^(\S+ \S+ +)/, '$1redis link: ')));
     this.dropLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
     this.refusedLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
+    this.publishLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
+    this.readLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
     const options: RedisOptions = {
       lazyConnect: true,
       connectTimeout: 3000,
@@ -258,7 +262,7 @@ class RedisLink implements LinkContext {
         const failed = results === null ? 'no reply' : adds.map((i) => results[i]?.[0]?.message).find((error) => error !== undefined);
         results?.forEach(([error], i) => error !== null && !adds.includes(i) && this.refused('updating presence', error));
         if (failed !== undefined) {
-          this.refusedLog.warn(`publishing failed (${failed}); retrying, the chat here goes on`);
+          this.publishLog.warn(`publishing failed (${failed}); retrying, the chat here goes on`);
           await sleep(RETRY_MS);
           continue;
         }
@@ -324,7 +328,7 @@ class RedisLink implements LinkContext {
         }
       } catch (error) {
         if (this.isStopping()) return;
-        this.refusedLog.warn(`reading the stream: ${messageOf(error)}; retrying`);
+        this.readLog.warn(`reading the stream: ${messageOf(error)}; retrying`);
         // Only we write our inbox's name; anything else there (WRONGTYPE) would stop every read.
         if (messageOf(error).startsWith('WRONGTYPE')) await this.commands.del(inbox).catch(() => 0);
         await sleep(RETRY_MS);
