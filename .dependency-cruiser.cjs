@@ -14,7 +14,7 @@ const PURE_CORE = [
   '^src/contracts\\.ts$',
   '^src/config\\.ts$',
   '^src/pipe/(writer|link-pipe)\\.ts$',
-  '^src/cluster/(redis-(link|schema|credentials)|link-presence)\\.ts$', // the Redis link is a separate Node program
+  '^src/cluster/(redis-(link|schema|credentials)|link-(presence|publish))\\.ts$', // the Redis link is a separate Node program
   '^src/log\\.ts$',
 ];
 

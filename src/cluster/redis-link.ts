@@ -13,12 +13,11 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { LinkPresence, type LinkContext } from './link-presence.js';
+import { addEvent, LinkPublisher, RETRY_MS, sleep } from './link-publish.js';
 import { decodeToLink, type ChatEvent, type FromLink, type ToLink } from './protocol.js';
 import { readEntry, type Channel } from './redis-input.js';
 import {
-  INBOX_MAX_LENGTH,
   INBOX_TAKEN_SCRIPT,
-  INBOX_TTL_SECONDS,
   inboxKey,
   KEY_PREFIX,
   nickKey,
@@ -26,7 +25,6 @@ import {
   RELEASE_SCRIPT,
   serverKey,
   STREAM_KEY,
-  STREAM_MAX_LENGTH,
   usersKey,
   type LinkSettings,
 } from './redis-schema.js';
@@ -41,12 +39,8 @@ const RANDOM_GUESTS_FROM = 1_000_000;
 const RANDOM_GUEST_BLOCKS = 9000;
 const READ_BLOCK_MS = 2000;
 const READ_COUNT = 500;
-const PUBLISH_BATCH = 200;
-const RETRY_MS = 500;
 /** One log line at most this often for each kind of trouble that can repeat (bad entries, refused commands). */
 const TROUBLE_LOG_MS = 10_000;
-
-type Published = Extract<ToLink, { t: 'pub' }>;
 
 class RedisLink implements LinkContext {
   readonly log: Logger;
@@ -58,8 +52,7 @@ class RedisLink implements LinkContext {
   private usersComplete = false;
   private readonly whenUsersComplete: Promise<void>;
   private usersArrived = (): void => {};
-  private readonly outbox: Published[] = [];
-  private publishing = false;
+  private readonly publisher = new LinkPublisher(this);
   private readonly presence = new LinkPresence(this);
   private lastId = '';
   /** Where this link process reads its inbox from: entries read are deleted, so the start of what is left. */
@@ -71,14 +64,12 @@ class RedisLink implements LinkContext {
   private dropped = 0;
   private readonly dropLog: ThrottledLog;
   private readonly refusedLog: ThrottledLog;
-  private readonly publishLog: ThrottledLog;
   private readonly readLog: ThrottledLog;
 
   constructor(readonly settings: LinkSettings) {
     this.log = new Logger(settings.logLevel, (line) => process.stderr.write(line.replace(/^(\S+ \S+ +)/, '$1redis link: ')));
     this.dropLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
     this.refusedLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
-    this.publishLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
     this.readLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
     const options: RedisOptions = {
       lazyConnect: true,
@@ -140,7 +131,7 @@ class RedisLink implements LinkContext {
     this.parent.send({ t: 'ready', from: this.lastId, guests: await this.takeGuestBlock() });
     this.log.info(`connected to ${redactUrl(this.settings.url)} as ${this.settings.server}; reading the stream after ${this.lastId}`);
     setInterval(() => void this.presence.heartbeat(), (this.settings.presenceTtl * 1000) / 3).unref();
-    this.background('publishing', this.publish());
+    this.background('publishing', this.publisher.run());
     await this.readForever();
   }
 
@@ -168,8 +159,8 @@ class RedisLink implements LinkContext {
         return;
       case 'pub':
         this.track(message.ev);
-        this.outbox.push(message);
-        if (this.connectedOnce) this.background('publishing', this.publish());
+        this.publisher.queue(message);
+        if (this.connectedOnce) this.background('publishing', this.publisher.run());
         return;
       case 'claim':
         this.background(`claiming ${message.nick}`, this.claim(message.nick));
@@ -202,10 +193,8 @@ class RedisLink implements LinkContext {
     return [first, first + GUEST_BLOCK - 1];
   }
 
-  /** Appends one of this server's events to the stream (`seq` 0: not numbered, never a duplicate). */
-  addEvent(pipeline: ChainableCommander, seq: number, ev: ChatEvent, key = STREAM_KEY, maxLength = STREAM_MAX_LENGTH): void {
-    const { instance, server } = this.settings;
-    pipeline.xadd(key, 'MAXLEN', '~', maxLength, '*', 'o', instance, 'srv', server, 's', seq, 'e', JSON.stringify(ev));
+  addEvent(pipeline: ChainableCommander, seq: number, ev: ChatEvent): void {
+    addEvent(pipeline, this.settings, seq, ev);
   }
 
   /**
@@ -234,65 +223,6 @@ class RedisLink implements LinkContext {
       ok = (await this.presence.claim([nick]))[0] === 'ok';
     } finally {
       this.parent.send({ t: 'claimed', nick, ok });
-    }
-  }
-
-  // ---------------------------------------------------------- publishing
-
-  /**
-   * XADDs queued events in order, a batch at a time (pipelined), with the presence
-   * changes they imply, then acks the batch. A batch whose XADDs failed is sent again
-   * whole: the receivers drop what they already have by its seq. A presence change
-   * Redis refuses is logged, not retried: the next registration sets presence anew.
-   */
-  private async publish(): Promise<void> {
-    if (this.publishing) return;
-    this.publishing = true;
-    try {
-      while (this.outbox.length > 0) {
-        const batch = this.outbox.slice(0, PUBLISH_BATCH);
-        const pipeline = this.commands.pipeline();
-        const adds: number[] = [];
-        for (const message of batch) {
-          adds.push(pipeline.length);
-          this.addPublished(pipeline, message);
-          this.presenceCommands(pipeline, message.ev);
-        }
-        const results = await pipeline.exec();
-        const failed = results === null ? 'no reply' : adds.map((i) => results[i]?.[0]?.message).find((error) => error !== undefined);
-        results?.forEach(([error], i) => error !== null && !adds.includes(i) && this.refused('updating presence', error));
-        if (failed !== undefined) {
-          this.publishLog.warn(`publishing failed (${failed}); retrying, the chat here goes on`);
-          await sleep(RETRY_MS);
-          continue;
-        }
-        this.outbox.splice(0, batch.length);
-        const last = batch.at(-1);
-        if (last !== undefined) this.parent.send({ t: 'ack', seq: last.seq });
-      }
-    } finally {
-      this.publishing = false;
-    }
-  }
-
-  /** A public event to the stream; a private message to its target server's inbox only, which it outlives by no more than INBOX_TTL_SECONDS. */
-  private addPublished(pipeline: ChainableCommander, { seq, ev, to }: Published): void {
-    if (ev.k !== 'msg' || to === undefined) return this.addEvent(pipeline, seq, ev);
-    this.addEvent(pipeline, seq, ev, inboxKey(to), INBOX_MAX_LENGTH);
-    pipeline.expire(inboxKey(to), INBOX_TTL_SECONDS);
-  }
-
-  private presenceCommands(pipeline: ChainableCommander, ev: ChatEvent): void {
-    const users = usersKey(this.settings.instance);
-    const me = this.settings.instance;
-    if (ev.k === 'join') pipeline.hset(users, ev.nick, ev.room);
-    else if (ev.k === 'move') pipeline.hset(users, ev.nick, ev.to);
-    else if (ev.k === 'rename') {
-      pipeline.hdel(users, ev.old).hset(users, ev.nick, ev.room);
-      if (nickKey(ev.old) !== nickKey(ev.nick)) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(ev.old), me);
-    } else if (ev.k === 'leave') {
-      pipeline.hdel(users, ev.nick);
-      pipeline.eval(RELEASE_SCRIPT, 1, nickKey(ev.nick), me);
     }
   }
 
@@ -371,10 +301,6 @@ class RedisLink implements LinkContext {
     this.reader.disconnect();
     process.exit(0);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
