@@ -43,7 +43,7 @@ const STABLE_MS = 30_000;
 /**
  * How far below the highest sequence number seen from a server a duplicate can be: a
  * server's events come again only around a failure, a batch or two of its link's
- * (PUBLISH_BATCH in redis-link.ts) at most. A number further below is not a duplicate
+ * (PUBLISH_BATCH in link-publish.ts) at most. A number further below is not a duplicate
  * but a fresh start: either that server's numbers, or a forged entry in Redis that had
  * claimed a huge one, which so silences a server for this many events at most.
  */

@@ -7,8 +7,11 @@
  *
  * Delivery goes through one Redis stream: XADD this server's events, XREAD everyone
  * else's from the last id seen, so a link that lost its connection (or was restarted)
- * resumes where it stopped. Presence is a key per server with an expiry, refreshed
+ * resumes where it stopped. Private messages go to the target server's own inbox
+ * stream, deleted once read. Presence is a key per server with an expiry, refreshed
  * while the server lives, and a hash of its users; nicks are claimed atomically.
+ * Everything read from Redis is checked (redis-input.ts) before the parent hears of it,
+ * and no reply Redis refuses stops the link.
  */
 import { readFileSync } from 'node:fs';
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
@@ -78,7 +81,7 @@ class RedisLink implements LinkContext {
       retryStrategy: (attempt) => this.retryDelay(attempt),
     };
     // rediss:// turns TLS on by itself; a CA file only adds whom to trust.
-    if (settings.caFile !== '') options.tls = { ca: readFileSync(settings.caFile) };
+    if (settings.caFile !== '') options.tls = { ca: readCa(settings.caFile) };
     this.commands = new Redis(settings.url, options);
     this.reader = this.commands.duplicate(); // XREAD BLOCK holds its connection
     this.whenUsersComplete = new Promise((resolve) => (this.usersArrived = resolve));
@@ -303,6 +306,14 @@ class RedisLink implements LinkContext {
   }
 }
 
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`--redis-ca: cannot read ${file}: ${messageOf(error)}`, { cause: error });
+  }
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   return Promise.race([promise, sleep(ms).then(() => undefined)]);
 }
@@ -311,7 +322,14 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
 export const EXIT_NO_REDIS = 1;
 
 const settings = readSettings(process.env);
-const link = new RedisLink(settings);
+let link: RedisLink;
+try {
+  link = new RedisLink(settings);
+} catch (error) {
+  // The CA file, read here as the --user the server runs as: the CLI checked it as the user who started it.
+  process.stderr.write(`posix-chat: cannot start the Redis link: ${messageOf(error)}\n`);
+  process.exit(EXIT_NO_REDIS);
+}
 link.start().catch((error: unknown) => {
   process.stderr.write(`posix-chat: cannot reach Redis at ${redactUrl(settings.url)}: ${messageOf(link.lastError ?? error)}\n`);
   process.exit(EXIT_NO_REDIS);
