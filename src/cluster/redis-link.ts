@@ -55,8 +55,8 @@ class RedisLink implements LinkContext {
   private usersComplete = false;
   private readonly whenUsersComplete: Promise<void>;
   private usersArrived = (): void => {};
-  private readonly publisher = new LinkPublisher(this);
-  private readonly presence = new LinkPresence(this);
+  private readonly publisher: LinkPublisher;
+  private readonly presence: LinkPresence;
   private lastId = '';
   /** Where this link process reads its inbox from: entries read are deleted, so the start of what is left. */
   private inboxId = '0-0';
@@ -74,6 +74,9 @@ class RedisLink implements LinkContext {
     this.dropLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
     this.refusedLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
     this.readLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
+    // After the log: both log through it.
+    this.publisher = new LinkPublisher(this);
+    this.presence = new LinkPresence(this);
     const options: RedisOptions = {
       lazyConnect: true,
       connectTimeout: 3000,
