@@ -10,11 +10,11 @@
 const PURE_CORE = [
   '^src/protocol/', // record codec, crc32, telnet decoder, line editor/assembler, text, rate limit
   '^src/chat/',
-  '^src/cluster/protocol\\.ts$',
+  '^src/cluster/(protocol|redis-input|redis-url)\\.ts$', // what the link accepts from Redis, URLs without passwords
   '^src/contracts\\.ts$',
   '^src/config\\.ts$',
   '^src/pipe/(writer|link-pipe)\\.ts$',
-  '^src/cluster/redis-(link|schema)\\.ts$', // the Redis link is a separate Node program
+  '^src/cluster/(redis-(link|schema|credentials)|link-(presence|publish))\\.ts$', // the Redis link is a separate Node program
   '^src/log\\.ts$',
 ];
 

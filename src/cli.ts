@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Chat } from './chat/chat.js';
 import { ClassicChat } from './chat/classic-chat.js';
 import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
+import { redisTarget, type RedisTarget } from './cluster/redis-credentials.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { Logger, messageOf } from './log.js';
 import { maxClientsHere } from './parent/admission.js';
@@ -34,6 +35,7 @@ function readMotd(file: string, maxLineBytes: number): string[] {
 /** Runs the server; returns the process exit code. */
 export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
   let config: Config;
+  let redis: RedisTarget;
   try {
     const command = parseCommandLine(argv, env);
     if (command.kind === 'help') {
@@ -44,7 +46,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
       process.stdout.write(`posix-chat ${version()}\n`);
       return EXIT_OK;
     }
-    config = command.config;
+    redis = redisTarget(command.config, argv);
+    config = { ...command.config, redis: redis.url };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`posix-chat: ${error.message}\n`);
@@ -74,6 +77,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   }
 
   const log = new Logger(config.logLevel);
+  if (redis.warning !== '') log.warn(redis.warning);
   const ceiling = config.maxClients === 0 ? maxClientsHere(config.sendqBytes) : null;
   const maxClients = ceiling?.max ?? config.maxClients;
   const cluster =
@@ -81,6 +85,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
       ? undefined
       : new Cluster({
           url: config.redis,
+          caFile: config.redisCa,
           serverName: config.serverName,
           presenceTtl: PRESENCE_TTL_SECONDS,
           logLevel: config.logLevel,

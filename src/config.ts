@@ -4,6 +4,7 @@
  * validation can never disagree. A command-line option wins over its variable.
  */
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { redactUrl } from './cluster/redis-url.js';
 import { MAX_RECORD_DATA_BYTES } from './protocol/record.js';
 
 export interface Config {
@@ -37,6 +38,10 @@ export interface Config {
   zygote: boolean;
   /** redis://HOST:PORT: join the servers sharing that Redis into one chat; '' for a lone server. */
   redis: string;
+  /** A file holding the Redis URL, so its password is not on the command line; '' for none. */
+  redisUrlFile: string;
+  /** A PEM file of the certificate authorities a rediss:// server must chain to; '' for Node's own. */
+  redisCa: string;
   /** This server's name in /who * across servers; '' for HOST:PORT. */
   serverName: string;
   logLevel: LogLevel;
@@ -87,15 +92,15 @@ function text(value: string): string {
   return value;
 }
 
-function redisUrl(text: string, name: string): string {
+export function redisUrl(text: string, name: string): string {
   if (text === '') return text;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new ConfigError(`${name}: expected a URL such as redis://127.0.0.1:6379, got '${text}'`);
+    throw new ConfigError(`${name}: expected a URL such as redis://127.0.0.1:6379, got '${redactUrl(text)}'`);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`${name}: expected a redis:// or rediss:// URL, got '${text}'`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`${name}: expected a redis:// or rediss:// URL, got '${redactUrl(text)}'`);
   return text;
 }
 
@@ -168,10 +173,12 @@ export const OPTIONS: readonly AnyOption[] = [
     key: 'redis',
     flag: 'redis',
     placeholder: 'URL',
-    help: 'join every server sharing this Redis (redis://HOST:PORT) into one chat',
+    help: 'join every server sharing this Redis (redis://[USER:PASSWORD@]HOST:PORT, rediss:// for TLS) into one chat',
     defaultValue: '',
     parse: redisUrl,
   },
+  { key: 'redisUrlFile', flag: 'redis-url-file', placeholder: 'FILE', help: 'read the --redis URL from this file (keeps its password out of ps)', defaultValue: '', parse: text },
+  { key: 'redisCa', flag: 'redis-ca', placeholder: 'FILE', help: 'certificate authorities (PEM) a rediss:// server must chain to', defaultValue: '', parse: text },
   {
     key: 'serverName',
     flag: 'server-name',

@@ -166,13 +166,16 @@ export interface ClusterListener {
   onServerGone(o: string): void;
   /** The answer to `claim(nick)`. */
   onClaimed(nick: string, ok: boolean): void;
+  /** Another server holds `nick` now (claimed while this one was cut off): its user here needs another name. */
+  onNickLost(nick: string): void;
 }
 
 /** What the chat can ask of the cluster. */
 export interface ClusterPort {
   /** Where what other servers say goes. */
   attach(listener: ClusterListener): void;
-  publish(ev: ChatEvent): void;
+  /** Tells the other servers; `to` (a server's instance): a private message, for that server only. */
+  publish(ev: ChatEvent, to?: string): void;
   /** Claims a nick across servers; the answer comes to onClaimed. */
   claim(nick: string): void;
   /** Gives up a nick claimed for someone who left before the answer came. */

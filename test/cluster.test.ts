@@ -165,21 +165,6 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
     await carol.waitFor('<alice> first\r\n<alice> second\r\n<bob> third');
   });
 
-  it('skips stream entries that are not posix-chat events, and chats on', { timeout: 30_000 }, async () => {
-    const a = await clusterServer('alpha');
-    const alice = await person(a, 'alice');
-    const stream = 'posix-chat:events';
-    await redis.admin.xadd(stream, '*', 'o', 'intruder', 's', '1', 'e', 'not json');
-    await redis.admin.xadd(stream, '*', 'o', 'intruder', 's', '2', 'e', JSON.stringify({ k: 'line', room: '#lobby', body: '\u001b[2Jgotcha' }));
-    await redis.admin.xadd(stream, '*', 'o', 'intruder', 's', '3', 'e', JSON.stringify({ k: 'line', room: '#lobby', body: 'x'.repeat(5000) }));
-    await redis.admin.xadd(stream, '*', 'o', 'intruder', 's', '4', 'e', JSON.stringify({ k: 'line', room: '#lobby', body: '<mallory> a fine line' }));
-    await alice.waitFor('<mallory> a fine line');
-    expect(alice.text).not.toContain('gotcha');
-    expect(alice.text).not.toContain('xxxxxxxxxx');
-    await pollUntil(() => (a.stderr().match(/is not a posix-chat event; skipped/g) ?? []).length === 2, 5_000, 'two warnings');
-    expect(a.stderr()).toMatch(/is too big for a record; skipped/);
-  });
-
   it('exits with 1 and one line when Redis cannot be reached at start', { timeout: 20_000 }, async () => {
     await redis.stop();
     // --log-level warn: as root the suite gives --user root, which logs an info line first.

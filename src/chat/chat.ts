@@ -12,7 +12,7 @@ import type { ChatOptions, Member, Room } from './model.js';
 import { RoomHistories } from './history.js';
 import { roomsLine, whoLines, type WhoRow } from './listings.js';
 import { RemoteUsers } from './remote-users.js';
-import { ANNOUNCEMENT_PREFIX, checkNick, checkRoom, CRLF, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, LOBBY, MAX_NICK_LENGTH } from './rules.js';
+import { ANNOUNCEMENT_PREFIX, checkNick, checkRoom, CRLF, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_NICK_LENGTH } from './rules.js';
 
 export { checkNick, checkRoom, HELP, LOBBY, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH } from './rules.js';
 export type { ChatOptions } from './model.js';
@@ -79,7 +79,7 @@ export class Chat implements ChatHandler, ClusterListener {
     }
     const said = text.startsWith('//') ? text.slice(1) : text; // "//" sends a line that starts with "/"
     if (said.trim() === '') return;
-    this.publicLine(member, `<${member.nick}> ${said}`);
+    this.publicLine(member, said, false);
   }
 
   onDisconnect(connection: Connection, reason: DisconnectReason): void {
@@ -113,7 +113,7 @@ export class Chat implements ChatHandler, ClusterListener {
         return this.who(member, args);
       case 'me':
         if (args === '') return this.tell(member, 'Usage: /me ACTION');
-        return this.publicLine(member, `* ${member.nick} ${args}`);
+        return this.publicLine(member, args, true);
       case 'msg':
         return this.privateMessage(member, args);
       case 'join':
@@ -184,7 +184,7 @@ export class Chat implements ChatHandler, ClusterListener {
     const target = this.byNick.get(name.toLowerCase());
     const remote = target === undefined ? this.remote.get(name) : undefined;
     if (remote !== undefined && this.cluster !== null) {
-      this.cluster.publish({ k: 'msg', from: member.nick, to: remote.nick, text });
+      this.cluster.publish({ k: 'msg', from: member.nick, to: remote.nick, text }, remote.o);
       return this.write(member, `${this.stamp()}-> *${remote.nick}* ${text}`);
     }
     if (target === undefined) return this.tell(member, `Nobody called ${name.slice(0, MAX_NICK_LENGTH + 8)} is online. /who * lists everyone.`);
@@ -228,12 +228,12 @@ export class Chat implements ChatHandler, ClusterListener {
 
   // --------------------------------------------------------------- helpers
 
-  /** A line for everyone in the member's room; `body` is without timestamp: `<bob> hi`. */
-  private publicLine(member: Member, body: string): void {
-    const line = this.stamp() + body;
+  /** A line for everyone in the member's room (`me`: a /me action). */
+  private publicLine(member: Member, text: string, me: boolean): void {
+    const line = this.stamp() + lineBody(member.nick, text, me);
     this.history.remember(member.room.name, line);
     this.toRoom(member.room, line, member);
-    this.cluster?.publish({ k: 'line', room: member.room.name, body });
+    this.cluster?.publish({ k: 'line', room: member.room.name, nick: member.nick, text, me });
   }
 
   private showHistory(member: Member): void {
@@ -315,7 +315,7 @@ export class Chat implements ChatHandler, ClusterListener {
   onRemoteEvent(o: string, srv: string, ev: ChatEvent, old: boolean): void {
     switch (ev.k) {
       case 'line': {
-        const line = this.stamp() + ev.body;
+        const line = this.stamp() + lineBody(ev.nick, ev.text, ev.me);
         this.history.remember(ev.room, line);
         if (!old) this.toRoom(this.rooms.get(ev.room), line);
         return;
@@ -327,12 +327,15 @@ export class Chat implements ChatHandler, ClusterListener {
         this.remote.set(ev.nick, ev.to, o, srv);
         this.toRoom(this.rooms.get(ev.from), this.announcement(`${ev.nick} left for ${ev.to}`));
         return this.toRoom(this.rooms.get(ev.to), this.announcement(`${ev.nick} joined ${ev.to}`));
-      case 'rename':
-        this.remote.delete(ev.old);
+      case 'rename': {
+        this.remote.delete(ev.old, o);
         this.remote.set(ev.nick, ev.room, o, srv);
-        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.old} is now known as ${ev.nick}`));
+        // Someone here has that name (theirs since that server was cut off): say whose it was.
+        const old = this.byNick.has(ev.old.toLowerCase()) ? `${ev.old} on ${srv}` : ev.old;
+        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${old} is now known as ${ev.nick}`));
+      }
       case 'leave':
-        this.remote.delete(ev.nick);
+        this.remote.delete(ev.nick, o);
         return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} left (${ev.why})`));
       case 'msg': {
         const target = this.byNick.get(ev.to.toLowerCase());
@@ -374,5 +377,12 @@ export class Chat implements ChatHandler, ClusterListener {
     }
     if (!ok) return this.tell(member, `The name ${nick} is taken. Try another.`);
     this.rename(member, nick);
+  }
+
+  onNickLost(nick: string): void {
+    const member = this.byNick.get(nick.toLowerCase());
+    if (member === undefined) return; // renamed or gone meanwhile
+    this.tell(member, `While this server was cut off from the others, someone on another server took the name ${member.nick}; you get another.`);
+    this.rename(member, this.guestName());
   }
 }

@@ -1,7 +1,12 @@
 /**
  * The people on the other servers of a cluster (--redis), by lower-cased nick, as
  * their servers told us: for /who *, /msg, /rooms, and so nobody here takes their names.
+ * What other servers tell comes through Redis, which others may write to: the list is
+ * bounded, and a server can take only its own users off it.
  */
+
+/** The most users of other servers kept; past it, newcomers elsewhere are not listed here. */
+export const MAX_REMOTE_USERS = 100_000;
 
 /** Someone on another server. */
 export interface RemoteUser {
@@ -15,13 +20,18 @@ export interface RemoteUser {
 export class RemoteUsers {
   private readonly byNick = new Map<string, RemoteUser>();
 
-  /** Records `nick` as on server `o` (`srv`), in `room`. */
-  set(nick: string, room: string, o: string, srv: string): void {
-    this.byNick.set(nick.toLowerCase(), { nick, room, o, srv });
+  /** Records `nick` as on server `o` (`srv`), in `room`; false when the list is full. */
+  set(nick: string, room: string, o: string, srv: string): boolean {
+    const key = nick.toLowerCase();
+    if (this.byNick.size >= MAX_REMOTE_USERS && !this.byNick.has(key)) return false;
+    this.byNick.set(key, { nick, room, o, srv });
+    return true;
   }
 
-  delete(nick: string): void {
-    this.byNick.delete(nick.toLowerCase());
+  /** Forgets `nick` if it is a user of server `o`. */
+  delete(nick: string, o: string): void {
+    const key = nick.toLowerCase();
+    if (this.byNick.get(key)?.o === o) this.byNick.delete(key);
   }
 
   get(nick: string): RemoteUser | undefined {

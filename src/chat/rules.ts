@@ -56,6 +56,11 @@ export function checkRoom(name: string): string | null {
   return null;
 }
 
+/** A public line without its timestamp: `<bob> hi`, or for a /me action `* bob waves`. */
+export function lineBody(nick: string, text: string, me: boolean): string {
+  return me ? `* ${nick} ${text}` : `<${nick}> ${text}`;
+}
+
 /** Who is in the room, for someone entering it: the first MAX_NAMES_ON_ENTRY names, then how many more. */
 export function hereWithYou(others: readonly string[]): string {
   if (others.length === 0) return 'Nobody else is here yet.';

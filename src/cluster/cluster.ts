@@ -40,10 +40,22 @@ const RESTART_MAX_MS = 10_000;
 export const PRESENCE_TTL_SECONDS = 6;
 /** A link that stayed up this long resets the restart backoff. */
 const STABLE_MS = 30_000;
+/**
+ * How far below the highest sequence number seen from a server a duplicate can be: a
+ * server's events come again only around a failure, a batch or two of its link's
+ * (PUBLISH_BATCH in link-publish.ts) at most. A number further below is not a duplicate
+ * but a fresh start: either that server's numbers, or a forged entry in Redis that had
+ * claimed a huge one, which so silences a server for this many events at most.
+ */
+export const DUPLICATE_WINDOW = 1000;
+/** The most servers whose sequence numbers are kept; past it the one heard of first is forgotten. */
+export const MAX_TRACKED_SERVERS = 1000;
 
 export interface ClusterSettings {
-  /** redis://HOST:PORT */
+  /** redis:// or rediss://, maybe with a user and password (never logged). */
   url: string;
+  /** A PEM file of certificate authorities for rediss://; '' for Node's own. */
+  caFile: string;
   /** This server's name in /who *; '' until the CLI knows its address (HOST:PORT by default). */
   serverName: string;
   /** Seconds a server stays present after it stops refreshing (so: how fast a dead one drops out). */
@@ -80,7 +92,10 @@ export class Cluster implements Sidecar, ClusterPort {
   private writeQueue: Buffer[] = [];
   /** Claims sent and not answered, by lower-cased nick: sent again to a new link. */
   private readonly claims = new Map<string, string>();
-  /** Highest sequence number seen from each other server: anything at or below is a duplicate. */
+  /**
+   * Highest sequence number seen from each other server (and apart, from its private
+   * messages to us, which come through our inbox in an order of their own).
+   */
   private readonly seen = new Map<string, number>();
   private lastStreamId = '';
   private guests = { next: 1, last: 0, asked: false };
@@ -128,6 +143,7 @@ export class Cluster implements Sidecar, ClusterPort {
     }
     const env = linkEnvironment({
       POSIX_CHAT_REDIS: this.settings.url,
+      POSIX_CHAT_REDIS_CA: this.settings.caFile,
       POSIX_CHAT_LINK_INSTANCE: this.instance,
       POSIX_CHAT_LINK_SERVER: this.settings.serverName,
       POSIX_CHAT_LINK_FROM: this.lastStreamId,
@@ -252,10 +268,8 @@ export class Cluster implements Sidecar, ClusterPort {
         return;
       case 'ev':
         if (!message.old) {
-          this.lastStreamId = message.id;
-          const last = this.seen.get(message.o) ?? 0;
-          if (message.s > 0 && message.s <= last) return; // published twice around a failure: already delivered
-          if (message.s > 0) this.seen.set(message.o, message.s);
+          if (message.inbox !== true) this.lastStreamId = message.id;
+          if (this.isDuplicate(message.inbox === true ? `${message.o}:inbox` : message.o, message.s)) return;
         }
         listener?.onRemoteEvent(message.o, message.srv, message.ev, message.old === true);
         return;
@@ -266,7 +280,12 @@ export class Cluster implements Sidecar, ClusterPort {
         listener?.onPresence(message.reset, message.o, message.srv, message.users);
         return;
       case 'gone':
+        this.seen.delete(message.o);
+        this.seen.delete(`${message.o}:inbox`);
         listener?.onServerGone(message.o);
+        return;
+      case 'lost':
+        listener?.onNickLost(message.nick);
         return;
       case 'claimed':
         this.claims.delete(message.nick.toLowerCase());
@@ -278,11 +297,28 @@ export class Cluster implements Sidecar, ClusterPort {
     }
   }
 
+  /**
+   * Whether event `s` from `from` was delivered already (published twice around a
+   * failure); notes it otherwise. 0: not numbered, never a duplicate.
+   */
+  private isDuplicate(from: string, s: number): boolean {
+    if (s === 0) return false;
+    const last = this.seen.get(from);
+    if (last !== undefined && s <= last && last - s < DUPLICATE_WINDOW) return true;
+    if (last === undefined && this.seen.size >= MAX_TRACKED_SERVERS) {
+      const oldest = this.seen.keys().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+    this.seen.set(from, s);
+    return false;
+  }
+
   // ------------------------------------------------------ for the chat
 
-  publish(ev: ChatEvent): void {
+  /** Sends `ev` to the other servers; `to`: a private message, for that server (its instance) only. */
+  publish(ev: ChatEvent, to?: string): void {
     const seq = ++this.seq;
-    const record = this.encode({ t: 'pub', seq, ev: fitEvent(ev) });
+    const record = this.encode({ t: 'pub', seq, ev: fitEvent(ev), ...(to !== undefined ? { to } : {}) });
     this.unacked.push({ seq, record });
     if (this.unacked.length > MAX_UNACKED_EVENTS) {
       this.unacked.shift();

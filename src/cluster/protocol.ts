@@ -1,22 +1,22 @@
 /**
- * What the parent and its Redis link (src/redis-link.ts) say to each other, and
+ * What the parent and its Redis link (src/cluster/redis-link.ts) say to each other, and
  * the chat events servers share through the Redis stream. Each message travels
  * as one pipe record of type `link` holding JSON, so it obeys the same rules as a
  * child's records: at most PIPE_BUF bytes, written atomically, then SIGUSR1.
  */
 import { encodeRecord, MAX_RECORD_DATA_BYTES, RecordType } from '../protocol/record.js';
-import { hasUnsafeText } from '../protocol/text.js';
 
 /** A nick and the room it is in. */
 export type Presence = [nick: string, room: string];
 
 /**
- * Something that happened on one server that the others must hear about. `body`
- * is a public line without timestamp (`<bob> hi` or `* bob waves`): each server
- * stamps it with its own clock and settings.
+ * Something that happened on one server that the others must hear about. A public
+ * line travels as its speaker and text (`me`: a /me action); each server builds the
+ * line itself (`<bob> hi`, `* bob waves`) and stamps it with its own clock, so what
+ * shows as someone's words is always their checked name and their checked text.
  */
 export type ChatEvent =
-  | { k: 'line'; room: string; body: string }
+  | { k: 'line'; room: string; nick: string; text: string; me: boolean }
   | { k: 'join'; nick: string; room: string }
   | { k: 'move'; nick: string; from: string; to: string }
   | { k: 'rename'; old: string; nick: string; room: string }
@@ -29,8 +29,11 @@ export type ChatEvent =
 
 /** Parent -> link. */
 export type ToLink =
-  /** Append `ev` to the stream; `seq` counts this server's events, for acks and duplicate removal. */
-  | { t: 'pub'; seq: number; ev: ChatEvent }
+  /**
+   * Append `ev` to the stream; `seq` counts this server's events, for acks and duplicate removal.
+   * `to`: a private message, for the inbox of that server (its instance) only.
+   */
+  | { t: 'pub'; seq: number; ev: ChatEvent; to?: string }
   /** Who is on this server, in chunks, sent first to every new link process. */
   | { t: 'users'; users: Presence[]; last: boolean }
   /** Claim `nick` for this server, atomically in Redis; answered by `claimed`. */
@@ -44,13 +47,18 @@ export type ToLink =
 export type FromLink =
   /** Connected, registered, and caught up; `from` is where it reads the stream from. */
   | { t: 'ready'; from: string; guests: [first: number, last: number] }
-  /** An event from another server (`o`: its instance, `srv`: its name, `s`: its seq). `old`: history only, from before this server started. */
-  | { t: 'ev'; id: string; o: string; srv: string; s: number; ev: ChatEvent; old?: boolean }
+  /**
+   * An event from another server (`o`: its instance, `srv`: its name, `s`: its seq), checked.
+   * `old`: history only, from before this server started. `inbox`: from this server's inbox, not the stream.
+   */
+  | { t: 'ev'; id: string; o: string; srv: string; s: number; ev: ChatEvent; old?: boolean; inbox?: boolean }
   /** Every event up to `seq` is in the stream. */
   | { t: 'ack'; seq: number }
   /** Users of another live server, from Redis; `reset` on the first chunk of a new snapshot. */
   | { t: 'present'; reset: boolean; o: string; srv: string; users: Presence[] }
   | { t: 'claimed'; nick: string; ok: boolean }
+  /** A local user's nick was claimed by another server while this one was cut off (past the presence TTL). */
+  | { t: 'lost'; nick: string }
   | { t: 'guests'; guests: [first: number, last: number] }
   /** Another server stopped refreshing its presence: its users are gone. */
   | { t: 'gone'; o: string };
@@ -59,34 +67,6 @@ export type FromLink =
 export const MAX_EVENT_JSON_BYTES = MAX_RECORD_DATA_BYTES - 400;
 /** Presence entries per `users`/`present` chunk: 40 x (16 + 25 + JSON) stays far below a record. */
 export const PRESENCE_CHUNK = 40;
-
-/** A string with nothing the children would strip from a line (src/protocol/text.ts). */
-const isString = (value: unknown): value is string => typeof value === 'string' && !hasUnsafeText(value);
-const isPresenceList = (value: unknown): value is Presence[] =>
-  Array.isArray(value) && value.every((p) => Array.isArray(p) && p.length === 2 && isString(p[0]) && isString(p[1]));
-
-/** The event in a stream entry's JSON, or null when it is not one this version knows (anyone can write to Redis). */
-export function parseChatEvent(json: string): ChatEvent | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const value = parsed as Record<string, unknown>;
-  const has = (...fields: string[]): boolean => fields.every((field) => isString(value[field]));
-  const valid =
-    (value.k === 'line' && has('room', 'body')) ||
-    (value.k === 'join' && has('nick', 'room')) ||
-    (value.k === 'move' && has('nick', 'from', 'to')) ||
-    (value.k === 'rename' && has('old', 'nick', 'room')) ||
-    (value.k === 'leave' && has('nick', 'room', 'why')) ||
-    (value.k === 'msg' && has('from', 'to', 'text')) ||
-    (value.k === 'here' && isPresenceList(value.users)) ||
-    value.k === 'down';
-  return valid ? (value as ChatEvent) : null;
-}
 
 /** One pipe record carrying `message`, from `pid`. */
 export function encodeLinkRecord(pid: number, message: ToLink | FromLink): Buffer {
@@ -120,7 +100,7 @@ function decodeLinkValue(data: Uint8Array): { t: string } | null {
 export function fitEvent(ev: ChatEvent): ChatEvent {
   let fitted = ev;
   while (Buffer.byteLength(JSON.stringify(fitted)) > MAX_EVENT_JSON_BYTES) {
-    if (fitted.k === 'line') fitted = { ...fitted, body: shorten(fitted.body) };
+    if (fitted.k === 'line') fitted = { ...fitted, text: shorten(fitted.text) };
     else if (fitted.k === 'msg') fitted = { ...fitted, text: shorten(fitted.text) };
     else if (fitted.k === 'leave') fitted = { ...fitted, why: shorten(fitted.why) };
     else break; // names and rooms are short by rule

@@ -7,61 +7,102 @@
  *
  * Delivery goes through one Redis stream: XADD this server's events, XREAD everyone
  * else's from the last id seen, so a link that lost its connection (or was restarted)
- * resumes where it stopped. Presence is a key per server with an expiry, refreshed
+ * resumes where it stopped. Private messages go to the target server's own inbox
+ * stream, deleted once read. Presence is a key per server with an expiry, refreshed
  * while the server lives, and a hash of its users; nicks are claimed atomically.
+ * Everything read from Redis is checked (redis-input.ts) before the parent hears of it,
+ * and no reply Redis refuses stops the link.
  */
-import { Redis, type ChainableCommander } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { LinkPresence, type LinkContext } from './link-presence.js';
+import { addEvent, LinkPublisher, RETRY_MS, sleep } from './link-publish.js';
+import { decodeToLink, type ChatEvent, type FromLink, type ToLink } from './protocol.js';
+import { readEntry, type Channel } from './redis-input.js';
 import {
-  chunks,
-  decodeToLink,
-  parseChatEvent,
-  PRESENCE_CHUNK,
-  type ChatEvent,
-  type Presence,
-  type ToLink,
-} from './protocol.js';
-import { Logger, messageOf } from '../log.js';
+  INBOX_TAKEN_SCRIPT,
+  inboxKey,
+  KEY_PREFIX,
+  nickKey,
+  readSettings,
+  RELEASE_SCRIPT,
+  serverKey,
+  STREAM_KEY,
+  usersKey,
+  type LinkSettings,
+} from './redis-schema.js';
+import { redactUrl } from './redis-url.js';
+import { Logger, messageOf, ThrottledLog } from '../log.js';
 import { LinkPipe } from '../pipe/link-pipe.js';
 import { RecordDecoder, RecordType } from '../protocol/record.js';
-import { CLAIM_SCRIPT, KEY_PREFIX, nickKey, readSettings, RELEASE_SCRIPT, serverKey, STREAM_KEY, STREAM_MAX_LENGTH, usersKey, type LinkSettings } from './redis-schema.js';
 
 const GUEST_BLOCK = 1000;
+/** Where random guest blocks start, and how many there are: guest-1000000 to guest-9999999, within a nick's length. */
+const RANDOM_GUESTS_FROM = 1_000_000;
+const RANDOM_GUEST_BLOCKS = 9000;
 const READ_BLOCK_MS = 2000;
 const READ_COUNT = 500;
-const PUBLISH_BATCH = 200;
-const RETRY_MS = 500;
+/** One log line at most this often for each kind of trouble that can repeat (bad entries, refused commands). */
+const TROUBLE_LOG_MS = 10_000;
 
-class RedisLink {
-  private readonly log: Logger;
+class RedisLink implements LinkContext {
+  readonly log: Logger;
   private readonly parent = new LinkPipe(3, process.ppid);
-  private readonly commands: Redis;
+  readonly commands: Redis;
   private readonly reader: Redis;
   /** This server's users, as the parent told us: what presence and 'here' say. */
-  private readonly users = new Map<string, string>();
+  readonly users = new Map<string, string>();
   private usersComplete = false;
   private readonly whenUsersComplete: Promise<void>;
   private usersArrived = (): void => {};
-  private readonly outbox: Extract<ToLink, { t: 'pub' }>[] = [];
-  private publishing = false;
-  /** Other servers we have heard of, checked for liveness at every heartbeat. */
-  private readonly others = new Map<string, string>();
+  private readonly publisher: LinkPublisher;
+  private readonly presence: LinkPresence;
   private lastId = '';
+  /** Where this link process reads its inbox from: entries read are deleted, so the start of what is left. */
+  private inboxId = '0-0';
   lastError: Error | null = null;
   private connectedOnce = false;
   private stopping = false;
+  /** Entries and keys read from Redis and refused, since this link started. */
+  private dropped = 0;
+  private readonly dropLog: ThrottledLog;
+  private readonly refusedLog: ThrottledLog;
+  private readonly readLog: ThrottledLog;
 
-  constructor(private readonly settings: LinkSettings) {
+  constructor(readonly settings: LinkSettings) {
     this.log = new Logger(settings.logLevel, (line) => process.stderr.write(line.replace(/^(\S+ \S+ +)/, '$1redis link: ')));
-    this.commands = new Redis(settings.url, {
+    this.dropLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
+    this.refusedLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
+    this.readLog = new ThrottledLog(this.log, TROUBLE_LOG_MS);
+    // After the log: both log through it.
+    this.publisher = new LinkPublisher(this);
+    this.presence = new LinkPresence(this);
+    const options: RedisOptions = {
       lazyConnect: true,
       connectTimeout: 3000,
       maxRetriesPerRequest: null, // a command waits out an outage instead of failing
       retryStrategy: (attempt) => this.retryDelay(attempt),
-    });
+    };
+    // rediss:// turns TLS on by itself; a CA file only adds whom to trust.
+    if (settings.caFile !== '') options.tls = { ca: readCa(settings.caFile) };
+    this.commands = new Redis(settings.url, options);
     this.reader = this.commands.duplicate(); // XREAD BLOCK holds its connection
     this.whenUsersComplete = new Promise((resolve) => (this.usersArrived = resolve));
     // Kept for the one-line reason when the first connection fails; the reconnect log says the rest.
     for (const client of [this.commands, this.reader]) client.on('error', (error: Error) => (this.lastError = error));
+  }
+
+  send(message: FromLink): boolean {
+    return this.parent.send(message);
+  }
+
+  drop(what: string, why: string): void {
+    this.dropped++;
+    this.dropLog.warn(`refused ${what} from Redis: ${why} (${this.dropped} refused since this link started)`);
+  }
+
+  refused(what: string, error: unknown): void {
+    this.refusedLog.warn(`${what}: Redis said ${messageOf(error)}; going on`);
   }
 
   /** Backoff 100 ms, 200 ms ... 5 s; no retry before the first connection (the server says why and exits). */
@@ -85,16 +126,18 @@ class RedisLink {
     this.connectedOnce = true;
     this.commands.on('ready', () => {
       this.log.info('reconnected to Redis; registering again and catching up from the stream');
-      void this.announce().catch((error: unknown) => this.log.warn(`re-registering: ${messageOf(error)}`));
+      this.presence.announce().catch((error: unknown) => this.log.warn(`re-registering: ${messageOf(error)}`));
     });
     await this.whenUsersComplete;
-    await this.announce();
-    await this.sendSnapshot();
+    // Connected: from here on, a command Redis refuses (a bad key, out of memory) is logged and
+    // the link goes on; the heartbeat registers again until it succeeds.
+    await this.presence.announce().catch((error: unknown) => this.log.warn(`registering: ${messageOf(error)}; trying again at the next heartbeat`));
+    await this.presence.sendSnapshot().catch((error: unknown) => this.log.warn(`reading who is on the other servers: ${messageOf(error)}`));
     this.lastId = this.settings.from !== '' ? this.settings.from : await this.sendHistory();
     this.parent.send({ t: 'ready', from: this.lastId, guests: await this.takeGuestBlock() });
-    this.log.info(`connected to ${this.settings.url} as ${this.settings.server}; reading the stream after ${this.lastId}`);
-    setInterval(() => void this.heartbeat(), (this.settings.presenceTtl * 1000) / 3).unref();
-    this.background('publishing', this.publish());
+    this.log.info(`connected to ${redactUrl(this.settings.url)} as ${this.settings.server}; reading the stream after ${this.lastId}`);
+    setInterval(() => void this.presence.heartbeat(), (this.settings.presenceTtl * 1000) / 3).unref();
+    this.background('publishing', this.publisher.run());
     await this.readForever();
   }
 
@@ -122,8 +165,8 @@ class RedisLink {
         return;
       case 'pub':
         this.track(message.ev);
-        this.outbox.push(message);
-        if (this.connectedOnce) this.background('publishing', this.publish());
+        this.publisher.queue(message);
+        if (this.connectedOnce) this.background('publishing', this.publisher.run());
         return;
       case 'claim':
         this.background(`claiming ${message.nick}`, this.claim(message.nick));
@@ -140,28 +183,33 @@ class RedisLink {
     }
   }
 
-  /** The next GUEST_BLOCK guest numbers, no other server's: [first, last]. */
+  /**
+   * The next GUEST_BLOCK guest numbers, no other server's: [first, last]. When Redis
+   * refuses (out of memory, a bad key), a random block far above the counted ones:
+   * newcomers still get a name, most likely nobody else's.
+   */
   private async takeGuestBlock(): Promise<[number, number]> {
-    const last = await this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK);
-    return [last - GUEST_BLOCK + 1, last];
+    try {
+      const last = await this.commands.incrby(`${KEY_PREFIX}guests`, GUEST_BLOCK);
+      if (Number.isSafeInteger(last) && last >= GUEST_BLOCK) return [last - GUEST_BLOCK + 1, last];
+    } catch (error) {
+      this.refused('taking guest numbers', error);
+    }
+    const first = RANDOM_GUESTS_FROM + GUEST_BLOCK * Math.floor(Math.random() * RANDOM_GUEST_BLOCKS);
+    return [first, first + GUEST_BLOCK - 1];
   }
 
-  /** Appends one of this server's events to the stream (`seq` 0: not numbered, never a duplicate). */
-  private addEvent(pipeline: ChainableCommander, seq: number, ev: ChatEvent): void {
-    const { instance, server } = this.settings;
-    pipeline.xadd(STREAM_KEY, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'o', instance, 'srv', server, 's', seq, 'e', JSON.stringify(ev));
+  addEvent(pipeline: ChainableCommander, seq: number, ev: ChatEvent): void {
+    addEvent(pipeline, this.settings, seq, ev);
   }
 
   /**
    * Runs `work` without waiting for it. A failure (only possible when Redis answers
-   * with an error: commands wait out outages) is logged, and the link exits so the
-   * parent starts a fresh one, which is given every unanswered request again.
+   * with an error: commands wait out outages) is logged, and the link goes on: one bad
+   * key or a full Redis must not take the cluster down with it.
    */
   private background(what: string, work: Promise<unknown>): void {
-    work.catch((error: unknown) => {
-      this.log.error(`${what}: ${messageOf(error)}; restarting`);
-      process.exit(EXIT_FAILED);
-    });
+    work.catch((error: unknown) => this.refused(what, error));
   }
 
   /** Keeps `users` in step with this server's own events. */
@@ -174,163 +222,66 @@ class RedisLink {
     } else if (ev.k === 'leave') this.users.delete(ev.nick);
   }
 
+  /** A /nick: granted only when the claim succeeds; a claim Redis refuses is a refusal. */
   private async claim(nick: string): Promise<void> {
-    const owner = (await this.commands.eval(CLAIM_SCRIPT, 1, nickKey(nick), this.settings.instance, serverKey(''))) as string;
-    this.parent.send({ t: 'claimed', nick, ok: owner === '' });
-  }
-
-  // ---------------------------------------------------------- publishing
-
-  /**
-   * XADDs queued events in order, a batch at a time (pipelined), with the presence
-   * changes they imply, then acks the batch. A failed batch is sent again whole: the
-   * receivers drop what they already have by its seq.
-   */
-  private async publish(): Promise<void> {
-    if (this.publishing) return;
-    this.publishing = true;
+    let ok = false;
     try {
-      while (this.outbox.length > 0) {
-        const batch = this.outbox.slice(0, PUBLISH_BATCH);
-        const pipeline = this.commands.pipeline();
-        for (const { seq, ev } of batch) {
-          this.addEvent(pipeline, seq, ev);
-          this.presenceCommands(pipeline, ev);
-        }
-        const results = await pipeline.exec();
-        const failed = results?.find(([error]) => error !== null);
-        if (results === null || failed !== undefined) {
-          this.log.warn(`publishing failed (${failed?.[0]?.message ?? 'no reply'}); retrying`);
-          await sleep(RETRY_MS);
-          continue;
-        }
-        this.outbox.splice(0, batch.length);
-        const last = batch.at(-1);
-        if (last !== undefined) this.parent.send({ t: 'ack', seq: last.seq });
-      }
+      ok = (await this.presence.claim([nick]))[0] === 'ok';
     } finally {
-      this.publishing = false;
+      this.parent.send({ t: 'claimed', nick, ok });
     }
-  }
-
-  private presenceCommands(pipeline: ChainableCommander, ev: ChatEvent): void {
-    const users = usersKey(this.settings.instance);
-    const me = this.settings.instance;
-    if (ev.k === 'join') pipeline.hset(users, ev.nick, ev.room);
-    else if (ev.k === 'move') pipeline.hset(users, ev.nick, ev.to);
-    else if (ev.k === 'rename') {
-      pipeline.hdel(users, ev.old).hset(users, ev.nick, ev.room);
-      if (nickKey(ev.old) !== nickKey(ev.nick)) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(ev.old), me);
-    } else if (ev.k === 'leave') {
-      pipeline.hdel(users, ev.nick);
-      pipeline.eval(RELEASE_SCRIPT, 1, nickKey(ev.nick), me);
-    }
-  }
-
-  // ------------------------------------------------------------ presence
-
-  /**
-   * (Re-)registers this server: its presence key, its users, their nicks, and a
-   * `here` event so servers that dropped us while we were away see us again.
-   */
-  private async announce(): Promise<void> {
-    const { instance, server, presenceTtl } = this.settings;
-    const users = [...this.users.entries()];
-    const pipeline = this.commands.multi();
-    pipeline.set(serverKey(instance), server, 'EX', presenceTtl);
-    pipeline.del(usersKey(instance));
-    if (users.length > 0) pipeline.hset(usersKey(instance), Object.fromEntries(users));
-    pipeline.expire(usersKey(instance), presenceTtl);
-    for (const [nick] of users) pipeline.eval(CLAIM_SCRIPT, 1, nickKey(nick), instance, serverKey(''));
-    for (const piece of chunks(users, PRESENCE_CHUNK)) this.addEvent(pipeline, 0, { k: 'here', users: piece });
-    await pipeline.exec();
-  }
-
-  /** Every third of the TTL: stay present; notice servers that stopped doing so. */
-  private async heartbeat(): Promise<void> {
-    if (this.commands.status !== 'ready') return;
-    try {
-      const { instance, server, presenceTtl } = this.settings;
-      await this.commands.multi().set(serverKey(instance), server, 'EX', presenceTtl).expire(usersKey(instance), presenceTtl).exec();
-      for (const other of [...this.others.keys()]) {
-        if ((await this.commands.exists(serverKey(other))) === 1) continue;
-        this.log.info(`server ${this.others.get(other) ?? other} stopped refreshing its presence: its users are gone`);
-        this.others.delete(other);
-        this.parent.send({ t: 'gone', o: other });
-      }
-    } catch (error) {
-      this.log.debug(`heartbeat: ${messageOf(error)}`);
-    }
-  }
-
-  /** Who is on every other live server, for the parent's /who * and /msg. */
-  private async sendSnapshot(): Promise<void> {
-    let reset = true;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.commands.scan(cursor, 'MATCH', serverKey('*'), 'COUNT', 100);
-      cursor = next;
-      for (const key of keys) {
-        const o = key.slice(serverKey('').length);
-        if (o === this.settings.instance) continue;
-        const [srv, users] = await Promise.all([this.commands.get(key), this.commands.hgetall(usersKey(o))]);
-        if (srv === null) continue;
-        this.others.set(o, srv);
-        for (const piece of chunks(Object.entries(users) as Presence[], PRESENCE_CHUNK)) {
-          this.parent.send({ t: 'present', reset, o, srv, users: piece });
-          reset = false;
-        }
-      }
-    } while (cursor !== '0');
-    if (reset) this.parent.send({ t: 'present', reset, o: '', srv: '', users: [] });
   }
 
   // ------------------------------------------------------------- reading
 
   /** On the server's first start: the stream's recent lines, for room history. Returns the newest id. */
   private async sendHistory(): Promise<string> {
-    const entries = await this.commands.xrevrange(STREAM_KEY, '+', '-', 'COUNT', this.settings.historyEntries);
-    for (const [id, fields] of entries.reverse()) this.forward(id, fields, true);
-    return entries.length > 0 ? (entries[entries.length - 1] as [string, string[]])[0] : '0-0';
+    try {
+      const entries = await this.commands.xrevrange(STREAM_KEY, '+', '-', 'COUNT', this.settings.historyEntries);
+      for (const [id, fields] of entries.reverse()) this.forward(id, fields, 'stream', true);
+      return entries.length > 0 ? (entries[entries.length - 1] as [string, string[]])[0] : '0-0';
+    } catch (error) {
+      this.refused('reading the history', error);
+      return '0-0';
+    }
   }
 
+  /** Reads the shared stream and this server's inbox, from where it stopped, until the link stops. */
   private async readForever(): Promise<void> {
+    const inbox = inboxKey(this.settings.instance);
     while (!this.stopping) {
       try {
-        const reply = await this.reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', STREAM_KEY, this.lastId);
-        for (const [, entries] of reply ?? []) {
+        const reply = await this.reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', STREAM_KEY, inbox, this.lastId, this.inboxId);
+        for (const [key, entries] of reply ?? []) {
+          const channel: Channel = key === inbox ? 'inbox' : 'stream';
           for (const [id, fields] of entries) {
-            this.lastId = id;
-            this.forward(id, fields, false);
+            if (channel === 'inbox') this.inboxId = id;
+            else this.lastId = id;
+            this.forward(id, fields, channel, false);
           }
+          // Read is delivered: the parent has it (the pipe is reliable). No copy stays in Redis.
+          if (channel === 'inbox' && entries.length > 0) this.background('emptying the inbox', this.commands.eval(INBOX_TAKEN_SCRIPT, 1, inbox, ...entries.map(([id]) => id)));
         }
       } catch (error) {
         if (this.isStopping()) return;
-        this.log.warn(`reading the stream: ${messageOf(error)}`);
+        this.readLog.warn(`reading the stream: ${messageOf(error)}; retrying`);
+        // Only we write our inbox's name; anything else there (WRONGTYPE) would stop every read.
+        if (messageOf(error).startsWith('WRONGTYPE')) await this.commands.del(inbox).catch(() => 0);
         await sleep(RETRY_MS);
       }
     }
   }
 
-  /** Passes one stream entry from another server to the parent. */
-  private forward(id: string, fields: string[], old: boolean): void {
-    const entry = new Map<string, string>();
-    for (let i = 0; i + 1 < fields.length; i += 2) entry.set(fields[i] ?? '', fields[i + 1] ?? '');
-    const o = entry.get('o') ?? '';
+  /** Passes one entry from another server, checked, to the parent; counts and logs one that fails a check. */
+  private forward(id: string, fields: string[], channel: Channel, old: boolean): void {
+    const entry = readEntry(fields, channel);
+    if (typeof entry === 'string') return this.drop(`${channel} entry ${id}`, entry);
+    const { o, srv, s, ev } = entry;
     if (o === this.settings.instance) return; // our own event, back from the stream
-    const srv = entry.get('srv') ?? '?';
-    const ev = parseChatEvent(entry.get('e') ?? '');
-    if (ev === null) {
-      this.log.warn(`stream entry ${id} is not a posix-chat event; skipped`);
-      return;
-    }
     if (old && ev.k !== 'line') return; // history is lines only
-    if (!old) {
-      if (ev.k === 'down') this.others.delete(o);
-      else this.others.set(o, srv);
-    }
-    const sent = this.parent.send({ t: 'ev', id, o, srv, s: Number(entry.get('s') ?? 0), ev, ...(old ? { old } : {}) });
-    if (!sent) this.log.warn(`stream entry ${id} is too big for a record; skipped`);
+    if (!old) this.presence.heard(o, srv, ev.k === 'down');
+    const sent = this.parent.send({ t: 'ev', id, o, srv, s, ev, ...(old ? { old } : {}), ...(channel === 'inbox' ? { inbox: true } : {}) });
+    if (!sent) this.drop(`${channel} entry ${id}`, 'too big for a record');
   }
 
   // ------------------------------------------------------------- leaving
@@ -339,13 +290,13 @@ class RedisLink {
   private async stop(why: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.log.info(`stopping (${why})`);
+    this.log.info(`stopping (${why}); ${this.dropped} entries or keys from Redis refused since this link started`);
     const { instance } = this.settings;
     try {
       if (this.commands.status === 'ready') {
         const pipeline = this.commands.multi();
         for (const nick of this.users.keys()) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(nick), instance);
-        pipeline.del(usersKey(instance), serverKey(instance));
+        pipeline.del(usersKey(instance), serverKey(instance), inboxKey(instance));
         this.addEvent(pipeline, 0, { k: 'down' });
         await withTimeout(pipeline.exec(), 600);
       }
@@ -358,8 +309,12 @@ class RedisLink {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`--redis-ca: cannot read ${file}: ${messageOf(error)}`, { cause: error });
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
@@ -368,12 +323,17 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
 
 /** Exit code when Redis cannot be reached at start: the server reports it and exits 1 too. */
 export const EXIT_NO_REDIS = 1;
-/** Exit code after an unexpected failure while running: the parent restarts the link. */
-export const EXIT_FAILED = 70;
 
 const settings = readSettings(process.env);
-const link = new RedisLink(settings);
+let link: RedisLink;
+try {
+  link = new RedisLink(settings);
+} catch (error) {
+  // The CA file, read here as the --user the server runs as: the CLI checked it as the user who started it.
+  process.stderr.write(`posix-chat: cannot start the Redis link: ${messageOf(error)}\n`);
+  process.exit(EXIT_NO_REDIS);
+}
 link.start().catch((error: unknown) => {
-  process.stderr.write(`posix-chat: cannot reach Redis at ${settings.url}: ${messageOf(link.lastError ?? error)}\n`);
+  process.stderr.write(`posix-chat: cannot reach Redis at ${redactUrl(settings.url)}: ${messageOf(link.lastError ?? error)}\n`);
   process.exit(EXIT_NO_REDIS);
 });

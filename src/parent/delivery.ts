@@ -54,7 +54,7 @@ export class Deliveries implements Delivery, FanoutSink {
   /** Rooms with lines queued that members have not been handed yet. */
   private readonly pendingGroups = new Set<Fanout>();
   /** Every live connection: what broadcast() sends to. */
-  private readonly everyone = new Fanout(this);
+  private readonly everyone: Fanout;
   /** Connections to end once the current turn's records are handled. */
   private readonly kicks = new Map<Connection, DisconnectReason>();
   /** Since when (ms since the epoch) reading the pipe has been paused for the readers; 0: it is not. */
@@ -62,11 +62,15 @@ export class Deliveries implements Delivery, FanoutSink {
 
   /**
    * @param sendqLimitBytes output queued for one client before it counts as too slow
+   * @param check the last check on text before it goes out (safeOutput; none in --classic, whose bytes pass as sent)
    */
   constructor(
     private readonly sendqLimitBytes: number,
     private readonly tracer: Tracer,
-  ) {}
+    private readonly check: (text: Buffer) => Buffer = (text) => text,
+  ) {
+    this.everyone = new Fanout(this, check);
+  }
 
   /** A new client, served by child `pid`: from now on it gets broadcasts and can join rooms. */
   admit(pid: number, socket: AcceptedSocket): Connection {
@@ -132,6 +136,12 @@ export class Deliveries implements Delivery, FanoutSink {
 
   send(connection: Connection, data: Buffer): void {
     this.flushGroups(); // lines a room queued earlier go first
+    this.enqueue(connection, this.check(data));
+  }
+
+  /** Telnet negotiation the client's child answers with: protocol bytes, not text, so sent as they are. */
+  reply(connection: Connection, data: Buffer): void {
+    this.flushGroups();
     this.enqueue(connection, data);
   }
 
@@ -140,7 +150,7 @@ export class Deliveries implements Delivery, FanoutSink {
   }
 
   group(): Fanout {
-    return new Fanout(this);
+    return new Fanout(this, this.check);
   }
 
   disconnect(connection: Connection, reason: DisconnectReason): void {

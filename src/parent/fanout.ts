@@ -25,7 +25,11 @@ export class Fanout implements RoomGroup {
   private readonly senders: (Connection | null)[] = [];
   private bytes = 0;
 
-  constructor(private readonly sink: FanoutSink) {}
+  /** @param check the last check on a line's text, once for the whole group (the parent's safeOutput) */
+  constructor(
+    private readonly sink: FanoutSink,
+    private readonly check: (text: Buffer) => Buffer = (text) => text,
+  ) {}
 
   /** Joins after whatever was queued before: it does not get those lines. */
   add(connection: Connection): void {
@@ -40,8 +44,9 @@ export class Fanout implements RoomGroup {
   }
 
   /** Queues `data` for every member but `except`. */
-  send(data: Buffer, except: Connection | null = null): void {
-    if (data.length === 0 || this.members.size === 0) return;
+  send(text: Buffer, except: Connection | null = null): void {
+    if (text.length === 0 || this.members.size === 0) return;
+    const data = this.check(text);
     if (this.lines.length === 0) this.sink.pending(this);
     this.lines.push(data);
     this.senders.push(except);

@@ -16,6 +16,7 @@ import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { formatHostPort } from '../protocol/address.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
+import { safeOutput } from '../protocol/text.js';
 import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
@@ -44,7 +45,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
-    this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer);
+    this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer, options.inputMode === 'chat' ? safeOutput : undefined);
     this.admission = new Admission(options);
     this.acceptErrors = new ThrottledLog(options.log);
     this.children = new Children({
@@ -172,7 +173,7 @@ export class SocketServerBroadcast extends SocketServer {
         this.delivery.disconnect(connection, { kind: 'kicked', detail: 'flooding' });
         break;
       case RecordType.reply:
-        this.delivery.send(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
+        this.delivery.reply(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
         break;
       case RecordType.disc:
         this.end(connection, { kind: 'closed', detail: 'by the client' });

@@ -23,7 +23,7 @@ export interface RunningRedis {
   destroy(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', reject);
@@ -34,16 +34,23 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<RunningRedis> {
+export interface RedisOptions {
+  /** More redis-server arguments (--requirepass, --tls-port ...). */
+  args?: string[];
+  /** The default user's password, for the admin client (with --requirepass). */
+  password?: string;
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<RunningRedis> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'posix-chat-redis-'));
   let proc: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
-  const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 100 });
+  const admin = new Redis({ port, host: '127.0.0.1', password: options.password, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 100 });
   admin.on('error', () => {});
 
   const start = async (): Promise<void> => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--protected-mode', 'no'];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--protected-mode', 'no', ...(options.args ?? [])];
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     proc = child;
     exited = new Promise((resolve) => child.once('exit', () => resolve()));

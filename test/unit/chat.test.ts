@@ -86,8 +86,11 @@ class FakeCluster implements ClusterPort {
   attach(listener: ClusterListener): void {
     this.listener = listener;
   }
-  publish(ev: ChatEvent): void {
+  /** The server each published event was for: undefined for everyone, an instance for a private message. */
+  readonly targets: (string | undefined)[] = [];
+  publish(ev: ChatEvent, to?: string): void {
     this.published.push(ev);
+    this.targets.push(to);
   }
   claim(nick: string): void {
     this.claims.push(nick);
@@ -917,10 +920,10 @@ describe('Chat with a cluster: publishing', () => {
     h.leave(a, { kind: 'timeout' });
     expect(cluster.published).toEqual([
       { k: 'join', nick: 'guest-101', room: '#lobby' },
-      { k: 'line', room: '#lobby', body: '<guest-101> hi all' },
-      { k: 'line', room: '#lobby', body: '* guest-101 waves' },
+      { k: 'line', room: '#lobby', nick: 'guest-101', text: 'hi all', me: false },
+      { k: 'line', room: '#lobby', nick: 'guest-101', text: 'waves', me: true },
       { k: 'move', nick: 'guest-101', from: '#lobby', to: '#games' },
-      { k: 'line', room: '#games', body: '<guest-101> in games' },
+      { k: 'line', room: '#games', nick: 'guest-101', text: 'in games', me: false },
       { k: 'leave', nick: 'guest-101', room: '#games', why: 'timed out' },
     ]);
   });
@@ -1090,7 +1093,7 @@ describe('Chat with a cluster: events from other servers', () => {
     const bob = h.person('bob');
     h.say(bob, '/join #games');
     h.delivery.forgetAll();
-    remote.onRemoteEvent('o2', 'srv2', { k: 'line', room: '#lobby', body: '<zoe> hello' }, false);
+    remote.onRemoteEvent('o2', 'srv2', { k: 'line', room: '#lobby', nick: 'zoe', text: 'hello', me: false }, false);
     expect(h.take(alice)).toEqual(['[07:03] <zoe> hello']);
     expect(h.take(bob)).toEqual([]);
     const c = h.connect();
@@ -1100,7 +1103,7 @@ describe('Chat with a cluster: events from other servers', () => {
   it('keeps an old remote line for history but shows it to nobody', () => {
     const { h, remote } = clustered({ historyLines: 5 });
     const alice = h.person('alice');
-    remote.onRemoteEvent('o2', 'srv2', { k: 'line', room: '#lobby', body: '<zoe> long ago' }, true);
+    remote.onRemoteEvent('o2', 'srv2', { k: 'line', room: '#lobby', nick: 'zoe', text: 'long ago', me: false }, true);
     expect(h.take(alice)).toEqual([]);
     const c = h.connect();
     expect(h.take(c).slice(-2)).toEqual(['*** Last 1 line in #lobby:', '<zoe> long ago']);
@@ -1156,7 +1159,42 @@ describe('Chat with a cluster: events from other servers', () => {
     cluster.published.length = 0;
     h.say(alice, '/msg zoe hi there');
     expect(cluster.published).toEqual([{ k: 'msg', from: 'alice', to: 'Zoe', text: 'hi there' }]);
+    expect(cluster.targets.at(-1)).toBe('o2'); // for Zoe's server only
     expect(h.take(alice)).toEqual(['-> *Zoe* hi there']);
+  });
+
+  it('renames a local user whose name another server took meanwhile, with a notice, and publishes it', () => {
+    const { h, cluster, remote } = clustered();
+    const alice = h.person('alice');
+    const bob = h.person('bob');
+    remote.onRemoteEvent('o2', 'srv2', { k: 'rename', old: 'guest-7', nick: 'alice', room: '#lobby' }, false);
+    h.delivery.forgetAll();
+    cluster.published.length = 0;
+    remote.onNickLost('alice');
+    const told = h.take(alice);
+    expect(told[0]).toMatch(/^\*\*\* While this server was cut off from the others, someone on another server took the name alice/);
+    expect(told[1]).toMatch(/^\*\*\* You are now known as guest-\d+\.$/);
+    expect(h.take(bob)).toEqual([expect.stringMatching(/^\*\*\* alice is now known as guest-\d+$/)]);
+    expect(cluster.published).toEqual([expect.objectContaining({ k: 'rename', old: 'alice' })]);
+    remote.onNickLost('nobody'); // renamed or gone meanwhile: nothing happens
+    expect(h.take(bob)).toEqual([]);
+  });
+
+  it('says whose a name was when another server renames a user whose old name someone here has', () => {
+    const { h, remote } = clustered();
+    const alice = h.person('alice');
+    remote.onRemoteEvent('o2', 'srv2', { k: 'rename', old: 'alice', nick: 'guest-9', room: '#lobby' }, false);
+    expect(h.take(alice)).toEqual(['*** alice on srv2 is now known as guest-9']);
+  });
+
+  it('lets a server take only its own users off the list', () => {
+    const { h, remote } = clustered();
+    const alice = h.person('alice');
+    remote.onRemoteEvent('o2', 'srv2', { k: 'join', nick: 'zoe', room: '#lobby' }, false);
+    remote.onRemoteEvent('o3', 'srv3', { k: 'leave', nick: 'zoe', room: '#lobby', why: 'quit' }, false);
+    h.delivery.forgetAll();
+    h.say(alice, '/who');
+    expect(h.take(alice)).toContain(row('zoe', ' on srv2'));
   });
 
   it('drops the users of a server that stopped, with a notice to their rooms', () => {

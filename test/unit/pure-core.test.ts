@@ -58,6 +58,7 @@ const text = await import('./dist/protocol/text.js');
 const { Chat } = await import('./dist/chat/chat.js');
 const { ClassicChat } = await import('./dist/chat/classic-chat.js');
 const cluster = await import('./dist/cluster/protocol.js');
+const redisInput = await import('./dist/cluster/redis-input.js');
 const contracts = await import('./dist/contracts.js');
 const config = await import('./dist/config.js');
 const { PipeWriter } = await import('./dist/pipe/writer.js');
@@ -150,14 +151,14 @@ classic.onConnect(alice);
 classic.onLine(bob, Buffer.from('raw'));
 out.classic = sent.splice(0);
 
-// cluster/protocol.js: a link message through a record, and event checks.
+// cluster/protocol.js: a link message through a record; cluster/redis-input.js: event checks.
 const link = decodeAll(cluster.encodeLinkRecord(55, { t: 'ack', seq: 3 }));
 out.cluster = {
   type: link.records[0].type,
   pid: link.records[0].pid,
   message: JSON.parse(link.records[0].data),
-  good: cluster.parseChatEvent('{"k":"line","room":"#lobby","body":"<bob> hi"}'),
-  unsafe: cluster.parseChatEvent('{"k":"line","room":"#lobby","body":"\\u001b[2J"}'),
+  good: redisInput.parseChatEvent('{"k":"line","room":"#lobby","nick":"bob","text":"hi","me":false}'),
+  unsafe: redisInput.parseChatEvent('{"k":"line","room":"#lobby","nick":"bob","text":"\\u001b[2J","me":false}'),
   chunks: cluster.chunks([1, 2, 3], 2),
 };
 
@@ -221,7 +222,7 @@ describe('the pure core without the addon', () => {
       type: 7,
       pid: 55,
       message: { t: 'ack', seq: 3 },
-      good: { k: 'line', room: '#lobby', body: '<bob> hi' },
+      good: { k: 'line', room: '#lobby', nick: 'bob', text: 'hi', me: false },
       unsafe: null,
       chunks: [[1, 2], [3]],
     });
