@@ -77,7 +77,12 @@ export class ThrottledLog {
   }
 }
 
+/** `127.0.0.1:50312`, `[2001:db8::1]:50312`: an address and port in log lines. */
+export function describePeer(peer: { address: string; port: number }): string {
+  return peer.address.includes(':') ? `[${peer.address}]:${peer.port}` : `${peer.address}:${peer.port}`;
+}
+
 /** `127.0.0.1:50312 (pid 4242)`: a connection in log lines. */
 export function describeConnection(connection: { address: string; port: number; pid: number }): string {
-  return `${connection.address}:${connection.port} (pid ${connection.pid})`;
+  return `${describePeer(connection)} (pid ${connection.pid})`;
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Connection } from '../contracts.js';
 import type { Logger } from '../log.js';
-import { messageOf } from '../log.js';
+import { describePeer, messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { addressGroup } from '../protocol/address.js';
@@ -107,7 +107,7 @@ export function prepareClientSocket(fd: number): void {
  * that holds the socket too (one that read a PROXY header) sees the end at once.
  */
 export function refuse(client: AcceptedSocket, message: string, log: Logger): void {
-  log.warn(`refused ${client.address}:${client.port}: ${message}`);
+  log.warn(`refused ${describePeer(client)}: ${message}`);
   try {
     posix.send(client.fd, Buffer.from(`${message}\r\n`), { dontWait: true });
     posix.shutdown(client.fd, 'SHUT_RDWR');

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { runChild } from '../child/socket-client-broadcast.js';
 import type { ChildPlan, ExitStatus, Tracer } from '../contracts.js';
 import type { Logger } from '../log.js';
-import { messageOf } from '../log.js';
+import { describePeer, messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { refuse } from './admission.js';
@@ -92,7 +92,7 @@ export class Children {
         pid = this.forkChild(client.fd, this.options.isProxy(client));
       } catch (error) {
         this.waiting.shift();
-        this.options.log.error(`fork failed for ${client.address}:${client.port}: ${messageOf(error)}`);
+        this.options.log.error(`fork failed for ${describePeer(client)}: ${messageOf(error)}`);
         refuse(client, 'The server is busy; try again later.', this.options.log);
         continue;
       }

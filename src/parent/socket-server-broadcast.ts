@@ -10,7 +10,7 @@
  */
 import { warmUpChildPath } from '../child/warm-up.js';
 import type { Connection, DisconnectReason } from '../contracts.js';
-import { describeConnection, Logger, ThrottledLog } from '../log.js';
+import { describeConnection, describePeer, Logger, ThrottledLog } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
@@ -107,7 +107,7 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly admit = (pid: number, client: AcceptedSocket, proxy?: AcceptedSocket): void => {
     const connection = this.delivery.admit(pid, client);
     this.admission.joined(client.address);
-    this.options.log.info(`connect ${describeConnection(connection)}${proxy === undefined ? '' : ` via proxy ${proxy.address}:${proxy.port}`}`);
+    this.options.log.info(`connect ${describeConnection(connection)}${proxy === undefined ? '' : ` via proxy ${describePeer(proxy)}`}`);
     this.options.chat.onConnect(connection);
     // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
     // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
@@ -226,7 +226,7 @@ export class SocketServerBroadcast extends SocketServer {
   private dropHeld(pid: number): void {
     const proxy = this.proxied.take(pid);
     if (proxy === undefined) return;
-    this.options.log.info(`proxy connection ${proxy.address}:${proxy.port} (pid ${pid}) closed before its PROXY header`);
+    this.options.log.info(`proxy connection ${describePeer(proxy)} (pid ${pid}) closed before its PROXY header`);
     try {
       posix.shutdown(proxy.fd, 'SHUT_RDWR');
     } catch {
@@ -287,7 +287,7 @@ export class SocketServerBroadcast extends SocketServer {
   }
 
   protected onRefusedForDescriptors(client: AcceptedSocket): void {
-    this.acceptErrors.warn(`out of descriptors: refusing ${client.address}:${client.port}`);
+    this.acceptErrors.warn(`out of descriptors: refusing ${describePeer(client)}`);
     refuse(client, 'The server has no room for another connection; try again later.', SILENT);
   }
 
