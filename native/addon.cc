@@ -17,6 +17,7 @@ Napi::Object Constants(Napi::Env env) {
   c.Set("O_ASYNC", O_ASYNC);
   c.Set("FD_CLOEXEC", FD_CLOEXEC);
   c.Set("MSG_DONTWAIT", static_cast<int>(MSG_DONTWAIT));
+  c.Set("MSG_PEEK", static_cast<int>(MSG_PEEK));
   c.Set("PIPE_BUF", PIPE_BUF);
   return c;
 }
@@ -60,6 +61,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listen", Napi::Function::New(env, Listen, "listen"));
   exports.Set("getsockname", Napi::Function::New(env, Getsockname, "getsockname"));
   exports.Set("accept", Napi::Function::New(env, Accept, "accept"));
+  exports.Set("recv", Napi::Function::New(env, Recv, "recv"));
   exports.Set("send", Napi::Function::New(env, Send, "send"));
   exports.Set("sendv", Napi::Function::New(env, Sendv, "sendv"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));

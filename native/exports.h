@@ -41,6 +41,7 @@ Napi::Value Bind(const Napi::CallbackInfo& info);
 Napi::Value Listen(const Napi::CallbackInfo& info);
 Napi::Value Getsockname(const Napi::CallbackInfo& info);
 Napi::Value Accept(const Napi::CallbackInfo& info);
+Napi::Value Recv(const Napi::CallbackInfo& info);
 Napi::Value Send(const Napi::CallbackInfo& info);
 Napi::Value Sendv(const Napi::CallbackInfo& info);
 Napi::Value Shutdown(const Napi::CallbackInfo& info);

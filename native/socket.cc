@@ -1,6 +1,6 @@
 // socket.cc: TCP sockets: socket, setsockopt, bind, listen, getsockname,
-// accept, send, shutdown. See: man 2 socket, bind, listen, accept4, send;
-// man 7 tcp (TCP_NODELAY), socket (SO_REUSEADDR).
+// accept, recv, send, shutdown. See: man 2 socket, bind, listen, accept4, recv, send;
+// man 7 tcp (TCP_NODELAY), socket (SO_REUSEADDR), ipv6 (IPV6_V6ONLY).
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,13 +41,17 @@ socklen_t AddressArg(Napi::Env env, const std::string& host, int port, sockaddr_
   ThrowTypeError(env, "address must be a numeric IPv4 or IPv6 address");
 }
 
-// {address, port, family} of a socket address.
+// {address, port, family} of a socket address. An IPv4 peer of a dual-stack IPv6
+// socket (::ffff:1.2.3.4) is given as the IPv4 address it is (1.2.3.4, 'IPv4').
 Napi::Object AddressValue(Napi::Env env, const sockaddr_storage& addr) {
   char text[INET6_ADDRSTRLEN] = "";
   int port = 0;
+  bool mapped = false;
   if (addr.ss_family == AF_INET6) {
     auto& v6 = reinterpret_cast<const sockaddr_in6&>(addr);
-    inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
+    mapped = IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr);
+    if (mapped) inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], text, sizeof text);
+    else inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
     port = ntohs(v6.sin6_port);
   } else {
     auto& v4 = reinterpret_cast<const sockaddr_in&>(addr);
@@ -57,7 +61,7 @@ Napi::Object AddressValue(Napi::Env env, const sockaddr_storage& addr) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("address", text);
   result.Set("port", port);
-  result.Set("family", addr.ss_family == AF_INET6 ? "IPv6" : "IPv4");
+  result.Set("family", addr.ss_family == AF_INET6 && !mapped ? "IPv6" : "IPv4");
   return result;
 }
 
@@ -80,7 +84,7 @@ Napi::Value Socket(const Napi::CallbackInfo& info) {
 }
 
 // setsockopt(fd, name, value): integer options by name: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF,
-// SO_RCVBUF, SO_RCVLOWAT; and SO_RCVTIMEO, whose value is in microseconds (0: no timeout).
+// SO_RCVBUF, SO_RCVLOWAT, IPV6_V6ONLY; and SO_RCVTIMEO, whose value is in microseconds (0: no timeout).
 Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0);
   std::string name = StringArg(info, 1, "name");
@@ -92,6 +96,7 @@ Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
   if (name == "SO_RCVBUF") option = SO_RCVBUF;
   if (name == "SO_RCVLOWAT") option = SO_RCVLOWAT;
   if (name == "TCP_NODELAY") level = IPPROTO_TCP, option = TCP_NODELAY;
+  if (name == "IPV6_V6ONLY") level = IPPROTO_IPV6, option = IPV6_V6ONLY;
   int result;
   if (name == "SO_RCVTIMEO") {
     timeval timeout{value / 1000000, value % 1000000};
@@ -147,6 +152,18 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   Napi::Object result = AddressValue(env, addr);
   result.Set("fd", client);
   return result;
+}
+
+// recv(fd, buffer, offset, length, flags): bytes received (0: end of stream), or null
+// on EAGAIN (non-blocking, or SO_RCVTIMEO ran out with nothing). With MSG_PEEK the
+// bytes stay queued: the next read returns them again.
+Napi::Value Recv(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  Span span = BufferRangeArg(info, 1);
+  int flags = Int32Arg(info, 4, "flags");
+  ssize_t n;
+  do n = recv(fd, span.data, span.length, flags); while (n == -1 && errno == EINTR);
+  return CountOrNull(info.Env(), n, "recv");
 }
 
 // send(fd, buffer, offset, length, flags): always with MSG_NOSIGNAL, so a peer

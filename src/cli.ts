@@ -15,6 +15,7 @@ import { StartError } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
 import { isSingleThreaded } from './posix/index.js';
+import { parseRange } from './protocol/address.js';
 import { cleanLines } from './protocol/line-editor.js';
 import { noTrace, stderrTrace } from './trace.js';
 
@@ -55,6 +56,14 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   }
   if (config.classic && config.redis !== '') {
     process.stderr.write('posix-chat: --classic and --redis do not go together: the original format has no names to share\n');
+    return EXIT_USAGE;
+  }
+  if (config.proxyProtocol !== (config.trustedProxy.length > 0)) {
+    process.stderr.write(
+      config.proxyProtocol
+        ? 'posix-chat: --proxy-protocol needs --trusted-proxy: the addresses of the proxies whose PROXY header to believe\n'
+        : 'posix-chat: --trusted-proxy is only used with --proxy-protocol\n',
+    );
     return EXIT_USAGE;
   }
   if (!isSingleThreaded()) {
@@ -109,6 +118,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     tracer: config.trace ? stderrTrace : noTrace,
     traceIdle: config.traceIdle,
     zygote: config.zygote,
+    trustedProxies: config.proxyProtocol ? config.trustedProxy.map((range) => parseRange(range)).filter((range) => range !== null) : null,
     sidecar: cluster,
     chat,
     log,

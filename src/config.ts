@@ -5,6 +5,7 @@
  */
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { redactUrl } from './cluster/redis-url.js';
+import { parseRange } from './protocol/address.js';
 import { MAX_RECORD_DATA_BYTES } from './protocol/record.js';
 
 export interface Config {
@@ -26,6 +27,10 @@ export interface Config {
   /** Clients at once from one address, an IPv6 client's address cut to `ipv6Prefix` bits (0: no limit). */
   maxPerIp: number;
   ipv6Prefix: number;
+  /** Connections from `trustedProxy` start with a PROXY protocol header naming the real client. */
+  proxyProtocol: boolean;
+  /** The proxies whose PROXY header is believed: addresses or ranges (`10.0.0.0/8`, `::1`). */
+  trustedProxy: string[];
   /** Seconds without a line before a client is disconnected (0: never). */
   idleTimeout: number;
   /** Unsent output a client may have queued before it is disconnected as too slow. */
@@ -79,6 +84,14 @@ function ipAddress(text: string, name: string): string {
   if (v4 !== null && v4.slice(1).every((part) => Number(part) <= 255)) return text;
   if (text.includes(':') && /^[0-9a-fA-F:.]+$/.test(text)) return text;
   throw new ConfigError(`${name}: expected a numeric IPv4 or IPv6 address such as 127.0.0.1 or ::1, got '${text}'`);
+}
+
+function addressRanges(text: string, name: string): string[] {
+  const ranges = text.split(/[\s,]+/).filter((range) => range !== '');
+  for (const range of ranges) {
+    if (parseRange(range) === null) throw new ConfigError(`${name}: expected addresses or ranges such as 127.0.0.1, 10.0.0.0/8 or fd00::/8, separated by commas; got '${range}'`);
+  }
+  return ranges;
 }
 
 function boolean(text: string, name: string): boolean {
@@ -150,6 +163,15 @@ export const OPTIONS: readonly AnyOption[] = [
   { key: 'maxClients', flag: 'max-clients', placeholder: 'N', help: 'clients at once; 0: what the limits allow', defaultValue: 0, parse: integer(0, 1_000_000) },
   { key: 'maxPerIp', flag: 'max-per-ip', placeholder: 'N', help: 'clients at once from one address; 0: no limit', defaultValue: 20, parse: integer(0, 1_000_000) },
   { key: 'ipv6Prefix', flag: 'ipv6-prefix', placeholder: 'BITS', help: 'IPv6 clients in one such network count as one', defaultValue: 64, parse: integer(1, 128) },
+  {
+    key: 'proxyProtocol',
+    flag: 'proxy-protocol',
+    placeholder: '',
+    help: 'connections from --trusted-proxy start with a PROXY protocol header (v1 or v2) giving the real client',
+    defaultValue: false,
+    parse: boolean,
+  },
+  { key: 'trustedProxy', flag: 'trusted-proxy', placeholder: 'CIDR...', help: 'the proxies whose PROXY header is believed, comma-separated: 127.0.0.1,10.0.0.0/8', defaultValue: [], parse: addressRanges },
   { key: 'idleTimeout', flag: 'idle-timeout', placeholder: 'SECONDS', help: 'disconnect a client silent this long; 0: never', defaultValue: 0, parse: integer(0, 10_000_000) },
   {
     key: 'sendqBytes',

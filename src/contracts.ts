@@ -113,6 +113,11 @@ export interface ChildPlan {
   inputMode: InputMode;
   /** Flood control for this client; null: none. */
   rateLimit: RateLimit | null;
+  /**
+   * The client is a trusted proxy (--proxy-protocol, --trusted-proxy): its first bytes must be a
+   * PROXY header naming the real client. False: a PROXY header is refused (src/child/proxy-header.ts).
+   */
+  expectProxyHeader: boolean;
   /** --trace: say what goes into the pipe. */
   trace: boolean;
 }

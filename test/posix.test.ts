@@ -333,6 +333,53 @@ describe('sockets', () => {
     expect(posix.getsockname(fd)).toMatchObject({ address: '::1', family: 'IPv6' });
   });
 
+  it('recv() with peek leaves the bytes for the next read; null when nothing waits', async () => {
+    const { fd, port } = listener();
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    client.write('hello');
+    let accepted: posix.AcceptedSocket | null = null;
+    for (let i = 0; i < 200 && accepted === null; i++) {
+      accepted = posix.accept(fd);
+      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const peer = accepted?.fd ?? -1;
+    opened.push(peer);
+    posix.setNonBlocking(peer, true);
+    const buffer = Buffer.alloc(16);
+    let n: number | null = null;
+    for (let i = 0; i < 200 && n !== 5; i++) {
+      n = posix.recv(peer, buffer, 0, 16, { peek: true });
+      if (n !== 5) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(buffer.toString('latin1', 0, 5)).toBe('hello');
+    expect(posix.recv(peer, buffer, 8, 3, { peek: true })).toBe(3);
+    expect(buffer.toString('latin1', 8, 11)).toBe('hel');
+    expect(posix.read(peer, buffer)).toBe(5);
+    expect(posix.recv(peer, buffer, 0, 16, { peek: true })).toBeNull();
+    expect(() => posix.recv(peer, buffer, 10, 7)).toThrow(RangeError);
+    client.destroy();
+  });
+
+  it('an IPv6 socket on :: with IPV6_V6ONLY off takes IPv4 clients, given as their IPv4 address', async () => {
+    const fd = posix.socket('IPv6');
+    opened.push(fd);
+    posix.setsockopt(fd, 'IPV6_V6ONLY', false);
+    posix.bind(fd, '::', 0);
+    posix.listen(fd, 5);
+    posix.setNonBlocking(fd, true);
+    const client = net.connect(posix.getsockname(fd).port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    let accepted: posix.AcceptedSocket | null = null;
+    for (let i = 0; i < 200 && accepted === null; i++) {
+      accepted = posix.accept(fd);
+      if (accepted === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    opened.push(accepted?.fd ?? -1);
+    expect(accepted).toMatchObject({ address: '127.0.0.1', port: client.localPort, family: 'IPv4' });
+    client.destroy();
+  });
+
   it('shutdown() of an unconnected socket throws ENOTCONN', () => {
     const fd = posix.socket('IPv4');
     opened.push(fd);

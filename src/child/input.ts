@@ -9,7 +9,7 @@ import * as posix from '../posix/index.js';
 import { LineAssembler, type LineSink } from '../protocol/line-assembler.js';
 import { LineEditor } from '../protocol/line-editor.js';
 import { TokenBucket } from '../protocol/rate-limit.js';
-import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType } from '../protocol/record.js';
+import { MAX_RECORD_BYTES, MAX_RECORD_DATA_BYTES, RECORD_HEADER_BYTES, RecordType, type RecordTypeCode } from '../protocol/record.js';
 import { TelnetDecoder, TelnetEdit, type TelnetSink } from '../protocol/telnet.js';
 import { stderrTrace } from '../trace.js';
 import { PipeWriter, type PipeIo } from '../pipe/writer.js';
@@ -64,6 +64,15 @@ export class LineRecords implements LineSink {
         this.pipe.queue(RecordType.flood, this.lineBuffer, 0, 0);
         return false;
     }
+  }
+
+  /**
+   * A record about the connection itself, `data[0, length)`, sent at once: what its PROXY
+   * header said (`origin`), or why it is refused (`refused`). Not charged to flood control.
+   */
+  sendNow(type: RecordTypeCode, data: Buffer, length: number): void {
+    this.pipe.queue(type, data, 0, length);
+    this.pipe.flush();
   }
 
   /** The client has gone: the last record. */

@@ -11,12 +11,16 @@ import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
 import { becomeChild } from './become-child.js';
 import { makeInput } from './input.js';
+import { takeProxyHeader } from './proxy-header.js';
 import { CLIENT_READ_BYTES, serveClient } from './serve-client.js';
 import { dryRun } from './warm-up.js';
 
 /** A child's name in ps, top and /proc/PID/comm; a spare's until it has a client. */
 export const CHILD_NAME = 'posix-client';
 export const SPARE_NAME = 'posix-spare';
+/** The byte a spare gets with its client's socket: a client, or a trusted proxy (ChildPlan.expectProxyHeader). */
+export const HANDOFF_PLAIN = 1;
+export const HANDOFF_PROXY = 2;
 
 /**
  * Runs the child's whole life and exits; never returns to the caller (or to the
@@ -27,7 +31,8 @@ export function runChild(plan: ChildPlan): never {
   try {
     becomeChild({ parentPid: plan.parentPid, name: CHILD_NAME, closeFds: plan.closeFds });
     const { records, input } = makeInput(plan);
-    serveClient(plan, records, input, Buffer.allocUnsafe(CLIENT_READ_BYTES));
+    const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
+    if (takeProxyHeader(plan, records, chunk)) serveClient(plan, records, input, chunk);
   } catch {
     code = 1; // nothing to tell: the parent notices the exit and reaps it
   }
@@ -47,12 +52,14 @@ export function runSpare(plan: ChildPlan, handoff: number): never {
     const { records, input } = makeInput(plan);
     const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
     if (!plan.trace) dryRun(input, records, chunk);
-    const message = posix.recvFd(handoff, Buffer.alloc(16));
+    const note = Buffer.alloc(16);
+    const message = posix.recvFd(handoff, note);
     posix.close(handoff);
     if (message === null || message.fd === null) return posix._exit(0);
     plan.clientFd = message.fd;
+    plan.expectProxyHeader = note[0] === HANDOFF_PROXY;
     posix.setProcessName(CHILD_NAME);
-    serveClient(plan, records, input, chunk);
+    if (takeProxyHeader(plan, records, chunk)) serveClient(plan, records, input, chunk);
   } catch {
     code = 1;
   }

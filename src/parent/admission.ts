@@ -32,7 +32,14 @@ export class Admission {
   /** When idle() last looked (ms since the epoch). */
   private lastIdleCheck = 0;
 
-  constructor(private readonly limits: Limits) {}
+  /**
+   * @param isProxy whether a connection comes from a trusted proxy (--proxy-protocol): it counts
+   *   against no address until its PROXY header names the client
+   */
+  constructor(
+    private readonly limits: Limits,
+    private readonly isProxy: (client: AcceptedSocket) => boolean = () => false,
+  ) {}
 
   /**
    * Why `client` must be turned away, or null to let it in. `live`: connections now;
@@ -43,9 +50,10 @@ export class Admission {
     if (maxClients > 0 && live + waiting.length >= maxClients) {
       return `The server is full (${maxClients} ${maxClients === 1 ? 'person' : 'people'}); try again later.`;
     }
+    if (this.isProxy(client)) return null; // counted by the address its header gives
     const group = this.group(client.address);
     let fromHere = this.perAddress.get(group) ?? 0;
-    for (const other of waiting) if (this.group(other.address) === group) fromHere++;
+    for (const other of waiting) if (!this.isProxy(other) && this.group(other.address) === group) fromHere++;
     if (maxPerAddress > 0 && fromHere >= maxPerAddress) {
       return `Too many connections from ${group} (at most ${maxPerAddress}); try again later.`;
     }
@@ -94,11 +102,15 @@ export function prepareClientSocket(fd: number): void {
   }
 }
 
-/** Turns a connection away without forking: one line saying why, then close. */
+/**
+ * Turns a connection away: one line saying why, then close. shutdown() first, so a child
+ * that holds the socket too (one that read a PROXY header) sees the end at once.
+ */
 export function refuse(client: AcceptedSocket, message: string, log: Logger): void {
   log.warn(`refused ${formatHostPort(client.address, client.port)}: ${message}`);
   try {
     posix.send(client.fd, Buffer.from(`${ANNOUNCEMENT_PREFIX}${message}\r\n`), { dontWait: true });
+    posix.shutdown(client.fd, 'SHUT_RDWR');
   } catch {
     // It left already.
   }

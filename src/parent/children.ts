@@ -38,6 +38,8 @@ export interface ChildrenOptions {
   pipeWriteFd: () => number;
   /** Descriptors of the parent's that no child may keep (listening socket, pipe's read end, clients' sockets). */
   parentFds: () => number[];
+  /** Whether a client is a trusted proxy, whose child must read a PROXY header first. */
+  isProxy: (client: AcceptedSocket) => boolean;
 }
 
 export class Children {
@@ -88,7 +90,7 @@ export class Children {
     for (let client = this.waiting[0]; client !== undefined; client = this.waiting[0]) {
       let pid: number | null;
       try {
-        pid = this.forkChild(client.fd);
+        pid = this.forkChild(client.fd, this.options.isProxy(client));
       } catch (error) {
         this.waiting.shift();
         this.options.log.error(`fork failed for ${formatHostPort(client.address, client.port)}: ${messageOf(error)}`);
@@ -170,11 +172,11 @@ export class Children {
    * A child for a new client: from the zygote (null: its spare has not come yet), or
    * (without one, or when it fails) by fork() here.
    */
-  private forkChild(clientFd: number): number | null {
+  private forkChild(clientFd: number, proxy: boolean): number | null {
     if (this.options.zygote && !this.zygote.running) this.start(); // it died: a new one
     if (this.zygote.running) {
       try {
-        const pid = this.zygote.handOff(clientFd, this.waiting.length, (spare) => this.reapedElsewhere.has(spare));
+        const pid = this.zygote.handOff(clientFd, this.waiting.length, (spare) => this.reapedElsewhere.has(spare), proxy);
         if (pid === null) return null;
         this.pids.add(pid);
         this.trace(`sendmsg(spare child ${pid}, fd ${clientFd}): forked ahead by the zygote, it takes this client`);
@@ -189,6 +191,7 @@ export class Children {
     // The plan only now: what the child must close is what the parent holds at this moment
     // (but its own client, which may still be in the waiting list).
     const plan = this.planFor(clientFd, this.options.pipeWriteFd(), this.options.parentFds().filter((fd) => fd !== clientFd));
+    plan.expectProxyHeader = proxy;
     const pid = posix.fork();
     if (pid === 0) runChild(plan); // never returns
     this.pids.add(pid);
@@ -203,7 +206,17 @@ export class Children {
    */
   planFor(clientFd: number, pipeWriteFd: number, closeFds: number[]): ChildPlan {
     const { parentPid, tracer, child } = this.options;
-    return { clientFd, pipeWriteFd, closeFds, parentPid, maxLineBytes: child.maxLineBytes, inputMode: child.inputMode, rateLimit: child.rateLimit, trace: tracer.enabled };
+    return {
+      clientFd,
+      pipeWriteFd,
+      closeFds,
+      parentPid,
+      maxLineBytes: child.maxLineBytes,
+      inputMode: child.inputMode,
+      rateLimit: child.rateLimit,
+      expectProxyHeader: false,
+      trace: tracer.enabled,
+    };
   }
 
   private rememberUnknown(pid: number): void {

@@ -5,6 +5,7 @@
 import type { ChatHandler, InputMode, RateLimit, Sidecar, Tracer } from '../contracts.js';
 import { waitForWakeUp } from './signal-wait.js';
 import type { Logger } from '../log.js';
+import type { AddressRange } from '../protocol/address.js';
 import type { Limits } from './admission.js';
 import type { ListenOptions } from './socket-server.js';
 
@@ -31,6 +32,11 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
   traceIdle?: boolean;
   /** Fork children from a zygote (forked once at start) instead of from the parent itself. */
   zygote: boolean;
+  /**
+   * --proxy-protocol: connections from these ranges start with a PROXY header naming the real
+   * client; null (or absent): off. From anyone else, a PROXY header is refused either way.
+   */
+  trustedProxies?: readonly AddressRange[] | null;
   /** The Redis link, with --redis. */
   sidecar?: Sidecar;
   /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */

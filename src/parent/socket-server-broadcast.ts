@@ -6,7 +6,7 @@
  * Every call in it is synchronous: the loop never returns to Node's event loop.
  * Its helpers each have a module: children.ts (forking, reaping, the zygote),
  * delivery.ts (outboxes, rooms, the sendq policy), admission.ts (limits, idle),
- * signal-wait.ts, ../pipe/drain.ts, and rehearsal.ts.
+ * proxied.ts (--proxy-protocol), signal-wait.ts, ../pipe/drain.ts, and rehearsal.ts.
  */
 import { warmUpChildPath } from '../child/warm-up.js';
 import type { Connection, DisconnectReason } from '../contracts.js';
@@ -20,6 +20,7 @@ import { safeOutput } from '../protocol/text.js';
 import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
+import { ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
 import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
 import { startSidecar, type BroadcastServerOptions } from './server-options.js';
@@ -36,6 +37,8 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly delivery: Deliveries;
   private readonly admission: Admission;
   private readonly children: Children;
+  /** --proxy-protocol: which clients are trusted proxies, and their connections until the header is read. */
+  private readonly proxied: ProxiedArrivals;
   /** The pipe every child writes to; made in beforeServerLoop(), before the first fork. */
   private pipe: PipeDrain | null = null;
   /** Children reaped since the pipe was last read to the end: their last records may still be in it. */
@@ -46,7 +49,8 @@ export class SocketServerBroadcast extends SocketServer {
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
     this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer, options.inputMode === 'chat' ? safeOutput : undefined);
-    this.admission = new Admission(options);
+    this.proxied = new ProxiedArrivals(options.trustedProxies ?? null);
+    this.admission = new Admission(options, (client) => this.proxied.isProxy(client));
     this.acceptErrors = new ThrottledLog(options.log);
     this.children = new Children({
       zygote: options.zygote,
@@ -56,6 +60,7 @@ export class SocketServerBroadcast extends SocketServer {
       child: { maxLineBytes: options.maxLineBytes, inputMode: options.inputMode, rateLimit: options.rateLimit },
       pipeWriteFd: () => this.openPipe().writeFd,
       parentFds: () => this.parentFds(),
+      isProxy: (client) => this.proxied.isProxy(client),
     });
     this.options.chat.attach(this.delivery);
   }
@@ -85,19 +90,26 @@ export class SocketServerBroadcast extends SocketServer {
   // ------------------------------------------------------------ on connect
 
   protected onConnect(client: AcceptedSocket): void {
-    const refusal = this.admission.refusal(client, this.delivery.connections.size, this.children.waiting);
+    const refusal = this.admission.refusal(client, this.delivery.connections.size + this.proxied.size, this.children.waiting);
     if (refusal !== null) return refuse(client, refusal, this.options.log);
     prepareClientSocket(client.fd);
     this.trace(`accept() -> fd ${client.fd} from ${formatHostPort(client.address, client.port)}`);
     this.children.waiting.push(client);
-    this.children.startWaiting(this.admit);
+    this.children.startWaiting(this.arrive);
   }
 
-  /** A client whose child is `pid` joins: the chat greets it and tells the others. */
-  private readonly admit = (pid: number, client: AcceptedSocket): void => {
+  /** A client has its child `pid`: it joins now, or once its PROXY header is read (a trusted proxy's). */
+  private readonly arrive = (pid: number, client: AcceptedSocket): void => {
+    if (!this.proxied.isProxy(client)) return this.admit(pid, client);
+    this.proxied.hold(pid, client);
+    this.trace(`child ${pid} reads the PROXY header of ${client.address}:${client.port}`);
+  };
+
+  /** A client whose child is `pid` joins: the chat greets it and tells the others. `proxy`: the connection it came by. */
+  private readonly admit = (pid: number, client: AcceptedSocket, proxy?: AcceptedSocket): void => {
     const connection = this.delivery.admit(pid, client);
     this.admission.joined(client.address);
-    this.options.log.info(`connect ${describeConnection(connection)}`);
+    this.options.log.info(`connect ${describeConnection(connection)}${proxy === undefined ? '' : ` via proxy ${formatHostPort(proxy.address, proxy.port)}`}`);
     this.options.chat.onConnect(connection);
     // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
     // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
@@ -123,7 +135,7 @@ export class SocketServerBroadcast extends SocketServer {
     // While the readers are behind, the pipe waits: its writers then wait too.
     this.reap();
     if (!this.delivery.paused && this.handleProcess()) this.endReaped();
-    if (this.children.waiting.length > 0) this.children.startWaiting(this.admit);
+    if (this.children.waiting.length > 0) this.children.startWaiting(this.arrive);
     for (const connection of this.admission.idle(this.delivery.connections.values())) {
       this.delivery.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
     }
@@ -154,6 +166,7 @@ export class SocketServerBroadcast extends SocketServer {
       return;
     }
     if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
+    if (connection === undefined && this.proxied.has(record.pid)) return this.onHeld(record);
     if (connection === undefined) {
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
       if (!this.children.has(record.pid) && !this.reaped.has(record.pid)) this.options.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
@@ -178,10 +191,51 @@ export class SocketServerBroadcast extends SocketServer {
       case RecordType.disc:
         this.end(connection, { kind: 'closed', detail: 'by the client' });
         break;
+      case RecordType.refused: // a PROXY header from a client that is not a trusted proxy
+        this.delivery.disconnect(connection, { kind: 'kicked', detail: record.data.toString('latin1') });
+        break;
       default:
         this.options.log.warn(`pipe: unknown record type ${record.type} from pid ${record.pid}`);
     }
   };
+
+  /** A record from the child of a trusted proxy's connection, held until its PROXY header is read. */
+  private onHeld(record: PipeRecord): void {
+    const log = this.options.log;
+    switch (record.type) {
+      case RecordType.origin: {
+        const arrival = this.proxied.resolve(record.pid, record.data);
+        if (arrival === undefined) return;
+        const refusal = this.admission.refusal(arrival.client, this.delivery.connections.size + this.proxied.size, this.children.waiting);
+        if (refusal !== null) return refuse(arrival.client, refusal, log);
+        return this.admit(record.pid, arrival.client, arrival.proxy);
+      }
+      case RecordType.refused: {
+        const reason = record.data.toString('latin1');
+        const proxy = this.proxied.take(record.pid);
+        if (proxy !== undefined) refuse(proxy, `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`, log);
+        return;
+      }
+      case RecordType.disc: // it left before its header came
+        this.dropHeld(record.pid);
+        return;
+      default:
+        log.warn(`pipe: record type ${record.type} from pid ${record.pid} before its PROXY header`);
+    }
+  }
+
+  /** A held connection whose child left (or died) before the header: closed without a word. */
+  private dropHeld(pid: number): void {
+    const proxy = this.proxied.take(pid);
+    if (proxy === undefined) return;
+    this.options.log.info(`proxy connection ${formatHostPort(proxy.address, proxy.port)} (pid ${pid}) closed before its PROXY header`);
+    try {
+      posix.shutdown(proxy.fd, 'SHUT_RDWR');
+    } catch {
+      // ENOTCONN: it has gone.
+    }
+    posix.close(proxy.fd);
+  }
 
   // ------------------------------------------------------------------ reap
 
@@ -199,6 +253,7 @@ export class SocketServerBroadcast extends SocketServer {
     for (const pid of this.reaped) {
       const connection = this.delivery.get(pid);
       if (connection !== undefined) this.end(connection, LOST);
+      this.dropHeld(pid);
     }
     this.reaped.clear();
   }
@@ -244,6 +299,7 @@ export class SocketServerBroadcast extends SocketServer {
       this.delivery.flushNow(connection);
       this.end(connection, SHUTDOWN);
     }
+    for (const proxy of this.proxied.takeAll()) refuse(proxy, 'The server is shutting down. Goodbye!', SILENT);
     this.options.sidecar?.stop();
     this.children.stopAll();
     this.pipe?.close();
@@ -260,7 +316,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   /** Descriptors of the parent's that a child must close. */
   private parentFds(): number[] {
-    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...(this.options.sidecar?.fds() ?? [])];
+    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...this.proxied.fds(), ...(this.options.sidecar?.fds() ?? [])];
     if (this.reserveFd >= 0) fds.push(this.reserveFd);
     for (const connection of this.delivery.connections.values()) fds.push(connection.fd);
     return fds;
@@ -273,7 +329,7 @@ export class SocketServerBroadcast extends SocketServer {
   private rehearseFirst(): void {
     const chat = this.options.rehearsalChat?.();
     if (chat === undefined || this.options.tracer.enabled) return;
-    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, rehearsalChat: undefined };
+    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, rehearsalChat: undefined, trustedProxies: null };
     rehearseOn(() => new SocketServerBroadcast(silent).stage(), this.options.log);
   }
 

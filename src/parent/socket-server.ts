@@ -66,9 +66,13 @@ export abstract class SocketServer {
   /** Creates, binds and listens; the socket is non-blocking so accept() can return at once. */
   listen(): SocketAddress {
     const { host, port, backlog } = this.listenOptions;
-    const fd = posix.socket(host.includes(':') ? 'IPv6' : 'IPv4');
+    const family = host.includes(':') ? 'IPv6' : 'IPv4';
+    const fd = posix.socket(family);
     try {
       posix.setsockopt(fd, 'SO_REUSEADDR', true);
+      // Dual stack: `::` takes IPv4 clients too, whatever the sysctl net.ipv6.bindv6only says
+      // (accept() gives them as 1.2.3.4, not ::ffff:1.2.3.4).
+      if (family === 'IPv6') posix.setsockopt(fd, 'IPV6_V6ONLY', false);
       posix.bind(fd, host, port);
       posix.listen(fd, backlog);
       posix.setNonBlocking(fd, true);

@@ -16,6 +16,7 @@
  * fork is quicker, and children share the same pages instead of stale copies.
  */
 import { readFileSync } from 'node:fs';
+import { HANDOFF_PLAIN, HANDOFF_PROXY } from '../child/socket-client-broadcast.js';
 import * as posix from '../posix/index.js';
 import { MAX_SPARES_ASKED, runZygote, type PlanFor } from '../zygote/zygote-process.js';
 import { messageOf } from '../log.js';
@@ -58,7 +59,8 @@ export class Zygote {
   private owingSince = 0;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
   private owedSince = 0;
-  private readonly byte = Buffer.from([1]);
+  /** What a spare is sent with its client's socket: whether its client is a trusted proxy. */
+  private readonly note = { plain: Buffer.from([HANDOFF_PLAIN]), proxy: Buffer.from([HANDOFF_PROXY]) };
   private readonly asks = Buffer.alloc(MAX_SPARES_ASKED, 1);
   private readonly reply = Buffer.alloc(4);
 
@@ -116,17 +118,17 @@ export class Zygote {
    * Hands `clientFd` to a spare and returns its pid. Null when no spare is here yet:
    * spares are asked for, one per waiting client (`waiting`, this one included), and
    * their arrival raises SIGUSR1; call again then. `isGone(pid)`: whether a pid has
-   * already exited (a killed spare).
+   * already exited (a killed spare). `proxy`: the client is a trusted proxy (ChildPlan.expectProxyHeader).
    * @throws the fork's error (`EAGAIN`...) when the zygote could not fork one;
    *   `ZygoteGoneError` when it has died, or owed spares for more than SPARE_WAIT_MS.
    */
-  handOff(clientFd: number, waiting: number, isGone: (pid: number) => boolean): number | null {
+  handOff(clientFd: number, waiting: number, isGone: (pid: number) => boolean, proxy = false): number | null {
     try {
       this.collect();
       for (let spare = this.ready.shift(); spare !== undefined; spare = this.ready.shift()) {
         this.owedSince = Date.now();
         try {
-          if (!isGone(spare.pid) && this.give(spare, clientFd)) return spare.pid;
+          if (!isGone(spare.pid) && this.give(spare, clientFd, proxy ? this.note.proxy : this.note.plain)) return spare.pid;
         } finally {
           posix.close(spare.handoffFd);
         }
@@ -147,9 +149,9 @@ export class Zygote {
    * Sends the client's socket to a spare; false when the spare cannot take it (it died
    * and is not reaped yet: EPIPE), which says nothing about the zygote.
    */
-  private give(spare: Spare, clientFd: number): boolean {
+  private give(spare: Spare, clientFd: number, note: Buffer): boolean {
     try {
-      posix.sendFd(spare.handoffFd, clientFd, this.byte);
+      posix.sendFd(spare.handoffFd, clientFd, note);
       return true;
     } catch {
       return false;

@@ -105,6 +105,7 @@ interface NativeBinding {
   listen(fd: number, backlog: number): void;
   getsockname(fd: number): SocketAddress;
   accept(fd: number): AcceptedSocket | null;
+  recv(fd: number, buffer: Uint8Array, offset: number, length: number, flags: number): number | null;
   send(fd: number, buffer: Uint8Array, offset: number, length: number, flags: number): number | null;
   sendv(fd: number, buffers: readonly Uint8Array[], flags: number): number | null;
   shutdown(fd: number, how: 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR'): void;
@@ -117,6 +118,7 @@ interface NativeBinding {
     O_ASYNC: number;
     FD_CLOEXEC: number;
     MSG_DONTWAIT: number;
+    MSG_PEEK: number;
     PIPE_BUF: number;
   };
 }
@@ -125,7 +127,7 @@ interface NativeBinding {
 export type FcntlCommand = 'F_GETFL' | 'F_SETFL' | 'F_GETFD' | 'F_SETFD' | 'F_SETOWN' | 'F_GETOWN' | 'F_SETSIG' | 'F_GETSIG';
 
 /** The integer socket options the addon accepts. */
-export type SocketOption = 'SO_REUSEADDR' | 'TCP_NODELAY' | 'SO_SNDBUF' | 'SO_RCVBUF' | 'SO_RCVLOWAT' | 'SO_RCVTIMEO';
+export type SocketOption = 'SO_REUSEADDR' | 'TCP_NODELAY' | 'SO_SNDBUF' | 'SO_RCVBUF' | 'SO_RCVLOWAT' | 'SO_RCVTIMEO' | 'IPV6_V6ONLY';
 
 /** Finds the compiled addon, or fails naming every place it looked. */
 function loadBinding(): NativeBinding {

@@ -1,5 +1,5 @@
 /**
- * Sockets: socket(2), bind, listen, accept, send/sendmsg with an iovec, socketpair(2),
+ * Sockets: socket(2), bind, listen, accept, recv (to peek), send/sendmsg with an iovec, socketpair(2),
  * descriptor passing (SCM_RIGHTS) and shutdown. See native/socket.cc and native/unix.cc.
  */
 import { checkBuffer, checkBufferList, checkFd, checkInt32, checkNonEmptyBuffer, checkWhole, constants, native, type AcceptedSocket, type ReceivedMessage, type SocketAddress, type SocketOption } from './binding.js';
@@ -10,8 +10,8 @@ export function socket(family: 'IPv4' | 'IPv6'): number {
 }
 
 /**
- * `setsockopt(2)`: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF, SO_RCVBUF and SO_RCVLOWAT take an
- * integer (or boolean); SO_RCVTIMEO takes microseconds, 0 for none: a blocking read that
+ * `setsockopt(2)`: SO_REUSEADDR, TCP_NODELAY, SO_SNDBUF, SO_RCVBUF, SO_RCVLOWAT and IPV6_V6ONLY
+ * take an integer (or boolean); SO_RCVTIMEO takes microseconds, 0 for none: a blocking read that
  * times out with nothing returns null (EAGAIN). (Linux honours SO_RCVLOWAT on a blocking
  * TCP read; a Unix-domain stream read returns what is there.)
  */
@@ -53,6 +53,27 @@ export function getsockname(fd: number): SocketAddress {
 export function accept(fd: number): AcceptedSocket | null {
   checkFd(fd);
   return native.accept(fd);
+}
+
+/** Flags for `recv()`. */
+export interface RecvOptions {
+  /** `MSG_PEEK`: look at the bytes without taking them; the next read returns them again. */
+  peek?: boolean;
+}
+
+/**
+ * `recv(2)` into `buffer[offset, offset + length)`: the bytes received (0: end of stream), or
+ * null when nothing came (a non-blocking socket, or SO_RCVTIMEO ran out with nothing). A
+ * blocking call waits for SO_RCVLOWAT bytes, or until SO_RCVTIMEO runs out with fewer.
+ * @throws `ECONNRESET` and the like when the peer has gone.
+ */
+export function recv(fd: number, buffer: Uint8Array, offset = 0, length = buffer.length - offset, options: RecvOptions = {}): number | null {
+  checkFd(fd);
+  checkBuffer(buffer);
+  checkWhole(offset, 'offset', 0, buffer.length);
+  checkWhole(length, 'length', 0, buffer.length - offset);
+  const flags = options.peek === true ? constants.MSG_PEEK : 0;
+  return native.recv(fd, buffer, offset, length, flags);
 }
 
 /** Flags for `send()`. */

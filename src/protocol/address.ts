@@ -1,8 +1,9 @@
 /**
- * Which clients count as "one address" for the per-address limit. An IPv4 client is
- * its address. An IPv6 client is its network prefix (by default the /64 a provider
- * gives one customer, who can use any of its 2^64 addresses): counting each full
- * address would let one machine take any number of slots. Pure: no I/O.
+ * Addresses as text. Which clients count as "one address" for the per-address limit:
+ * an IPv4 client is its address; an IPv6 client is its network prefix (by default the
+ * /64 a provider gives one customer, who can use any of its 2^64 addresses): counting
+ * each full address would let one machine take any number of slots. Also the usual
+ * form of an address, and address ranges (--trusted-proxy). Pure: no I/O.
  */
 
 /** `HOST:PORT`, with an IPv6 address in brackets (`[::1]:4444`), as in a URL. */
@@ -25,10 +26,17 @@ export function addressGroup(address: string, ipv6PrefixBits: number): string {
   return `${compressIpv6(kept)}/${ipv6PrefixBits}`;
 }
 
-/** The eight 16-bit groups of an IPv6 address in text form, or null when it is not one. */
+/** The eight 16-bit groups of an IPv6 address in text form (a dotted IPv4 tail allowed: `::ffff:1.2.3.4`), or null when it is not one. */
 export function expandIpv6(address: string): number[] | null {
-  const [text = '', zone] = address.split('%');
+  const [withTail = '', zone] = address.split('%');
   if (zone !== undefined && zone === '') return null;
+  let text = withTail;
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.')) {
+    const v4 = parseIpv4(text.slice(lastColon + 1));
+    if (v4 === null || lastColon < 0) return null;
+    text = `${text.slice(0, lastColon + 1)}${((v4[0] ?? 0) * 256 + (v4[1] ?? 0)).toString(16)}:${((v4[2] ?? 0) * 256 + (v4[3] ?? 0)).toString(16)}`;
+  }
   const halves = text.split('::');
   if (halves.length > 2) return null;
   const parse = (part: string): number[] | null => {
@@ -66,4 +74,70 @@ export function compressIpv6(groups: readonly number[]): string {
   const hex = groups.map((group) => group.toString(16));
   if (bestAt < 0) return hex.join(':');
   return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLength).join(':')}`;
+}
+
+/** The four bytes of a dotted IPv4 address (no leading zeros, which some read as octal), or null. */
+export function parseIpv4(text: string): number[] | null {
+  const parts = text.split('.');
+  if (parts.length !== 4) return null;
+  const bytes: number[] = [];
+  for (const part of parts) {
+    if (!/^(0|[1-9]\d{0,2})$/.test(part) || Number(part) > 255) return null;
+    bytes.push(Number(part));
+  }
+  return bytes;
+}
+
+/** An IPv4 address as the eight groups of its IPv4-mapped IPv6 form (::ffff:a.b.c.d). */
+function mappedGroups(bytes: readonly number[]): number[] {
+  return [0, 0, 0, 0, 0, 0xffff, (bytes[0] ?? 0) * 256 + (bytes[1] ?? 0), (bytes[2] ?? 0) * 256 + (bytes[3] ?? 0)];
+}
+
+/** Any address as eight groups (IPv4 as IPv4-mapped IPv6), or null when it is not an address. */
+function addressGroups(address: string): number[] | null {
+  const v4 = parseIpv4(address);
+  return v4 !== null ? mappedGroups(v4) : expandIpv6(address);
+}
+
+/**
+ * The usual text of eight address groups: an IPv4-mapped address (an IPv4 client of a
+ * dual-stack socket, ::ffff:1.2.3.4) as the IPv4 address, anything else as RFC 5952 IPv6.
+ */
+export function usualAddress(groups: readonly number[]): string {
+  if (groups.slice(0, 6).every((group, i) => group === (i === 5 ? 0xffff : 0))) {
+    const [high = 0, low = 0] = groups.slice(6);
+    return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  }
+  return compressIpv6(groups);
+}
+
+/** An address range (--trusted-proxy): IPv4 ones held as IPv4-mapped IPv6, so either form of a client matches. */
+export interface AddressRange {
+  readonly groups: readonly number[];
+  /** Leading bits that must match, of 128. */
+  readonly bits: number;
+}
+
+/** `10.0.0.0/8`, `fd00::/8`, or one address alone (`127.0.0.1`, `::1`); null when it is none of these. */
+export function parseRange(text: string): AddressRange | null {
+  const [address = '', length, extra] = text.split('/');
+  if (extra !== undefined || address.includes('%')) return null;
+  const v4 = parseIpv4(address);
+  const groups = v4 !== null ? mappedGroups(v4) : expandIpv6(address);
+  if (groups === null) return null;
+  const max = v4 !== null ? 32 : 128;
+  if (length !== undefined && (!/^(0|[1-9]\d{0,2})$/.test(length) || Number(length) > max)) return null;
+  const bits = (length === undefined ? max : Number(length)) + (v4 !== null ? 96 : 0);
+  return { groups, bits };
+}
+
+/** Whether `address` (either form of an IPv4 address, or IPv6) is in `range`. */
+export function inRange(range: AddressRange, address: string): boolean {
+  const groups = addressGroups(address);
+  if (groups === null) return false;
+  for (let i = 0, bits = range.bits; i < 8 && bits > 0; i++, bits -= 16) {
+    const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
+    if (((groups[i] ?? 0) & mask) !== ((range.groups[i] ?? 0) & mask)) return false;
+  }
+  return true;
 }

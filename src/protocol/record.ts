@@ -28,6 +28,13 @@ export const RecordType = {
   flood: 6,
   /** A JSON message between the parent and its Redis link process (src/cluster/protocol.ts). */
   link: 7,
+  /**
+   * The client's own address, from the PROXY header its trusted proxy sent first: 'ADDRESS PORT',
+   * or empty when the proxy speaks for itself (a health check). Before any line.
+   */
+  origin: 8,
+  /** The child refuses its connection (a missing, malformed or unexpected PROXY header); data: why. */
+  refused: 9,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 export type RecordTypeCode = (typeof RecordType)[RecordTypeName];

@@ -21,6 +21,8 @@ const DEFAULTS: Config = {
   maxClients: 0,
   maxPerIp: 20,
   ipv6Prefix: 64,
+  proxyProtocol: false,
+  trustedProxy: [],
   idleTimeout: 0,
   sendqBytes: 256 * 1024,
   trace: false,
@@ -49,6 +51,8 @@ const SAMPLES: { [K in keyof Config]: { flag: string; text: string; value: Confi
   maxClients: { flag: 'max-clients', text: '100', value: 100 },
   maxPerIp: { flag: 'max-per-ip', text: '0', value: 0 },
   ipv6Prefix: { flag: 'ipv6-prefix', text: '48', value: 48 },
+  proxyProtocol: { flag: 'proxy-protocol', text: 'on', value: true },
+  trustedProxy: { flag: 'trusted-proxy', text: '127.0.0.1, 10.0.0.0/8,fd00::/8', value: ['127.0.0.1', '10.0.0.0/8', 'fd00::/8'] },
   idleTimeout: { flag: 'idle-timeout', text: '600', value: 600 },
   sendqBytes: { flag: 'sendq', text: '65536', value: 65536 },
   trace: { flag: 'trace', text: 'on', value: true },
@@ -78,6 +82,8 @@ const OTHER_TEXT: Record<keyof Config, string> = {
   maxClients: '50',
   maxPerIp: '4',
   ipv6Prefix: '56',
+  proxyProtocol: 'off',
+  trustedProxy: '::1',
   idleTimeout: '60',
   sendqBytes: '8192',
   trace: 'off',
@@ -165,8 +171,8 @@ describe.each(SAMPLE_LIST)('option %s', (key, sample) => {
 describe('switches', () => {
   const switches = SAMPLE_LIST.filter(([, sample]) => isSwitch(sample.flag));
 
-  it('are timestamps, classic, zygote, trace and trace-idle', () => {
-    expect(switches.map(([key]) => key).sort()).toEqual(['classic', 'timestamps', 'trace', 'traceIdle', 'zygote']);
+  it('are timestamps, classic, proxy-protocol, zygote, trace and trace-idle', () => {
+    expect(switches.map(([key]) => key).sort()).toEqual(['classic', 'proxyProtocol', 'timestamps', 'trace', 'traceIdle', 'zygote']);
   });
 
   it.each(switches)('--%s turns it on, --no- turns it off, whatever the default', (key, sample) => {
@@ -295,6 +301,21 @@ describe('--redis', () => {
     expect(configError(['--redis', '127.0.0.1:6379']).message).toBe("--redis: expected a URL such as redis://127.0.0.1:6379, got '127.0.0.1:6379'");
     expect(configError(['--redis', 'not a url']).message).toBe("--redis: expected a URL such as redis://127.0.0.1:6379, got 'not a url'");
     expect(configError([], { POSIX_CHAT_REDIS: 'not a url' }).message).toBe("POSIX_CHAT_REDIS: expected a URL such as redis://127.0.0.1:6379, got 'not a url'");
+  });
+});
+
+describe('--trusted-proxy', () => {
+  it('takes addresses and ranges, IPv4 and IPv6, separated by commas or spaces', () => {
+    expect(run(['--trusted-proxy', '127.0.0.1']).trustedProxy).toEqual(['127.0.0.1']);
+    expect(run([], { POSIX_CHAT_TRUSTED_PROXY: '10.0.0.0/8 192.168.0.0/16, ::1,2001:db8::/32' }).trustedProxy).toEqual(['10.0.0.0/8', '192.168.0.0/16', '::1', '2001:db8::/32']);
+  });
+
+  it('refuses a name, a bad length or a bad address, naming it', () => {
+    for (const bad of ['proxy.example', '10.0.0.0/33', '::1/129', '10.0.0.0/', '1.2.3', '010.0.0.1', '10.0.0.0/8/8', 'fe80::1%eth0']) {
+      expect(configError(['--trusted-proxy', `127.0.0.1,${bad}`]).message).toBe(
+        `--trusted-proxy: expected addresses or ranges such as 127.0.0.1, 10.0.0.0/8 or fd00::/8, separated by commas; got '${bad}'`,
+      );
+    }
   });
 });
 

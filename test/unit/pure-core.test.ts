@@ -55,6 +55,8 @@ const { LineEditor, cleanLines } = await import('./dist/protocol/line-editor.js'
 const { LineAssembler } = await import('./dist/protocol/line-assembler.js');
 const { TokenBucket } = await import('./dist/protocol/rate-limit.js');
 const text = await import('./dist/protocol/text.js');
+const { parseProxyHeader } = await import('./dist/protocol/proxy.js');
+const address = await import('./dist/protocol/address.js');
 const { Chat } = await import('./dist/chat/chat.js');
 const { ClassicChat } = await import('./dist/chat/classic-chat.js');
 const cluster = await import('./dist/cluster/protocol.js');
@@ -117,6 +119,11 @@ out.rateLimit = decisions;
 
 // protocol/text.js
 out.text = [text.hasUnsafeText('plain words'), text.hasUnsafeText('a\u202eb'), text.isInvisibleControl(0x85), text.isUnsafeCodePoint(0x41)];
+
+// protocol/proxy.js and address.js: a PROXY header, and a trusted-proxy range.
+const header = Buffer.from('PROXY TCP6 ::ffff:192.0.2.7 ::1 5000 4444\r\nhi');
+out.proxy = parseProxyHeader(header, header.length);
+out.range = address.inRange(address.parseRange('192.0.2.0/24'), '::ffff:192.0.2.7');
 
 // chat/chat.js: two clients connect, one speaks; a fake delivery records what is sent.
 const sent = [];
@@ -206,6 +213,8 @@ describe('the pure core without the addon', () => {
     ]);
     expect(out.rateLimit).toEqual(['pass', 'pass', 'first-drop', 'drop', 'pass']);
     expect(out.text).toEqual([false, true, true, false]);
+    expect(out.proxy).toEqual({ kind: 'header', version: 1, length: 43, source: { address: '192.0.2.7', port: 5000 } });
+    expect(out.range).toBe(true);
 
     const chat = out.chat as { to: unknown; text: string }[];
     expect(chat).toContainEqual({ to: 101, text: '*** Welcome to posix-chat, guest-1! You are in #lobby.\r\n' });

@@ -1,0 +1,116 @@
+/**
+ * A child's first look at its connection, before any reader (telnet or another) takes
+ * a byte: the PROXY protocol header. From a trusted proxy the connection must start
+ * with one; the child takes it off the stream and tells the parent the real client's
+ * address (an `origin` record) before any line. From anyone else a header is refused:
+ * believing it would let any client claim any address.
+ *
+ * The child looks with MSG_PEEK, so only the header itself is ever taken: what follows
+ * stays in the socket for whichever reader serves the connection. It waits here (never
+ * the parent), at most PROXY_HEADER_TIMEOUT_MS.
+ */
+import type { ChildPlan } from '../contracts.js';
+import * as posix from '../posix/index.js';
+import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from '../protocol/proxy.js';
+import { RecordType } from '../protocol/record.js';
+import type { LineRecords } from './input.js';
+
+/**
+ * How long a trusted proxy has to send its whole header, and how long a client's first
+ * bytes that could begin a header (`PROX`, a CR LF) wait for more before they are read
+ * as what they are. Proxies send the header at once, in one segment.
+ */
+export const PROXY_HEADER_TIMEOUT_MS = 5000;
+
+/**
+ * Takes the PROXY header a trusted proxy sends first (`plan.expectProxyHeader`) and sends
+ * the parent its `origin`; refuses one from anyone else. Returns true when the connection
+ * goes on to be served; false when it was refused: the parent was sent a `refused` record
+ * saying why, and closed the connection (its `disc` record has been sent too).
+ * `buffer` (at least PROXY_HEADER_MAX_BYTES) is only scratch space.
+ */
+export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: Buffer): boolean {
+  let header: ProxyHeader;
+  try {
+    header = peekHeader(plan.clientFd, plan.expectProxyHeader, buffer);
+  } catch {
+    return true; // ECONNRESET and the like: the reader meets the same end and says goodbye
+  }
+  const refusal = plan.expectProxyHeader ? expectedHeader(plan.clientFd, header, records, buffer) : unexpectedHeader(header);
+  if (refusal === null) return true;
+  records.sendNow(RecordType.refused, buffer, buffer.write(refusal, 0, 'latin1'));
+  waitForClose(plan.clientFd, buffer);
+  records.sendDisc();
+  return false;
+}
+
+/**
+ * Looks at the connection's first bytes until they are a header, or plainly not one, or
+ * the time is up (`partial` then). A client's first look waits as long as the client
+ * takes to say something, as any read would; a proxy's does not.
+ */
+function peekHeader(fd: number, expected: boolean, buffer: Buffer): ProxyHeader {
+  const deadline = Date.now() + PROXY_HEADER_TIMEOUT_MS;
+  let seen = 0;
+  let paced = false;
+  try {
+    for (;;) {
+      if (expected || seen > 0) {
+        // Wait for more than what is already there, and not past the deadline.
+        const leftMs = deadline - Date.now();
+        if (leftMs <= 0) return { kind: 'partial' };
+        posix.setsockopt(fd, 'SO_RCVLOWAT', seen + 1);
+        posix.setsockopt(fd, 'SO_RCVTIMEO', leftMs * 1000);
+        paced = true;
+      }
+      const n = posix.recv(fd, buffer, 0, PROXY_HEADER_MAX_BYTES, { peek: true });
+      // End of stream (0) before a decision: nothing to refuse; the reader sees the end too.
+      if (n === 0) return { kind: 'none' };
+      // Nothing more came in time (null: nothing at all; n <= seen: only what was there).
+      if (n === null || n <= seen) return { kind: 'partial' };
+      seen = n;
+      const header = parseProxyHeader(buffer, n);
+      if (header.kind !== 'partial') return header;
+    }
+  } finally {
+    if (paced) {
+      posix.setsockopt(fd, 'SO_RCVLOWAT', 1);
+      posix.setsockopt(fd, 'SO_RCVTIMEO', 0);
+    }
+  }
+}
+
+/** From a trusted proxy: takes a whole header off the stream and sends its `origin`; otherwise why it is refused. */
+function expectedHeader(fd: number, header: ProxyHeader, records: LineRecords, buffer: Buffer): string | null {
+  switch (header.kind) {
+    case 'none':
+      return 'a trusted proxy sent no PROXY protocol header (send-proxy or send-proxy-v2 in HAProxy, protocol = proxy in stunnel)';
+    case 'partial':
+      return `a trusted proxy sent no whole PROXY protocol header within ${PROXY_HEADER_TIMEOUT_MS / 1000} s`;
+    case 'invalid':
+      return `a malformed PROXY protocol header: ${header.reason}`;
+    case 'header':
+      // It has been peeked whole, so this finds it there and takes exactly it.
+      for (let taken = 0, n = 1; taken < header.length && n > 0; taken += n) n = posix.read(fd, buffer, 0, header.length - taken) ?? 0;
+      records.sendNow(RecordType.origin, buffer, header.source === null ? 0 : buffer.write(`${header.source.address} ${header.source.port}`, 0, 'latin1'));
+      return null;
+  }
+}
+
+/**
+ * From anyone else: a whole, valid header is refused. A line that only starts like a
+ * version 1 header ("PROXY me") is someone's chat.
+ */
+function unexpectedHeader(header: ProxyHeader): string | null {
+  if (header.kind === 'header') return 'a PROXY protocol header from an address that is not a trusted proxy (--trusted-proxy)';
+  return null;
+}
+
+/** After a refusal: discards what comes until the parent has closed the connection. */
+function waitForClose(fd: number, buffer: Buffer): void {
+  try {
+    while ((posix.read(fd, buffer) ?? 1) > 0);
+  } catch {
+    // The client has gone.
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * --proxy-protocol in the parent: which connections come from a trusted proxy, and
+ * those connections while their child reads the PROXY header. Such a connection is
+ * held out of the chat (counted against --max-clients, but against no address: the
+ * proxy's address is everyone's) until its child's `origin` record names the real
+ * client; then it joins, or is refused, by that address like any other.
+ *
+ * It is a function of the accepted connection (its peer's address), whichever
+ * listening socket took it. The parent never reads a client: the child does.
+ */
+import type { AcceptedSocket } from '../posix/index.js';
+import { inRange, type AddressRange } from '../protocol/address.js';
+
+/** A held connection, resolved: the client as its proxy names it, and the proxy's own connection. */
+export interface ProxiedClient {
+  client: AcceptedSocket;
+  proxy: AcceptedSocket;
+}
+
+export class ProxiedArrivals {
+  /** Connections from a trusted proxy whose child is reading the header, by the child's pid. */
+  private readonly held = new Map<number, AcceptedSocket>();
+
+  /** @param trusted --trusted-proxy's ranges; null when --proxy-protocol is off. */
+  constructor(private readonly trusted: readonly AddressRange[] | null) {}
+
+  /** Whether `client` is a trusted proxy: its first bytes must be a PROXY header. */
+  isProxy(client: { address: string }): boolean {
+    if (this.trusted === null) return false;
+    for (const range of this.trusted) if (inRange(range, client.address)) return true;
+    return false;
+  }
+
+  /** Holds a trusted proxy's connection, served by child `pid`, until its header is read. */
+  hold(pid: number, connection: AcceptedSocket): void {
+    this.held.set(pid, connection);
+  }
+
+  has(pid: number): boolean {
+    return this.held.has(pid);
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** The held connections' sockets, which children must close. */
+  fds(): number[] {
+    return [...this.held.values()].map((connection) => connection.fd);
+  }
+
+  /** Stops holding child `pid`'s connection and returns it. */
+  take(pid: number): AcceptedSocket | undefined {
+    const connection = this.held.get(pid);
+    this.held.delete(pid);
+    return connection;
+  }
+
+  /** Stops holding every connection and returns them. */
+  takeAll(): AcceptedSocket[] {
+    const all = [...this.held.values()];
+    this.held.clear();
+    return all;
+  }
+
+  /**
+   * Child `pid`'s `origin` record (`ADDRESS PORT`, or empty when the proxy speaks for itself):
+   * the connection, no longer held, with the client's address. Undefined when `pid` is not held.
+   */
+  resolve(pid: number, origin: Buffer): ProxiedClient | undefined {
+    const proxy = this.take(pid);
+    if (proxy === undefined) return undefined;
+    const [address, port] = origin.toString('latin1').split(' ');
+    if (address === undefined || address === '' || port === undefined) return { client: proxy, proxy };
+    return { client: { ...proxy, address, port: Number(port), family: address.includes(':') ? 'IPv6' : 'IPv4' }, proxy };
+  }
+}
