@@ -126,7 +126,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   });
   try {
     const address = server.listen();
-    if (config.user !== '') log.info(becomeUser(config.user));
+    const became = config.user === '' ? null : becomeUser(config.user);
+    if (became !== null) log.info(became);
     if (cluster !== undefined && config.serverName === '') cluster.settings.serverName = formatHostPort(address.address, address.port);
     // Printed once the loop is ready (with --redis: once the link is), as the original did.
     server.run(() => {

@@ -23,11 +23,12 @@ export function rootRefusal(uid: number, user: string): string | null {
  * Becomes `user`: its supplementary groups, then its group, then its uid (in that order:
  * once the uid has changed, the groups can no longer be). Then checks that root cannot be
  * taken back, and marks the process dumpable again so its /proc files are its own.
- * @returns what changed, for the log.
+ * @returns what changed, for the log; null when the process runs as `user` already.
  */
-export function becomeUser(user: string): string {
+export function becomeUser(user: string): string | null {
   const entry = posix.getpwnam(user);
   if (entry === null) throw new StartError(`--user: no such user '${user}'`);
+  if (process.getuid?.() === entry.uid && process.geteuid?.() === entry.uid) return null;
   try {
     (process as PosixProcess).initgroups?.(entry.name, entry.gid);
     process.setgid?.(entry.gid);
