@@ -12,8 +12,8 @@ import type { ChildPlan, ExitStatus, Tracer } from '../contracts.js';
 import type { Logger } from '../log.js';
 import { messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
-import type { AcceptedSocket } from '../posix/index.js';
 import { refuse } from './admission.js';
+import type { Accepted } from './socket-server.js';
 import { Zygote, ZygoteGoneError } from './zygote.js';
 
 /** The OOM killer's bias for children (-1000 never .. 1000 always); the parent keeps its own. */
@@ -32,7 +32,7 @@ export interface ChildrenOptions {
   log: Logger;
   tracer: Tracer;
   /** What every child is told about its input. */
-  child: Pick<ChildPlan, 'maxLineBytes' | 'inputMode' | 'rateLimit'>;
+  child: Pick<ChildPlan, 'maxLineBytes' | 'inputMode' | 'rateLimit' | 'web'>;
   /** The write end of the parent's pipe. */
   pipeWriteFd: () => number;
   /** Descriptors of the parent's that no child may keep (listening socket, pipe's read end, clients' sockets). */
@@ -41,7 +41,7 @@ export interface ChildrenOptions {
 
 export class Children {
   /** Clients accepted and not yet given a child: they came before the zygote's next spare. */
-  readonly waiting: AcceptedSocket[] = [];
+  readonly waiting: Accepted[] = [];
   /** Every child not yet reaped, including those whose connection has ended. */
   private readonly pids = new Set<number>();
   private readonly zygote = new Zygote();
@@ -83,11 +83,11 @@ export class Children {
    * `admit` takes each one before the next is forked (so that child closes its socket).
    * A client whose fork failed is refused here.
    */
-  startWaiting(admit: (pid: number, client: AcceptedSocket) => void): void {
+  startWaiting(admit: (pid: number, client: Accepted) => void): void {
     for (let client = this.waiting[0]; client !== undefined; client = this.waiting[0]) {
       let pid: number | null;
       try {
-        pid = this.forkChild(client.fd);
+        pid = this.forkChild(client);
       } catch (error) {
         this.waiting.shift();
         this.options.log.error(`fork failed for ${client.address}:${client.port}: ${messageOf(error)}`);
@@ -169,11 +169,12 @@ export class Children {
    * A child for a new client: from the zygote (null: its spare has not come yet), or
    * (without one, or when it fails) by fork() here.
    */
-  private forkChild(clientFd: number): number | null {
+  private forkChild(client: Accepted): number | null {
+    const clientFd = client.fd;
     if (this.options.zygote && !this.zygote.running) this.start(); // it died: a new one
     if (this.zygote.running) {
       try {
-        const pid = this.zygote.handOff(clientFd, this.waiting.length, (spare) => this.reapedElsewhere.has(spare));
+        const pid = this.zygote.handOff(clientFd, this.waiting.length, (spare) => this.reapedElsewhere.has(spare), client.framing);
         if (pid === null) return null;
         this.pids.add(pid);
         this.trace(`sendmsg(spare child ${pid}, fd ${clientFd}): forked ahead by the zygote, it takes this client`);
@@ -188,6 +189,7 @@ export class Children {
     // The plan only now: what the child must close is what the parent holds at this moment
     // (but its own client, which may still be in the waiting list).
     const plan = this.planFor(clientFd, this.options.pipeWriteFd(), this.options.parentFds().filter((fd) => fd !== clientFd));
+    plan.framing = client.framing;
     const pid = posix.fork();
     if (pid === 0) runChild(plan); // never returns
     this.pids.add(pid);
@@ -202,7 +204,18 @@ export class Children {
    */
   planFor(clientFd: number, pipeWriteFd: number, closeFds: number[]): ChildPlan {
     const { parentPid, tracer, child } = this.options;
-    return { clientFd, pipeWriteFd, closeFds, parentPid, maxLineBytes: child.maxLineBytes, inputMode: child.inputMode, rateLimit: child.rateLimit, trace: tracer.enabled };
+    return {
+      clientFd,
+      pipeWriteFd,
+      closeFds,
+      parentPid,
+      maxLineBytes: child.maxLineBytes,
+      inputMode: child.inputMode,
+      rateLimit: child.rateLimit,
+      trace: tracer.enabled,
+      framing: 'telnet',
+      web: child.web,
+    };
   }
 
   private rememberUnknown(pid: number): void {

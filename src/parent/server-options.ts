@@ -7,6 +7,7 @@ import { waitForWakeUp } from './signal-wait.js';
 import type { Logger } from '../log.js';
 import type { Limits } from './admission.js';
 import type { ListenOptions } from './socket-server.js';
+import type { WebSettings } from '../web/respond.js';
 
 /** How long the server waits for its sidecar's first ready. */
 export const SIDECAR_START_MS = 15_000;
@@ -31,6 +32,8 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
   traceIdle?: boolean;
   /** Fork children from a zygote (forked once at start) instead of from the parent itself. */
   zygote: boolean;
+  /** With a web port: the page, and the origins allowed to open its WebSocket. */
+  webPage: WebSettings | null;
   /** The Redis link, with --redis. */
   sidecar?: Sidecar;
   /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */

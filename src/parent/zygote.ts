@@ -17,6 +17,8 @@
  */
 import { readFileSync } from 'node:fs';
 import * as posix from '../posix/index.js';
+import { HANDOFF_BYTE } from '../child/socket-client-broadcast.js';
+import type { Framing } from '../contracts.js';
 import { MAX_SPARES_ASKED, runZygote, type PlanFor } from '../zygote/zygote-process.js';
 import { messageOf } from '../log.js';
 
@@ -58,7 +60,8 @@ export class Zygote {
   private owingSince = 0;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
   private owedSince = 0;
-  private readonly byte = Buffer.from([1]);
+  /** What goes with a client's socket to its spare: how the client speaks. */
+  private readonly framingByte: Readonly<Record<Framing, Buffer>> = { telnet: Buffer.from([HANDOFF_BYTE.telnet]), websocket: Buffer.from([HANDOFF_BYTE.websocket]) };
   private readonly asks = Buffer.alloc(MAX_SPARES_ASKED, 1);
   private readonly reply = Buffer.alloc(4);
 
@@ -113,20 +116,20 @@ export class Zygote {
   }
 
   /**
-   * Hands `clientFd` to a spare and returns its pid. Null when no spare is here yet:
+   * Hands `clientFd`, which speaks `framing`, to a spare and returns its pid. Null when no spare is here yet:
    * spares are asked for, one per waiting client (`waiting`, this one included), and
    * their arrival raises SIGUSR1; call again then. `isGone(pid)`: whether a pid has
    * already exited (a killed spare).
    * @throws the fork's error (`EAGAIN`...) when the zygote could not fork one;
    *   `ZygoteGoneError` when it has died, or owed spares for more than SPARE_WAIT_MS.
    */
-  handOff(clientFd: number, waiting: number, isGone: (pid: number) => boolean): number | null {
+  handOff(clientFd: number, waiting: number, isGone: (pid: number) => boolean, framing: Framing = 'telnet'): number | null {
     try {
       this.collect();
       for (let spare = this.ready.shift(); spare !== undefined; spare = this.ready.shift()) {
         this.owedSince = Date.now();
         try {
-          if (!isGone(spare.pid) && this.give(spare, clientFd)) return spare.pid;
+          if (!isGone(spare.pid) && this.give(spare, clientFd, framing)) return spare.pid;
         } finally {
           posix.close(spare.handoffFd);
         }
@@ -147,9 +150,9 @@ export class Zygote {
    * Sends the client's socket to a spare; false when the spare cannot take it (it died
    * and is not reaped yet: EPIPE), which says nothing about the zygote.
    */
-  private give(spare: Spare, clientFd: number): boolean {
+  private give(spare: Spare, clientFd: number, framing: Framing): boolean {
     try {
-      posix.sendFd(spare.handoffFd, clientFd, this.byte);
+      posix.sendFd(spare.handoffFd, clientFd, this.framingByte[framing]);
       return true;
     } catch {
       return false;
