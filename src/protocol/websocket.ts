@@ -155,8 +155,10 @@ export class FrameDecoder {
   /** Bytes of header needed, given what has come (the length and mask follow the first two). */
   private headerNeeded(): number {
     if (this.headerLength < 2) return 2;
-    const short = (this.header[1] ?? 0) & 0x7f;
-    return 2 + (short === 126 ? 2 : short === 127 ? 8 : 0) + 4;
+    const second = this.header[1] ?? 0;
+    const short = second & 0x7f;
+    // An unmasked frame has no mask to wait for: it is refused as soon as its first two bytes are in.
+    return 2 + (short === 126 ? 2 : short === 127 ? 8 : 0) + ((second & 0x80) !== 0 ? 4 : 0);
   }
 
   private startFrame(): void {
