@@ -65,6 +65,15 @@ describe('the web port', () => {
     expect(telnet.lines().filter((line) => line.includes('<guest-2>'))).toEqual([expect.stringMatching(/<guest-2> fragmented$/), expect.stringMatching(/<guest-2> one$/), expect.stringMatching(/<guest-2> two$/)]);
   });
 
+  it('applies the same flood control as on the telnet port', async () => {
+    const { web, telnet } = await startWeb(['--rate-limit', '2', '--rate-burst', '2']);
+    const client = await openWs(web);
+    for (let i = 0; i < 8; i++) client.ws.send(`line ${i}`);
+    await pollUntil(() => client.text().includes('You are sending more than 2 lines a second: lines are being dropped.'), 5000, 'the warning');
+    await telnet.waitFor('<guest-2> line 1\r\n');
+    expect(telnet.text).not.toContain('line 7');
+  });
+
   it('answers a ping with a pong', async () => {
     const { web } = await startWeb();
     const client = await openWs(web);
