@@ -16,6 +16,7 @@ const PURE_CORE = [
   '^src/pipe/(writer|link-pipe)\\.ts$',
   '^src/cluster/(redis-(link|schema|credentials)|link-(presence|publish))\\.ts$', // the Redis link is a separate Node program
   '^src/log\\.ts$',
+  '^src/web/', // the page's files, the HTTP answers
 ];
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -67,7 +68,8 @@ module.exports = {
   options: {
     // build/ is followed-not-excluded so that only-loader-loads-addon can see a .node import.
     doNotFollow: { path: ['node_modules', '^build/'] },
-    exclude: { path: '^(dist|node_modules|\\.ci)/' },
+    // src/web/page/ is the browser's: its imports are URLs this server serves, not modules here.
+    exclude: { path: '^(dist|node_modules|\\.ci|src/web/page)/' },
     moduleSystems: ['es6', 'cjs'],
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },

@@ -53,6 +53,18 @@ export default defineConfig(
       globals: globals.node,
     },
   },
+  // The web page's own scripts run in the browser, as plain ES modules.
+  {
+    files: ['src/web/page/**/*.js'],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: 'module',
+      globals: globals.browser,
+    },
+    // Control characters in regexes are deliberate: the page shows typed ones as ^X.
+    rules: { 'no-control-regex': 'off' },
+  },
   {
     files: ['eslint.config.js', '**/*.mjs'],
     extends: [js.configs.recommended],

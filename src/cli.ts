@@ -18,6 +18,8 @@ import { isSingleThreaded } from './posix/index.js';
 import { parseRange } from './protocol/address.js';
 import { cleanLines } from './protocol/line-editor.js';
 import { noTrace, stderrTrace } from './trace.js';
+import type { WebSettings } from './web/respond.js';
+import { loadSite } from './web/site.js';
 
 export const EXIT_OK = 0;
 export const EXIT_START_FAILED = 1;
@@ -85,6 +87,14 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     return EXIT_USAGE;
   }
 
+  let webPage: WebSettings | null = null;
+  try {
+    if (config.webPort !== null) webPage = { site: loadSite(), origins: config.webOrigin };
+  } catch (error) {
+    process.stderr.write(`posix-chat: --web-port: cannot read the web page's files: ${messageOf(error)}\n`);
+    return EXIT_START_FAILED;
+  }
+
   const log = new Logger(config.logLevel);
   if (redis.warning !== '') log.warn(redis.warning);
   const ceiling = config.maxClients === 0 ? maxClientsHere(config.sendqBytes) : null;
@@ -107,6 +117,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     host: config.host,
     port: config.port,
     backlog: config.backlog,
+    web: config.webPort === null ? null : { host: config.webHost === '' ? config.host : config.webHost, port: config.webPort },
+    webPage,
     maxLineBytes: config.maxLineBytes,
     inputMode: config.classic ? 'classic' : 'chat',
     sendqLimitBytes: config.sendqBytes,
@@ -132,6 +144,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     // Printed once the loop is ready (with --redis: once the link is), as the original did.
     server.run(() => {
       if (ceiling !== null) log.info(`at most ${maxClients} clients at once (set by ${ceiling.why}; --max-clients to change)`);
+      const web = server.webAddress;
+      if (web !== null) process.stdout.write(`Web page on http://${formatHostPort(web.address, web.port)}/\n`);
       process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);
     });
   } catch (error) {

@@ -52,6 +52,12 @@ export interface Config {
   logLevel: LogLevel;
   /** Started as root: the user to become once listening; '' otherwise. */
   user: string;
+  /** The web page's port (0 picks a free one), or null: no web page. */
+  webPort: number | null;
+  /** The address the web page listens on; '' for `host`. */
+  webHost: string;
+  /** Origins whose pages may open the WebSocket; empty: the page's own. */
+  webOrigin: string[];
 }
 
 /** A bad option or value: the CLI prints the message as one line and exits with 2. */
@@ -126,6 +132,23 @@ function userName(text: string, name: string): string {
   // The portable user name set (POSIX 3.437), as useradd accepts it.
   if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(text)) throw new ConfigError(`${name}: expected a user name such as nobody, got '${text}'`);
   return text;
+}
+
+function optionalPort(text: string, name: string): number | null {
+  return text.trim().toLowerCase() === 'off' ? null : integer(0, 65535)(text, name);
+}
+
+function optionalAddress(text: string, name: string): string {
+  return text === '' ? text : ipAddress(text, name);
+}
+
+/** Origins as a browser sends them (scheme://host[:port], nothing after), separated by commas. */
+function origins(text: string, name: string): string[] {
+  const list = text.split(',').map((one) => one.trim()).filter((one) => one !== '');
+  for (const origin of list) {
+    if (!/^https?:\/\/[A-Za-z0-9.\-[\]:]+$/.test(origin)) throw new ConfigError(`${name}: expected origins such as https://chat.example.org, separated by commas, got '${origin}'`);
+  }
+  return list;
 }
 
 function logLevel(text: string, name: string): LogLevel {
@@ -209,6 +232,25 @@ export const OPTIONS: readonly AnyOption[] = [
     defaultValue: '',
     shownDefault: 'HOST:PORT',
     parse: serverName,
+  },
+  {
+    key: 'webPort',
+    flag: 'web-port',
+    placeholder: 'N',
+    help: 'serve the chat as a web page on this TCP port too (0 picks a free one)',
+    defaultValue: null,
+    shownDefault: 'off',
+    parse: optionalPort,
+  },
+  { key: 'webHost', flag: 'web-host', placeholder: 'ADDRESS', help: "the web page's address", defaultValue: '', shownDefault: 'as --host', parse: optionalAddress },
+  {
+    key: 'webOrigin',
+    flag: 'web-origin',
+    placeholder: 'ORIGIN,...',
+    help: "origins whose pages may open the chat's WebSocket, such as https://chat.example.org",
+    defaultValue: [],
+    shownDefault: "the page's own",
+    parse: origins,
   },
   { key: 'logLevel', flag: 'log-level', placeholder: 'LEVEL', help: `log detail on stderr: ${LOG_LEVELS.join(', ')}`, defaultValue: 'info', parse: logLevel },
   {

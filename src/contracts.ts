@@ -8,6 +8,7 @@
  */
 import type { ChatEvent, Presence } from './cluster/protocol.js';
 import type { PipeRecord } from './protocol/record.js';
+import type { WebSettings } from './web/respond.js';
 
 // ------------------------------------------------------------ connections
 
@@ -92,6 +93,13 @@ export interface ChatHandler {
  */
 export type InputMode = 'chat' | 'classic';
 
+/**
+ * What a connection speaks: telnet (the main port), or HTTP then WebSocket (the web
+ * port). The parent frames what it sends a 'websocket' connection; a child learns its
+ * client's framing with the client's socket.
+ */
+export type Framing = 'telnet' | 'websocket';
+
 /** Lines a second, and the burst allowed above that. */
 export interface RateLimit {
   perSecond: number;
@@ -120,6 +128,10 @@ export interface ChildPlan {
   expectProxyHeader: boolean;
   /** --trace: say what goes into the pipe. */
   trace: boolean;
+  /** How the client speaks (a spare learns it when its client comes). */
+  framing: Framing;
+  /** The web page and who may open its WebSocket, with --web-port; null without. */
+  web: WebSettings | null;
 }
 
 /** How a process ended, as waitpid() tells it. */

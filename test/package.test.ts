@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { ROOT } from './helpers/server.js';
+import { webPortOf } from './helpers/websocket.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'posix-chat-pack-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -17,7 +18,7 @@ function npm(args: string[], cwd: string): string {
 }
 
 describe('the npm package', () => {
-  it('packs, installs into an empty folder (building the addon), and `npx posix-chat --port 0` serves', async () => {
+  it('packs, installs into an empty folder (building the addon), and `npx posix-chat --port 0 --web-port 0` serves the chat and the page', async () => {
     // --ignore-scripts: npm test has built dist/ already; rebuilding it here would race the other test files.
     npm(['pack', '--ignore-scripts', '--pack-destination', work], ROOT);
     const tarball = readdirSync(work).find((name) => name.endsWith('.tgz')) as string;
@@ -32,7 +33,7 @@ describe('the npm package', () => {
     });
     expect(imported.stdout.trim()).toBe('true');
 
-    const server = spawn('npx', ['posix-chat', '--port', '0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn('npx', ['posix-chat', '--port', '0', '--web-port', '0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     server.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
@@ -42,6 +43,12 @@ describe('the npm package', () => {
       const client = await TestClient.connect(port);
       await client.waitFor('Welcome to posix-chat');
       client.close();
+      // The page's files and the terminal's come with the package.
+      const web = webPortOf(out);
+      for (const file of ['/', '/app.js', '/xterm/xterm.mjs', '/xterm/addon-fit.mjs', '/xterm/xterm.css']) {
+        const response = await fetch(`http://127.0.0.1:${web}${file}`);
+        expect(`${file} ${response.status}`).toBe(`${file} 200`);
+      }
     } finally {
       // npx runs the bin as a child: signal the whole group it leads so the server gets it.
       const pids = spawnSync('pgrep', ['-f', `${app}/node_modules/.bin/posix-chat`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);

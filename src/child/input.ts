@@ -26,6 +26,9 @@ export class LineRecords implements LineSink {
   private readonly bucket: TokenBucket | null;
   /** Set once we asked the parent to disconnect a flooder: nothing more goes through. */
   private silenced = false;
+  /** What the `disc` record carries: a web client's close code (u16 BE), or nothing. */
+  private readonly discData = Buffer.alloc(2);
+  private discLength = 0;
 
   constructor(
     private readonly pipe: PipeWriter,
@@ -75,9 +78,21 @@ export class LineRecords implements LineSink {
     this.pipe.flush();
   }
 
+  /** A web client's WebSocket is open: it joins the chat. Sent at once. */
+  sendOpen(): void {
+    this.pipe.queue(RecordType.open, this.lineBuffer, 0, 0);
+    this.pipe.flush();
+  }
+
+  /** The WebSocket close code the parent is to send when this client goes (the `disc` record carries it). */
+  closeWith(code: number): void {
+    this.discData.writeUInt16BE(code, 0);
+    this.discLength = 2;
+  }
+
   /** The client has gone: the last record. */
   sendDisc(): void {
-    this.pipe.queue(RecordType.disc, this.lineBuffer, 0, 0);
+    this.pipe.queue(RecordType.disc, this.discData, 0, this.discLength);
     this.pipe.flush();
   }
 

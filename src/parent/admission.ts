@@ -4,11 +4,12 @@
  * close, without forking). Also the descriptor limit each client costs the parent.
  */
 import { readFileSync } from 'node:fs';
-import type { Connection } from '../contracts.js';
+import type { Connection, Framing } from '../contracts.js';
 import { messageOf, type Logger } from '../log.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { addressGroup, formatHostPort } from '../protocol/address.js';
+import { errorResponse } from '../protocol/http.js';
 import { ANNOUNCEMENT_PREFIX } from '../chat/rules.js';
 
 /** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
@@ -103,13 +104,15 @@ export function prepareClientSocket(fd: number): void {
 }
 
 /**
- * Turns a connection away: one line saying why, then close. shutdown() first, so a child
- * that holds the socket too (one that read a PROXY header) sees the end at once.
+ * Turns a connection away: one line saying why (an HTTP 503 on the web port), then close.
+ * shutdown() first, so a child that holds the socket too (one that read a PROXY header)
+ * sees the end at once.
  */
-export function refuse(client: AcceptedSocket, message: string, log: Logger): void {
+export function refuse(client: AcceptedSocket & { framing?: Framing }, message: string, log: Logger): void {
   log.warn(`refused ${formatHostPort(client.address, client.port)}: ${message}`);
   try {
-    posix.send(client.fd, Buffer.from(`${ANNOUNCEMENT_PREFIX}${message}\r\n`), { dontWait: true });
+    const refusal = client.framing === 'websocket' ? errorResponse(503, message) : Buffer.from(`${ANNOUNCEMENT_PREFIX}${message}\r\n`);
+    posix.send(client.fd, refusal, { dontWait: true });
     posix.shutdown(client.fd, 'SHUT_RDWR');
   } catch {
     // It left already.

@@ -12,9 +12,9 @@ import type { ChildPlan, ExitStatus, Tracer } from '../contracts.js';
 import type { Logger } from '../log.js';
 import { messageOf } from '../log.js';
 import * as posix from '../posix/index.js';
-import type { AcceptedSocket } from '../posix/index.js';
 import { formatHostPort } from '../protocol/address.js';
 import { refuse } from './admission.js';
+import type { Accepted } from './socket-server.js';
 import { Zygote, ZygoteGoneError } from './zygote.js';
 
 /** The OOM killer's bias for children (-1000 never .. 1000 always); the parent keeps its own. */
@@ -33,18 +33,18 @@ export interface ChildrenOptions {
   log: Logger;
   tracer: Tracer;
   /** What every child is told about its input. */
-  child: Pick<ChildPlan, 'maxLineBytes' | 'inputMode' | 'rateLimit'>;
+  child: Pick<ChildPlan, 'maxLineBytes' | 'inputMode' | 'rateLimit' | 'web'>;
   /** The write end of the parent's pipe. */
   pipeWriteFd: () => number;
   /** Descriptors of the parent's that no child may keep (listening socket, pipe's read end, clients' sockets). */
   parentFds: () => number[];
   /** Whether a client is a trusted proxy, whose child must read a PROXY header first. */
-  isProxy: (client: AcceptedSocket) => boolean;
+  isProxy: (client: Accepted) => boolean;
 }
 
 export class Children {
   /** Clients accepted and not yet given a child: they came before the zygote's next spare. */
-  readonly waiting: AcceptedSocket[] = [];
+  readonly waiting: Accepted[] = [];
   /** Every child not yet reaped, including those whose connection has ended. */
   private readonly pids = new Set<number>();
   private readonly zygote = new Zygote();
@@ -86,11 +86,11 @@ export class Children {
    * `admit` takes each one before the next is forked (so that child closes its socket).
    * A client whose fork failed is refused here.
    */
-  startWaiting(admit: (pid: number, client: AcceptedSocket) => void): void {
+  startWaiting(admit: (pid: number, client: Accepted) => void): void {
     for (let client = this.waiting[0]; client !== undefined; client = this.waiting[0]) {
       let pid: number | null;
       try {
-        pid = this.forkChild(client.fd, this.options.isProxy(client));
+        pid = this.forkChild(client);
       } catch (error) {
         this.waiting.shift();
         this.options.log.error(`fork failed for ${formatHostPort(client.address, client.port)}: ${messageOf(error)}`);
@@ -172,11 +172,13 @@ export class Children {
    * A child for a new client: from the zygote (null: its spare has not come yet), or
    * (without one, or when it fails) by fork() here.
    */
-  private forkChild(clientFd: number, proxy: boolean): number | null {
+  private forkChild(client: Accepted): number | null {
+    const clientFd = client.fd;
+    const proxy = this.options.isProxy(client);
     if (this.options.zygote && !this.zygote.running) this.start(); // it died: a new one
     if (this.zygote.running) {
       try {
-        const pid = this.zygote.handOff(clientFd, this.waiting.length, (spare) => this.reapedElsewhere.has(spare), proxy);
+        const pid = this.zygote.handOff(clientFd, this.waiting.length, (spare) => this.reapedElsewhere.has(spare), client.framing, proxy);
         if (pid === null) return null;
         this.pids.add(pid);
         this.trace(`sendmsg(spare child ${pid}, fd ${clientFd}): forked ahead by the zygote, it takes this client`);
@@ -191,6 +193,7 @@ export class Children {
     // The plan only now: what the child must close is what the parent holds at this moment
     // (but its own client, which may still be in the waiting list).
     const plan = this.planFor(clientFd, this.options.pipeWriteFd(), this.options.parentFds().filter((fd) => fd !== clientFd));
+    plan.framing = client.framing;
     plan.expectProxyHeader = proxy;
     const pid = posix.fork();
     if (pid === 0) runChild(plan); // never returns
@@ -216,6 +219,8 @@ export class Children {
       rateLimit: child.rateLimit,
       expectProxyHeader: false,
       trace: tracer.enabled,
+      framing: 'telnet',
+      web: child.web,
     };
   }
 

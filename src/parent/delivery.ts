@@ -17,13 +17,18 @@
  * FAR_BEHIND_MS for it. The parent's memory so stays near
  * clients x (send-queue limit + one pipe read's output); docs/architecture.md.
  *
+ * A web client's output is framed here: each piece queued for it becomes one WebSocket
+ * frame (a header before the same Buffer), and the bytes its child framed itself (a
+ * pong) go as they are. Telnet clients' output is queued as it is.
+ *
  * Data flows one way: nothing here calls the chat or the loop. What this module ends
  * (a client whose peer vanished, one too slow to keep) it hands back: flush() returns
  * the lost ones, takeKicks() the ones to disconnect.
  */
-import type { Connection, Delivery, DisconnectReason, Tracer } from '../contracts.js';
+import type { Connection, Delivery, DisconnectReason, Framing, Tracer } from '../contracts.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
+import { closeFrame, frameHeader, Opcode } from '../protocol/websocket.js';
 import { Fanout, type FanoutSink } from './fanout.js';
 import { Outbox } from './outbox.js';
 
@@ -37,6 +42,8 @@ export const FAR_BEHIND_MS = 2000;
 /** The parent's own record of a connection: the chat's view, plus its queue. */
 interface Client extends Connection {
   readonly outbox: Outbox;
+  /** A web client: what it is sent goes in WebSocket frames. */
+  readonly webSocket: boolean;
 }
 
 const NONE_LOST: readonly Connection[] = [];
@@ -63,17 +70,19 @@ export class Deliveries implements Delivery, FanoutSink {
   /**
    * @param sendqLimitBytes output queued for one client before it counts as too slow
    * @param check the last check on text before it goes out (safeOutput; none in --classic, whose bytes pass as sent)
+   * @param webOpcode the frames web clients get: text, or binary where lines may not be UTF-8 (--classic)
    */
   constructor(
     private readonly sendqLimitBytes: number,
     private readonly tracer: Tracer,
     private readonly check: (text: Buffer) => Buffer = (text) => text,
+    private readonly webOpcode: number = Opcode.text,
   ) {
     this.everyone = new Fanout(this, check);
   }
 
   /** A new client, served by child `pid`: from now on it gets broadcasts and can join rooms. */
-  admit(pid: number, socket: AcceptedSocket): Connection {
+  admit(pid: number, socket: AcceptedSocket, framing: Framing = 'telnet'): Connection {
     const client: Client = {
       pid,
       fd: socket.fd,
@@ -81,6 +90,7 @@ export class Deliveries implements Delivery, FanoutSink {
       port: socket.port,
       lastActive: Date.now(),
       outbox: new Outbox(socket.fd),
+      webSocket: framing === 'websocket',
     };
     this.connections.set(pid, client);
     this.everyone.add(client);
@@ -139,12 +149,6 @@ export class Deliveries implements Delivery, FanoutSink {
     this.enqueue(connection, this.check(data));
   }
 
-  /** Telnet negotiation the client's child answers with: protocol bytes, not text, so sent as they are. */
-  reply(connection: Connection, data: Buffer): void {
-    this.flushGroups();
-    this.enqueue(connection, data);
-  }
-
   broadcast(data: Buffer, except?: Connection): void {
     this.everyone.send(data, except ?? null);
   }
@@ -160,12 +164,30 @@ export class Deliveries implements Delivery, FanoutSink {
 
   // ------------------------------------------------------ for the rooms
 
-  /** FanoutSink: straight into a client's queue. */
+  /** FanoutSink: straight into a client's queue (in a frame of its own for a web client). */
   enqueue(connection: Connection, data: Buffer): void {
+    const client = this.connections.get(connection.pid);
+    if (client === undefined || data.length === 0) return;
+    if (client.webSocket) client.outbox.enqueue(frameHeader(this.webOpcode, data.length));
+    client.outbox.enqueue(data);
+    this.unflushed.add(client);
+  }
+
+  /** Queues bytes the client's child made for it (telnet answers, a framed pong) as they are: protocol, not text, so unchecked. */
+  sendAsIs(connection: Connection, data: Buffer): void {
+    this.flushGroups();
     const client = this.connections.get(connection.pid);
     if (client === undefined) return;
     client.outbox.enqueue(data);
     this.unflushed.add(client);
+  }
+
+  /** A web client's last frame, after what is queued: a close with `code` (RFC 6455 section 7.4). False (nothing) for telnet. */
+  sendClose(connection: Connection, code: number): boolean {
+    const client = this.connections.get(connection.pid);
+    if (client?.webSocket !== true) return false;
+    this.sendAsIs(client, closeFrame(code));
+    return true;
   }
 
   /** FanoutSink: a room has lines waiting. */

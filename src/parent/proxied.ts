@@ -8,18 +8,18 @@
  * It is a function of the accepted connection (its peer's address), whichever
  * listening socket took it. The parent never reads a client: the child does.
  */
-import type { AcceptedSocket } from '../posix/index.js';
+import type { Accepted } from './socket-server.js';
 import { inRange, type AddressRange } from '../protocol/address.js';
 
 /** A held connection, resolved: the client as its proxy names it, and the proxy's own connection. */
 export interface ProxiedClient {
-  client: AcceptedSocket;
-  proxy: AcceptedSocket;
+  client: Accepted;
+  proxy: Accepted;
 }
 
 export class ProxiedArrivals {
   /** Connections from a trusted proxy whose child is reading the header, by the child's pid. */
-  private readonly held = new Map<number, AcceptedSocket>();
+  private readonly held = new Map<number, Accepted>();
 
   /** @param trusted --trusted-proxy's ranges; null when --proxy-protocol is off. */
   constructor(private readonly trusted: readonly AddressRange[] | null) {}
@@ -32,7 +32,7 @@ export class ProxiedArrivals {
   }
 
   /** Holds a trusted proxy's connection, served by child `pid`, until its header is read. */
-  hold(pid: number, connection: AcceptedSocket): void {
+  hold(pid: number, connection: Accepted): void {
     this.held.set(pid, connection);
   }
 
@@ -50,14 +50,14 @@ export class ProxiedArrivals {
   }
 
   /** Stops holding child `pid`'s connection and returns it. */
-  take(pid: number): AcceptedSocket | undefined {
+  take(pid: number): Accepted | undefined {
     const connection = this.held.get(pid);
     this.held.delete(pid);
     return connection;
   }
 
   /** Stops holding every connection and returns them. */
-  takeAll(): AcceptedSocket[] {
+  takeAll(): Accepted[] {
     const all = [...this.held.values()];
     this.held.clear();
     return all;

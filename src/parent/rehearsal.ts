@@ -10,7 +10,7 @@
  */
 import { messageOf, type Logger } from '../log.js';
 import * as posix from '../posix/index.js';
-import type { AcceptedSocket } from '../posix/index.js';
+import type { Accepted } from './socket-server.js';
 import { cleanLines } from '../protocol/line-editor.js';
 import { RecordType, type RecordTypeCode } from '../protocol/record.js';
 import { PipeWriter } from '../pipe/writer.js';
@@ -21,7 +21,7 @@ export interface RehearsalStage {
   /** Where made-up children write their records. */
   readonly pipeWriteFd: number;
   /** A client whose child is `pid` joins. */
-  admit(pid: number, socket: AcceptedSocket): void;
+  admit(pid: number, socket: Accepted): void;
   /** One loop turn: drain the pipe, route every record, send. */
   turn(): void;
   /** Ends every connection and closes the stage's pipe. */
@@ -77,7 +77,7 @@ export function rehearse(stage: RehearsalStage): void {
         if (i === 0) posix.setsockopt(ours, 'SO_SNDBUF', 1);
         peers.push(theirs);
         writers.push(new PipeWriter(io, pid));
-        stage.admit(pid++, { fd: ours, address: '127.0.0.1', port: 1 + i, family: 'IPv4' });
+        stage.admit(pid++, { fd: ours, address: '127.0.0.1', port: 1 + i, family: 'IPv4', framing: 'telnet' });
         turn();
       }
       for (let n = 0; n < LINES_PER_ROUND; n++) {

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { AddressRange } from '../protocol/address.js';
 import type { Limits } from './admission.js';
 import type { ListenOptions } from './socket-server.js';
+import type { WebSettings } from '../web/respond.js';
 
 /** How long the server waits for its sidecar's first ready. */
 export const SIDECAR_START_MS = 15_000;
@@ -37,6 +38,8 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
    * client; null (or absent): off. From anyone else, a PROXY header is refused either way.
    */
   trustedProxies?: readonly AddressRange[] | null;
+  /** With a web port: the page, and the origins allowed to open its WebSocket. */
+  webPage: WebSettings | null;
   /** The Redis link, with --redis. */
   sidecar?: Sidecar;
   /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */

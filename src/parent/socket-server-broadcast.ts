@@ -13,10 +13,10 @@ import type { Connection, DisconnectReason } from '../contracts.js';
 import { describeConnection, Logger, ThrottledLog } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
-import type { AcceptedSocket } from '../posix/index.js';
 import { formatHostPort } from '../protocol/address.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
 import { safeOutput } from '../protocol/text.js';
+import { Opcode } from '../protocol/websocket.js';
 import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
@@ -24,7 +24,8 @@ import { ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
 import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
 import { startSidecar, type BroadcastServerOptions } from './server-options.js';
-import { SocketServer } from './socket-server.js';
+import { SocketServer, type Accepted } from './socket-server.js';
+import { closeCodeFor, closeCodeIn, WebClients } from './web-clients.js';
 
 /** While some client's output is queued, look again this soon. */
 export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
@@ -45,10 +46,15 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly reaped = new Set<number>();
   /** accept()'s errors can repeat every turn: logged at most once in a while. */
   private readonly acceptErrors: ThrottledLog;
+  /** Web connections fetching the page, not (yet) in the chat. */
+  private readonly web: WebClients;
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
-    this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer, options.inputMode === 'chat' ? safeOutput : undefined);
+    // --classic passes raw bytes on, which may not be UTF-8: no text check, and web clients get them in binary frames.
+    const classic = options.inputMode === 'classic';
+    this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer, classic ? undefined : safeOutput, classic ? Opcode.binary : Opcode.text);
+    this.web = new WebClients(this.join, (client) => this.admission.left(client.address));
     this.proxied = new ProxiedArrivals(options.trustedProxies ?? null);
     this.admission = new Admission(options, (client) => this.proxied.isProxy(client));
     this.acceptErrors = new ThrottledLog(options.log);
@@ -57,7 +63,7 @@ export class SocketServerBroadcast extends SocketServer {
       parentPid: this.parentPid,
       log: options.log,
       tracer: options.tracer,
-      child: { maxLineBytes: options.maxLineBytes, inputMode: options.inputMode, rateLimit: options.rateLimit },
+      child: { maxLineBytes: options.maxLineBytes, inputMode: options.inputMode, rateLimit: options.rateLimit, web: options.webPage },
       pipeWriteFd: () => this.openPipe().writeFd,
       parentFds: () => this.parentFds(),
       isProxy: (client) => this.proxied.isProxy(client),
@@ -72,6 +78,7 @@ export class SocketServerBroadcast extends SocketServer {
     installSignalWait();
     const pipe = this.openPipe(); // before the first fork: every child inherits it
     posix.setSignalOnReadable(this.listenFd, 'SIGUSR1'); // a new connection wakes the wait too
+    if (this.webFd >= 0) posix.setSignalOnReadable(this.webFd, 'SIGUSR1');
     raiseFileLimit(this.options.log);
     warmUpChildPath((pipeWriteFd) => this.children.planFor(-1, pipeWriteFd, this.parentFds()));
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
@@ -89,8 +96,8 @@ export class SocketServerBroadcast extends SocketServer {
 
   // ------------------------------------------------------------ on connect
 
-  protected onConnect(client: AcceptedSocket): void {
-    const refusal = this.admission.refusal(client, this.delivery.connections.size + this.proxied.size, this.children.waiting);
+  protected onConnect(client: Accepted): void {
+    const refusal = this.admission.refusal(client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
     if (refusal !== null) return refuse(client, refusal, this.options.log);
     prepareClientSocket(client.fd);
     this.trace(`accept() -> fd ${client.fd} from ${formatHostPort(client.address, client.port)}`);
@@ -98,18 +105,28 @@ export class SocketServerBroadcast extends SocketServer {
     this.children.startWaiting(this.arrive);
   }
 
-  /** A client has its child `pid`: it joins now, or once its PROXY header is read (a trusted proxy's). */
-  private readonly arrive = (pid: number, client: AcceptedSocket): void => {
+  /** A client has its child `pid`: it goes on now, or once its PROXY header is read (a trusted proxy's). */
+  private readonly arrive = (pid: number, client: Accepted): void => {
     if (!this.proxied.isProxy(client)) return this.admit(pid, client);
     this.proxied.hold(pid, client);
-    this.trace(`child ${pid} reads the PROXY header of ${client.address}:${client.port}`);
+    this.trace(`child ${pid} reads the PROXY header of ${formatHostPort(client.address, client.port)}`);
   };
 
-  /** A client whose child is `pid` joins: the chat greets it and tells the others. `proxy`: the connection it came by. */
-  private readonly admit = (pid: number, client: AcceptedSocket, proxy?: AcceptedSocket): void => {
-    const connection = this.delivery.admit(pid, client);
+  /**
+   * A client now has its child, `pid`: a telnet one joins the chat; a web one first asks for
+   * the page. `proxy`: the connection it came by, behind a trusted proxy.
+   */
+  private readonly admit = (pid: number, client: Accepted, proxy?: Accepted): void => {
     this.admission.joined(client.address);
-    this.options.log.info(`connect ${describeConnection(connection)}${proxy === undefined ? '' : ` via proxy ${formatHostPort(proxy.address, proxy.port)}`}`);
+    if (proxy !== undefined) this.options.log.info(`${formatHostPort(client.address, client.port)} (pid ${pid}) via proxy ${formatHostPort(proxy.address, proxy.port)}`);
+    if (client.framing === 'websocket') this.web.add(pid, client);
+    else this.join(pid, client);
+  };
+
+  /** A client whose child is `pid` joins: the chat greets it and tells the others. */
+  private readonly join = (pid: number, client: Accepted): void => {
+    const connection = this.delivery.admit(pid, client, client.framing);
+    this.options.log.info(`connect ${describeConnection(connection)}${client.framing === 'websocket' ? ' (web)' : ''}`);
     this.options.chat.onConnect(connection);
     // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
     // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
@@ -168,6 +185,7 @@ export class SocketServerBroadcast extends SocketServer {
     if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     if (connection === undefined && this.proxied.has(record.pid)) return this.onHeld(record);
     if (connection === undefined) {
+      if (this.web.onRecord(record)) return;
       // A child whose connection already ended may still say goodbye; anything else is unexpected.
       if (!this.children.has(record.pid) && !this.reaped.has(record.pid)) this.options.log.warn(`pipe: record type ${record.type} from unknown pid ${record.pid}`);
       return;
@@ -186,10 +204,10 @@ export class SocketServerBroadcast extends SocketServer {
         this.delivery.disconnect(connection, { kind: 'kicked', detail: 'flooding' });
         break;
       case RecordType.reply:
-        this.delivery.reply(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
+        this.delivery.sendAsIs(connection, Buffer.from(record.data)); // a copy: the decoder reuses its buffer
         break;
       case RecordType.disc:
-        this.end(connection, { kind: 'closed', detail: 'by the client' });
+        this.end(connection, { kind: 'closed', detail: 'by the client' }, closeCodeIn(record.data));
         break;
       case RecordType.refused: // a PROXY header from a client that is not a trusted proxy
         this.delivery.disconnect(connection, { kind: 'kicked', detail: record.data.toString('latin1') });
@@ -206,7 +224,7 @@ export class SocketServerBroadcast extends SocketServer {
       case RecordType.origin: {
         const arrival = this.proxied.resolve(record.pid, record.data);
         if (arrival === undefined) return;
-        const refusal = this.admission.refusal(arrival.client, this.delivery.connections.size + this.proxied.size, this.children.waiting);
+        const refusal = this.admission.refusal(arrival.client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
         if (refusal !== null) return refuse(arrival.client, refusal, log);
         return this.admit(record.pid, arrival.client, arrival.proxy);
       }
@@ -251,6 +269,7 @@ export class SocketServerBroadcast extends SocketServer {
   /** Once their records are all read: the connections of reaped children that sent no goodbye were lost. */
   private endReaped(): void {
     for (const pid of this.reaped) {
+      this.web.end(pid);
       const connection = this.delivery.get(pid);
       if (connection !== undefined) this.end(connection, LOST);
       this.dropHeld(pid);
@@ -276,7 +295,9 @@ export class SocketServerBroadcast extends SocketServer {
     }
   }
 
-  private end(connection: Connection, reason: DisconnectReason): void {
+  /** Ends a connection; a web client first gets a close frame with `closeCode` (null: none, it has gone). */
+  private end(connection: Connection, reason: DisconnectReason, closeCode: number | null = closeCodeFor(reason)): void {
+    if (closeCode !== null && this.delivery.sendClose(connection, closeCode)) this.delivery.flushNow(connection);
     if (!this.delivery.remove(connection)) return;
     this.admission.left(connection.address);
     const level = reason.kind === 'kicked' ? 'warn' : 'info';
@@ -288,7 +309,7 @@ export class SocketServerBroadcast extends SocketServer {
     this.acceptErrors.error(`accept: ${error.message}`);
   }
 
-  protected onRefusedForDescriptors(client: AcceptedSocket): void {
+  protected onRefusedForDescriptors(client: Accepted): void {
     this.acceptErrors.warn(`out of descriptors: refusing ${formatHostPort(client.address, client.port)}`);
     refuse(client, 'The server has no room for another connection; try again later.', SILENT);
   }
@@ -300,6 +321,7 @@ export class SocketServerBroadcast extends SocketServer {
       this.end(connection, SHUTDOWN);
     }
     for (const proxy of this.proxied.takeAll()) refuse(proxy, 'The server is shutting down. Goodbye!', SILENT);
+    this.web.endAll();
     this.options.sidecar?.stop();
     this.children.stopAll();
     this.pipe?.close();
@@ -318,6 +340,7 @@ export class SocketServerBroadcast extends SocketServer {
   private parentFds(): number[] {
     const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...this.proxied.fds(), ...(this.options.sidecar?.fds() ?? [])];
     if (this.reserveFd >= 0) fds.push(this.reserveFd);
+    if (this.webFd >= 0) fds.push(this.webFd, ...this.web.fds());
     for (const connection of this.delivery.connections.values()) fds.push(connection.fd);
     return fds;
   }

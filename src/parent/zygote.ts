@@ -16,8 +16,9 @@
  * fork is quicker, and children share the same pages instead of stale copies.
  */
 import { readFileSync } from 'node:fs';
-import { HANDOFF_PLAIN, HANDOFF_PROXY } from '../child/socket-client-broadcast.js';
+import { HANDOFF_BYTE, HANDOFF_PROXY_BIT } from '../child/socket-client-broadcast.js';
 import * as posix from '../posix/index.js';
+import type { Framing } from '../contracts.js';
 import { MAX_SPARES_ASKED, runZygote, type PlanFor } from '../zygote/zygote-process.js';
 import { messageOf } from '../log.js';
 
@@ -59,8 +60,11 @@ export class Zygote {
   private owingSince = 0;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
   private owedSince = 0;
-  /** What a spare is sent with its client's socket: whether its client is a trusted proxy. */
-  private readonly note = { plain: Buffer.from([HANDOFF_PLAIN]), proxy: Buffer.from([HANDOFF_PROXY]) };
+  /** What goes with a client's socket to its spare: how the client speaks, and whether a PROXY header comes first. */
+  private readonly handoffByte = [Buffer.from([0]), Buffer.from([0])].map((_, proxy) => ({
+    telnet: Buffer.from([HANDOFF_BYTE.telnet | (proxy === 1 ? HANDOFF_PROXY_BIT : 0)]),
+    websocket: Buffer.from([HANDOFF_BYTE.websocket | (proxy === 1 ? HANDOFF_PROXY_BIT : 0)]),
+  }));
   private readonly asks = Buffer.alloc(MAX_SPARES_ASKED, 1);
   private readonly reply = Buffer.alloc(4);
 
@@ -115,20 +119,20 @@ export class Zygote {
   }
 
   /**
-   * Hands `clientFd` to a spare and returns its pid. Null when no spare is here yet:
+   * Hands `clientFd`, which speaks `framing`, to a spare and returns its pid. Null when no spare is here yet:
    * spares are asked for, one per waiting client (`waiting`, this one included), and
    * their arrival raises SIGUSR1; call again then. `isGone(pid)`: whether a pid has
    * already exited (a killed spare). `proxy`: the client is a trusted proxy (ChildPlan.expectProxyHeader).
    * @throws the fork's error (`EAGAIN`...) when the zygote could not fork one;
    *   `ZygoteGoneError` when it has died, or owed spares for more than SPARE_WAIT_MS.
    */
-  handOff(clientFd: number, waiting: number, isGone: (pid: number) => boolean, proxy = false): number | null {
+  handOff(clientFd: number, waiting: number, isGone: (pid: number) => boolean, framing: Framing = 'telnet', proxy = false): number | null {
     try {
       this.collect();
       for (let spare = this.ready.shift(); spare !== undefined; spare = this.ready.shift()) {
         this.owedSince = Date.now();
         try {
-          if (!isGone(spare.pid) && this.give(spare, clientFd, proxy ? this.note.proxy : this.note.plain)) return spare.pid;
+          if (!isGone(spare.pid) && this.give(spare, clientFd, this.handoffByte[proxy ? 1 : 0]?.[framing] ?? Buffer.from([HANDOFF_BYTE.telnet]))) return spare.pid;
         } finally {
           posix.close(spare.handoffFd);
         }

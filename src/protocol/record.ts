@@ -16,7 +16,7 @@ import { crc32 } from './crc32.js';
 export const RecordType = {
   /** A complete line from the client (without its line end). */
   msg: 1,
-  /** The client has gone; the child is about to exit. */
+  /** The client has gone; the child is about to exit. From a web child, data: the WebSocket close code (u16 BE) to send, if any. */
   disc: 2,
   /** A line that hit the length limit: delivered cut, and its sender is told. */
   cut: 3,
@@ -35,6 +35,8 @@ export const RecordType = {
   origin: 8,
   /** The child refuses its connection (a missing, malformed or unexpected PROXY header); data: why. */
   refused: 9,
+  /** A web child's client has opened its WebSocket: it joins the chat now (before, it only fetched the page). */
+  open: 10,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 export type RecordTypeCode = (typeof RecordType)[RecordTypeName];

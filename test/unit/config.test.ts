@@ -34,6 +34,9 @@ const DEFAULTS: Config = {
   serverName: '',
   logLevel: 'info',
   user: '',
+  webPort: null,
+  webHost: '',
+  webOrigin: [],
 };
 
 /** For every option: its flag, and a valid value other than its default, as text and as parsed. */
@@ -64,6 +67,9 @@ const SAMPLES: { [K in keyof Config]: { flag: string; text: string; value: Confi
   serverName: { flag: 'server-name', text: 'alpha', value: 'alpha' },
   logLevel: { flag: 'log-level', text: 'debug', value: 'debug' },
   user: { flag: 'user', text: 'nobody', value: 'nobody' },
+  webPort: { flag: 'web-port', text: '8080', value: 8080 },
+  webHost: { flag: 'web-host', text: '0.0.0.0', value: '0.0.0.0' },
+  webOrigin: { flag: 'web-origin', text: 'https://a.example, http://b.example:8080', value: ['https://a.example', 'http://b.example:8080'] },
 };
 const SAMPLE_LIST = Object.entries(SAMPLES) as [keyof Config, { flag: string; text: string; value: unknown }][];
 
@@ -95,6 +101,9 @@ const OTHER_TEXT: Record<keyof Config, string> = {
   serverName: 'beta',
   logLevel: 'warn',
   user: 'posix-chat',
+  webPort: '9090',
+  webHost: '127.0.0.2',
+  webOrigin: 'https://c.example',
 };
 
 function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Config {
@@ -285,6 +294,33 @@ describe('--host', () => {
     expect(configError(['--host', address]).message).toBe(
       `--host: expected a numeric IPv4 or IPv6 address such as 127.0.0.1 or ::1, got '${address}'`,
     );
+  });
+});
+
+describe('--web-port, --web-host, --web-origin', () => {
+  it('serves no web page unless asked; off turns it off again; 0 picks a free port', () => {
+    expect(run([]).webPort).toBeNull();
+    expect(run(['--web-port', 'off'], { POSIX_CHAT_WEB_PORT: '8080' }).webPort).toBeNull();
+    expect(run([], { POSIX_CHAT_WEB_PORT: '8080' }).webPort).toBe(8080);
+    expect(run(['--web-port', '0']).webPort).toBe(0);
+    expect(configError(['--web-port', '65536']).message).toBe('--web-port: must be between 0 and 65535, got 65536');
+  });
+
+  it('takes a numeric --web-host, empty for --host', () => {
+    expect(run(['--web-host', '::1']).webHost).toBe('::1');
+    expect(configError(['--web-host', 'localhost']).message).toBe("--web-host: expected a numeric IPv4 or IPv6 address such as 127.0.0.1 or ::1, got 'localhost'");
+  });
+
+  it('takes origins separated by commas, and refuses a path or another scheme', () => {
+    expect(run(['--web-origin', 'https://chat.example.org,http://[::1]:8080']).webOrigin).toEqual(['https://chat.example.org', 'http://[::1]:8080']);
+    expect(configError(['--web-origin', 'https://chat.example.org/']).message).toBe(
+      "--web-origin: expected origins such as https://chat.example.org, separated by commas, got 'https://chat.example.org/'",
+    );
+    expect(configError(['--web-origin', 'chat.example.org']).message).toContain("got 'chat.example.org'");
+  });
+
+  it('shows the web port off by default in --help', () => {
+    expect(helpText()).toMatch(/--web-port N [^-]*default: off; env POSIX_CHAT_WEB_PORT\n/);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The pure core (protocol, chat, cluster/protocol, contracts, config, pipe/writer:
+ * The pure core (protocol, chat, cluster/protocol, contracts, config, pipe/writer, web:
  * PURE_CORE in .dependency-cruiser.cjs) must load and run without the native addon.
  * The compiled dist/ is copied to a temporary folder without build/, where the
  * addon cannot be found, and a separate node process imports and runs each module
@@ -64,6 +64,9 @@ const redisInput = await import('./dist/cluster/redis-input.js');
 const contracts = await import('./dist/contracts.js');
 const config = await import('./dist/config.js');
 const { PipeWriter } = await import('./dist/pipe/writer.js');
+const http = await import('./dist/protocol/http.js');
+const websocket = await import('./dist/protocol/websocket.js');
+const { answer } = await import('./dist/web/respond.js');
 
 const out = {};
 const decodeAll = (bytes) => {
@@ -185,6 +188,16 @@ writer.queue(record.RecordType.disc, Buffer.from('de'), 0, 2);
 const flushed = writer.flush();
 out.writer = { flushed, writes: writes.length, wakes, ...decodeAll(Buffer.concat(writes)), again: writer.flush(), wakesAfter: wakes };
 
+// protocol/http.js, web/respond.js, protocol/websocket.js: a handshake, then a masked frame.
+const head = Buffer.from('GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+const parsed = http.parseRequestHead(head, head.length);
+const reply = answer(parsed.request, { site: new Map(), origins: [] });
+const frames = [];
+const frameDecoder = new websocket.FrameDecoder({ message: (data, length) => frames.push(data.toString('utf8', 0, length)), ping: () => {}, close: (code) => frames.push(code) }, 64);
+const frame = Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]);
+frameDecoder.feed(frame, frame.length);
+out.web = { kind: reply.kind, accept: /Sec-WebSocket-Accept: (\S+)/.exec(reply.bytes.toString())[1], frames };
+
 process.stdout.write(JSON.stringify(out));
 `;
 
@@ -236,6 +249,7 @@ describe('the pure core without the addon', () => {
       chunks: [[1, 2], [3]],
     });
     expect(out.contracts).toEqual([]);
+    expect(out.web).toEqual({ kind: 'upgrade', accept: 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', frames: ['hi'] });
     expect(out.config).toEqual({ kind: 'run', port: 4444, host: '127.0.0.1', flagged: 5 });
     expect(out.writer).toEqual({
       flushed: 2,
