@@ -118,15 +118,15 @@ export class SocketServerBroadcast extends SocketServer {
    */
   private readonly admit = (pid: number, client: Accepted, proxy?: Accepted): void => {
     this.admission.joined(client.address);
-    if (proxy !== undefined) this.options.log.info(`${formatHostPort(client.address, client.port)} (pid ${pid}) via proxy ${formatHostPort(proxy.address, proxy.port)}`);
     if (client.framing === 'websocket') this.web.add(pid, client);
-    else this.join(pid, client);
+    else this.join(pid, client, proxy);
   };
 
   /** A client whose child is `pid` joins: the chat greets it and tells the others. */
-  private readonly join = (pid: number, client: Accepted): void => {
+  private readonly join = (pid: number, client: Accepted, proxy?: Accepted): void => {
     const connection = this.delivery.admit(pid, client, client.framing);
-    this.options.log.info(`connect ${describeConnection(connection)}${client.framing === 'websocket' ? ' (web)' : ''}`);
+    const via = proxy === undefined ? '' : ` via proxy ${formatHostPort(proxy.address, proxy.port)}`;
+    this.options.log.info(`connect ${describeConnection(connection)}${client.framing === 'websocket' ? ' (web)' : ''}${via}`);
     this.options.chat.onConnect(connection);
     // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
     // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
