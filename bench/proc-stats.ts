@@ -1,8 +1,5 @@
-/** CPU time and memory of a server and its children, from /proc. */
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+/** A server's children, and what a page fault costs here, from /proc. (CPU: tree-cpu.ts.) */
+import { readFileSync } from 'node:fs';
 
 function statFields(pid: number): string[] | null {
   try {
@@ -30,34 +27,6 @@ export function clientChildPids(pid: number): number[] {
       return false; // already gone
     }
   });
-}
-
-/**
- * utime + stime of `pid` and every child, live or reaped (cutime/cstime count the
- * reaped ones), in seconds.
- */
-export function treeCpuSeconds(pid: number): number {
-  const own = statFields(pid);
-  if (own === null) return NaN;
-  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
-  for (const child of childPids(pid)) {
-    const fields = statFields(child);
-    if (fields !== null) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / CLOCK_TICKS;
-}
-
-/** Proportional set size in KiB (shared pages divided among their sharers). */
-export function pssKiB(pid: number): number {
-  try {
-    return Number(/^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1]);
-  } catch {
-    return NaN;
-  }
-}
-
-export function threadCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/task`).length;
 }
 
 /**

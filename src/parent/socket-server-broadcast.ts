@@ -15,7 +15,7 @@ import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
-import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
+import { Admission, prepareClientSocket, raiseLimits, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
@@ -65,7 +65,7 @@ export class SocketServerBroadcast extends SocketServer {
     installSignalWait();
     const pipe = this.openPipe(); // before the first fork: every child inherits it
     posix.setSignalOnReadable(this.listenFd, 'SIGUSR1'); // a new connection wakes the wait too
-    raiseFileLimit(this.options.log);
+    raiseLimits(this.options.log);
     warmUpChildPath((pipeWriteFd) => this.children.planFor(-1, pipeWriteFd, this.parentFds()));
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
     this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
