@@ -75,7 +75,7 @@ export function median(values: number[]): number {
 
 export function fmt(n: number): string {
   if (Number.isNaN(n)) return 'n/a';
-  if (n === Infinity) return 'lost';
+  if (n === Infinity) return '∞'; // lost, or not within the time allowed
   const abs = Math.abs(n);
   if (abs >= 1000) return Math.round(n).toLocaleString('en-US');
   return abs >= 100 ? n.toFixed(0) : abs >= 10 ? n.toFixed(1) : n.toFixed(2);

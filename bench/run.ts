@@ -6,6 +6,8 @@
  *   --quick         smaller loads, for a quick look
  *   --scale N       only the scale step, with N clients (see scale.ts)
  *   --scale-timeout S   how long the scale step waits for every client (default 600 s)
+ *   --servers a,b   only these of relay, careful, posix-chat (default all three)
+ *   --steps a,b     only these of burst, latency, joins, storm, scale (default all)
  *   --write-readme  puts the table into README.md
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { clientChildPids, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
 import { raiseOwnFileLimit, runScale } from './scale.js';
 import { startPosixChat, startProcess, type Started } from './spawn-server.js';
-import { TreeCpuMeter, type CpuByRole } from './tree-cpu.js';
+import { TreeCpuMeter, ownSchedstat, type CpuByRole } from './tree-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const argv = process.argv.slice(2);
@@ -30,6 +32,8 @@ const writeReadme = argv.includes('--write-readme');
 const rounds = Math.max(1, Number(flag('--rounds') ?? 1) || 1);
 const scaleOnly = flag('--scale') === undefined ? null : Number(flag('--scale'));
 const scaleTimeoutMs = (Number(flag('--scale-timeout') ?? 600) || 600) * 1000;
+const steps = (flag('--steps') ?? 'burst,latency,joins,storm,scale').split(',');
+const servers = SERVERS.filter((s) => (flag('--servers') ?? SERVERS.join(',')).split(',').includes(s));
 
 /**
  * Every option a server runs with here that is not its default. posix-chat's flood
@@ -45,8 +49,8 @@ function start(server: Server): Promise<Started> {
 }
 
 const results = new Results();
-/** posix-chat's CPU per delivery by process, one map per burst. */
-const breakdowns: { load: string; byRole: CpuByRole; deliveries: number }[] = [];
+/** posix-chat's CPU per delivery by process, one map per burst; and how long its threads waited for a CPU. */
+const breakdowns: { load: string; byRole: CpuByRole; deliveries: number; waitNs: number }[] = [];
 const loads: string[] = [];
 
 function progress(text: string): void {
@@ -81,7 +85,7 @@ async function warmUp(name: Server, server: Started, clients: number): Promise<v
 }
 
 /** A meter as a load's window: `done` gets the tree's CPU when the window ends. */
-function metered(server: Started, done: (cpu: { totalNs: number; byRole: CpuByRole }) => void): { start(): void; end(): void } {
+function metered(server: Started, done: (cpu: { totalNs: number; byRole: CpuByRole; waitNs: number }) => void): { start(): void; end(): void } {
   const meter = new TreeCpuMeter(server.pid);
   return { start: () => meter.start(), end: () => done(meter.stop()) };
 }
@@ -89,11 +93,11 @@ function metered(server: Started, done: (cpu: { totalNs: number; byRole: CpuByRo
 async function burst(clients: number, lines: number, writes: 'line' | 'all'): Promise<void> {
   const shape = writes === 'line' ? 'a write per line' : 'all lines in one write';
   const load = `${clients} x ${lines}, ${shape}`;
-  for (const name of SERVERS) {
+  for (const name of servers) {
     progress(`burst ${load}: ${name}`);
     const server = await start(name);
     await warmUp(name, server, clients);
-    let cpu = { totalNs: NaN, byRole: new Map() as CpuByRole };
+    let cpu = { totalNs: NaN, byRole: new Map() as CpuByRole, waitNs: NaN };
     const result = await runLoad(
       { port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: writes },
       settled(name, server, clients),
@@ -103,13 +107,13 @@ async function burst(clients: number, lines: number, writes: 'line' | 'all'): Pr
     results.record(`deliveries/s (${load})`, '/s', '>= 1x careful', name, result.deliveries / result.seconds);
     results.record(`CPU per delivery (${load})`, 'µs', '<= 1x careful, <= 1.5x relay', name, cpu.totalNs / result.deliveries / 1000);
     results.record(`lost + duplicated (${load}, all rounds)`, '', '0', name, result.lost + result.duplicated, 'sum');
-    if (name === 'posix-chat') breakdowns.push({ load, byRole: cpu.byRole, deliveries: result.deliveries });
+    if (name === 'posix-chat') breakdowns.push({ load, byRole: cpu.byRole, deliveries: result.deliveries, waitNs: cpu.waitNs });
   }
 }
 
 async function latency(clients: number, rate: number, seconds: number): Promise<void> {
   const load = `${clients} clients x ${rate} lines/s`;
-  for (const name of SERVERS) {
+  for (const name of servers) {
     progress(`latency ${load}: ${name}`);
     const server = await start(name);
     await warmUp(name, server, clients);
@@ -123,7 +127,7 @@ async function latency(clients: number, rate: number, seconds: number): Promise<
 
 async function joins(count: number, everyMs: number): Promise<void> {
   const load = `${count} joins, one every ${everyMs} ms`;
-  for (const name of SERVERS) {
+  for (const name of servers) {
     progress(`joins ${load}: ${name}`);
     const server = await start(name);
     await warmUp(name, server, 10);
@@ -139,7 +143,7 @@ async function joins(count: number, everyMs: number): Promise<void> {
 
 async function storm(count: number): Promise<void> {
   const load = `two chat while ${count} connect at once`;
-  for (const name of SERVERS) {
+  for (const name of servers) {
     progress(`storm ${count}: ${name}`);
     const server = await start(name);
     const latencies = await runStorm(server.port, count, 5, 3_000);
@@ -152,30 +156,33 @@ async function storm(count: number): Promise<void> {
 async function scale(clients: number): Promise<void> {
   raiseOwnFileLimit(clients);
   const load = `${clients} connect at once`;
-  for (const name of SERVERS) {
+  for (const name of servers) {
     progress(`scale ${clients}: ${name}`);
     const server = await start(name);
-    const result = await runScale(server.port, server.pid, clients, scaleTimeoutMs, (text) => progress(`scale ${clients}: ${name}: ${text}`));
-    progress(`scale ${clients}: ${name}: ${result.served} served, fan-out reached ${result.fanoutReached}, stopping`);
+    const before = ownSchedstat(server.pid);
+    const result = await runScale(server.port, server.pid, clients, name !== 'relay', scaleTimeoutMs, (text) => progress(`scale ${clients}: ${name}: ${text}`));
+    const after = ownSchedstat(server.pid);
+    const [cpuS, waitS] = [(after.cpuNs - before.cpuNs) / 1e9, (after.waitNs - before.waitNs) / 1e9];
+    progress(`scale ${clients}: ${name}: ${result.served} served, fan-out reached ${result.fanoutReached}; its main process ran ${cpuS.toFixed(1)} s and waited ${waitS.toFixed(1)} s for a CPU; stopping`);
     await server.stop();
     const warnings = server.stderr().split('\n').filter((line) => /WARN|ERROR|cannot|at most/.test(line));
     if (warnings.length > 0) progress(`${name} said:\n${warnings.slice(0, 10).join('\n')}`);
-    results.record(`all ${clients} served (${load})`, 's', '<= 60 s', name, result.allServedMs / 1000);
-    results.record(`clients served (${load}, all rounds)`, '', `${clients}`, name, result.served, 'sum');
+    results.record(`time until all are served (${load})`, 's', '<= 60 s', name, result.allServedMs / 1000);
+    results.record(`clients served within ${scaleTimeoutMs / 1000} s (${load}, all rounds)`, '', `all`, name, result.served, 'sum');
     results.record(`message latency p99 (two chat while ${load})`, 'ms', '< 50 ms', name, percentile(result.chatMs, 99));
-    results.record(`one line to the ${clients - 1} others`, 'ms', '< 1000 ms', name, result.fanoutMs);
-    results.record(`PSS per idle client (${clients} connected)`, 'MiB', '<= 0.5 MiB', name, result.pssPerClientMiB);
+    results.record(`one line to all the others served (${load})`, 'ms', '< 1000 ms', name, result.fanoutMs);
+    results.record(`PSS per idle client served (${load})`, 'MiB', '<= 0.5 MiB', name, result.pssPerClientMiB);
   }
 }
 
 /** posix-chat's CPU per delivery in each burst, by process: where it goes. */
 function breakdownTable(): string {
   const roles = [...new Set(breakdowns.flatMap((b) => [...b.byRole.keys()]))].sort();
-  const lines = [`| burst | ${roles.join(' | ')} | total |`, `|---|${roles.map(() => '---:|').join('')}---:|`];
+  const lines = [`| burst | ${roles.join(' | ')} | total | waited for a CPU, per delivery |`, `|---|${roles.map(() => '---:|').join('')}---:|---:|`];
   for (const b of breakdowns) {
     const cells = roles.map((role) => `${fmt((b.byRole.get(role) ?? 0) / b.deliveries / 1000)} µs`);
     const total = [...b.byRole.values()].reduce((sum, ns) => sum + ns, 0);
-    lines.push(`| ${b.load} | ${cells.join(' | ')} | ${fmt(total / b.deliveries / 1000)} µs |`);
+    lines.push(`| ${b.load} | ${cells.join(' | ')} | ${fmt(total / b.deliveries / 1000)} µs | ${fmt(b.waitNs / b.deliveries / 1000)} µs |`);
   }
   return lines.join('\n');
 }
@@ -196,15 +203,17 @@ async function main(): Promise<void> {
       await scale(scaleOnly);
       continue;
     }
-    await burst(50, quick ? 50 : 200, 'line');
-    await burst(50, quick ? 50 : 200, 'all');
-    await latency(10, 20, quick ? 2 : 5);
-    await joins(quick ? 20 : 200, 30); // 200: so p99 is not simply the slowest one
-    await storm(quick ? 50 : 200);
-    await scale(quick ? 200 : 1000);
+    if (steps.includes('burst')) {
+      await burst(50, quick ? 50 : 200, 'line');
+      await burst(50, quick ? 50 : 200, 'all');
+    }
+    if (steps.includes('latency')) await latency(10, 20, quick ? 2 : 5);
+    if (steps.includes('joins')) await joins(quick ? 20 : 200, 30); // 200: so p99 is not simply the slowest one
+    if (steps.includes('storm')) await storm(quick ? 50 : 200);
+    if (steps.includes('scale')) await scale(quick ? 200 : 1000);
   }
   const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
-  const options = SERVERS.map((s) => `${s}: ${OPTIONS[s].length === 0 ? 'defaults' : `\`${OPTIONS[s].join(' ')}\``}`).join('; ');
+  const options = servers.map((s) => `${s}: ${OPTIONS[s].length === 0 ? 'defaults' : `\`${OPTIONS[s].join(' ')}\``}`).join('; ');
   const output = [
     `\`${command}\` on ${machine(faultMicros)}.`,
     `Load average (1, 5, 15 min) at the start of each round: ${loads.join('; ')}.`,

@@ -17,6 +17,9 @@ export type CpuByRole = Map<string, number>;
 interface Task {
   first: number;
   last: number;
+  /** The same for the time spent runnable but waiting for a CPU (schedstat's second field). */
+  firstWait: number;
+  lastWait: number;
   role: string;
 }
 
@@ -73,18 +76,23 @@ export class TreeCpuMeter {
     this.timer = setInterval(() => this.sample(false), this.everyMs);
   }
 
-  /** Stops and returns the tree's CPU since start(), in ns: the total and by role. */
-  stop(): { totalNs: number; byRole: CpuByRole } {
+  /**
+   * Stops and returns the tree's CPU since start(), in ns: the total and by role, and
+   * how long its threads were ready to run but waited for a CPU (others had it).
+   */
+  stop(): { totalNs: number; byRole: CpuByRole; waitNs: number } {
     clearInterval(this.timer);
     this.sample(false);
     const byRole: CpuByRole = new Map();
     let totalNs = 0;
+    let waitNs = 0;
     for (const task of this.tasks.values()) {
       const ns = task.last - task.first;
       totalNs += ns;
+      waitNs += task.lastWait - task.firstWait;
       byRole.set(task.role, (byRole.get(task.role) ?? 0) + ns);
     }
-    return { totalNs, byRole };
+    return { totalNs, byRole, waitNs };
   }
 
   private sample(first: boolean): void {
@@ -99,17 +107,26 @@ export class TreeCpuMeter {
       for (const tid of tids) {
         const text = read(`/proc/${pid}/task/${tid}/schedstat`);
         if (text === null) continue;
-        const ns = Number(text.slice(0, text.indexOf(' ')));
+        const [ns, wait] = text.split(' ', 2).map(Number) as [number, number];
         // A process's start time would tell a reused pid apart; within one window a pid is not reused.
         const key = `${pid}/${tid}`;
         const task = this.tasks.get(key);
         // A spare renames itself when it gets its client: the role is the latest name.
-        if (task === undefined) this.tasks.set(key, { first: first ? ns : 0, last: ns, role });
+        if (task === undefined) this.tasks.set(key, { first: first ? ns : 0, last: ns, firstWait: first ? wait : 0, lastWait: wait, role });
         else {
           task.last = ns;
+          task.lastWait = wait;
           task.role = role;
         }
       }
     }
   }
+}
+
+/** One process's main thread: time on a CPU and time waiting for one, in ns, since it started. */
+export function ownSchedstat(pid: number): { cpuNs: number; waitNs: number } {
+  const text = read(`/proc/${pid}/schedstat`);
+  if (text === null) return { cpuNs: NaN, waitNs: NaN };
+  const [cpuNs, waitNs] = text.split(' ', 2).map(Number) as [number, number];
+  return { cpuNs, waitNs };
 }
