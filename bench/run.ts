@@ -49,7 +49,11 @@ function start(server: Server): Promise<Started> {
 }
 
 const results = new Results();
-/** posix-chat's CPU per delivery by process, one map per burst; and how long its threads waited for a CPU. */
+/**
+ * posix-chat's CPU by process, one map per burst (per delivery) and per join step (per
+ * connection: `deliveries` is the joins x 1000, so the figure reads in ms); and how long
+ * its threads waited for a CPU.
+ */
 const breakdowns: { load: string; byRole: CpuByRole; deliveries: number; waitNs: number }[] = [];
 const loads: string[] = [];
 
@@ -107,7 +111,7 @@ async function burst(clients: number, lines: number, writes: 'line' | 'all'): Pr
     results.record(`deliveries/s (${load})`, '/s', '>= 1x careful', name, result.deliveries / result.seconds);
     results.record(`CPU per delivery (${load})`, 'µs', '<= 1x careful, <= 1.5x relay', name, cpu.totalNs / result.deliveries / 1000);
     results.record(`lost + duplicated (${load}, all rounds)`, '', '0', name, result.lost + result.duplicated, 'sum');
-    if (name === 'posix-chat') breakdowns.push({ load, byRole: cpu.byRole, deliveries: result.deliveries, waitNs: cpu.waitNs });
+    if (name === 'posix-chat') breakdowns.push({ load: `per delivery (${load}), in µs`, byRole: cpu.byRole, deliveries: result.deliveries, waitNs: cpu.waitNs });
   }
 }
 
@@ -132,7 +136,15 @@ async function joins(count: number, everyMs: number): Promise<void> {
     const server = await start(name);
     await warmUp(name, server, 10);
     let cpuNs = NaN;
-    const times = await runJoins(server.port, count, everyMs, metered(server, (c) => (cpuNs = c.totalNs)));
+    const times = await runJoins(
+      server.port,
+      count,
+      everyMs,
+      metered(server, (c) => {
+        cpuNs = c.totalNs;
+        if (name === 'posix-chat') breakdowns.push({ load: `per connection (${load}), in ms`, byRole: c.byRole, deliveries: count * 1000, waitNs: c.waitNs });
+      }),
+    );
     await server.stop();
     results.record(`join latency p50 (${load})`, 'ms', '', name, percentile(times, 50));
     results.record(`join latency p99 (${load})`, 'ms', '<= 5 ms', name, percentile(times, 99));
@@ -175,14 +187,14 @@ async function scale(clients: number): Promise<void> {
   }
 }
 
-/** posix-chat's CPU per delivery in each burst, by process: where it goes. */
+/** posix-chat's CPU in each burst (per delivery) and join step (per connection), by process: where it goes. */
 function breakdownTable(): string {
   const roles = [...new Set(breakdowns.flatMap((b) => [...b.byRole.keys()]))].sort();
-  const lines = [`| burst | ${roles.join(' | ')} | total | waited for a CPU, per delivery |`, `|---|${roles.map(() => '---:|').join('')}---:|---:|`];
+  const lines = [`| step | ${roles.join(' | ')} | total | waited for a CPU |`, `|---|${roles.map(() => '---:|').join('')}---:|---:|`];
   for (const b of breakdowns) {
-    const cells = roles.map((role) => `${fmt((b.byRole.get(role) ?? 0) / b.deliveries / 1000)} µs`);
+    const cells = roles.map((role) => fmt((b.byRole.get(role) ?? 0) / b.deliveries / 1000));
     const total = [...b.byRole.values()].reduce((sum, ns) => sum + ns, 0);
-    lines.push(`| ${b.load} | ${cells.join(' | ')} | ${fmt(total / b.deliveries / 1000)} µs | ${fmt(b.waitNs / b.deliveries / 1000)} µs |`);
+    lines.push(`| ${b.load} | ${cells.join(' | ')} | ${fmt(total / b.deliveries / 1000)} | ${fmt(b.waitNs / b.deliveries / 1000)} |`);
   }
   return lines.join('\n');
 }
@@ -190,7 +202,7 @@ function breakdownTable(): string {
 function machine(faultMicros: number): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const memory = `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
-  return `${os.cpus().length} x ${cpu}, ${memory}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; a page fault (a fresh page, first write) costs ${faultMicros.toFixed(2)} µs`;
+  return `${os.cpus().length} x ${cpu}, ${memory}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; a page fault (a fresh page, first write) costs ${faultMicros.toFixed(2)} µs of CPU`;
 }
 
 async function main(): Promise<void> {
@@ -223,7 +235,7 @@ async function main(): Promise<void> {
     `Options that differ from each server's defaults: ${options}. Figures: the median of ${rounds} round${rounds === 1 ? '' : 's'}; ratios: the median of each round's posix-chat / peer; lost counts: summed over the rounds.`,
     '',
   ];
-  if (breakdowns.length > 0) output.push(`posix-chat's CPU per delivery by process (schedstat, every thread):`, '', breakdownTable(), '');
+  if (breakdowns.length > 0) output.push(`posix-chat's CPU by process (schedstat, every thread; server: the parent), per delivery in µs, per connection in ms:`, '', breakdownTable(), '');
   if (rounds > 1) output.push('Each round:', '', results.rounds(), '');
   console.log(output.join('\n'));
   if (writeReadme) {
