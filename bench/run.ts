@@ -18,7 +18,7 @@ import { percentile, runJoins, runLoad, runStorm } from './load.js';
 import { clientChildPids, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
 import { raiseOwnFileLimit, runScale } from './scale.js';
-import { startPosixChat, startProcess, type Started } from './spawn-server.js';
+import { KEEP_ROOT, startPosixChat, startProcess, type Started } from './spawn-server.js';
 import { TreeCpuMeter, ownSchedstat, type CpuByRole } from './tree-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -38,8 +38,10 @@ const servers = SERVERS.filter((s) => (flag('--servers') ?? SERVERS.join(',')).s
 /**
  * Every option a server runs with here that is not its default. posix-chat's flood
  * control (10 lines/s) would drop most of a burst, and the latency step sends 20 lines/s.
+ * (Run as root, startPosixChat() also passes KEEP_ROOT.)
  */
 const OPTIONS: Record<Server, string[]> = { relay: [], careful: [], 'posix-chat': ['--rate-limit', '0'] };
+const SHOWN_OPTIONS: Record<Server, string[]> = { ...OPTIONS, 'posix-chat': [...KEEP_ROOT, ...OPTIONS['posix-chat']] };
 
 function start(server: Server): Promise<Started> {
   const tools = path.join(root, 'dist/tools/bench');
@@ -225,7 +227,7 @@ async function main(): Promise<void> {
     if (steps.includes('scale')) await scale(quick ? 200 : 1000);
   }
   const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
-  const options = servers.map((s) => `${s}: ${OPTIONS[s].length === 0 ? 'defaults' : `\`${OPTIONS[s].join(' ')}\``}`).join('; ');
+  const options = servers.map((s) => `${s}: ${SHOWN_OPTIONS[s].length === 0 ? 'defaults' : `\`${SHOWN_OPTIONS[s].join(' ')}\``}`).join('; ');
   const output = [
     `\`${command}\` on ${machine(faultMicros)}.`,
     `Load average (1, 5, 15 min) at the start of each round: ${loads.join('; ')}.`,
