@@ -21,6 +21,8 @@ export interface LoadOptions {
    * sends each line as the user presses Enter); 'all', each client's lines in one write().
    */
   burstWrites?: 'line' | 'all';
+  /** The mark lines carry (default `~B`): a warm-up round uses another, so a server's history of it is not counted. */
+  mark?: string;
 }
 
 export interface LoadResult {
@@ -30,11 +32,12 @@ export interface LoadResult {
   duplicated: number;
   /** From the first send to the last delivery. */
   seconds: number;
+  /** One per delivery, and Infinity for each lost one. */
   latencyMs: Float64Array;
 }
 
 /** Each line starts `~B<sender>:<seq>:<sent ms>~` and is padded to the line size. */
-const MARK = Buffer.from('~B', 'latin1');
+const DEFAULT_MARK = '~B';
 const COLON = 0x3a;
 const TILDE = 0x7e;
 const DOT = 0x2e;
@@ -49,8 +52,14 @@ const NEWLINE = 0x0a;
 export class MarkReader {
   /** The part of the stream after its last newline: a line not complete yet. */
   private pending: Buffer = Buffer.alloc(0);
+  private readonly mark: Buffer;
 
-  constructor(private readonly onMark: (sender: number, seq: number, sentMs: number) => void) {}
+  constructor(
+    private readonly onMark: (sender: number, seq: number, sentMs: number) => void,
+    mark = DEFAULT_MARK,
+  ) {
+    this.mark = Buffer.from(mark, 'latin1');
+  }
 
   push(chunk: Buffer): void {
     const data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
@@ -60,11 +69,12 @@ export class MarkReader {
       return;
     }
     this.pending = Buffer.from(data.subarray(end + 1));
-    for (let at = data.indexOf(MARK); at !== -1 && at < end; at = data.indexOf(MARK, at + 2)) this.mark(data, at + 2, end);
+    const width = this.mark.length;
+    for (let at = data.indexOf(this.mark); at !== -1 && at < end; at = data.indexOf(this.mark, at + width)) this.parse(data, at + width, end);
   }
 
   /** Parses `<sender>:<seq>:<ms>[.<fraction>]~` at `from`; anything else is not a mark. */
-  private mark(data: Buffer, from: number, end: number): void {
+  private parse(data: Buffer, from: number, end: number): void {
     let i = from;
     let sender = 0;
     let seq = 0;
@@ -86,17 +96,38 @@ export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** Connections made so far by this process: each picks its source address by it. */
+let connections = 0;
+/** Connections from one source address: below posix-chat's default --max-per-ip (20). */
+const PER_SOURCE_ADDRESS = 16;
+
+/**
+ * The next source address in 127.0.0.0/8: every PER_SOURCE_ADDRESS connections come
+ * from another one, as clients of a real server come from many. So posix-chat's
+ * per-address limit stays at its default, and no one address runs out of ports.
+ */
+export function nextSourceAddress(): string {
+  const n = Math.floor(connections++ / PER_SOURCE_ADDRESS);
+  return `127.${1 + (Math.floor(n / 62_500) % 250)}.${1 + (Math.floor(n / 250) % 250)}.${1 + (n % 250)}`;
+}
+
+/** A client socket to the server on 127.0.0.1 (not yet connected), from the next source address. */
+export function open(port: number): net.Socket {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress: nextSourceAddress() });
+  socket.setNoDelay(true);
+  return socket;
+}
+
 export function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.setNoDelay(true);
+    const socket = open(port);
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
 }
 
-function line(sender: number, seq: number, bytes: number): string {
-  const mark = `~B${sender}:${seq}:${now().toFixed(3)}~`;
+function line(sender: number, seq: number, bytes: number, tag: string): string {
+  const mark = `${tag}${sender}:${seq}:${now().toFixed(3)}~`;
   return mark + 'x'.repeat(Math.max(0, bytes - mark.length)) + '\r\n';
 }
 
@@ -104,8 +135,9 @@ function line(sender: number, seq: number, bytes: number): string {
  * @param settled resolves once the server has taken every connection in (our server:
  *   a child per client); then `onReady` runs and the clock starts.
  */
-export async function runLoad(options: LoadOptions, settled: () => Promise<void>, onReady?: () => void): Promise<LoadResult> {
+export async function runLoad(options: LoadOptions, settled: () => Promise<void>, window?: Window): Promise<LoadResult> {
   const { clients: count, lines, bytes, rate } = options;
+  const tag = options.mark ?? DEFAULT_MARK;
   const sockets: net.Socket[] = [];
   for (let i = 0; i < count; i++) sockets.push(await connect(options.port));
   // counts[receiver][sender * lines + seq]
@@ -119,13 +151,14 @@ export async function runLoad(options: LoadOptions, settled: () => Promise<void>
     const seen = counts[receiver] as Uint8Array;
     let at = 0;
     const reader = new MarkReader((sender, seq, sentMs) => {
+      if (sender >= count || seq >= lines) return; // not this round's
       const index = sender * lines + seq;
       if ((seen[index] as number) > 0) duplicated++;
       else deliveries++;
       seen[index] = Math.min(255, (seen[index] as number) + 1);
       if (latencies < latencyMs.length) latencyMs[latencies++] = at - sentMs;
       lastDelivery = at;
-    });
+    }, tag);
     socket.on('data', (chunk: Buffer) => {
       at = now();
       reader.push(chunk);
@@ -135,78 +168,104 @@ export async function runLoad(options: LoadOptions, settled: () => Promise<void>
   await settled();
   // Let every server greet every client before the clock starts.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  onReady?.();
+  window?.start();
   const expected = count * (count - 1) * lines;
   const firstSend = now();
   if (rate === 0) {
     if (options.burstWrites === 'all') {
       sockets.forEach((socket, sender) => {
         let burst = '';
-        for (let seq = 0; seq < lines; seq++) burst += line(sender, seq, bytes);
+        for (let seq = 0; seq < lines; seq++) burst += line(sender, seq, bytes, tag);
         socket.write(burst);
       });
     } else {
       // Round-robin, line by line: every client is sending at once, as in a busy room.
-      for (let seq = 0; seq < lines; seq++) sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes)));
+      for (let seq = 0; seq < lines; seq++) sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes, tag)));
     }
   } else {
     for (let seq = 0; seq < lines; seq++) {
       const due = firstSend + (seq * 1000) / rate;
       while (now() < due) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - now() - 1)));
-      sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes)));
+      sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes, tag)));
     }
   }
   const deadline = now() + options.drainTimeoutMs;
   while (deliveries < expected && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  window?.end();
   for (const socket of sockets) socket.destroy();
+  const lost = expected - deliveries;
+  // A delivery that never came counts in the latencies, as slower than any that did.
+  const counted = Math.min(latencyMs.length, latencies + lost);
+  latencyMs.fill(Infinity, latencies, counted);
   return {
     deliveries,
     expected,
-    lost: expected - deliveries,
+    lost,
     duplicated,
     seconds: (lastDelivery - firstSend) / 1000,
-    latencyMs: latencyMs.subarray(0, latencies),
+    latencyMs: latencyMs.subarray(0, counted),
   };
 }
 
-/** Join latency: a newcomer connects every `everyMs` and sends a line at once; a watcher times its arrival. */
-export async function runJoins(port: number, joins: number, everyMs: number): Promise<number[]> {
+/** Hooks around the part of a step that is measured: a CPU meter starts and stops here. */
+export interface Window {
+  start(): void;
+  end(): void;
+}
+
+/** How long a line or a newcomer may take before it counts as lost (Infinity in the latencies). */
+const LATE_MS = 5_000;
+
+/**
+ * Join latency: a newcomer connects every `everyMs` and sends a line at once; a watcher
+ * times its arrival. One latency per newcomer, Infinity for one never seen within
+ * LATE_MS of the last connect. `window` spans the joins, from the first connect to the
+ * last arrival plus `settleMs` (posix-chat forks the next spare after each join).
+ */
+export async function runJoins(port: number, joins: number, everyMs: number, window?: Window, settleMs = 200): Promise<number[]> {
   const watcher = await connect(port);
   const arrived = new Map<number, number>();
   watchMarks(watcher, /~J(\d+)~/g, (value, at) => arrived.set(Number(value), at));
   await new Promise((resolve) => setTimeout(resolve, 200));
   const started = new Map<number, number>();
   const sockets: net.Socket[] = [];
+  window?.start();
   for (let i = 0; i < joins; i++) {
     const t = now();
     started.set(i, t);
-    const socket = net.connect(port, '127.0.0.1');
-    socket.setNoDelay(true);
+    const socket = open(port);
     socket.on('error', () => {});
     socket.write(`~J${i}~\r\n`); // queued by node until connected: sent the moment connect() completes
     sockets.push(socket);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
-  const deadline = now() + 5_000;
+  const deadline = now() + LATE_MS;
   while (arrived.size < joins && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  window?.end();
   for (const socket of [watcher, ...sockets]) socket.destroy();
-  return [...started].filter(([i]) => arrived.has(i)).map(([i, t]) => (arrived.get(i) as number) - t);
+  return [...started].map(([i, t]) => (arrived.has(i) ? (arrived.get(i) as number) - t : Infinity));
 }
 
 /**
  * A storm of connections: `count` clients connect at once while two others chat, one
  * line every `everyMs`. Returns the latencies (ms) of the lines sent during the
- * storm's first `windowMs`: whether serving newcomers holds everyone else up.
+ * storm's first `windowMs`, Infinity for each one not seen within a second after:
+ * whether serving newcomers holds everyone else up.
  */
 export async function runStorm(port: number, count: number, everyMs: number, windowMs: number): Promise<number[]> {
   const [speaker, listener] = [await connect(port), await connect(port)] as [net.Socket, net.Socket];
   await new Promise((resolve) => setTimeout(resolve, 500)); // both are served before the storm
-  const latencies: number[] = [];
-  watchMarks(listener, /~S([\d.]+)~/g, (value, at) => latencies.push(at - Number(value)));
-  const timer = setInterval(() => speaker.write(`~S${now().toFixed(3)}~\r\n`), everyMs);
+  const sent: number[] = [];
+  const arrived = new Map<number, number>();
+  watchMarks(listener, /~S(\d+)~/g, (value, at) => arrived.set(Number(value), at));
+  const timer = setInterval(() => {
+    sent.push(now());
+    speaker.write(`~S${sent.length - 1}~\r\n`);
+  }, everyMs);
   const crowd: net.Socket[] = [];
   for (let i = 0; i < count; i++) {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = open(port);
     socket.on('error', () => {});
     crowd.push(socket);
   }
@@ -214,7 +273,7 @@ export async function runStorm(port: number, count: number, everyMs: number, win
   clearInterval(timer);
   await new Promise((resolve) => setTimeout(resolve, 1_000)); // the last lines arrive
   for (const socket of [speaker, listener, ...crowd]) socket.destroy();
-  return latencies;
+  return sent.map((at, i) => (arrived.has(i) ? (arrived.get(i) as number) - at : Infinity));
 }
 
 /** Calls `onMark(first capture, arrival time)` for each `pattern` match in whole lines received on `socket`. */
@@ -231,6 +290,7 @@ function watchMarks(socket: net.Socket, pattern: RegExp, onMark: (value: string,
   });
 }
 
+/** The p-th percentile; a lost one is Infinity and counts as slower than any. */
 export function percentile(values: ArrayLike<number>, p: number): number {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();

@@ -1,36 +1,76 @@
 /**
- * npm run bench: runs the node:net reference and posix-chat under the same load,
- * in the same run, and prints both with their ratio. --write-readme puts the table
- * into README.md; --quick runs smaller loads.
+ * npm run bench: the bare node:net relay, the careful node:net chat and posix-chat
+ * under the same load, one after the other in each round, and a table of the three
+ * with posix-chat's ratio to each. Options:
+ *   --rounds N      N full rounds; the table shows the median (default 1)
+ *   --quick         smaller loads, for a quick look
+ *   --scale N       only the scale step, with N clients (see scale.ts)
+ *   --scale-timeout S   how long the scale step waits for every client (default 600 s)
+ *   --servers a,b   only these of relay, careful, posix-chat (default all three)
+ *   --steps a,b     only these of burst, latency, joins, storm, scale (default all)
+ *   --write-readme  puts the table into README.md
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, percentile, runJoins, runLoad, runStorm } from './load.js';
-import { childPids, clientChildPids, pageFaultMicros, pssKiB, treeCpuSeconds } from './proc-stats.js';
-import { startPosixChat, startProcess, type Started } from './spawn-server.js';
+import { percentile, runJoins, runLoad, runStorm } from './load.js';
+import { clientChildPids, pageFaultMicros } from './proc-stats.js';
+import { Results, SERVERS, fmt, type Server } from './results.js';
+import { raiseOwnFileLimit, runScale } from './scale.js';
+import { KEEP_ROOT, startPosixChat, startProcess, type Started } from './spawn-server.js';
+import { TreeCpuMeter, ownSchedstat, type CpuByRole } from './tree-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const quick = process.argv.includes('--quick');
-const writeReadme = process.argv.includes('--write-readme');
-
-type Server = 'reference' | 'posix-chat';
-const SERVERS: Server[] = ['reference', 'posix-chat'];
+const argv = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const at = argv.indexOf(name);
+  return at === -1 ? undefined : argv[at + 1];
+};
+const quick = argv.includes('--quick');
+const writeReadme = argv.includes('--write-readme');
+const rounds = Math.max(1, Number(flag('--rounds') ?? 1) || 1);
+const scaleOnly = flag('--scale') === undefined ? null : Number(flag('--scale'));
+const scaleTimeoutMs = (Number(flag('--scale-timeout') ?? 600) || 600) * 1000;
+const steps = (flag('--steps') ?? 'burst,latency,joins,storm,scale').split(',');
+const servers = SERVERS.filter((s) => (flag('--servers') ?? SERVERS.join(',')).split(',').includes(s));
 
 /**
- * A first, unmeasured round for a fresh server: V8 compiles the hot paths while it
- * runs (in posix-chat on the main thread: it runs --single-threaded), so the
- * measured round shows the server as it runs for hours, for both servers alike.
- * Waits until the warm-up's children have exited and been reaped.
+ * Every option a server runs with here that is not its default. posix-chat's flood
+ * control (10 lines/s) would drop most of a burst, and the latency step sends 20 lines/s.
+ * (Run as root, startPosixChat() also passes KEEP_ROOT.)
  */
-async function warmUp(name: Server, server: Started, clients: number): Promise<void> {
-  await runLoad({ port: server.port, clients, lines: 50, bytes: 100, rate: 0, drainTimeoutMs: 10_000 }, settled(name, server, clients));
-  const deadline = Date.now() + 10_000;
-  while (clientChildPids(server.pid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+const OPTIONS: Record<Server, string[]> = { relay: [], careful: [], 'posix-chat': ['--rate-limit', '0'] };
+const SHOWN_OPTIONS: Record<Server, string[]> = { ...OPTIONS, 'posix-chat': [...KEEP_ROOT, ...OPTIONS['posix-chat']] };
+
+function start(server: Server): Promise<Started> {
+  const tools = path.join(root, 'dist/tools/bench');
+  if (server === 'relay') return startProcess(process.execPath, [path.join(tools, 'reference-server.js')]);
+  if (server === 'careful') return startProcess(process.execPath, [path.join(tools, 'careful-chat.js')]);
+  return startPosixChat(root, OPTIONS[server], 60_000);
 }
 
-/** Resolves once `server` has a child per client (posix-chat) or at once (the reference). */
+const results = new Results();
+/**
+ * posix-chat's CPU by process, one map per burst (per delivery) and per join step (per
+ * connection: `deliveries` is the joins x 1000, so the figure reads in ms); and how long
+ * its threads waited for a CPU.
+ */
+const breakdowns: { load: string; byRole: CpuByRole; deliveries: number; waitNs: number }[] = [];
+const loads: string[] = [];
+
+function progress(text: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)} load ${loadAverage()}] ${text}\n`);
+}
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ');
+}
+
+/** Resolves once `server` has a child per client (posix-chat) or at once (the node:net servers). */
 function settled(name: Server, server: Started, clients: number): () => Promise<void> {
   return async () => {
     const deadline = Date.now() + 60_000;
@@ -38,216 +78,174 @@ function settled(name: Server, server: Started, clients: number): () => Promise<
   };
 }
 
-/** What posix-chat runs with here, besides its defaults; printed with the table. */
-const BENCH_OPTIONS = ['--rate-limit', '0', '--max-per-ip', '0', '--history', '0', '--log-level', 'warn'];
-
-function start(server: Server): Promise<Started> {
-  if (server === 'reference') return startProcess(process.execPath, [path.join(root, 'dist/tools/bench/reference-server.js')]);
-  // Flood control and per-address limits off: the load comes from one address, as fast as
-  // it can. The send-queue limit is the default: when the load generator reads slower than
-  // the senders send, posix-chat slows the senders down (flow control) and loses nothing.
-  return startPosixChat(root, BENCH_OPTIONS);
-}
-
-interface Row {
-  metric: string;
-  reference: number;
-  ours: number;
-  unit: string;
-  /** How to read the ratio: lower or higher is better. */
-  better: 'lower' | 'higher';
-  target: string;
-}
-
-const rows: Row[] = [];
-const fmt = (n: number): string => (Number.isNaN(n) ? 'n/a' : Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2));
-
-/** Runs of each burst, alternating servers; the table shows the median (this machine is shared and noisy). */
-const BURST_ROUNDS = 3;
-
-function median(values: number[]): number {
-  return percentile(values, 50);
-}
-
 /**
- * @param writes 'line': each client writes line by line, as chat clients do; 'all': each
- *   writes all its lines at once (a paste), so children read large chunks.
+ * A first, unmeasured round for a fresh server: V8 compiles the hot paths while it
+ * runs (in posix-chat on the main thread: it runs --single-threaded), so the
+ * measured round shows the server as it runs for hours, for every server alike.
+ * Its lines carry another mark, so posix-chat's history of them is not counted later.
  */
+async function warmUp(name: Server, server: Started, clients: number): Promise<void> {
+  await runLoad({ port: server.port, clients, lines: 50, bytes: 100, rate: 0, drainTimeoutMs: 10_000, mark: '~W' }, settled(name, server, clients));
+  const deadline = Date.now() + 10_000;
+  while (clientChildPids(server.pid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** A meter as a load's window: `done` gets the tree's CPU when the window ends. */
+function metered(server: Started, done: (cpu: { totalNs: number; byRole: CpuByRole; waitNs: number }) => void): { start(): void; end(): void } {
+  const meter = new TreeCpuMeter(server.pid);
+  return { start: () => meter.start(), end: () => done(meter.stop()) };
+}
+
 async function burst(clients: number, lines: number, writes: 'line' | 'all'): Promise<void> {
-  const results = new Map<Server, { rate: number[]; cpuUs: number[]; lostOrDup: number }>();
-  for (const name of SERVERS) results.set(name, { rate: [], cpuUs: [], lostOrDup: 0 });
-  for (let round = 0; round < BURST_ROUNDS; round++) {
-    for (const name of SERVERS) {
-      const server = await start(name);
-      await warmUp(name, server, clients);
-      let cpuBefore = 0;
-      const result = await runLoad({ port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: writes }, settled(name, server, clients), () => {
-        cpuBefore = treeCpuSeconds(server.pid);
-      });
-      const cpu = treeCpuSeconds(server.pid) - cpuBefore;
-      await server.stop();
-      const entry = results.get(name) as { rate: number[]; cpuUs: number[]; lostOrDup: number };
-      entry.rate.push(result.deliveries / result.seconds);
-      entry.cpuUs.push((cpu / result.deliveries) * 1e6);
-      entry.lostOrDup += result.lost + result.duplicated;
-    }
-  }
-  const ref = results.get('reference') as { rate: number[]; cpuUs: number[]; lostOrDup: number };
-  const ours = results.get('posix-chat') as typeof ref;
   const shape = writes === 'line' ? 'a write per line' : 'all lines in one write';
-  const load = `${clients} clients x ${lines} lines, burst, ${shape}, median of ${BURST_ROUNDS}`;
-  rows.push({ metric: `deliveries/s (${load})`, reference: median(ref.rate), ours: median(ours.rate), unit: '/s', better: 'higher', target: '>= 2x' });
-  rows.push({ metric: `server CPU per delivery (${load})`, reference: median(ref.cpuUs), ours: median(ours.cpuUs), unit: 'µs', better: 'lower', target: '<= 0.25x' });
-  rows.push({ metric: `lost + duplicated (${clients} x ${lines}, ${shape}, all runs)`, reference: ref.lostOrDup, ours: ours.lostOrDup, unit: '', better: 'lower', target: '0' });
+  const load = `${clients} x ${lines}, ${shape}`;
+  for (const name of servers) {
+    progress(`burst ${load}: ${name}`);
+    const server = await start(name);
+    await warmUp(name, server, clients);
+    let cpu = { totalNs: NaN, byRole: new Map() as CpuByRole, waitNs: NaN };
+    const result = await runLoad(
+      { port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: writes },
+      settled(name, server, clients),
+      metered(server, (c) => (cpu = c)),
+    );
+    await server.stop();
+    results.record(`deliveries/s (${load})`, '/s', '>= 1x careful', name, result.deliveries / result.seconds);
+    results.record(`CPU per delivery (${load})`, 'µs', '<= 1x careful, <= 1.5x relay', name, cpu.totalNs / result.deliveries / 1000);
+    results.record(`lost + duplicated (${load}, all rounds)`, '', '0', name, result.lost + result.duplicated, 'sum');
+    if (name === 'posix-chat') breakdowns.push({ load: `per delivery (${load}), in µs`, byRole: cpu.byRole, deliveries: result.deliveries, waitNs: cpu.waitNs });
+  }
 }
 
 async function latency(clients: number, rate: number, seconds: number): Promise<void> {
-  const p = new Map<Server, number[]>();
-  for (const name of SERVERS) {
+  const load = `${clients} clients x ${rate} lines/s`;
+  for (const name of servers) {
+    progress(`latency ${load}: ${name}`);
     const server = await start(name);
     await warmUp(name, server, clients);
     const result = await runLoad({ port: server.port, clients, lines: rate * seconds, bytes: 100, rate, drainTimeoutMs: 5_000 }, settled(name, server, clients));
     await server.stop();
-    p.set(name, [percentile(result.latencyMs, 50), percentile(result.latencyMs, 99)]);
+    results.record(`message latency p50 (${load})`, 'ms', '', name, percentile(result.latencyMs, 50));
+    results.record(`message latency p99 (${load})`, 'ms', '<= 1.5x careful', name, percentile(result.latencyMs, 99));
+    results.record(`lost (${load}, later than 5 s or never, all rounds)`, '', '0', name, result.lost, 'sum');
   }
-  const [r50, r99] = p.get('reference') as number[];
-  const [o50, o99] = p.get('posix-chat') as number[];
-  const load = `${clients} clients x ${rate} lines/s`;
-  rows.push({ metric: `message latency p50 (${load})`, reference: r50 as number, ours: o50 as number, unit: 'ms', better: 'lower', target: '' });
-  rows.push({ metric: `message latency p99 (${load})`, reference: r99 as number, ours: o99 as number, unit: 'ms', better: 'lower', target: '<= 1.5x' });
 }
 
 async function joins(count: number, everyMs: number): Promise<void> {
-  const p = new Map<Server, number[]>();
-  for (const name of SERVERS) {
+  const load = `${count} joins, one every ${everyMs} ms`;
+  for (const name of servers) {
+    progress(`joins ${load}: ${name}`);
     const server = await start(name);
     await warmUp(name, server, 10);
-    const times = await runJoins(server.port, count, everyMs);
+    let cpuNs = NaN;
+    const times = await runJoins(
+      server.port,
+      count,
+      everyMs,
+      metered(server, (c) => {
+        cpuNs = c.totalNs;
+        if (name === 'posix-chat') breakdowns.push({ load: `per connection (${load}), in ms`, byRole: c.byRole, deliveries: count * 1000, waitNs: c.waitNs });
+      }),
+    );
     await server.stop();
-    p.set(name, [percentile(times, 50), percentile(times, 99), count - times.length]);
+    results.record(`join latency p50 (${load})`, 'ms', '', name, percentile(times, 50));
+    results.record(`join latency p99 (${load})`, 'ms', '<= 5 ms', name, percentile(times, 99));
+    results.record(`joins not seen within 5 s (${load}, all rounds)`, '', '0', name, times.filter((t) => t === Infinity).length, 'sum');
+    results.record(`CPU per connection, accept to first line delivered (${load})`, 'ms', '', name, cpuNs / count / 1e6);
   }
-  const [r50, r99] = p.get('reference') as number[];
-  const [o50, o99, missing] = p.get('posix-chat') as number[];
-  const load = `a join every ${everyMs} ms`;
-  rows.push({ metric: `join latency p50 (${load})`, reference: r50 as number, ours: o50 as number, unit: 'ms', better: 'lower', target: '' });
-  rows.push({ metric: `join latency p99 (${load})`, reference: r99 as number, ours: o99 as number, unit: 'ms', better: 'lower', target: '<= 5 ms' });
-  if (missing) console.error(`join: ${missing} newcomers never seen`);
 }
 
 async function storm(count: number): Promise<void> {
-  const p = new Map<Server, number[]>();
-  for (const name of SERVERS) {
+  const load = `two chat while ${count} connect at once`;
+  for (const name of servers) {
+    progress(`storm ${count}: ${name}`);
     const server = await start(name);
     const latencies = await runStorm(server.port, count, 5, 3_000);
     await server.stop();
-    p.set(name, [percentile(latencies, 50), percentile(latencies, 99)]);
+    results.record(`message latency p50 (${load})`, 'ms', '', name, percentile(latencies, 50));
+    results.record(`message latency p99 (${load})`, 'ms', '<= 2x careful', name, percentile(latencies, 99));
   }
-  const [r50, r99] = p.get('reference') as number[];
-  const [o50, o99] = p.get('posix-chat') as number[];
-  const load = `two chat while ${count} connect at once`;
-  rows.push({ metric: `message latency p50 (${load})`, reference: r50 as number, ours: o50 as number, unit: 'ms', better: 'lower', target: '' });
-  rows.push({ metric: `message latency p99 (${load})`, reference: r99 as number, ours: o99 as number, unit: 'ms', better: 'lower', target: '' });
 }
 
-async function memory(clients: number): Promise<void> {
-  const perClient = new Map<Server, number>();
-  for (const name of SERVERS) {
+async function scale(clients: number): Promise<void> {
+  raiseOwnFileLimit(clients);
+  const load = `${clients} connect at once`;
+  for (const name of servers) {
+    progress(`scale ${clients}: ${name}`);
     const server = await start(name);
-    const idle = pssKiB(server.pid) + childPids(server.pid).reduce((sum, pid) => sum + pssKiB(pid), 0);
-    const sockets = [];
-    for (let i = 0; i < clients; i++) sockets.push(await connect(server.port));
-    const deadline = Date.now() + 180_000; // a child each, all forked by one zygote: tens of seconds for 1000
-    while (name === 'posix-chat' && clientChildPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 500));
-    const children = childPids(server.pid);
-    const total = pssKiB(server.pid) + children.reduce((sum, pid) => sum + pssKiB(pid), 0);
-    const allServed = name === 'reference' || clientChildPids(server.pid).length >= clients;
-    perClient.set(name, allServed ? (total - idle) / clients / 1024 : NaN); // not all served: no figure, not a low one
-    for (const socket of sockets) socket.destroy();
+    const before = ownSchedstat(server.pid);
+    const result = await runScale(server.port, server.pid, clients, name !== 'relay', scaleTimeoutMs, (text) => progress(`scale ${clients}: ${name}: ${text}`));
+    const after = ownSchedstat(server.pid);
+    const [cpuS, waitS] = [(after.cpuNs - before.cpuNs) / 1e9, (after.waitNs - before.waitNs) / 1e9];
+    progress(`scale ${clients}: ${name}: ${result.served} served, fan-out reached ${result.fanoutReached}; its main process ran ${cpuS.toFixed(1)} s and waited ${waitS.toFixed(1)} s for a CPU; stopping`);
     await server.stop();
+    const warnings = server.stderr().split('\n').filter((line) => /WARN|ERROR|cannot|at most/.test(line));
+    if (warnings.length > 0) progress(`${name} said:\n${warnings.slice(0, 10).join('\n')}`);
+    results.record(`time until all are served (${load})`, 's', '<= 60 s', name, result.allServedMs / 1000);
+    results.record(`clients served within ${scaleTimeoutMs / 1000} s (${load}, all rounds)`, '', `all`, name, result.served, 'sum');
+    results.record(`message latency p99 (two chat while ${load})`, 'ms', '< 50 ms', name, percentile(result.chatMs, 99));
+    results.record(`one line to all the others served (${load})`, 'ms', '< 1000 ms', name, result.fanoutMs);
+    results.record(`PSS per idle client served (${load})`, 'MiB', '<= 0.5 MiB', name, result.pssPerClientMiB);
   }
-  rows.push({
-    metric: `PSS per idle client (${clients} clients)`,
-    reference: perClient.get('reference') as number,
-    ours: perClient.get('posix-chat') as number,
-    unit: 'MiB',
-    better: 'lower',
-    target: '<= 1 MiB',
-  });
 }
 
-async function fanout(clients: number): Promise<void> {
-  const took = new Map<Server, number>();
-  for (const name of SERVERS) {
-    const server = await start(name);
-    const sockets = [];
-    let got = 0;
-    let last = 0;
-    for (let i = 0; i < clients; i++) {
-      const socket = await connect(server.port);
-      socket.setEncoding('latin1');
-      socket.on('data', (chunk: string) => {
-        if (chunk.includes('~FANOUT~')) {
-          got++;
-          last = performance.now();
-        }
-      });
-      sockets.push(socket);
-    }
-    const deadline = Date.now() + 180_000; // minutes for 2000 on a slow machine
-    while (name === 'posix-chat' && clientChildPids(server.pid).length < clients && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 1_000));
-    const sentAt = performance.now();
-    sockets[0]?.write('~FANOUT~\r\n');
-    const until = Date.now() + 10_000;
-    while (got < clients - 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-    took.set(name, got === clients - 1 ? last - sentAt : NaN);
-    for (const socket of sockets) socket.destroy();
-    await server.stop();
+/** posix-chat's CPU in each burst (per delivery) and join step (per connection), by process: where it goes. */
+function breakdownTable(): string {
+  const roles = [...new Set(breakdowns.flatMap((b) => [...b.byRole.keys()]))].sort();
+  const lines = [`| step | ${roles.join(' | ')} | total | waited for a CPU |`, `|---|${roles.map(() => '---:|').join('')}---:|---:|`];
+  for (const b of breakdowns) {
+    const cells = roles.map((role) => fmt((b.byRole.get(role) ?? 0) / b.deliveries / 1000));
+    const total = [...b.byRole.values()].reduce((sum, ns) => sum + ns, 0);
+    lines.push(`| ${b.load} | ${cells.join(' | ')} | ${fmt(total / b.deliveries / 1000)} | ${fmt(b.waitNs / b.deliveries / 1000)} |`);
   }
-  rows.push({
-    metric: `one line to ${clients - 1} others (${clients} connected)`,
-    reference: took.get('reference') as number,
-    ours: took.get('posix-chat') as number,
-    unit: 'ms',
-    better: 'lower',
-    target: '<= 1000 ms',
-  });
-}
-
-function table(): string {
-  const lines = [
-    '| metric | node:net reference | posix-chat | ratio | target |',
-    '|---|---:|---:|---:|---|',
-    ...rows.map((row) => {
-      const ratio = row.reference === 0 ? (row.ours === 0 ? '-' : 'n/a') : `${(row.ours / row.reference).toFixed(2)}x`;
-      return `| ${row.metric} | ${fmt(row.reference)} ${row.unit} | ${fmt(row.ours)} ${row.unit} | ${ratio} | ${row.target} |`;
-    }),
-  ];
   return lines.join('\n');
 }
 
-async function main(): Promise<void> {
-  await burst(50, quick ? 50 : 200, 'line');
-  await burst(50, quick ? 50 : 200, 'all');
-  await latency(10, 20, quick ? 2 : 5);
-  await joins(quick ? 20 : 200, 30); // 200: so p99 is not simply the slowest one
-  await storm(quick ? 50 : 200);
-  await memory(quick ? 200 : 1000);
-  await fanout(quick ? 500 : 2000);
+function machine(faultMicros: number): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const header = `\`npm run bench${quick ? ' -- --quick' : ''}\` on ${os.cpus().length} x ${cpu}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}:`;
-  const faults = `A page fault (a fresh page, first write) costs ${pageFaultMicros().toFixed(2)} µs on this machine.`;
-  const options = `posix-chat ran with \`${BENCH_OPTIONS.join(' ')}\`, every other option at its default.`;
-  const output = `${header}\n\n${table()}\n\n${options} ${faults}\n`;
-  console.log(output);
+  const memory = `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  return `${os.cpus().length} x ${cpu}, ${memory}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; a page fault (a fresh page, first write) costs ${faultMicros.toFixed(2)} µs of CPU`;
+}
+
+async function main(): Promise<void> {
+  const faultMicros = pageFaultMicros();
+  progress(`machine: ${machine(faultMicros)}`);
+  for (let round = 1; round <= rounds; round++) {
+    loads.push(`round ${round}: ${loadAverage()}`);
+    progress(`round ${round} of ${rounds}`);
+    if (scaleOnly !== null) {
+      await scale(scaleOnly);
+      continue;
+    }
+    if (steps.includes('burst')) {
+      await burst(50, quick ? 50 : 200, 'line');
+      await burst(50, quick ? 50 : 200, 'all');
+    }
+    if (steps.includes('latency')) await latency(10, 20, quick ? 2 : 5);
+    if (steps.includes('joins')) await joins(quick ? 20 : 200, 30); // 200: so p99 is not simply the slowest one
+    if (steps.includes('storm')) await storm(quick ? 50 : 200);
+    if (steps.includes('scale')) await scale(quick ? 200 : 1000);
+  }
+  const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
+  const options = servers.map((s) => `${s}: ${SHOWN_OPTIONS[s].length === 0 ? 'defaults' : `\`${SHOWN_OPTIONS[s].join(' ')}\``}`).join('; ');
+  const output = [
+    `\`${command}\` on ${machine(faultMicros)}.`,
+    `Load average (1, 5, 15 min) at the start of each round: ${loads.join('; ')}.`,
+    '',
+    results.table(),
+    '',
+    `Options that differ from each server's defaults: ${options}. Figures: the median of ${rounds} round${rounds === 1 ? '' : 's'}; ratios: the median of each round's posix-chat / peer; lost counts: summed over the rounds.`,
+    '',
+  ];
+  if (breakdowns.length > 0) output.push(`posix-chat's CPU by process (schedstat, every thread; server: the parent), per delivery in µs, per connection in ms:`, '', breakdownTable(), '');
+  if (rounds > 1) output.push('Each round:', '', results.rounds(), '');
+  console.log(output.join('\n'));
   if (writeReadme) {
     const readme = path.join(root, 'README.md');
     const text = readFileSync(readme, 'utf8');
-    const start = '<!-- bench:start -->';
+    const begin = '<!-- bench:start -->';
     const end = '<!-- bench:end -->';
-    const next = text.replace(new RegExp(`${start}[^]*${end}`), `${start}\n${output}${end}`);
-    writeFileSync(readme, next);
+    writeFileSync(readme, text.replace(new RegExp(`${begin}[^]*${end}`), `${begin}\n${output.join('\n')}${end}`));
   }
 }
 

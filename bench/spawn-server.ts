@@ -1,4 +1,4 @@
-/** Starts a server (ours or the reference) as a child process and waits for its port. */
+/** Starts a server (posix-chat or a node:net peer) as a child process and waits for its port. */
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface Started {
@@ -39,10 +39,13 @@ export async function startProcess(command: string, args: string[], timeoutMs = 
   };
 }
 
-/** Our server, as `npm start` runs it, with the given options. */
-/** Started as root, the server wants --user: the bench keeps root, as the reference servers do. */
-const KEEP_ROOT = process.getuid?.() === 0 ? ['--user', 'root'] : [];
+/**
+ * Started as root, the server wants --user: the bench keeps root, as the node:net peers
+ * do. An option that differs from the defaults: run.ts lists it with the others.
+ */
+export const KEEP_ROOT = process.getuid?.() === 0 ? ['--user', 'root'] : [];
 
-export function startPosixChat(root: string, args: string[]): Promise<Started> {
-  return startProcess(process.execPath, ['--single-threaded', `${root}/bin/posix-chat.cjs`, '--port', '0', ...KEEP_ROOT, ...args]);
+/** Our server, as `npm start` runs it, with the given options. */
+export function startPosixChat(root: string, args: string[], timeoutMs?: number): Promise<Started> {
+  return startProcess(process.execPath, ['--single-threaded', `${root}/bin/posix-chat.cjs`, '--port', '0', ...KEEP_ROOT, ...args], timeoutMs);
 }

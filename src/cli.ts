@@ -97,8 +97,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
 
   const log = new Logger(config.logLevel);
   if (redis.warning !== '') log.warn(redis.warning);
-  const ceiling = config.maxClients === 0 ? maxClientsHere(config.sendqBytes) : null;
-  const maxClients = ceiling?.max ?? config.maxClients;
+  const here = maxClientsHere(config.sendqBytes);
+  const maxClients = config.maxClients === 0 ? here.max : config.maxClients;
   const cluster =
     config.redis === ''
       ? undefined
@@ -143,7 +143,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     if (cluster !== undefined && config.serverName === '') cluster.settings.serverName = formatHostPort(address.address, address.port);
     // Printed once the loop is ready (with --redis: once the link is), as the original did.
     server.run(() => {
-      if (ceiling !== null) log.info(`at most ${maxClients} clients at once (set by ${ceiling.why}; --max-clients to change)`);
+      if (config.maxClients === 0) log.info(`at most ${maxClients} clients at once (set by ${here.why}; --max-clients to change)`);
+      else if (maxClients > here.max) log.warn(`--max-clients ${maxClients}: this machine can serve about ${here.max} at once (set by ${here.why}); past that, connections fail`);
       const web = server.webAddress;
       if (web !== null) process.stdout.write(`Web page on http://${formatHostPort(web.address, web.port)}/\n`);
       process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);

@@ -1,13 +1,36 @@
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MarkReader, runJoins, runStorm } from '../bench/load.js';
+import { MarkReader, connect, runJoins, runStorm } from '../bench/load.js';
 import { pageFaultMicros } from '../bench/proc-stats.js';
+import { startProcess, type Started } from '../bench/spawn-server.js';
+import { TreeCpuMeter } from '../bench/tree-cpu.js';
 import { pollUntil } from './helpers/poll.js';
 import { clientChildrenOf } from './helpers/processes.js';
-import { startServer, stopAllServers } from './helpers/server.js';
+import { ROOT, startServer, stopAllServers } from './helpers/server.js';
+
+const peers: Started[] = [];
 
 afterEach(async () => {
   await stopAllServers();
+  await Promise.all(peers.splice(0).map((peer) => peer.stop()));
 });
+
+/** A bench peer (dist/tools/bench/NAME.js, built by npm run build:tools) as a process of its own. */
+async function startPeer(name: string): Promise<Started> {
+  const peer = await startProcess(process.execPath, [path.join(ROOT, 'dist/tools/bench', `${name}.js`)]);
+  peers.push(peer);
+  return peer;
+}
+
+/** Everything `socket` receives, as text. */
+function received(socket: net.Socket): () => string {
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk));
+  return () => text;
+}
 
 /** The bench's own receiver: if it miscounts, every figure in the README table is wrong. */
 describe('bench: MarkReader', () => {
@@ -62,12 +85,69 @@ describe('bench: joins and storms against the real server', () => {
     // the machine was (the timer's slack), which is no fault of the bench.
     expect(latencies.length).toBeGreaterThan(0);
     expect(latencies.length).toBeLessThanOrEqual(51);
-    for (const ms of latencies) expect(ms).toBeGreaterThan(0);
+    for (const ms of latencies) {
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThan(Infinity); // every line sent arrived: a lost one would be Infinity
+    }
     // Every storm client has gone and its child been reaped: whatever the server had to say, it said.
     await pollUntil(() => clientChildrenOf(server.pid).length === 0, 20_000, 'every child to be reaped');
     expect(server.stderr()).not.toMatch(/ERROR/);
   });
 });
+
+describe('bench: the careful node:net chat', () => {
+  it("does posix-chat's per-line work: splits a read into lines, prefixes each with the time and the sender, skips the sender", async () => {
+    const chat = await startPeer('careful-chat');
+    const [alice, bob] = [await connect(chat.port), await connect(chat.port)];
+    const [toAlice, toBob] = [received(alice), received(bob)];
+    await pollUntil(() => toAlice().includes('guest-2 joined'), 5_000, 'the join notice');
+    alice.write('hello\r\nwor');
+    alice.write('ld\r\n');
+    await pollUntil(() => toBob().includes('world'), 5_000, "alice's lines at bob");
+    expect(toBob()).toMatch(/\[\d\d:\d\d\] <guest-1> hello\r\n\[\d\d:\d\d\] <guest-1> world\r\n/);
+    bob.write('hi\n');
+    await pollUntil(() => toAlice().includes('<guest-2> hi'), 5_000, "bob's line at alice");
+    expect(toAlice()).not.toContain('hello'); // never its own lines
+    alice.destroy();
+    await pollUntil(() => toBob().includes('guest-1 left'), 5_000, 'the leave notice');
+    bob.destroy();
+  });
+});
+
+describe('bench: counting', () => {
+  it('counts a newcomer never seen as lost (Infinity), not as missing from the percentiles', async () => {
+    const silent = net.createServer((socket) => socket.on('data', () => {})); // takes connections, sends nothing
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const lost = await runJoins((silent.address() as net.AddressInfo).port, 2, 30);
+      expect(lost).toEqual([Infinity, Infinity]);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("TreeCpuMeter counts a child that exits inside the window, from every thread's schedstat", async () => {
+    // A parent that starts a child burning CPU for 400 ms, waits for it to exit, then lingers.
+    const script = `const c = require('child_process').spawn(process.execPath, ['-e', 'const t = Date.now() + 400; while (Date.now() < t);']);
+      c.on('exit', () => setTimeout(() => {}, 60000)); console.log('Listening on x:1...');`;
+    const parent = await startProcess(process.execPath, ['-e', script]);
+    peers.push(parent);
+    const meter = new TreeCpuMeter(parent.pid, 20);
+    meter.start();
+    await pollUntil(() => !/\d/.test(readChildren(parent.pid)), 10_000, 'the child to exit');
+    const cpu = meter.stop();
+    expect(cpu.byRole.get('other') ?? 0).toBeGreaterThan(0); // the child, though it exited
+    expect(cpu.totalNs).toBeGreaterThanOrEqual(cpu.byRole.get('other') ?? 0);
+  });
+});
+
+function readChildren(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 describe('bench: machine facts', () => {
   it('times a page fault from the faults /proc counted while 32 MiB were touched', () => {

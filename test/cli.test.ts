@@ -90,6 +90,14 @@ describe('posix-chat command line', () => {
       if (server !== undefined && isAlive(server)) process.kill(server, 'SIGKILL');
     }
   });
+
+  it('says before listening what --max-clients it derived, and warns when one given is more than the machine can serve', async () => {
+    const derived = await startServer();
+    await pollUntil(() => /at most \d+ clients at once \(set by [^)]+; --max-clients to change\)/.test(derived.stderr()), 5_000, 'the derived limit in the log');
+    // A million clients: more than any test machine's descriptors, pids or memory allow.
+    const tooMany = await startServer(['--max-clients', '1000000']);
+    await pollUntil(() => /WARN .*--max-clients 1000000: this machine can serve about \d+ at once \(set by .+\)/.test(tooMany.stderr()), 5_000, 'the warning');
+  });
 });
 
 function readComm(pid: number): string {

@@ -128,18 +128,23 @@ const OWN_DESCRIPTORS = 64;
 const OWN_PROCESSES = 16;
 
 /**
- * How many clients this machine can take at once, when --max-clients does not say:
- * the lowest of what the descriptor limit, the process limits and the memory allow,
- * and which one that was.
+ * How many clients this machine can take at once: the lowest of what the descriptor
+ * limit, the process limits, the kernel's pid and thread tables (less what other
+ * programs use now) and the memory allow, and which one that was. The soft limits
+ * count at their hard value: raiseLimits() raises them at start.
  */
 export function maxClientsHere(sendqBytes: number): { max: number; why: string } {
   const bounds: [string, number][] = [];
   const files = posix.getrlimit('RLIMIT_NOFILE').hard;
   if (files >= 0) bounds.push([`RLIMIT_NOFILE ${files}`, files - OWN_DESCRIPTORS]);
-  const processes = posix.getrlimit('RLIMIT_NPROC').soft;
+  const processes = posix.getrlimit('RLIMIT_NPROC').hard;
   if (processes >= 0) bounds.push([`RLIMIT_NPROC ${processes}`, processes - OWN_PROCESSES]);
+  // Every thread on the machine takes a pid and a place in the thread table: a client is one of each.
+  const tasks = readNumber('/proc/loadavg', /^\S+ \S+ \S+ \d+\/(\d+)/) ?? 0;
   const pids = readNumber('/proc/sys/kernel/pid_max');
-  if (pids !== null) bounds.push([`pid_max ${pids}`, pids - OWN_PROCESSES]);
+  if (pids !== null) bounds.push([`kernel.pid_max ${pids} with ${tasks} tasks running`, pids - tasks - OWN_PROCESSES]);
+  const threads = readNumber('/proc/sys/kernel/threads-max');
+  if (threads !== null) bounds.push([`kernel.threads-max ${threads} with ${tasks} tasks running`, threads - tasks - OWN_PROCESSES]);
   const memory = availableMemoryBytes();
   if (memory !== null) bounds.push([`${Math.round(memory / 2 ** 20)} MiB free at ~${Math.round((sendqBytes + CLIENT_MEMORY_BYTES) / 2 ** 20)} MiB a client`, Math.floor(memory / (sendqBytes + CLIENT_MEMORY_BYTES))]);
   let best: [string, number] = ['no limit found', 1_000_000];
@@ -162,24 +167,29 @@ function availableMemoryBytes(): number | null {
   return available;
 }
 
-/** A whole number in a file ('max' and the like: null). */
-function readNumber(file: string): number | null {
+/** A whole number in a file, or the one `pattern` captures in it ('max' and the like: null). */
+function readNumber(file: string, pattern = /^(\d+)$/): number | null {
   try {
-    const text = readFileSync(file, 'utf8').trim();
-    return /^\d+$/.test(text) ? Number(text) : null;
+    const found = pattern.exec(readFileSync(file, 'utf8').trim())?.[1];
+    return found === undefined ? null : Number(found);
   } catch {
     return null;
   }
 }
 
-/** Each client costs the parent a descriptor: allow as many as the hard limit does. */
-export function raiseFileLimit(log: Logger): void {
-  const { soft, hard } = posix.getrlimit('RLIMIT_NOFILE');
-  if (soft === hard) return;
-  try {
-    posix.setrlimit('RLIMIT_NOFILE', hard, hard);
-    log.debug(`RLIMIT_NOFILE raised from ${soft} to ${hard}`);
-  } catch (error) {
-    log.warn(`could not raise RLIMIT_NOFILE from ${soft}: ${messageOf(error)}`);
+/**
+ * Each client costs the parent a descriptor and a process: the soft limits of both
+ * are raised to the hard ones (what maxClientsHere() counted on).
+ */
+export function raiseLimits(log: Logger): void {
+  for (const resource of ['RLIMIT_NOFILE', 'RLIMIT_NPROC'] as const) {
+    const { soft, hard } = posix.getrlimit(resource);
+    if (soft === hard) continue;
+    try {
+      posix.setrlimit(resource, hard, hard);
+      log.debug(`${resource} raised from ${soft} to ${hard}`);
+    } catch (error) {
+      log.warn(`could not raise ${resource} from ${soft}: ${messageOf(error)}`);
+    }
   }
 }

@@ -17,7 +17,7 @@ import { formatHostPort } from '../protocol/address.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
 import { safeOutput } from '../protocol/text.js';
 import { Opcode } from '../protocol/websocket.js';
-import { Admission, prepareClientSocket, raiseFileLimit, refuse } from './admission.js';
+import { Admission, prepareClientSocket, raiseLimits, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { ProxiedArrivals } from './proxied.js';
@@ -79,7 +79,7 @@ export class SocketServerBroadcast extends SocketServer {
     const pipe = this.openPipe(); // before the first fork: every child inherits it
     posix.setSignalOnReadable(this.listenFd, 'SIGUSR1'); // a new connection wakes the wait too
     if (this.webFd >= 0) posix.setSignalOnReadable(this.webFd, 'SIGUSR1');
-    raiseFileLimit(this.options.log);
+    raiseLimits(this.options.log);
     warmUpChildPath((pipeWriteFd) => this.children.planFor(-1, pipeWriteFd, this.parentFds()));
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
     this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
