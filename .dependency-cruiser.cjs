@@ -10,6 +10,7 @@
 const PURE_CORE = [
   '^src/protocol/', // record codec, crc32, telnet decoder, line editor/assembler, text, rate limit
   '^src/chat/',
+  '^src/store/store\\.ts$', // the Store interface the chat names
   '^src/cluster/protocol\\.ts$',
   '^src/contracts\\.ts$',
   '^src/config\\.ts$',

@@ -3,6 +3,7 @@
  * (as the original did), and run the server's loop until a stop signal.
  */
 import { readFileSync } from 'node:fs';
+import { isAdminCommand, runAdmin } from './admin.js';
 import { Chat } from './chat/chat.js';
 import { ClassicChat } from './chat/classic-chat.js';
 import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
@@ -13,8 +14,10 @@ import { becomeUser, rootRefusal } from './parent/privileges.js';
 import { StartError } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
-import { isSingleThreaded } from './posix/index.js';
+import { getpwnam, isSingleThreaded } from './posix/index.js';
 import { cleanLines } from './protocol/line-editor.js';
+import { dataDirPath, prepareDataDir } from './store/data-dir.js';
+import { sqliteStorage } from './store/storage.js';
 import { noTrace, stderrTrace } from './trace.js';
 
 export const EXIT_OK = 0;
@@ -33,6 +36,7 @@ function readMotd(file: string, maxLineBytes: number): string[] {
 
 /** Runs the server; returns the process exit code. */
 export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+  if (isAdminCommand(argv)) return runAdmin(argv, env);
   let config: Config;
   try {
     const command = parseCommandLine(argv, env);
@@ -74,6 +78,15 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   }
 
   const log = new Logger(config.logLevel);
+  let dataDir = '';
+  if (!config.classic) {
+    try {
+      dataDir = prepareData(config, env, log);
+    } catch (error) {
+      process.stderr.write(`posix-chat: --data-dir: ${messageOf(error)}\n`);
+      return EXIT_START_FAILED;
+    }
+  }
   const ceiling = config.maxClients === 0 ? maxClientsHere(config.sendqBytes) : null;
   const maxClients = ceiling?.max ?? config.maxClients;
   const cluster =
@@ -87,8 +100,9 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
           log,
         });
   const makeChat = (cluster?: Cluster): Chat | ClassicChat =>
-    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster });
+    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, log: (level, text) => log[level](text) });
   const chat = makeChat(cluster);
+  const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store)) : undefined;
   const server = new SocketServerBroadcast({
     host: config.host,
     port: config.port,
@@ -105,6 +119,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     traceIdle: config.traceIdle,
     zygote: config.zygote,
     sidecar: cluster,
+    storage,
     chat,
     log,
     rehearsalChat: () => makeChat(),
@@ -124,4 +139,17 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     return EXIT_START_FAILED;
   }
   return EXIT_OK;
+}
+
+/**
+ * The data directory: made if new (mode 0700) and, for --user, given to that user before
+ * root is dropped. Its default is the state directory of whoever the server runs as.
+ */
+function prepareData(config: Config, env: NodeJS.ProcessEnv, log: Logger): string {
+  const owner = config.user === '' || process.getuid?.() !== 0 ? null : getpwnam(config.user);
+  const home = owner !== null && owner.uid !== 0 ? { ...env, XDG_STATE_HOME: undefined, HOME: owner.dir } : env;
+  const dir = dataDirPath(config.dataDir, home);
+  const made = prepareDataDir(dir, owner === null ? null : { uid: owner.uid, gid: owner.gid });
+  log.info(`data directory ${dir}${made ? ' (new)' : ''}`);
+  return dir;
 }

@@ -42,6 +42,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Started as root: the user to become once listening; '' otherwise. */
   user: string;
+  /** Where accounts, bans and history are kept; '' for the default ($XDG_STATE_HOME/posix-chat). */
+  dataDir: string;
 }
 
 /** A bad option or value: the CLI prints the message as one line and exits with 2. */
@@ -189,6 +191,15 @@ export const OPTIONS: readonly AnyOption[] = [
     help: 'started as root: become this user once listening, before any child is forked (required as root)',
     defaultValue: '',
     parse: userName,
+  },
+  {
+    key: 'dataDir',
+    flag: 'data-dir',
+    placeholder: 'DIR',
+    help: 'where accounts, bans, topics and history are kept (made on first start, mode 0700)',
+    defaultValue: '',
+    shownDefault: '$XDG_STATE_HOME/posix-chat or ~/.local/state/posix-chat',
+    parse: text,
   },
 ];
 

@@ -10,7 +10,7 @@
  */
 import { warmUpChildPath } from '../child/warm-up.js';
 import type { Connection, DisconnectReason } from '../contracts.js';
-import { describeConnection, Logger, ThrottledLog } from '../log.js';
+import { describeConnection, Logger, messageOf, ThrottledLog } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
@@ -20,7 +20,7 @@ import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
 import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
-import { startSidecar, type BroadcastServerOptions } from './server-options.js';
+import { startSidecar, StartError, type BroadcastServerOptions } from './server-options.js';
 import { SocketServer } from './socket-server.js';
 
 /** While some client's output is queued, look again this soon. */
@@ -40,12 +40,15 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly reaped = new Set<number>();
   /** accept()'s errors can repeat every turn: logged at most once in a while. */
   private readonly acceptErrors: ThrottledLog;
+  /** So are the database's (a full disk). */
+  private readonly storageErrors: ThrottledLog;
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
     this.delivery = new Deliveries(options.sendqLimitBytes, options.tracer);
     this.admission = new Admission(options);
     this.acceptErrors = new ThrottledLog(options.log);
+    this.storageErrors = new ThrottledLog(options.log);
     this.children = new Children({
       zygote: options.zygote,
       parentPid: this.parentPid,
@@ -78,12 +81,18 @@ export class SocketServerBroadcast extends SocketServer {
         this.handleProcess();
       });
     }
+    // Only now, with the zygote and the link forked: none of them holds the database.
+    try {
+      this.options.storage?.open();
+    } catch (error) {
+      throw new StartError(`cannot open the database: ${messageOf(error)}`);
+    }
   }
 
   // ------------------------------------------------------------ on connect
 
   protected onConnect(client: AcceptedSocket): void {
-    const refusal = this.admission.refusal(client, this.delivery.connections.size, this.children.waiting);
+    const refusal = this.options.chat.refusal?.(client.address) ?? this.admission.refusal(client, this.delivery.connections.size, this.children.waiting);
     if (refusal !== null) return refuse(client, refusal, this.options.log);
     prepareClientSocket(client.fd);
     this.trace(`accept() -> fd ${client.fd} from ${client.address}:${client.port}`);
@@ -128,6 +137,7 @@ export class SocketServerBroadcast extends SocketServer {
     this.options.sidecar?.tick();
     this.processKicks();
     this.flush();
+    this.flushStorage();
   }
 
   // -------------------------------------------------------- drain the pipe
@@ -245,10 +255,21 @@ export class SocketServerBroadcast extends SocketServer {
     this.options.sidecar?.stop();
     this.children.stopAll();
     this.pipe?.close();
+    this.flushStorage();
+    this.options.storage?.close();
     this.options.log.info('stopped');
   }
 
   // -------------------------------------------------------------- helpers
+
+  /** Writes the turn's batched history; a failing database is logged (at most once in a while), never fatal. */
+  private flushStorage(): void {
+    try {
+      this.options.storage?.flush();
+    } catch (error) {
+      this.storageErrors.error(`storage: ${messageOf(error)}`);
+    }
+  }
 
   private openPipe(): PipeDrain {
     const log = this.options.log;
@@ -258,7 +279,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   /** Descriptors of the parent's that a child must close. */
   private parentFds(): number[] {
-    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...(this.options.sidecar?.fds() ?? [])];
+    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...(this.options.sidecar?.fds() ?? []), ...(this.options.storage?.fds() ?? [])];
     if (this.reserveFd >= 0) fds.push(this.reserveFd);
     for (const connection of this.delivery.connections.values()) fds.push(connection.fd);
     return fds;
@@ -271,7 +292,7 @@ export class SocketServerBroadcast extends SocketServer {
   private rehearseFirst(): void {
     const chat = this.options.rehearsalChat?.();
     if (chat === undefined || this.options.tracer.enabled) return;
-    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, rehearsalChat: undefined };
+    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, storage: undefined, rehearsalChat: undefined };
     rehearseOn(() => new SocketServerBroadcast(silent).stage(), this.options.log);
   }
 

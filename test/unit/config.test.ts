@@ -30,6 +30,7 @@ const DEFAULTS: Config = {
   serverName: '',
   logLevel: 'info',
   user: '',
+  dataDir: '',
 };
 
 /** For every option: its flag, and a valid value other than its default, as text and as parsed. */
@@ -56,6 +57,7 @@ const SAMPLES: { [K in keyof Config]: { flag: string; text: string; value: Confi
   serverName: { flag: 'server-name', text: 'alpha', value: 'alpha' },
   logLevel: { flag: 'log-level', text: 'debug', value: 'debug' },
   user: { flag: 'user', text: 'nobody', value: 'nobody' },
+  dataDir: { flag: 'data-dir', text: '/var/lib/posix-chat', value: '/var/lib/posix-chat' },
 };
 const SAMPLE_LIST = Object.entries(SAMPLES) as [keyof Config, { flag: string; text: string; value: unknown }][];
 
@@ -83,6 +85,7 @@ const OTHER_TEXT: Record<keyof Config, string> = {
   serverName: 'beta',
   logLevel: 'warn',
   user: 'posix-chat',
+  dataDir: '/srv/chat',
 };
 
 function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Config {
