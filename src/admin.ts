@@ -5,7 +5,8 @@
  * made with `posix-chat user add NAME --role operator`.
  */
 import { spawnSync } from 'node:child_process';
-import { readSync } from 'node:fs';
+import { readSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { isatty } from 'node:tty';
 import { checkPassword, hashPassword } from './chat/password.js';
 import { checkNick, GUEST_PATTERN } from './chat/rules.js';
@@ -77,7 +78,19 @@ export function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv): numbe
     return EXIT_FAILED;
   } finally {
     store?.close();
+    if (store !== null) giveBack(store.location);
   }
+}
+
+/**
+ * Run as root on a data directory that belongs to the server's user, the files SQLite
+ * made now are root's: give them to the directory's owner, or the server could not write.
+ */
+function giveBack(database: string): void {
+  const dir = path.dirname(database);
+  const owner = statSync(dir);
+  if (process.getuid?.() !== 0 || owner.uid === 0) return;
+  prepareDataDir(dir, { uid: owner.uid, gid: owner.gid });
 }
 
 function role(text: string | undefined): Role {

@@ -79,9 +79,10 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
 
   const log = new Logger(config.logLevel);
   let dataDir = '';
+  let dataDirNote = '';
   if (!config.classic) {
     try {
-      dataDir = prepareData(config, env, log);
+      [dataDir, dataDirNote] = prepareData(config, env);
     } catch (error) {
       process.stderr.write(`posix-chat: --data-dir: ${messageOf(error)}\n`);
       return EXIT_START_FAILED;
@@ -131,6 +132,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     // Printed once the loop is ready (with --redis: once the link is), as the original did.
     server.run(() => {
       if (ceiling !== null) log.info(`at most ${maxClients} clients at once (set by ${ceiling.why}; --max-clients to change)`);
+      if (dataDir !== '') log.info(`data directory ${dataDir}${dataDirNote}`);
       process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);
     });
   } catch (error) {
@@ -145,11 +147,10 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
  * The data directory: made if new (mode 0700) and, for --user, given to that user before
  * root is dropped. Its default is the state directory of whoever the server runs as.
  */
-function prepareData(config: Config, env: NodeJS.ProcessEnv, log: Logger): string {
+function prepareData(config: Config, env: NodeJS.ProcessEnv): [string, string] {
   const owner = config.user === '' || process.getuid?.() !== 0 ? null : getpwnam(config.user);
   const home = owner !== null && owner.uid !== 0 ? { ...env, XDG_STATE_HOME: undefined, HOME: owner.dir } : env;
   const dir = dataDirPath(config.dataDir, home);
   const made = prepareDataDir(dir, owner === null ? null : { uid: owner.uid, gid: owner.gid });
-  log.info(`data directory ${dir}${made ? ' (new)' : ''}`);
-  return dir;
+  return [dir, made ? ' (made now)' : ''];
 }

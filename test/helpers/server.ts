@@ -1,6 +1,6 @@
 /** Starts the real server as a separate process (never forking inside the test worker). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,7 @@ export function tempDataDir(): string {
 export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<RunningServer> {
   // Each server its own database, unless the test gives one: no history or account leaks between tests.
   const ownData = args.some((arg) => arg.startsWith('--data-dir')) || env.POSIX_CHAT_DATA_DIR !== undefined ? [] : ['--data-dir', tempDataDir()];
+  if (prefix.length > 0 && ownData[1] !== undefined) chmodSync(ownData[1], 0o777); // run as another user (setpriv): theirs too
   const command = [...prefix, process.execPath, '--single-threaded', BIN, '--port', '0', ...ownData, ...args];
   const proc = spawn(command[0] as string, command.slice(1), {
     cwd: ROOT,
