@@ -2,7 +2,7 @@
  * The command line: read the options, listen, print `Listening on HOST:PORT...`
  * (as the original did), and run the server's loop until a stop signal.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAdminCommand, runAdmin } from './admin.js';
 import { Chat } from './chat/chat.js';
 import { ClassicChat } from './chat/classic-chat.js';
@@ -149,7 +149,9 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
  */
 function prepareData(config: Config, env: NodeJS.ProcessEnv): [string, string] {
   const owner = config.user === '' || process.getuid?.() !== 0 ? null : getpwnam(config.user);
-  const home = owner !== null && owner.uid !== 0 ? { ...env, XDG_STATE_HOME: undefined, HOME: owner.dir } : env;
+  const other = owner !== null && owner.uid !== 0;
+  if (other && config.dataDir === '' && !existsSync(owner.dir)) throw new Error(`${owner.name} has no home directory (${owner.dir}): give --data-dir DIR, e.g. /var/lib/posix-chat`);
+  const home = other ? { ...env, XDG_STATE_HOME: undefined, HOME: owner.dir } : env;
   const dir = dataDirPath(config.dataDir, home);
   const made = prepareDataDir(dir, owner === null ? null : { uid: owner.uid, gid: owner.gid });
   return [dir, made ? ' (made now)' : ''];

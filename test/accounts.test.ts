@@ -173,6 +173,19 @@ describe('moderation', () => {
     await back.waitFor(/127\.0\.0\.2 for 5\dm, by boss: trolling/);
   }, 60_000);
 
+  it('closes the database in a child the server forks itself (--no-zygote)', async () => {
+    const dir = tempDataDir();
+    const server = await startServer(['--data-dir', dir, '--no-zygote']);
+    const client = await connect(server);
+    client.send('/history\r\n');
+    await client.waitFor('Nothing was said in #lobby yet.');
+    const database = path.join(dir, 'posix-chat.db');
+    expect(descriptors(server.pid).some((d) => d.target === database)).toBe(true);
+    const children = childrenOf(server.pid);
+    expect(children).toHaveLength(1);
+    for (const pid of children) expect(descriptors(pid).filter((d) => d.target.startsWith(database))).toEqual([]);
+  });
+
   it('lets a 2 s ban expire, and refuses to ban the operator himself', async () => {
     const dir = tempDataDir();
     addOperator(dir);
