@@ -234,6 +234,46 @@ describe('moderation', () => {
   });
 });
 
+
+describe('for everyone', () => {
+  it('/ignore hides a name (kept for an account across logins), /away shows in /who and to senders, /history N shows the last lines', async () => {
+    const dir = tempDataDir();
+    addOperator(dir);
+    const server = await startServer(['--data-dir', dir]);
+    const boss = await connect(server);
+    await login(boss);
+    const pest = await connect(server);
+    const friend = await connect(server);
+    pest.send('/nick pest\r\n');
+    friend.send('/nick friend\r\n');
+    await boss.waitFor('is now known as friend');
+    boss.send('/ignore pest\r\n');
+    await boss.waitFor('You no longer see what pest says');
+    // Each line after the other's is seen (one sender at a time): boss has had the chance to see pest's.
+    pest.send('first from pest\r\n/msg boss private from pest\r\n');
+    await pest.waitFor('-> *boss* private from pest');
+    await friend.waitFor('<pest> first from pest'); // the others still see pest
+    friend.send('from friend\r\n');
+    await boss.waitFor('<friend> from friend');
+    expect(boss.text).not.toContain('from pest');
+    boss.send('/logout\r\n');
+    await boss.waitFor('You are logged out.');
+    boss.send(`/login boss\r\n${PASSWORD}\r\n`);
+    await boss.waitFor(/logged in as boss[\s\S]*logged in as boss/); // the second time
+    pest.send('second from pest\r\n');
+    await friend.waitFor('<pest> second from pest');
+    friend.send('again from friend\r\n');
+    await boss.waitFor('again from friend');
+    expect(boss.text).not.toContain('second from pest');
+    boss.send('/unignore pest\r\n/away at lunch\r\n');
+    await boss.waitFor('You are away (at lunch)');
+    friend.send('/who\r\n/msg boss are you there\r\n');
+    await friend.waitFor(/boss +idle \S+ \(away: at lunch\)/);
+    await friend.waitFor('boss is away: at lunch');
+    boss.send('/history 2\r\n');
+    await boss.waitFor(/Last 2 lines in #lobby:\r\n\S+ <pest> second from pest\r\n\S+ <friend> again from friend/);
+  }, 40_000);
+});
 /** A client from `from` gets one line and is closed, and the server forks nothing for it. */
 async function expectRefused(server: RunningServer, from: string): Promise<void> {
   // The spare for the next client is forked a moment after the last one took its client: wait for it.

@@ -54,6 +54,9 @@ export class SqliteStore implements Store {
   /** Lines appended per room since its last trim. */
   private readonly sinceTrim = new Map<string, number>();
   private descriptors: number[] = [];
+  /** flush() runs every loop turn with lines to write: its statements are compiled once. */
+  private readonly insertLine: Database.Statement;
+  private readonly trimRoom: Database.Statement;
 
   /** Opens (creating it if new) the database in `dir`, which must exist. */
   constructor(dir: string) {
@@ -68,6 +71,8 @@ export class SqliteStore implements Store {
       this.db.close();
       throw error;
     }
+    this.insertLine = this.db.prepare('INSERT INTO history (room, line) VALUES (?, ?)');
+    this.trimRoom = this.db.prepare('DELETE FROM history WHERE room = ? AND id <= (SELECT id FROM history WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?)');
     this.descriptors = this.findDescriptors();
   }
 
@@ -216,18 +221,16 @@ export class SqliteStore implements Store {
     if (this.pending.length === 0) return;
     const lines = this.pending;
     this.pending = [];
-    const insert = this.db.prepare('INSERT INTO history (room, line) VALUES (?, ?)');
-    const trim = this.db.prepare('DELETE FROM history WHERE room = ? AND id <= (SELECT id FROM history WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?)');
     this.db.transaction(() => {
       for (const [room, line] of lines) {
-        insert.run(room, line);
+        this.insertLine.run(room, line);
         const count = (this.sinceTrim.get(room) ?? 0) + 1;
         if (count < TRIM_EVERY_LINES) {
           this.sinceTrim.set(room, count);
           continue;
         }
         this.sinceTrim.delete(room);
-        trim.run(room, room, HISTORY_KEPT_LINES);
+        this.trimRoom.run(room, room, HISTORY_KEPT_LINES);
       }
     })();
   }
