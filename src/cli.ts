@@ -2,7 +2,8 @@
  * The command line: read the options, listen, print `Listening on HOST:PORT...`
  * (as the original did), and run the server's loop until a stop signal.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAdminCommand, runAdmin } from './admin.js';
 import { Chat } from './chat/chat.js';
 import { ClassicChat } from './chat/classic-chat.js';
 import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
@@ -14,9 +15,11 @@ import { becomeUser, rootRefusal } from './parent/privileges.js';
 import { StartError } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
-import { isSingleThreaded } from './posix/index.js';
+import { getpwnam, isSingleThreaded } from './posix/index.js';
 import { parseRange } from './protocol/address.js';
 import { cleanLines } from './protocol/line-editor.js';
+import { dataDirPath, prepareDataDir } from './store/data-dir.js';
+import { sqliteStorage } from './store/storage.js';
 import { noTrace, stderrTrace } from './trace.js';
 import type { WebSettings } from './web/respond.js';
 import { loadSite } from './web/site.js';
@@ -37,6 +40,7 @@ function readMotd(file: string, maxLineBytes: number): string[] {
 
 /** Runs the server; returns the process exit code. */
 export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+  if (isAdminCommand(argv)) return runAdmin(argv, env);
   let config: Config;
   let redis: RedisTarget;
   try {
@@ -97,6 +101,16 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
 
   const log = new Logger(config.logLevel);
   if (redis.warning !== '') log.warn(redis.warning);
+  let dataDir = '';
+  let dataDirNote = '';
+  if (!config.classic) {
+    try {
+      [dataDir, dataDirNote] = prepareData(config, env);
+    } catch (error) {
+      process.stderr.write(`posix-chat: --data-dir: ${messageOf(error)}\n`);
+      return EXIT_START_FAILED;
+    }
+  }
   const here = maxClientsHere(config.sendqBytes);
   const maxClients = config.maxClients === 0 ? here.max : config.maxClients;
   const cluster =
@@ -111,8 +125,9 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
           log,
         });
   const makeChat = (cluster?: Cluster): Chat | ClassicChat =>
-    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster });
+    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, log: (level, text) => log[level](text) });
   const chat = makeChat(cluster);
+  const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store)) : undefined;
   const server = new SocketServerBroadcast({
     host: config.host,
     port: config.port,
@@ -132,6 +147,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     zygote: config.zygote,
     trustedProxies: config.proxyProtocol ? config.trustedProxy.map((range) => parseRange(range)).filter((range) => range !== null) : null,
     sidecar: cluster,
+    storage,
     chat,
     log,
     rehearsalChat: () => makeChat(),
@@ -145,6 +161,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     server.run(() => {
       if (config.maxClients === 0) log.info(`at most ${maxClients} clients at once (set by ${here.why}; --max-clients to change)`);
       else if (maxClients > here.max) log.warn(`--max-clients ${maxClients}: this machine can serve about ${here.max} at once (set by ${here.why}); past that, connections fail`);
+      if (dataDir !== '') log.info(`data directory ${dataDir}${dataDirNote}`);
       const web = server.webAddress;
       if (web !== null) process.stdout.write(`Web page on http://${formatHostPort(web.address, web.port)}/\n`);
       process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);
@@ -155,4 +172,18 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     return EXIT_START_FAILED;
   }
   return EXIT_OK;
+}
+
+/**
+ * The data directory: made if new (mode 0700) and, for --user, given to that user before
+ * root is dropped. Its default is the state directory of whoever the server runs as.
+ */
+function prepareData(config: Config, env: NodeJS.ProcessEnv): [string, string] {
+  const owner = config.user === '' || process.getuid?.() !== 0 ? null : getpwnam(config.user);
+  const other = owner !== null && owner.uid !== 0;
+  if (other && config.dataDir === '' && !existsSync(owner.dir)) throw new Error(`${owner.name} has no home directory (${owner.dir}): give --data-dir DIR, e.g. /var/lib/posix-chat`);
+  const home = other ? { ...env, XDG_STATE_HOME: undefined, HOME: owner.dir } : env;
+  const dir = dataDirPath(config.dataDir, home);
+  const made = prepareDataDir(dir, owner === null ? null : { uid: owner.uid, gid: owner.gid });
+  return [dir, made ? ' (made now)' : ''];
 }

@@ -58,6 +58,8 @@ export interface Config {
   webHost: string;
   /** Origins whose pages may open the WebSocket; empty: the page's own. */
   webOrigin: string[];
+  /** Where accounts, bans and history are kept; '' for the default ($XDG_STATE_HOME/posix-chat). */
+  dataDir: string;
 }
 
 /** A bad option or value: the CLI prints the message as one line and exits with 2. */
@@ -260,6 +262,15 @@ export const OPTIONS: readonly AnyOption[] = [
     help: 'started as root: become this user once listening, before any child is forked (required as root)',
     defaultValue: '',
     parse: userName,
+  },
+  {
+    key: 'dataDir',
+    flag: 'data-dir',
+    placeholder: 'DIR',
+    help: 'where accounts, bans, topics and history are kept (made on first start, mode 0700)',
+    defaultValue: '',
+    shownDefault: '$XDG_STATE_HOME/posix-chat or ~/.local/state/posix-chat',
+    parse: text,
   },
 ];
 

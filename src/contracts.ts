@@ -83,6 +83,26 @@ export interface ChatHandler {
   onLine(connection: Connection, line: Buffer, cut: boolean): void;
   /** Called once per connection, after it has left `connections`. */
   onDisconnect(connection: Connection, reason: DisconnectReason): void;
+  /**
+   * Why a client from `address` is turned away at accept() (an address ban), or null.
+   * Asked for every connection before any process is forked for it: no query, memory only.
+   */
+  refusal?(address: string): string | null;
+}
+
+/**
+ * The database the parent keeps (accounts, bans, history). Opened by the parent only,
+ * once the zygote is forked, so neither the zygote nor any spare inherits it; a child
+ * the parent forks itself later closes its descriptors.
+ */
+export interface Storage {
+  /** Opens it; once, after the zygote is forked. Throws when it cannot. */
+  open(): void;
+  /** The descriptors it holds, which a child must close. */
+  fds(): number[];
+  /** The end of a loop turn: writes what was batched (history lines) in one transaction. */
+  flush(): void;
+  close(): void;
 }
 
 // --------------------------------------------------------------- children

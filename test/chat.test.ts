@@ -41,6 +41,7 @@ describe('chat: names', () => {
       expect.stringMatching(/^\*\*\* Welcome to posix-chat, guest-\d+! You are in #lobby\.$/),
       '*** Here with you: alice.',
       '*** Type /help for commands; /nick NAME to choose your name.',
+      '*** Telnet is not encrypted: use a password you use nowhere else.',
     ]);
     await alice.waitFor(/\*\*\* guest-\d+ joined #lobby/);
   });
@@ -83,6 +84,7 @@ describe('chat: names', () => {
       '*** Welcome to posix-chat, guest-1! You are in #lobby.',
       '*** Nobody else is here yet.',
       '*** Type /help for commands; /nick NAME to choose your name.',
+      '*** Telnet is not encrypted: use a password you use nowhere else.',
     ]);
     first.send('/rooms\r\n');
     await first.waitFor(/#lobby/);

@@ -42,12 +42,18 @@ const IAC = 255;
 
 describe('TelnetDecoder', () => {
   it('strips negotiation and refuses every option asked for', () => {
-    const out = decode([b([IAC, 251, 31], 'hi', [IAC, 253, 1], '\r\n')]); // WILL NAWS, DO ECHO
+    const out = decode([b([IAC, 251, 31], 'hi', [IAC, 253, 3], '\r\n')]); // WILL NAWS, DO SUPPRESS-GO-AHEAD
     expect(text(out)).toEqual(['hi']);
     expect(out.replies.map((r) => [...r])).toEqual([
       [IAC, 254, 31], // DONT NAWS
-      [IAC, 252, 1], // WONT ECHO
+      [IAC, 252, 3], // WONT SUPPRESS-GO-AHEAD
     ]);
+  });
+
+  it('never answers DO ECHO: it agrees to the WILL ECHO the parent sends around a password', () => {
+    const out = decode([b([IAC, 253, 1], 'secret\r\n', [IAC, 254, 1], [IAC, 253, 1])]);
+    expect(text(out)).toEqual(['secret']);
+    expect(out.replies).toEqual([]);
   });
 
   it('does not answer WONT or DONT, so two refusing ends never loop', () => {
@@ -69,21 +75,21 @@ describe('TelnetDecoder', () => {
   });
 
   it('answers each (verb, option) once per connection, however often and in however many reads it is asked', () => {
-    const ask = b([IAC, 251, 31, IAC, 253, 1, IAC, 251, 31, IAC, 253, 1]); // WILL NAWS, DO ECHO, twice
+    const ask = b([IAC, 251, 31, IAC, 253, 3, IAC, 251, 31, IAC, 253, 3]); // WILL NAWS, DO SUPPRESS-GO-AHEAD, twice
     const out = decode([ask, ask, b([IAC, 253, 31], 'x\n'), ask]);
     expect(out.replies.map((r) => [...r])).toEqual([
       [IAC, 254, 31], // DONT NAWS
-      [IAC, 252, 1], // WONT ECHO
+      [IAC, 252, 3], // WONT SUPPRESS-GO-AHEAD
       [IAC, 252, 31], // DO NAWS is another request: WONT NAWS, once
     ]);
     expect(text(out)).toEqual(['x']);
   });
 
-  it('has at most 512 answers to give a connection: WILL and DO of every option, once', () => {
-    // Every WILL and DO but DO TIMING-MARK, which is apart (below).
+  it('has at most 510 answers to give a connection: WILL and DO of every option, once', () => {
+    // Every WILL and DO but DO TIMING-MARK, which is apart (below), and DO ECHO, never answered.
     const every = Buffer.from(Array.from({ length: 256 }, (_, option) => (option === 6 ? [IAC, 251, 6] : [IAC, 251, option, IAC, 253, option])).flat());
     const out = decode([every, every, every]);
-    expect(out.replies).toHaveLength(2 * 256 - 1);
+    expect(out.replies).toHaveLength(2 * 256 - 2);
   });
 
   it('answers DO TIMING-MARK every time, but once per read', () => {

@@ -6,55 +6,50 @@
  * happens there: their users are `remote`, seen in /who *, reachable by /msg.
  */
 import type { ChatEvent, Presence } from '../cluster/protocol.js';
-import type { ChatHandler, ClusterListener, ClusterPort, Connection, Delivery, DisconnectReason } from '../contracts.js';
+import type { ChatHandler, ClusterListener, Connection, DisconnectReason } from '../contracts.js';
+import type { Store } from '../store/store.js';
+import * as accounts from './accounts.js';
 import { ListBudget } from './budget.js';
-import type { ChatOptions, Member, Room } from './model.js';
-import { RoomHistories } from './history.js';
+import { ChatState } from './chat-state.js';
+import { describeUntil } from './duration.js';
+import type { ChatOptions, Member } from './model.js';
 import { roomsLine, whoLines, type WhoRow } from './listings.js';
-import { RemoteUsers } from './remote-users.js';
-import { ANNOUNCEMENT_PREFIX, checkNick, checkRoom, CRLF, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_NICK_LENGTH } from './rules.js';
+import { moderate, OPERATOR_COMMANDS } from './moderation.js';
+import * as personal from './personal.js';
+import { checkNick, checkRoom, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_KEPT_HISTORIES, MAX_NICK_LENGTH, NOT_ENCRYPTED } from './rules.js';
 
 export { checkNick, checkRoom, HELP, LOBBY, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH } from './rules.js';
 export type { ChatOptions } from './model.js';
 
-/** The default clock: one function for every Chat, so V8 sees one call target. */
-const systemClock = (): Date => new Date();
-
-export class Chat implements ChatHandler, ClusterListener {
-  private delivery: Delivery | null = null;
-  private readonly members = new Map<number, Member>();
-  /** Members by lower-cased nick: names are unique regardless of case. */
-  private readonly byNick = new Map<string, Member>();
-  private readonly rooms = new Map<string, Room>();
-  private readonly history: RoomHistories;
-  /** Users of other servers, by lower-cased nick. */
-  private readonly remote = new RemoteUsers();
-  /** /nick requests waiting for the cluster's answer, by lower-cased nick. */
-  private readonly claiming = new Map<string, Member>();
-  private readonly cluster: ClusterPort | null;
-  private guests = 0;
-  private readonly now: () => Date;
-
-  constructor(private readonly options: ChatOptions) {
-    this.now = options.now ?? systemClock;
-    this.cluster = options.cluster ?? null;
-    this.history = new RoomHistories(options.historyLines, (room) => this.rooms.has(room));
+export class Chat extends ChatState implements ChatHandler, ClusterListener {
+  constructor(options: ChatOptions) {
+    super(options);
     if (this.cluster !== null) {
       this.cluster.attach(this);
       this.cluster.localUsers = () => [...this.members.values()].map((m): Presence => [m.nick, m.room.name]);
     }
-    this.room(LOBBY);
   }
 
-  attach(delivery: Delivery): void {
-    this.delivery = delivery;
+  /** The database is open: load what it keeps (bans, topics, the rooms' last lines). */
+  useStore(store: Store): void {
+    this.store = store;
+    this.bans.load(store.bans(this.nowMs()));
+    for (const [room, topic] of store.topics()) this.topics.set(room, topic);
+    for (const [room, lines] of store.recentHistory(this.options.historyLines, MAX_KEPT_HISTORIES)) for (const line of lines) this.history.remember(room, line);
+  }
+
+  /** Why a client from `address` is refused at accept(): an address ban. */
+  refusal(address: string): string | null {
+    const now = this.nowMs();
+    const ban = this.bans.ofAddress(address, now);
+    return ban === null ? null : `You are banned from this server ${describeUntil(ban.until, now)}${ban.reason === '' ? '' : `: ${ban.reason}`}.`;
   }
 
   // ---------------------------------------------------------------- events
 
   onConnect(connection: Connection): void {
     const lobby = this.room(LOBBY);
-    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(this.now().getTime()) };
+    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(this.nowMs()), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
     const others = this.nicksIn(LOBBY);
@@ -63,7 +58,9 @@ export class Chat implements ChatHandler, ClusterListener {
     this.tell(member, `Welcome to posix-chat, ${member.nick}! You are in ${LOBBY}.`);
     this.tell(member, hereWithYou(others));
     this.tell(member, 'Type /help for commands; /nick NAME to choose your name.');
+    this.tell(member, NOT_ENCRYPTED);
     for (const line of this.options.motd) this.tell(member, line);
+    this.showTopic(member);
     this.showHistory(member);
     this.toRoom(lobby, this.announcement(`${member.nick} joined ${LOBBY}`), member);
   }
@@ -71,14 +68,12 @@ export class Chat implements ChatHandler, ClusterListener {
   onLine(connection: Connection, line: Buffer, cut: boolean): void {
     const member = this.members.get(connection.pid);
     if (member === undefined) return;
-    if (cut) this.tell(member, `Your line was longer than ${this.options.maxLineBytes} bytes and was cut.`);
     const text = line.toString('utf8');
-    if (text.startsWith('/') && !text.startsWith('//')) {
-      this.command(member, text);
-      return;
-    }
+    if (member.prompt !== null) return this.guarded(member, () => accounts.answer(this, member, text)); // a password: never said
+    if (cut) this.tell(member, `Your line was longer than ${this.options.maxLineBytes} bytes and was cut.`);
+    if (text.startsWith('/') && !text.startsWith('//')) return this.guarded(member, () => this.command(member, text));
     const said = text.startsWith('//') ? text.slice(1) : text; // "//" sends a line that starts with "/"
-    if (said.trim() === '') return;
+    if (said.trim() === '' || this.isMuted(member)) return;
     this.publicLine(member, said, false);
   }
 
@@ -87,6 +82,7 @@ export class Chat implements ChatHandler, ClusterListener {
     if (member === undefined) return;
     this.members.delete(connection.pid);
     this.byNick.delete(member.nick.toLowerCase());
+    for (const name of member.ignores) this.countIgnore(name, -1);
     this.leaveRoom(member);
     if (reason.kind === 'shutdown') return; // the others hear 'down' from our link instead
     const why = describeLeave(reason);
@@ -94,16 +90,24 @@ export class Chat implements ChatHandler, ClusterListener {
     this.toRoom(member.room, this.announcement(`${member.nick} left (${why})`));
   }
 
-  notice(connection: Connection, text: string): void {
-    this.delivery?.send(connection, Buffer.from(`*** ${text}${CRLF}`));
-  }
-
   // -------------------------------------------------------------- commands
 
+  /** Runs `work`; a database error is logged and told, never fatal. */
+  private guarded(member: Member, work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.log('error', `command from ${member.nick} failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.tell(member, 'Sorry: that failed on the server. Try again later.');
+    }
+  }
+
   private command(member: Member, text: string): void {
-    const [word = '', ...rest] = text.slice(1).split(' ');
+    const [first = '', ...rest] = text.slice(1).split(' ');
     const args = rest.join(' ').trim();
-    switch (word.toLowerCase()) {
+    const word = first.toLowerCase();
+    if (OPERATOR_COMMANDS.has(word)) return moderate(this, member, word, args);
+    switch (word) {
       case 'help':
         for (const line of HELP) this.tell(member, line);
         return;
@@ -113,6 +117,7 @@ export class Chat implements ChatHandler, ClusterListener {
         return this.who(member, args);
       case 'me':
         if (args === '') return this.tell(member, 'Usage: /me ACTION');
+        if (this.isMuted(member)) return;
         return this.publicLine(member, args, true);
       case 'msg':
         return this.privateMessage(member, args);
@@ -122,8 +127,26 @@ export class Chat implements ChatHandler, ClusterListener {
         return this.listRooms(member);
       case 'quit':
         return this.quit(member, args);
+      case 'register':
+        return accounts.register(this, member);
+      case 'login':
+        return accounts.login(this, member, args);
+      case 'password':
+        return accounts.changePassword(this, member);
+      case 'logout':
+        return accounts.logout(this, member);
+      case 'ignore':
+        return personal.ignore(this, member, args);
+      case 'unignore':
+        return personal.unignore(this, member, args);
+      case 'away':
+        return personal.away(this, member, args);
+      case 'topic':
+        return personal.topic(this, member, args);
+      case 'history':
+        return personal.history(this, member, args);
       default:
-        return this.tell(member, `Unknown command /${word.slice(0, 32)}. Type /help for the list.`);
+        return this.tell(member, `Unknown command /${first.slice(0, 32)}. Type /help for the list.`);
     }
   }
 
@@ -136,13 +159,16 @@ export class Chat implements ChatHandler, ClusterListener {
     const taken = (holder !== undefined && holder !== member) || this.remote.has(key) || this.claiming.has(key);
     if (taken) return this.tell(member, `The name ${wanted} is taken. Try another.`);
     if (wanted === member.nick) return this.tell(member, `You are already ${wanted}.`);
+    const reserved = accounts.reservedName(this, member, wanted);
+    if (reserved !== null) return this.tell(member, reserved);
+    if (member.account !== null && key !== member.account.toLowerCase()) return this.tell(member, `You are logged in as ${member.account}: /logout first.`);
     if (this.cluster === null || key === member.nick.toLowerCase()) return this.rename(member, wanted);
     // Held here until every server agrees (an atomic claim in Redis): then onClaimed renames.
     this.claiming.set(key, member);
     this.cluster.claim(wanted);
   }
 
-  private rename(member: Member, wanted: string): void {
+  rename(member: Member, wanted: string): void {
     const old = member.nick;
     this.byNick.delete(old.toLowerCase());
     member.nick = wanted;
@@ -160,7 +186,8 @@ export class Chat implements ChatHandler, ClusterListener {
     for (const m of everyone ? this.members.values() : member.room.members) {
       const room = everyone ? ` ${m.room.name}` : '';
       const you = m === member ? ' (you)' : '';
-      rows.push({ nick: m.nick, text: `${room} idle ${formatIdle(now - m.connection.lastActive)}${you}` });
+      const away = m.away === null ? '' : ` (away: ${m.away})`;
+      rows.push({ nick: m.nick, text: `${room} idle ${formatIdle(now - m.connection.lastActive)}${away}${you}` });
     }
     for (const r of this.remote.values()) {
       if (everyone) rows.push({ nick: r.nick, text: ` ${r.room} on ${r.srv}` });
@@ -181,6 +208,7 @@ export class Chat implements ChatHandler, ClusterListener {
     const name = space === -1 ? args : args.slice(0, space);
     const text = space === -1 ? '' : args.slice(space + 1).trim();
     if (name === '' || text === '') return this.tell(member, 'Usage: /msg NAME TEXT');
+    if (this.isMuted(member)) return;
     const target = this.byNick.get(name.toLowerCase());
     const remote = target === undefined ? this.remote.get(name) : undefined;
     if (remote !== undefined && this.cluster !== null) {
@@ -192,8 +220,9 @@ export class Chat implements ChatHandler, ClusterListener {
     if (this.delivery?.canTake(target.connection) === false) {
       return this.tell(member, `${target.nick} is not reading right now; your message was not sent. Try again later.`);
     }
-    this.write(target, `${this.stamp()}*${member.nick}* ${text}`);
+    if (!target.ignores.has(member.nick.toLowerCase())) this.write(target, `${this.stamp()}*${member.nick}* ${text}`);
     this.write(member, `${this.stamp()}-> *${target.nick}* ${text}`);
+    if (target.away !== null) this.tell(member, `${target.nick} is away: ${target.away}`);
   }
 
   private join(member: Member, args: string): void {
@@ -209,6 +238,7 @@ export class Chat implements ChatHandler, ClusterListener {
     const others = this.nicksIn(name);
     this.enter(member, to);
     this.tell(member, `You are now in ${name}. ${hereWithYou(others)}`);
+    this.showTopic(member);
     this.showHistory(member);
     this.toRoom(to, this.announcement(`${member.nick} joined ${name}`), member);
   }
@@ -226,97 +256,14 @@ export class Chat implements ChatHandler, ClusterListener {
     this.delivery?.disconnect(member.connection, { kind: 'quit', detail: reason.slice(0, 200) });
   }
 
-  // --------------------------------------------------------------- helpers
-
-  /** A line for everyone in the member's room (`me`: a /me action). */
-  private publicLine(member: Member, text: string, me: boolean): void {
-    const line = this.stamp() + lineBody(member.nick, text, me);
-    this.history.remember(member.room.name, line);
-    this.toRoom(member.room, line, member);
-    this.cluster?.publish({ k: 'line', room: member.room.name, nick: member.nick, text, me });
-  }
-
-  private showHistory(member: Member): void {
-    const history = this.history.of(member.room.name);
-    if (history.length === 0) return;
-    this.tell(member, `Last ${history.length} ${history.length === 1 ? 'line' : 'lines'} in ${member.room.name}:`);
-    for (const line of history) this.write(member, line);
-  }
-
-  /** Gets or creates a room. */
-  private room(name: string): Room {
-    let room = this.rooms.get(name);
-    if (room === undefined) {
-      room = { name, members: new Set(), group: null };
-      this.rooms.set(name, room);
-    }
-    return room;
-  }
-
-  private enter(member: Member, room: Room): void {
-    room.members.add(member);
-    room.group?.add(member.connection);
-    member.room = room;
-  }
-
-  /** Takes a member out of its room; an empty room other than the lobby goes away. */
-  private leaveRoom(member: Member): void {
-    const room = member.room;
-    room.members.delete(member);
-    room.group?.remove(member.connection);
-    if (room.members.size === 0 && room.name !== LOBBY) this.rooms.delete(room.name);
-  }
-
-  private guestName(): string {
-    let nick: string;
-    do nick = `guest-${this.cluster !== null ? this.cluster.nextGuest() : ++this.guests}`;
-    while (this.byNick.has(nick) || this.remote.has(nick));
-    return nick;
-  }
-
-  /** Who is in a room, here and on other servers. */
-  private nicksIn(roomName: string): string[] {
-    const nicks = [...(this.rooms.get(roomName)?.members ?? [])].map((m) => m.nick);
-    for (const r of this.remote.values()) if (r.room === roomName) nicks.push(r.nick);
-    return nicks;
-  }
-
-  private stamp(): string {
-    if (!this.options.timestamps) return '';
-    const now = this.now();
-    return `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
-  }
-
-  /** A line about someone, for a room: `[HH:MM] *** alice joined #lobby`; no user's line looks like it (ANNOUNCEMENT_PREFIX). */
-  private announcement(text: string): string {
-    return `${this.stamp()}${ANNOUNCEMENT_PREFIX}${text}`;
-  }
-
-  /** A message from the server to one member. */
-  private tell(member: Member, text: string): void {
-    this.notice(member.connection, text);
-  }
-
-  private write(member: Member, line: string): void {
-    this.delivery?.send(member.connection, Buffer.from(line + CRLF));
-  }
-
-  private toRoom(room: Room | undefined, line: string, except?: Member): void {
-    if (room === undefined || room.members.size === 0 || this.delivery === null) return;
-    if (room.group === null) {
-      room.group = this.delivery.group();
-      for (const m of room.members) room.group.add(m.connection);
-    }
-    room.group.send(Buffer.from(line + CRLF), except?.connection ?? null);
-  }
-
   // ------------------------------------------------- from other servers
 
   onRemoteEvent(o: string, srv: string, ev: ChatEvent, old: boolean): void {
     switch (ev.k) {
       case 'line': {
         const line = this.stamp() + lineBody(ev.nick, ev.text, ev.me);
-        this.history.remember(ev.room, line);
+        if (old) this.history.remember(ev.room, line);
+        else this.remember(ev.room, line);
         if (!old) this.toRoom(this.rooms.get(ev.room), line);
         return;
       }

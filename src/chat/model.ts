@@ -2,6 +2,7 @@
  * What the chat keeps: its options, the people here and the rooms. Types only.
  */
 import type { ClusterPort, Connection, RoomGroup } from '../contracts.js';
+import type { Role } from '../store/store.js';
 import type { ListBudget } from './budget.js';
 
 export interface ChatOptions {
@@ -17,7 +18,18 @@ export interface ChatOptions {
   now?: () => Date;
   /** The other servers, with --redis. */
   cluster?: ClusterPort;
+  /** Where moderation and logins are logged (the server log); none: nowhere. */
+  log?: (level: 'info' | 'warn' | 'error', text: string) => void;
 }
+
+/** What the next line of a member answers, instead of being said: a password. */
+export type Prompt =
+  | { kind: 'login'; account: string }
+  | { kind: 'register' }
+  | { kind: 'register-again'; first: string }
+  | { kind: 'old-password' }
+  | { kind: 'new-password' }
+  | { kind: 'new-password-again'; first: string };
 
 export interface Member {
   readonly connection: Connection;
@@ -25,6 +37,17 @@ export interface Member {
   room: Room;
   /** What /who * and /rooms may still cost this person. */
   readonly budget: ListBudget;
+  /** The account logged in to (its name as registered), or null for a guest. */
+  account: string | null;
+  role: Role | null;
+  /** Waiting for a password on the next line (echo is off meanwhile), or null. */
+  prompt: Prompt | null;
+  /** Muted until then (ms since the epoch; Infinity: until lifted), or 0. */
+  mutedUntil: number;
+  /** Lower-cased names whose lines this member does not see. */
+  readonly ignores: Set<string>;
+  /** The /away message, or null when here. */
+  away: string | null;
 }
 
 export interface Room {

@@ -26,6 +26,8 @@ export const ANNOUNCEMENT_PREFIX = '*** ';
 /** Names listed to someone entering a room; a bigger room gets a count and a pointer to /who. */
 export const MAX_NAMES_ON_ENTRY = 20;
 
+export const NOT_ENCRYPTED = 'Telnet is not encrypted: use a password you use nowhere else.';
+
 export const HELP: readonly string[] = [
   'Commands:',
   '  /nick NAME        choose your name (a-z, A-Z, digits, _ and -; up to 16)',
@@ -35,8 +37,17 @@ export const HELP: readonly string[] = [
   '  /msg NAME TEXT    a private message, to anyone in any room',
   '  /join #ROOM       go to a room (made if new); /join #lobby to come back',
   '  /rooms            the rooms and how many are in each',
+  '  /topic [TEXT]     show or set the topic of your room',
+  '  /history [N]      the last N lines of your room',
+  '  /away [MESSAGE]   say you are away (shown in /who); again: back',
+  '  /ignore NAME      hide what NAME says; /unignore NAME to undo',
+  '  /register         keep your name: choose a password for it',
+  '  /login NAME       log in (the password follows); /logout',
+  '  /password         change your password',
   '  /quit [REASON]    leave (the others see the reason)',
   '  /help             this list',
+  'Operators: /kick NAME [REASON], /ban NAME|ADDRESS|CIDR [30m|2h|7d] [WHY],',
+  '  /unban TARGET, /bans, /mute NAME [DURATION], /unmute NAME, /op, /deop',
   'Anything else you type goes to everyone in your room.',
   'To say a line that starts with /, start it with //.',
 ];

@@ -2,7 +2,7 @@
  * What the parent's loop is told at start (src/cli.ts builds it from the command
  * line), and how its start can fail: the sidecar's start.
  */
-import type { ChatHandler, InputMode, RateLimit, Sidecar, Tracer } from '../contracts.js';
+import type { ChatHandler, InputMode, RateLimit, Sidecar, Storage, Tracer } from '../contracts.js';
 import { waitForWakeUp } from './signal-wait.js';
 import type { Logger } from '../log.js';
 import type { AddressRange } from '../protocol/address.js';
@@ -42,6 +42,8 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
   webPage: WebSettings | null;
   /** The Redis link, with --redis. */
   sidecar?: Sidecar;
+  /** The database (accounts, bans, history), opened once the zygote is forked; none with --classic. */
+  storage?: Storage;
   /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */
   rehearsalChat?: () => ChatHandler;
 }

@@ -10,7 +10,7 @@
  */
 import { warmUpChildPath } from '../child/warm-up.js';
 import type { Connection, DisconnectReason } from '../contracts.js';
-import { describeConnection, Logger, ThrottledLog } from '../log.js';
+import { describeConnection, Logger, messageOf, ThrottledLog } from '../log.js';
 import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import { formatHostPort } from '../protocol/address.js';
@@ -23,7 +23,7 @@ import { Deliveries } from './delivery.js';
 import { ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
 import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
-import { startSidecar, type BroadcastServerOptions } from './server-options.js';
+import { startSidecar, StartError, type BroadcastServerOptions } from './server-options.js';
 import { SocketServer, type Accepted } from './socket-server.js';
 import { closeCodeFor, closeCodeIn, WebClients } from './web-clients.js';
 
@@ -48,6 +48,8 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly acceptErrors: ThrottledLog;
   /** Web connections fetching the page, not (yet) in the chat. */
   private readonly web: WebClients;
+  /** So are the database's (a full disk). */
+  private readonly storageErrors: ThrottledLog;
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
@@ -58,6 +60,7 @@ export class SocketServerBroadcast extends SocketServer {
     this.proxied = new ProxiedArrivals(options.trustedProxies ?? null);
     this.admission = new Admission(options, (client) => this.proxied.isProxy(client));
     this.acceptErrors = new ThrottledLog(options.log);
+    this.storageErrors = new ThrottledLog(options.log);
     this.children = new Children({
       zygote: options.zygote,
       parentPid: this.parentPid,
@@ -92,12 +95,18 @@ export class SocketServerBroadcast extends SocketServer {
         this.handleProcess();
       });
     }
+    // Only now, with the zygote and the link forked: none of them holds the database.
+    try {
+      this.options.storage?.open();
+    } catch (error) {
+      throw new StartError(`cannot open the database: ${messageOf(error)}`);
+    }
   }
 
   // ------------------------------------------------------------ on connect
 
   protected onConnect(client: Accepted): void {
-    const refusal = this.admission.refusal(client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
+    const refusal = this.options.chat.refusal?.(client.address) ?? this.admission.refusal(client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
     if (refusal !== null) return refuse(client, refusal, this.options.log);
     prepareClientSocket(client.fd);
     this.trace(`accept() -> fd ${client.fd} from ${formatHostPort(client.address, client.port)}`);
@@ -159,6 +168,7 @@ export class SocketServerBroadcast extends SocketServer {
     this.options.sidecar?.tick();
     this.processKicks();
     this.flush();
+    this.flushStorage();
   }
 
   // -------------------------------------------------------- drain the pipe
@@ -224,7 +234,7 @@ export class SocketServerBroadcast extends SocketServer {
       case RecordType.origin: {
         const arrival = this.proxied.resolve(record.pid, record.data);
         if (arrival === undefined) return;
-        const refusal = this.admission.refusal(arrival.client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
+        const refusal = this.options.chat.refusal?.(arrival.client.address) ?? this.admission.refusal(arrival.client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
         if (refusal !== null) return refuse(arrival.client, refusal, log);
         return this.admit(record.pid, arrival.client, arrival.proxy);
       }
@@ -325,10 +335,21 @@ export class SocketServerBroadcast extends SocketServer {
     this.options.sidecar?.stop();
     this.children.stopAll();
     this.pipe?.close();
+    this.flushStorage();
+    this.options.storage?.close();
     this.options.log.info('stopped');
   }
 
   // -------------------------------------------------------------- helpers
+
+  /** Writes the turn's batched history; a failing database is logged (at most once in a while), never fatal. */
+  private flushStorage(): void {
+    try {
+      this.options.storage?.flush();
+    } catch (error) {
+      this.storageErrors.error(`storage: ${messageOf(error)}`);
+    }
+  }
 
   private openPipe(): PipeDrain {
     const log = this.options.log;
@@ -338,7 +359,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   /** Descriptors of the parent's that a child must close. */
   private parentFds(): number[] {
-    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...this.proxied.fds(), ...(this.options.sidecar?.fds() ?? [])];
+    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...this.proxied.fds(), ...(this.options.sidecar?.fds() ?? []), ...(this.options.storage?.fds() ?? [])];
     if (this.reserveFd >= 0) fds.push(this.reserveFd);
     if (this.webFd >= 0) fds.push(this.webFd, ...this.web.fds());
     for (const connection of this.delivery.connections.values()) fds.push(connection.fd);
@@ -352,7 +373,7 @@ export class SocketServerBroadcast extends SocketServer {
   private rehearseFirst(): void {
     const chat = this.options.rehearsalChat?.();
     if (chat === undefined || this.options.tracer.enabled) return;
-    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, rehearsalChat: undefined, trustedProxies: null };
+    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, storage: undefined, rehearsalChat: undefined, trustedProxies: null };
     rehearseOn(() => new SocketServerBroadcast(silent).stage(), this.options.log);
   }
 

@@ -20,6 +20,8 @@ const SE = 240;
 const ABORT = 238; // abort process (RFC 1184)
 const SUSP = 237; // suspend process (RFC 1184)
 const EOF = 236; // end of file (RFC 1184)
+/** ECHO (RFC 857): the parent offers it itself around a password prompt (src/chat/accounts.ts). */
+const TELOPT_ECHO = 1;
 /** TIMING-MARK (RFC 860): a request to be answered every time, not an option to switch on. */
 const TELOPT_TM = 6;
 
@@ -192,9 +194,16 @@ export class TelnetDecoder {
    * time, and a telnet that sent it (inetutils does after every IP, BRK, AO or SUSP)
    * drops all it receives until the answer comes. So it is answered every time, at most
    * once per read: one answer tells the client everything sent before it arrived.
+   *
+   * DO ECHO is never answered: the parent sends IAC WILL ECHO while a password is typed
+   * (so the client stops echoing it) and IAC WONT ECHO after, straight to the socket;
+   * the client's DO ECHO is its agreement, and a WONT ECHO from here would turn its echo
+   * back on in the middle of the password. Unasked, a DO ECHO left unanswered leaves the
+   * client echoing, as it was.
    */
   private negotiate(verb: number, option: number): void {
     if (verb !== WILL && verb !== DO) return;
+    if (verb === DO && option === TELOPT_ECHO) return;
     if (verb === DO && option === TELOPT_TM) {
       if (this.markAnswered) return;
       this.markAnswered = true;

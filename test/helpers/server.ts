@@ -1,5 +1,7 @@
 /** Starts the real server as a separate process (never forking inside the test worker). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pollUntil } from './poll.js';
@@ -21,13 +23,25 @@ export interface RunningServer {
 }
 
 const running = new Set<RunningServer>();
+/** Data directories made for servers that were not given one: removed by stopAllServers(). */
+const madeDirs: string[] = [];
+
+/** A fresh, empty data directory; removed by stopAllServers(). */
+export function tempDataDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'posix-chat-data-'));
+  madeDirs.push(dir);
+  return dir;
+}
 
 /**
  * Runs bin/posix-chat.cjs with `node --single-threaded`, as npm start does (behind `prefix`,
  * e.g. setpriv, when given); waits for "Listening on".
  */
 export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<RunningServer> {
-  const command = [...prefix, process.execPath, '--single-threaded', BIN, '--port', '0', ...args];
+  // Each server its own database, unless the test gives one: no history or account leaks between tests.
+  const ownData = args.some((arg) => arg.startsWith('--data-dir')) || env.POSIX_CHAT_DATA_DIR !== undefined ? [] : ['--data-dir', tempDataDir()];
+  if (prefix.length > 0 && ownData[1] !== undefined) chmodSync(ownData[1], 0o777); // run as another user (setpriv): theirs too
+  const command = [...prefix, process.execPath, '--single-threaded', BIN, '--port', '0', ...ownData, ...args];
   const proc = spawn(command[0] as string, command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -68,4 +82,5 @@ export async function stopAllServers(): Promise<void> {
     await server.exited;
   }
   running.clear();
+  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }

@@ -177,6 +177,7 @@ describe('Chat#onConnect()', () => {
       '*** Welcome to posix-chat, guest-1! You are in #lobby.',
       '*** Nobody else is here yet.',
       '*** Type /help for commands; /nick NAME to choose your name.',
+      '*** Telnet is not encrypted: use a password you use nowhere else.',
       '*** Be nice.',
       '*** Rules: none.',
     ]);
@@ -230,7 +231,7 @@ describe('Chat#onConnect()', () => {
     h.say(alice, 'two');
     h.say(alice, 'three');
     const newcomer = h.connect();
-    expect(h.take(newcomer).slice(3)).toEqual(['*** motd', '*** Last 2 lines in #lobby:', '<alice> two', '<alice> three']);
+    expect(h.take(newcomer).slice(4)).toEqual(['*** motd', '*** Last 2 lines in #lobby:', '<alice> two', '<alice> three']);
   });
 
   it('says "line" for a history of one', () => {
@@ -238,7 +239,7 @@ describe('Chat#onConnect()', () => {
     const alice = h.person('alice');
     h.say(alice, 'only');
     const newcomer = h.connect();
-    expect(h.take(newcomer).slice(3)).toEqual(['*** Last 1 line in #lobby:', '<alice> only']);
+    expect(h.take(newcomer).slice(4)).toEqual(['*** Last 1 line in #lobby:', '<alice> only']);
   });
 
   it('shows no history when historyLines is 0', () => {
@@ -246,7 +247,7 @@ describe('Chat#onConnect()', () => {
     const alice = h.person('alice');
     h.say(alice, 'one');
     const newcomer = h.connect();
-    expect(h.take(newcomer)).toHaveLength(3);
+    expect(h.take(newcomer)).toHaveLength(4);
   });
 });
 
@@ -365,7 +366,7 @@ describe('Chat#onLine()', () => {
     expect(h.take(a)).toEqual(['[23:59] -> *guest-2* psst']);
     const c = h.connect();
     // History keeps the time each line was said; notices carry no stamp.
-    expect(h.take(c).slice(3)).toEqual(['*** Last 2 lines in #lobby:', '[09:05] <guest-1> hi', '[09:05] * guest-1 waves']);
+    expect(h.take(c).slice(4)).toEqual(['*** Last 2 lines in #lobby:', '[09:05] <guest-1> hi', '[09:05] * guest-1 waves']);
   });
 
   it('writes no stamp when timestamps are off', () => {

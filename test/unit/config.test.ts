@@ -37,6 +37,7 @@ const DEFAULTS: Config = {
   webPort: null,
   webHost: '',
   webOrigin: [],
+  dataDir: '',
 };
 
 /** For every option: its flag, and a valid value other than its default, as text and as parsed. */
@@ -70,6 +71,7 @@ const SAMPLES: { [K in keyof Config]: { flag: string; text: string; value: Confi
   webPort: { flag: 'web-port', text: '8080', value: 8080 },
   webHost: { flag: 'web-host', text: '0.0.0.0', value: '0.0.0.0' },
   webOrigin: { flag: 'web-origin', text: 'https://a.example, http://b.example:8080', value: ['https://a.example', 'http://b.example:8080'] },
+  dataDir: { flag: 'data-dir', text: '/var/lib/posix-chat', value: '/var/lib/posix-chat' },
 };
 const SAMPLE_LIST = Object.entries(SAMPLES) as [keyof Config, { flag: string; text: string; value: unknown }][];
 
@@ -104,6 +106,7 @@ const OTHER_TEXT: Record<keyof Config, string> = {
   webPort: '9090',
   webHost: '127.0.0.2',
   webOrigin: 'https://c.example',
+  dataDir: '/srv/chat',
 };
 
 function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Config {

@@ -95,7 +95,7 @@ const telnet = new TelnetDecoder({
   reply: (bytes) => replies.push([...bytes]),
 });
 const input = Buffer.concat([
-  Buffer.from([IAC, 253, 1]), // IAC DO ECHO
+  Buffer.from([IAC, 253, 3]), // IAC DO SUPPRESS-GO-AHEAD
   Buffer.from('hellx'),
   Buffer.from([IAC, 247]), // IAC EC
   Buffer.from('o\x1b[31m!\r\n'),
@@ -218,7 +218,7 @@ describe('the pure core without the addon', () => {
       corrupt: [3],
     });
     expect(out.crc32).toBe('cbf43926');
-    expect(out.telnet).toEqual({ replies: [[255, 252, 1]], lines: [{ text: 'hello!', cut: false }] });
+    expect(out.telnet).toEqual({ replies: [[255, 252, 3]], lines: [{ text: 'hello!', cut: false }] });
     expect(out.cleanLines).toEqual(['one', 'two']);
     expect(out.assembler).toEqual([
       { text: 'abc', cut: false },

@@ -1,0 +1,190 @@
+/**
+ * The chat's state and its ways of saying things: the people here, the rooms, their
+ * history and topics, the bans, and sending a line to one member or a room. The
+ * events and commands are in chat.ts (and accounts.ts, moderation.ts, personal.ts).
+ */
+import type { ClusterPort, Connection, Delivery } from '../contracts.js';
+import type { Store } from '../store/store.js';
+import { BanList } from './bans.js';
+import type { ChatCore } from './core.js';
+import { describeUntil } from './duration.js';
+import type { ChatOptions, Member, Room } from './model.js';
+import { RoomHistories } from './history.js';
+import { RemoteUsers } from './remote-users.js';
+import { ANNOUNCEMENT_PREFIX, CRLF, lineBody, LOBBY } from './rules.js';
+import { LoginThrottle } from './throttle.js';
+
+/** The default clock: one function for every Chat, so V8 sees one call target. */
+const systemClock = (): Date => new Date();
+
+export abstract class ChatState implements ChatCore {
+  delivery: Delivery | null = null;
+  readonly members = new Map<number, Member>();
+  /** Members by lower-cased nick: names are unique regardless of case. */
+  readonly byNick = new Map<string, Member>();
+  protected readonly rooms = new Map<string, Room>();
+  readonly history: RoomHistories;
+  store: Store | null = null;
+  readonly bans = new BanList();
+  readonly throttle = new LoginThrottle();
+  readonly topics = new Map<string, string>();
+  /** How many people here ignore each (lower-cased) name: a line from a name nobody ignores takes the fast path. */
+  protected readonly ignored = new Map<string, number>();
+  /** Users of other servers, by lower-cased nick. */
+  protected readonly remote = new RemoteUsers();
+  /** /nick requests waiting for the cluster's answer, by lower-cased nick. */
+  protected readonly claiming = new Map<string, Member>();
+  protected readonly cluster: ClusterPort | null;
+  protected guests = 0;
+  protected readonly now: () => Date;
+
+  constructor(protected readonly options: ChatOptions) {
+    this.now = options.now ?? systemClock;
+    this.cluster = options.cluster ?? null;
+    this.history = new RoomHistories(options.historyLines, (room) => this.rooms.has(room));
+    this.room(LOBBY);
+  }
+
+  get historyLines(): number {
+    return this.options.historyLines;
+  }
+
+  attach(delivery: Delivery): void {
+    this.delivery = delivery;
+  }
+
+  abstract rename(member: Member, nick: string): void;
+
+  notice(connection: Connection, text: string): void {
+    this.delivery?.send(connection, Buffer.from(`*** ${text}${CRLF}`));
+  }
+
+  // --------------------------------------------------------------- helpers
+
+  /** A line for everyone in the member's room (`me`: a /me action). */
+  protected publicLine(member: Member, text: string, me: boolean): void {
+    const line = this.stamp() + lineBody(member.nick, text, me);
+    this.remember(member.room.name, line);
+    if ((this.ignored.get(member.nick.toLowerCase()) ?? 0) > 0) this.toRoomUnignored(member, line);
+    else this.toRoom(member.room, line, member);
+    this.cluster?.publish({ k: 'line', room: member.room.name, nick: member.nick, text, me });
+  }
+
+  /** A line from someone some people here ignore: to the others in the room, one by one. */
+  protected toRoomUnignored(sender: Member, line: string): void {
+    const data = Buffer.from(line + CRLF);
+    const key = sender.nick.toLowerCase();
+    for (const m of sender.room.members) if (m !== sender && !m.ignores.has(key)) this.delivery?.send(m.connection, data);
+  }
+
+  protected remember(room: string, line: string): void {
+    this.history.remember(room, line);
+    if (this.options.historyLines > 0) this.store?.appendHistory(room, line);
+  }
+
+  /** Whether `member` is muted now; if so, tells it its line went nowhere. */
+  protected isMuted(member: Member): boolean {
+    const now = this.nowMs();
+    if (member.mutedUntil <= now) return false;
+    this.tell(member, `You are muted ${describeUntil(member.mutedUntil === Infinity ? null : member.mutedUntil, now)}: nobody sees what you say.`);
+    return true;
+  }
+
+  countIgnore(name: string, delta: 1 | -1): void {
+    const count = (this.ignored.get(name) ?? 0) + delta;
+    if (count > 0) this.ignored.set(name, count);
+    else this.ignored.delete(name);
+  }
+
+  protected showTopic(member: Member): void {
+    const topic = this.topics.get(member.room.name);
+    if (topic !== undefined) this.tell(member, `Topic of ${member.room.name}: ${topic}`);
+  }
+
+  nowMs(): number {
+    return this.now().getTime();
+  }
+
+  announce(room: Room, text: string, except?: Member): void {
+    this.toRoom(room, this.announcement(text), except);
+  }
+
+  log(level: 'info' | 'warn' | 'error', text: string): void {
+    this.options.log?.(level, text);
+  }
+
+  protected showHistory(member: Member): void {
+    const history = this.history.of(member.room.name);
+    if (history.length === 0) return;
+    this.tell(member, `Last ${history.length} ${history.length === 1 ? 'line' : 'lines'} in ${member.room.name}:`);
+    for (const line of history) this.write(member, line);
+  }
+
+  /** Gets or creates a room. */
+  protected room(name: string): Room {
+    let room = this.rooms.get(name);
+    if (room === undefined) {
+      room = { name, members: new Set(), group: null };
+      this.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  protected enter(member: Member, room: Room): void {
+    room.members.add(member);
+    room.group?.add(member.connection);
+    member.room = room;
+  }
+
+  /** Takes a member out of its room; an empty room other than the lobby goes away. */
+  protected leaveRoom(member: Member): void {
+    const room = member.room;
+    room.members.delete(member);
+    room.group?.remove(member.connection);
+    if (room.members.size === 0 && room.name !== LOBBY) this.rooms.delete(room.name);
+  }
+
+  guestName(): string {
+    let nick: string;
+    do nick = `guest-${this.cluster !== null ? this.cluster.nextGuest() : ++this.guests}`;
+    while (this.byNick.has(nick) || this.remote.has(nick));
+    return nick;
+  }
+
+  /** Who is in a room, here and on other servers. */
+  protected nicksIn(roomName: string): string[] {
+    const nicks = [...(this.rooms.get(roomName)?.members ?? [])].map((m) => m.nick);
+    for (const r of this.remote.values()) if (r.room === roomName) nicks.push(r.nick);
+    return nicks;
+  }
+
+  protected stamp(): string {
+    if (!this.options.timestamps) return '';
+    const now = this.now();
+    return `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
+  }
+
+  /** A line about someone, for a room: `[HH:MM] *** alice joined #lobby`; no user's line looks like it (ANNOUNCEMENT_PREFIX). */
+  protected announcement(text: string): string {
+    return `${this.stamp()}${ANNOUNCEMENT_PREFIX}${text}`;
+  }
+
+  /** A message from the server to one member. */
+  tell(member: Member, text: string): void {
+    this.notice(member.connection, text);
+  }
+
+  write(member: Member, line: string): void {
+    this.delivery?.send(member.connection, Buffer.from(line + CRLF));
+  }
+
+  protected toRoom(room: Room | undefined, line: string, except?: Member): void {
+    if (room === undefined || room.members.size === 0 || this.delivery === null) return;
+    if (room.group === null) {
+      room.group = this.delivery.group();
+      for (const m of room.members) room.group.add(m.connection);
+    }
+    room.group.send(Buffer.from(line + CRLF), except?.connection ?? null);
+  }
+
+}

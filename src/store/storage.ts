@@ -1,0 +1,23 @@
+/**
+ * The parent's handle on the database (the Storage the loop opens once the zygote is
+ * forked): opens the SQLite store in the data directory and hands it to the chat.
+ */
+import type { Storage } from '../contracts.js';
+import { SqliteStore } from './sqlite.js';
+import type { Store } from './store.js';
+
+export function sqliteStorage(dir: string, onOpen: (store: Store) => void): Storage {
+  let store: SqliteStore | null = null;
+  return {
+    open(): void {
+      store = new SqliteStore(dir);
+      onOpen(store);
+    },
+    fds: () => store?.fds() ?? [],
+    flush: () => store?.flush(),
+    close(): void {
+      store?.close();
+      store = null;
+    },
+  };
+}
