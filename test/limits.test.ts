@@ -12,6 +12,9 @@ import { pollUntil } from './helpers/poll.js';
 import { childrenNamed, clientChildrenOf } from './helpers/processes.js';
 import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
+/** Each test starts a server and several clients: on two busy cores that takes a while. */
+const TEST_TIMEOUT_MS = 60_000;
+
 const clients: TestClient[] = [];
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
@@ -61,7 +64,7 @@ describe('--max-clients', () => {
     expect(welcomed(seventh)).toBe(true);
     seventh.send('in the freed slot\r\n');
     await first.waitFor('in the freed slot');
-  });
+  }, TEST_TIMEOUT_MS);
 });
 
 describe('--max-per-ip', () => {
@@ -86,7 +89,7 @@ describe('--max-per-ip', () => {
     expect(welcomed(again)).toBe(true);
     again.send('from 127.0.0.1 again\r\n');
     await first.waitFor('from 127.0.0.1 again');
-  });
+  }, TEST_TIMEOUT_MS);
 
   /** The IPv6 loopback address is configured (a container may run with IPv6 off). */
   const haveIpv6 = ((): boolean => {
@@ -114,7 +117,7 @@ describe('--max-per-ip', () => {
     const [third] = (await connect(server, 1, undefined, '::1')) as [TestClient];
     await third.waitFor('Too many connections from ::/64 (at most 2); try again later.');
     await third.waitForClose();
-  });
+  }, TEST_TIMEOUT_MS);
 });
 
 describe('--idle-timeout', () => {
@@ -130,7 +133,7 @@ describe('--idle-timeout', () => {
     } finally {
       clearInterval(keepTalking);
     }
-  });
+  }, TEST_TIMEOUT_MS);
 });
 
 describe('out of descriptors (RLIMIT_NOFILE)', () => {
@@ -188,5 +191,6 @@ describe('out of descriptors (RLIMIT_NOFILE)', () => {
       again.send('/who *\r\n');
       await again.waitFor(`${admitted.length} ${admitted.length === 1 ? 'person' : 'people'} online:`);
     },
+    TEST_TIMEOUT_MS,
   );
 });

@@ -19,7 +19,9 @@ afterEach(async () => {
 describe('the record pipe', () => {
   it('carries lines of the largest record from 30 children at once, each whole and in its sender\'s order', async () => {
     // --classic: a line's bytes reach the others as sent, as [ADDRESS] (PID):LINE.
-    const server = await startServer(['--classic', '--max-line', String(MAX_RECORD_DATA_BYTES), '--rate-limit', '0', '--max-per-ip', '0', '--log-level', 'warn']);
+    // --sendq: room for everything each client gets (about 1 MiB), so a test client slowed
+    // down by a busy machine is never taken for one that stopped reading.
+    const server = await startServer(['--classic', '--max-line', String(MAX_RECORD_DATA_BYTES), '--rate-limit', '0', '--max-per-ip', '0', '--sendq', String(4 * 1024 * 1024), '--log-level', 'warn']);
     const listener = await TestClient.connect(server.port);
     clients.push(listener);
     const SENDERS = 30;
@@ -37,7 +39,9 @@ describe('the record pipe', () => {
     };
     // A short last line from each: once the listener has them all, it has every line before them.
     senders.forEach((sender, s) => sender.send(`${Array.from({ length: LINES }, (_, n) => `${line(s, n)}\n`).join('')}done ${s}\n`));
-    await pollUntil(() => (listener.text.match(/:done \d+$/gm) ?? []).length === SENDERS, 60_000, 'every sender\'s last line');
+    await pollUntil(() => (listener.text.match(/:done \d+$/gm) ?? []).length === SENDERS, 60_000, 'every sender\'s last line').catch((error: unknown) => {
+      throw new Error(`${String(error)}; the server said:\n${server.stderr().slice(-2000)}`);
+    });
 
     const bodies = listener
       .lines()
