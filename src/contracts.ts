@@ -221,4 +221,6 @@ export interface ClusterPort {
   nextGuest(): number;
   /** Who is on this server, for a new link: set by the chat. */
   localUsers: () => Presence[];
+  /** This server's name, as the others show it in /who *. */
+  readonly serverName: string;
 }

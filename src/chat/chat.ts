@@ -183,8 +183,10 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     if (!this.canList(member, everyone ? this.members.size + this.remote.size : member.room.members.size)) return;
     const now = Date.now();
     const rows: WhoRow[] = [];
+    // Across servers, every row says where its person is: here too.
+    const here = this.cluster === null ? '' : ` on ${this.cluster.serverName}`;
     for (const m of everyone ? this.members.values() : member.room.members) {
-      const room = everyone ? ` ${m.room.name}` : '';
+      const room = everyone ? ` ${m.room.name}${here}` : '';
       const you = m === member ? ' (you)' : '';
       const away = m.away === null ? '' : ` (away: ${m.away})`;
       rows.push({ nick: m.nick, text: `${room} idle ${formatIdle(now - m.connection.lastActive)}${away}${you}` });

@@ -66,6 +66,9 @@ export interface ClusterSettings {
 
 type LinkState = 'starting' | 'ready' | 'down';
 
+/** Ask the link for the next block of guest numbers when fewer than this many are left. */
+const GUEST_REFILL_AT = 50;
+
 export class Cluster implements Sidecar, ClusterPort {
   /** Unique to this server process: another server start, even with the same name, is another instance. */
   readonly instance = randomBytes(6).toString('hex');
@@ -339,9 +342,13 @@ export class Cluster implements Sidecar, ClusterPort {
     this.send({ t: 'release', nick });
   }
 
+  get serverName(): string {
+    return this.settings.serverName;
+  }
+
   nextGuest(): number {
     const { next, last } = this.guests;
-    if (last - next < 100 && !this.guests.asked) {
+    if (last - next < GUEST_REFILL_AT && !this.guests.asked) {
       this.guests.asked = true;
       this.send({ t: 'guests' });
     }

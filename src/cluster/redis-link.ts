@@ -36,7 +36,8 @@ import { Logger, messageOf, ThrottledLog } from '../log.js';
 import { LinkPipe } from '../pipe/link-pipe.js';
 import { RecordDecoder, RecordType } from '../protocol/record.js';
 
-const GUEST_BLOCK = 1000;
+/** Guest numbers a server takes at a time: a server that starts skips at most this many. */
+const GUEST_BLOCK = 100;
 /** Where random guest blocks start, and how many there are: guest-1000000 to guest-9999999, within a nick's length. */
 const RANDOM_GUESTS_FROM = 1_000_000;
 const RANDOM_GUEST_BLOCKS = 9000;

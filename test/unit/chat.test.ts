@@ -82,6 +82,7 @@ class FakeCluster implements ClusterPort {
   readonly releases: string[] = [];
   guest = 100;
   localUsers: () => Presence[] = () => [];
+  readonly serverName = 'here';
 
   attach(listener: ClusterListener): void {
     this.listener = listener;
@@ -1138,7 +1139,7 @@ describe('Chat with a cluster: events from other servers', () => {
     expect(h.take(bob)).toEqual(['*** zoe is now known as zed']);
     expect(h.take(alice)).toEqual([]);
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on '))).toEqual([row('zed', ' #games on srv2')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('zed', ' #games on srv2')]);
   });
 
   it('delivers a remote private message to its local target only', () => {
@@ -1211,7 +1212,7 @@ describe('Chat with a cluster: events from other servers', () => {
     expect(h.take(alice)).toEqual(['*** zoe left (server srv2 stopped)']);
     expect(h.take(bob)).toEqual(['*** zed left (server srv2 stopped)']);
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on '))).toEqual([row('yan', ' #lobby on srv3')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('yan', ' #lobby on srv3')]);
   });
 
   it('drops the users of a server that vanished, with a notice to their rooms', () => {
@@ -1237,7 +1238,18 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onRemoteEvent('o2', 'srv2', { k: 'here', users: [['kim', '#lobby']] }, false);
     expect(h.take(alice)).toEqual([]);
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on '))).toEqual([row('kim', ' #lobby on srv2'), row('yan', ' #lobby on srv3')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('kim', ' #lobby on srv2'), row('yan', ' #lobby on srv3')]);
+  });
+
+  it('names this server in /who * beside its own people too, as it does for the others', () => {
+    const { h, remote } = clustered();
+    const alice = h.person('alice');
+    remote.onRemoteEvent('o2', 'srv2', { k: 'join', nick: 'zoe', room: '#lobby' }, false);
+    h.delivery.forgetAll();
+    h.say(alice, '/who *');
+    const rows = h.take(alice);
+    expect(rows).toContain(row('alice', ' #lobby on here idle 0s (you)'));
+    expect(rows).toContain(row('zoe', ' #lobby on srv2'));
   });
 
   it('forgets every remote user on a presence reset', () => {
@@ -1247,7 +1259,7 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onPresence(true, 'o3', 'srv3', [['yan', '#games']]);
     h.delivery.forgetAll();
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on '))).toEqual([row('yan', ' #games on srv3')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('yan', ' #games on srv3')]);
     remote.onPresence(false, 'o2', 'srv2', [['zoe', '#lobby']]);
     h.say(alice, '/who *');
     expect(h.take(alice)[0]).toBe('*** 3 people online:');
