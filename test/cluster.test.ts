@@ -3,9 +3,9 @@
  * nick claims, history, and what happens when a server, a link or Redis itself fails.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
+import { linkPid } from './helpers/cluster.js';
 import { pollUntil } from './helpers/poll.js';
 import { childrenOf, isAlive } from './helpers/processes.js';
 import { HAVE_REDIS, startRedis, type RunningRedis } from './helpers/redis.js';
@@ -42,19 +42,6 @@ async function person(server: RunningServer, nick: string): Promise<TestClient> 
   client.send(`/nick ${nick}\r\n`);
   await client.waitFor(`You are now known as ${nick}.`);
   return client;
-}
-
-/** The link process of a server: its child running redis-link.js. */
-function linkPid(server: RunningServer): number {
-  const pid = childrenOf(server.pid).find((child) => {
-    try {
-      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('redis-link.js');
-    } catch {
-      return false;
-    }
-  });
-  if (pid === undefined) throw new Error('no redis link process');
-  return pid;
 }
 
 function linkPidOrZero(server: RunningServer): number {
