@@ -55,6 +55,11 @@ export interface RoomGroup {
 export interface Delivery {
   /** Queues `data` for one client, after anything queued for it before (rooms included). */
   send(connection: Connection, data: Buffer): void;
+  /**
+   * Queues a telnet command (IAC ...) for one client as it is: protocol, not text, so past
+   * the last check on text. A web client has no telnet: it gets nothing.
+   */
+  sendTelnet(connection: Connection, command: Buffer): void;
   /** Queues `data` for every connected client except `except`. */
   broadcast(data: Buffer, except?: Connection): void;
   /** A new, empty room to send lines to at the cost of one. */

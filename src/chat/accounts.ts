@@ -23,7 +23,7 @@ function storeOf(core: ChatCore, member: Member): ChatCore['store'] {
 }
 
 function ask(core: ChatCore, member: Member, prompt: Prompt, question: string): void {
-  if (member.prompt === null) core.delivery?.send(member.connection, ECHO_OFF);
+  if (member.prompt === null) core.delivery?.sendTelnet(member.connection, ECHO_OFF);
   member.prompt = prompt;
   core.tell(member, `${question} (not shown as you type; an empty line cancels)`);
 }
@@ -31,7 +31,8 @@ function ask(core: ChatCore, member: Member, prompt: Prompt, question: string): 
 function endPrompt(core: ChatCore, member: Member): void {
   if (member.prompt === null) return;
   member.prompt = null;
-  core.delivery?.send(member.connection, Buffer.concat([ECHO_ON, Buffer.from('\r\n')])); // the client did not echo the line end either
+  core.delivery?.sendTelnet(member.connection, ECHO_ON);
+  core.delivery?.send(member.connection, Buffer.from('\r\n')); // the client did not echo the line end either
 }
 
 /** Why `member` may not take `name` (registered to someone else, or banned), or null. */

@@ -182,6 +182,11 @@ export class Deliveries implements Delivery, FanoutSink {
     this.unflushed.add(client);
   }
 
+  sendTelnet(connection: Connection, command: Buffer): void {
+    const client = this.connections.get(connection.pid);
+    if (client !== undefined && !client.webSocket) this.sendAsIs(client, command);
+  }
+
   /** A web client's last frame, after what is queued: a close with `code` (RFC 6455 section 7.4). False (nothing) for telnet. */
   sendClose(connection: Connection, code: number): boolean {
     const client = this.connections.get(connection.pid);

@@ -18,6 +18,9 @@ class Lines implements Delivery {
     lines.push(...data.toString('utf8').split('\r\n').slice(0, -1));
     this.got.set(connection.pid, lines);
   }
+  sendTelnet(connection: Connection, command: Buffer): void {
+    this.send(connection, command);
+  }
   broadcast(data: Buffer, except?: Connection): void {
     for (const c of this.connections.values()) if (c !== except) this.send(c, data);
   }

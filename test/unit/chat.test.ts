@@ -44,6 +44,9 @@ class FakeDelivery implements Delivery {
     if (queue === undefined) this.queued.set(connection, (queue = []));
     queue.push(data);
   }
+  sendTelnet(connection: Connection, command: Buffer): void {
+    this.send(connection, command);
+  }
   broadcast(data: Buffer, except?: Connection): void {
     for (const connection of this.connections.values()) if (connection !== except) this.send(connection, data);
   }
