@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pollUntil } from './helpers/poll.js';
 import { childrenOf, isAlive } from './helpers/processes.js';
@@ -81,7 +83,7 @@ describe('posix-chat command line', () => {
       // npm runs the script with sh -c; `exec` makes node the shell's own process.
       [server] = childrenOf(npm.pid ?? -1);
       expect(server).toBeDefined();
-      expect(readComm(server ?? -1)).toBe('node');
+      expect(programOf(server ?? -1)).toBe('node');
       npm.kill('SIGTERM');
       expect(await exited).toBe(0);
       await pollUntil(() => !isAlive(server ?? -1), 10_000, 'the server to end with npm');
@@ -100,6 +102,7 @@ describe('posix-chat command line', () => {
   });
 });
 
-function readComm(pid: number): string {
-  return spawnSync('ps', ['-o', 'comm=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim();
+/** argv[0] of a process: 'node' or 'sh'. (Not its comm, which Node 24 sets to MainThread.) */
+function programOf(pid: number): string {
+  return path.basename(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '');
 }
