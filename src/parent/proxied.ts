@@ -10,12 +10,24 @@
  */
 import type { Accepted } from './socket-server.js';
 import { inRange, type AddressRange } from '../protocol/address.js';
+import { RecordType, type PipeRecord } from '../protocol/record.js';
 
 /** A held connection, resolved: the client as its proxy names it, and the proxy's own connection. */
 export interface ProxiedClient {
   client: Accepted;
   proxy: Accepted;
 }
+
+/** What a held connection's record means for it. */
+export type HeldOutcome =
+  /** The header named the client: admit or refuse it by that address. */
+  | ({ kind: 'arrived' } & ProxiedClient)
+  /** Its child refused the header: the proxy's connection gets `reason` and is closed. */
+  | { kind: 'refused'; proxy: Accepted; reason: string }
+  /** It left before its header came: closed without a word. */
+  | { kind: 'left'; proxy: Accepted }
+  /** Not held (any more), or a record that has no place before the header. */
+  | { kind: 'none'; unexpected: boolean };
 
 export class ProxiedArrivals {
   /** Connections from a trusted proxy whose child is reading the header, by the child's pid. */
@@ -73,5 +85,25 @@ export class ProxiedArrivals {
     const [address, port] = origin.toString('latin1').split(' ');
     if (address === undefined || address === '' || port === undefined) return { client: proxy, proxy };
     return { client: { ...proxy, address, port: Number(port), family: address.includes(':') ? 'IPv6' : 'IPv4' }, proxy };
+  }
+
+  /** A record from the child of held connection `record.pid`: what it means, the connection no longer held unless `none`. */
+  onRecord(record: PipeRecord): HeldOutcome {
+    switch (record.type) {
+      case RecordType.origin: {
+        const arrival = this.resolve(record.pid, record.data);
+        return arrival === undefined ? { kind: 'none', unexpected: false } : { kind: 'arrived', ...arrival };
+      }
+      case RecordType.refused: {
+        const proxy = this.take(record.pid);
+        return proxy === undefined ? { kind: 'none', unexpected: false } : { kind: 'refused', proxy, reason: record.data.toString('latin1') };
+      }
+      case RecordType.disc: {
+        const proxy = this.take(record.pid);
+        return proxy === undefined ? { kind: 'none', unexpected: false } : { kind: 'left', proxy };
+      }
+      default:
+        return { kind: 'none', unexpected: true };
+    }
   }
 }

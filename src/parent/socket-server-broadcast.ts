@@ -15,7 +15,7 @@ import { PipeDrain } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import { formatHostPort } from '../protocol/address.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
-import { safeOutput } from '../protocol/text.js';
+import { safeOutput } from '../protocol/safe-output.js';
 import { Opcode } from '../protocol/websocket.js';
 import { Admission, prepareClientSocket, raiseLimits, refuse } from './admission.js';
 import { Children } from './children.js';
@@ -230,32 +230,24 @@ export class SocketServerBroadcast extends SocketServer {
   /** A record from the child of a trusted proxy's connection, held until its PROXY header is read. */
   private onHeld(record: PipeRecord): void {
     const log = this.options.log;
-    switch (record.type) {
-      case RecordType.origin: {
-        const arrival = this.proxied.resolve(record.pid, record.data);
-        if (arrival === undefined) return;
-        const refusal = this.options.chat.refusal?.(arrival.client.address) ?? this.admission.refusal(arrival.client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
-        if (refusal !== null) return refuse(arrival.client, refusal, log);
-        return this.admit(record.pid, arrival.client, arrival.proxy);
+    const outcome = this.proxied.onRecord(record);
+    switch (outcome.kind) {
+      case 'arrived': {
+        const refusal = this.options.chat.refusal?.(outcome.client.address) ?? this.admission.refusal(outcome.client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
+        if (refusal !== null) return refuse(outcome.client, refusal, log);
+        return this.admit(record.pid, outcome.client, outcome.proxy);
       }
-      case RecordType.refused: {
-        const reason = record.data.toString('latin1');
-        const proxy = this.proxied.take(record.pid);
-        if (proxy !== undefined) refuse(proxy, `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`, log);
-        return;
-      }
-      case RecordType.disc: // it left before its header came
-        this.dropHeld(record.pid);
-        return;
-      default:
-        log.warn(`pipe: record type ${record.type} from pid ${record.pid} before its PROXY header`);
+      case 'refused':
+        return refuse(outcome.proxy, `${outcome.reason.charAt(0).toUpperCase()}${outcome.reason.slice(1)}.`, log);
+      case 'left':
+        return this.closeHeld(record.pid, outcome.proxy);
+      case 'none':
+        if (outcome.unexpected) log.warn(`pipe: record type ${record.type} from pid ${record.pid} before its PROXY header`);
     }
   }
 
   /** A held connection whose child left (or died) before the header: closed without a word. */
-  private dropHeld(pid: number): void {
-    const proxy = this.proxied.take(pid);
-    if (proxy === undefined) return;
+  private closeHeld(pid: number, proxy: Accepted): void {
     this.options.log.info(`proxy connection ${formatHostPort(proxy.address, proxy.port)} (pid ${pid}) closed before its PROXY header`);
     try {
       posix.shutdown(proxy.fd, 'SHUT_RDWR');
@@ -282,7 +274,8 @@ export class SocketServerBroadcast extends SocketServer {
       this.web.end(pid);
       const connection = this.delivery.get(pid);
       if (connection !== undefined) this.end(connection, LOST);
-      this.dropHeld(pid);
+      const proxy = this.proxied.take(pid);
+      if (proxy !== undefined) this.closeHeld(pid, proxy);
     }
     this.reaped.clear();
   }

@@ -1,12 +1,12 @@
 /**
- * The parent's last check on the text it sends (safeOutput in src/protocol/text.ts),
+ * The parent's last check on the text it sends (safeOutput in src/protocol/safe-output.ts),
  * and that a room (Fanout) runs it once per line for all its members.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/contracts.js';
 import { Fanout, type FanoutSink } from '../../src/parent/fanout.js';
-import { safeOutput } from '../../src/protocol/text.js';
+import { safeOutput } from '../../src/protocol/safe-output.js';
 
 const out = (text: string | Buffer): string => safeOutput(typeof text === 'string' ? Buffer.from(text) : text).toString('utf8');
 
