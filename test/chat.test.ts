@@ -3,32 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_NAMES_ON_ENTRY } from '../src/chat/chat.js';
-import { TestClient } from './helpers/client.js';
+import { closeClients, connect, join, person } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { descriptors } from './helpers/processes.js';
-import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+import { startServer, stopAllServers } from './helpers/server.js';
 
-const clients: TestClient[] = [];
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
+  closeClients();
   await stopAllServers();
 });
-
-/** Connects and waits for the welcome, so the client has its guest name. */
-async function join(server: RunningServer): Promise<TestClient> {
-  const client = await TestClient.connect(server.port);
-  clients.push(client);
-  await client.waitFor('Type /help');
-  return client;
-}
-
-/** Connects and takes a name. */
-async function person(server: RunningServer, nick: string): Promise<TestClient> {
-  const client = await join(server);
-  client.send(`/nick ${nick}\r\n`);
-  await client.waitFor(`You are now known as ${nick}.`);
-  return client;
-}
 
 const STAMP = /^\[\d\d:\d\d\] /;
 
@@ -62,8 +45,7 @@ describe('chat: names', () => {
   it('tells the room who joined before the newcomer speaks, even when the first line comes with the connection', async () => {
     const server = await startServer();
     const alice = await person(server, 'alice');
-    const bot = await TestClient.connect(server.port);
-    clients.push(bot);
+    const bot = await connect(server);
     bot.send('hello at once\r\n'); // before the welcome: the server holds the notice for one loop turn
     await alice.waitFor(/<guest-\d+> hello at once/);
     const lines = alice.lines();
@@ -279,9 +261,8 @@ describe('chat: options', () => {
 
   it('--classic keeps the seed\'s format: [ADDRESS] (PID):DATA, no commands', async () => {
     const server = await startServer(['--classic']);
-    const a = await TestClient.connect(server.port);
-    const b = await TestClient.connect(server.port);
-    clients.push(a, b);
+    const a = await connect(server);
+    const b = await connect(server);
     await a.waitFor(/^\[127\.0\.0\.1\] \(\d+\):Connected$/m);
     b.send('/nick bob\r\n');
     await a.waitFor(/^\[127\.0\.0\.1\] \(\d+\):\/nick bob$/m);

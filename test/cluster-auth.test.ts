@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterFixture } from './helpers/cluster.js';
-import { freePort, HAVE_REDIS, startRedis, type RunningRedis } from './helpers/redis.js';
+import { freePort } from './helpers/ports.js';
+import { HAVE_REDIS, startRedis, type RunningRedis } from './helpers/redis.js';
 import { BIN, stopAllServers, type RunningServer } from './helpers/server.js';
 
 const HAVE_OPENSSL = spawnSync('openssl', ['version']).status === 0;

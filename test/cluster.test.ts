@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestClient } from './helpers/client.js';
+import { closeClients, connect, person, type TestClient } from './helpers/client.js';
 import { linkPid } from './helpers/cluster.js';
 import { pollUntil } from './helpers/poll.js';
 import { childrenOf, isAlive } from './helpers/processes.js';
@@ -14,7 +14,6 @@ import { BIN, startServer, stopAllServers, type RunningServer } from './helpers/
 if (!HAVE_REDIS && process.env.CI === 'true') throw new Error('redis-server is missing: .ci/run installs the Debian package redis-server');
 
 let redis: RunningRedis;
-const clients: TestClient[] = [];
 beforeEach(async () => {
   if (HAVE_REDIS) redis = await startRedis();
 });
@@ -22,7 +21,7 @@ afterEach(async (context) => {
   // A failed test shows what the servers logged: the cluster's story is in there.
   if (context.task.result?.state === 'fail') for (const server of started) console.error(`--- server ${server.port}:\n${server.stderr().slice(-3000)}`);
   started.length = 0;
-  for (const client of clients.splice(0)) client.close();
+  closeClients();
   await stopAllServers();
   if (HAVE_REDIS) await redis.destroy();
 });
@@ -33,15 +32,6 @@ async function clusterServer(name: string, args: string[] = []): Promise<Running
   const server = await startServer(['--redis', redis.url, '--server-name', name, '--rate-limit', '0', '--no-timestamps', '--log-level', 'debug', ...args]);
   started.push(server);
   return server;
-}
-
-async function person(server: RunningServer, nick: string): Promise<TestClient> {
-  const client = await TestClient.connect(server.port);
-  clients.push(client);
-  await client.waitFor('Type /help');
-  client.send(`/nick ${nick}\r\n`);
-  await client.waitFor(`You are now known as ${nick}.`);
-  return client;
 }
 
 function linkPidOrZero(server: RunningServer): number {
@@ -97,8 +87,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
     const a = await clusterServer('alpha');
     const b = await clusterServer('beta');
     const alice = await person(a, 'alice');
-    const other = await TestClient.connect(b.port);
-    clients.push(other);
+    const other = await connect(b);
     await other.waitFor('Type /help');
     other.send('/nick ALICE\r\n');
     await other.waitFor('The name ALICE is taken. Try another.');

@@ -6,25 +6,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHILD_NAME, SPARE_NAME } from '../src/child/socket-client-broadcast.js';
 import { ZYGOTE_NAME } from '../src/zygote/zygote-process.js';
-import { TestClient } from './helpers/client.js';
+import { closeClients, person } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { childrenNamed, isAlive, processName } from './helpers/processes.js';
 import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
-const clients: TestClient[] = [];
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
+  closeClients();
   await stopAllServers();
 });
-
-async function person(server: RunningServer, nick: string): Promise<TestClient> {
-  const client = await TestClient.connect(server.port);
-  clients.push(client);
-  await client.waitFor('Type /help');
-  client.send(`/nick ${nick}\r\n`);
-  await client.waitFor(`You are now known as ${nick}.`);
-  return client;
-}
 
 /** The server's zygote, its spare and its clients' children, once each has named itself. */
 async function serversProcesses(server: RunningServer, clientCount: number): Promise<Map<number, string>> {

@@ -4,25 +4,17 @@
  * with local echo), answers each once, and keeps the negotiation out of the chat.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from './helpers/client.js';
-import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+import { closeClients, join, TestClient } from './helpers/client.js';
+import { startServer, stopAllServers } from './helpers/server.js';
 
 const IAC = 255;
 const [WILL, WONT, DO, DONT] = [251, 252, 253, 254];
 const [ECHO, SGA, TIMING_MARK, TTYPE, NAWS] = [1, 3, 6, 24, 31];
 
-const clients: TestClient[] = [];
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
+  closeClients();
   await stopAllServers();
 });
-
-async function join(server: RunningServer): Promise<TestClient> {
-  const client = await TestClient.connect(server.port);
-  clients.push(client);
-  await client.waitFor('Type /help');
-  return client;
-}
 
 /** Every IAC verb option triple the server sent, in order. */
 function negotiation(client: TestClient): number[][] {

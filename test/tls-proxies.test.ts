@@ -12,7 +12,8 @@ import path from 'node:path';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
-import { fromExample, freePort, haveTool, makeWorkspace, startProxy, TlsClient, type RunningProxy, type Workspace } from './helpers/proxies.js';
+import { freePort } from './helpers/ports.js';
+import { fromExample, haveTool, makeWorkspace, startProxy, TlsClient, type RunningProxy, type Workspace } from './helpers/proxies.js';
 import { ROOT, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 
 const HAVE_HAPROXY = haveTool('haproxy', ['-v'], 'haproxy');

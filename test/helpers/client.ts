@@ -75,3 +75,33 @@ export class TestClient {
     this.socket.destroy();
   }
 }
+
+/** The clients opened by connect(), join() and person(), for closeClients() after each test. */
+const opened: TestClient[] = [];
+
+/** Connects to `server`, for closeClients() to close. */
+export async function connect(server: { port: number }): Promise<TestClient> {
+  const client = await TestClient.connect(server.port);
+  opened.push(client);
+  return client;
+}
+
+/** Connects to `server` and waits for the welcome, so the client has its guest name. */
+export async function join(server: { port: number }): Promise<TestClient> {
+  const client = await connect(server);
+  await client.waitFor('Type /help');
+  return client;
+}
+
+/** Connects to `server` and takes the name `nick`. */
+export async function person(server: { port: number }, nick: string): Promise<TestClient> {
+  const client = await join(server);
+  client.send(`/nick ${nick}\r\n`);
+  await client.waitFor(`You are now known as ${nick}.`);
+  return client;
+}
+
+/** Closes every client connect(), join() and person() opened. */
+export function closeClients(): void {
+  for (const client of opened.splice(0)) client.close();
+}

@@ -1,6 +1,6 @@
 /** Servers of one cluster (--redis) and their people, for the cluster tests. */
 import { readFileSync } from 'node:fs';
-import { TestClient } from './client.js';
+import { person, type TestClient } from './client.js';
 import { pollUntil } from './poll.js';
 import { childrenOf } from './processes.js';
 import { startServer, type RunningServer } from './server.js';
@@ -23,11 +23,8 @@ export class ClusterFixture {
 
   /** A client on `server` that took the name `nick`. */
   async person(server: RunningServer, nick: string): Promise<TestClient> {
-    const client = await TestClient.connect(server.port);
+    const client = await person(server, nick);
     this.clients.push(client);
-    await client.waitFor('Type /help');
-    client.send(`/nick ${nick}\r\n`);
-    await client.waitFor(`You are now known as ${nick}.`);
     return client;
   }
 

@@ -19,17 +19,6 @@ export function haveTool(command: string, args: string[], debianPackage: string)
   return found;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * An example configuration from examples/tls/ with its production values (ports, paths)
  * replaced by the test's; each must be there, so the example and the test cannot drift apart.

@@ -1,11 +1,11 @@
 /** A real redis-server on a free loopback port, for the cluster tests. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { pollUntil } from './poll.js';
+import { freePort } from './ports.js';
 
 /** Whether redis-server is installed (.ci/run installs Debian's; under CI its absence is a failure). */
 export const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
@@ -21,17 +21,6 @@ export interface RunningRedis {
   start(): Promise<void>;
   /** Stops it for good and removes its directory. */
   destroy(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 export interface RedisOptions {
