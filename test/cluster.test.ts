@@ -69,7 +69,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
 
     alice.send('/who *\r\n');
     await alice.waitFor('2 people online:');
-    await alice.waitFor(/\*\*\* {3}bob +#lobby on beta\r\n/);
+    await alice.waitFor(/\*\*\* {3}bob +#lobby on beta idle \d+s\r\n/);
     bob.send('/msg alice psst\r\n');
     await alice.waitFor('*bob* psst');
     await bob.waitFor('-> *alice* psst');

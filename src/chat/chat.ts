@@ -181,7 +181,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   private who(member: Member, args: string): void {
     const everyone = args === '*';
     if (!this.canList(member, everyone ? this.members.size + this.remote.size : member.room.members.size)) return;
-    const now = Date.now();
+    const now = this.nowMs();
     const rows: WhoRow[] = [];
     // Across servers, every row says where its person is: here too.
     const here = this.cluster === null ? '' : ` on ${this.cluster.serverName}`;
@@ -192,8 +192,9 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
       rows.push({ nick: m.nick, text: `${room} idle ${formatIdle(now - m.connection.lastActive)}${away}${you}` });
     }
     for (const r of this.remote.values()) {
-      if (everyone) rows.push({ nick: r.nick, text: ` ${r.room} on ${r.srv}` });
-      else if (r.room === member.room.name) rows.push({ nick: r.nick, text: ` on ${r.srv}` });
+      const idle = ` idle ${formatIdle(now - r.lastActive)}`;
+      if (everyone) rows.push({ nick: r.nick, text: ` ${r.room} on ${r.srv}${idle}` });
+      else if (r.room === member.room.name) rows.push({ nick: r.nick, text: ` on ${r.srv}${idle}` });
     }
     for (const line of whoLines(rows, everyone ? 'online' : `in ${member.room.name}`)) this.tell(member, line);
   }
@@ -264,21 +265,21 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     switch (ev.k) {
       case 'line': {
         const line = this.stamp() + lineBody(ev.nick, ev.text, ev.me);
-        if (old) this.history.remember(ev.room, line);
-        else this.remember(ev.room, line);
-        if (!old) this.toRoom(this.rooms.get(ev.room), line);
-        return;
+        if (old) return this.history.remember(ev.room, line);
+        this.remember(ev.room, line);
+        this.remote.touch(ev.nick, o, this.nowMs());
+        return this.toRoom(this.rooms.get(ev.room), line);
       }
       case 'join':
-        this.remote.set(ev.nick, ev.room, o, srv);
+        this.remote.set(ev.nick, ev.room, o, srv, this.nowMs());
         return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} joined ${ev.room}`));
       case 'move':
-        this.remote.set(ev.nick, ev.to, o, srv);
+        this.remote.set(ev.nick, ev.to, o, srv, this.nowMs());
         this.toRoom(this.rooms.get(ev.from), this.announcement(`${ev.nick} left for ${ev.to}`));
         return this.toRoom(this.rooms.get(ev.to), this.announcement(`${ev.nick} joined ${ev.to}`));
       case 'rename': {
         this.remote.delete(ev.old, o);
-        this.remote.set(ev.nick, ev.room, o, srv);
+        this.remote.set(ev.nick, ev.room, o, srv, this.nowMs());
         // Someone here has that name (theirs since that server was cut off): say whose it was.
         const old = this.byNick.has(ev.old.toLowerCase()) ? `${ev.old} on ${srv}` : ev.old;
         return this.toRoom(this.rooms.get(ev.room), this.announcement(`${old} is now known as ${ev.nick}`));
@@ -288,6 +289,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
         return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} left (${ev.why})`));
       case 'msg': {
         const target = this.byNick.get(ev.to.toLowerCase());
+        this.remote.touch(ev.from, o, this.nowMs());
         if (target !== undefined) this.write(target, `${this.stamp()}*${ev.from}* ${ev.text}`);
         return;
       }
@@ -301,7 +303,8 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
 
   onPresence(reset: boolean, o: string, srv: string, users: readonly Presence[]): void {
     if (reset) this.remote.clear();
-    for (const [nick, room] of users) this.remote.set(nick, room, o, srv);
+    const now = this.nowMs();
+    for (const [nick, room] of users) this.remote.set(nick, room, o, srv, now);
   }
 
   onServerGone(o: string): void {

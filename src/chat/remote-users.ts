@@ -15,17 +15,26 @@ export interface RemoteUser {
   /** Their server: its instance id and its name. */
   readonly o: string;
   readonly srv: string;
+  /** When this server last saw them act (their join, a line, a /msg), in ms since the epoch: their idle time counts from it. */
+  lastActive: number;
 }
 
 export class RemoteUsers {
   private readonly byNick = new Map<string, RemoteUser>();
 
-  /** Records `nick` as on server `o` (`srv`), in `room`; false when the list is full. */
-  set(nick: string, room: string, o: string, srv: string): boolean {
+  /** Records `nick` as on server `o` (`srv`), in `room`, active at `now` unless known already; false when the list is full. */
+  set(nick: string, room: string, o: string, srv: string, now: number): boolean {
     const key = nick.toLowerCase();
-    if (this.byNick.size >= MAX_REMOTE_USERS && !this.byNick.has(key)) return false;
-    this.byNick.set(key, { nick, room, o, srv });
+    const known = this.byNick.get(key);
+    if (this.byNick.size >= MAX_REMOTE_USERS && known === undefined) return false;
+    this.byNick.set(key, { nick, room, o, srv, lastActive: known?.o === o ? known.lastActive : now });
     return true;
+  }
+
+  /** `nick` of server `o` did something at `now`: their idle time starts again. */
+  touch(nick: string, o: string, now: number): void {
+    const user = this.byNick.get(nick.toLowerCase());
+    if (user?.o === o) user.lastActive = now;
   }
 
   /** Forgets `nick` if it is a user of server `o`. */

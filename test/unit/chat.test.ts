@@ -1078,11 +1078,45 @@ describe('Chat with a cluster: events from other servers', () => {
     expect(h.take(alice)).toEqual(['*** zoe joined #lobby']);
     expect(h.take(bob)).toEqual([]);
     h.say(alice, '/who');
-    expect(h.take(alice)).toEqual(['*** 2 people in #lobby:', row('alice', ' idle 0s (you)'), row('zoe', ' on srv2')]);
+    expect(h.take(alice)).toEqual(['*** 2 people in #lobby:', row('alice', ' idle 0s (you)'), row('zoe', ' on srv2 idle 0s')]);
     h.say(bob, '/who *');
-    expect(h.take(bob).filter((line) => line.includes('zoe'))).toEqual([row('zoe', ' #lobby on srv2')]);
+    expect(h.take(bob).filter((line) => line.includes('zoe'))).toEqual([row('zoe', ' #lobby on srv2 idle 0s')]);
     h.say(bob, '/rooms');
     expect(h.take(bob)).toEqual(['*** Rooms: #games (1), #lobby (2)']);
+  });
+
+  it('counts a remote user\'s idle time from the last line or /msg this server saw from them', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const t0 = new Date(2024, 5, 1, 12, 0, 0).getTime();
+      vi.setSystemTime(t0);
+      const { h, remote } = clustered();
+      const alice = h.person('alice');
+      remote.onRemoteEvent('o2', 'srv2', { k: 'join', nick: 'zoe', room: '#lobby' }, false);
+      vi.setSystemTime(t0 + 125_000);
+      h.delivery.forgetAll();
+      h.say(alice, '/who');
+      expect(h.take(alice)).toContain(row('zoe', ' on srv2 idle 2m'));
+      remote.onRemoteEvent('o2', 'srv2', { k: 'line', nick: 'zoe', room: '#lobby', text: 'hi', me: false }, false);
+      vi.setSystemTime(t0 + 130_000);
+      h.delivery.forgetAll();
+      h.say(alice, '/who *');
+      expect(h.take(alice)).toContain(row('zoe', ' #lobby on srv2 idle 5s'));
+      // A line from someone else of that server, or one replayed from history, does not count.
+      remote.onRemoteEvent('o3', 'srv3', { k: 'line', nick: 'zoe', room: '#lobby', text: 'forged', me: false }, false);
+      remote.onRemoteEvent('o2', 'srv2', { k: 'line', nick: 'zoe', room: '#lobby', text: 'old', me: false }, true);
+      vi.setSystemTime(t0 + 190_000);
+      h.delivery.forgetAll();
+      h.say(alice, '/who');
+      expect(h.take(alice)).toContain(row('zoe', ' on srv2 idle 1m'));
+      remote.onRemoteEvent('o2', 'srv2', { k: 'msg', from: 'zoe', to: 'alice', text: 'psst' }, false);
+      vi.setSystemTime(t0 + 191_000);
+      h.delivery.forgetAll();
+      h.say(alice, '/who');
+      expect(h.take(alice)).toContain(row('zoe', ' on srv2 idle 1s'));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('names remote users to a newcomer', () => {
@@ -1142,7 +1176,7 @@ describe('Chat with a cluster: events from other servers', () => {
     expect(h.take(bob)).toEqual(['*** zoe is now known as zed']);
     expect(h.take(alice)).toEqual([]);
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('zed', ' #games on srv2')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('zed', ' #games on srv2 idle 0s')]);
   });
 
   it('delivers a remote private message to its local target only', () => {
@@ -1199,7 +1233,7 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onRemoteEvent('o3', 'srv3', { k: 'leave', nick: 'zoe', room: '#lobby', why: 'quit' }, false);
     h.delivery.forgetAll();
     h.say(alice, '/who');
-    expect(h.take(alice)).toContain(row('zoe', ' on srv2'));
+    expect(h.take(alice)).toContain(row('zoe', ' on srv2 idle 0s'));
   });
 
   it('drops the users of a server that stopped, with a notice to their rooms', () => {
@@ -1215,7 +1249,7 @@ describe('Chat with a cluster: events from other servers', () => {
     expect(h.take(alice)).toEqual(['*** zoe left (server srv2 stopped)']);
     expect(h.take(bob)).toEqual(['*** zed left (server srv2 stopped)']);
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('yan', ' #lobby on srv3')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('yan', ' #lobby on srv3 idle 0s')]);
   });
 
   it('drops the users of a server that vanished, with a notice to their rooms', () => {
@@ -1227,7 +1261,7 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onServerGone('o2');
     expect(h.take(alice)).toEqual(['*** zoe left (lost with srv2)']);
     h.say(alice, '/who');
-    expect(h.take(alice)).toEqual(['*** 2 people in #lobby:', row('alice', ' idle 0s (you)'), row('yan', ' on srv3')]);
+    expect(h.take(alice)).toEqual(['*** 2 people in #lobby:', row('alice', ' idle 0s (you)'), row('yan', ' on srv3 idle 0s')]);
     remote.onServerGone('o9');
     expect(h.take(alice)).toEqual([]);
   });
@@ -1241,7 +1275,7 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onRemoteEvent('o2', 'srv2', { k: 'here', users: [['kim', '#lobby']] }, false);
     expect(h.take(alice)).toEqual([]);
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('kim', ' #lobby on srv2'), row('yan', ' #lobby on srv3')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('kim', ' #lobby on srv2 idle 0s'), row('yan', ' #lobby on srv3 idle 0s')]);
   });
 
   it('names this server in /who * beside its own people too, as it does for the others', () => {
@@ -1252,7 +1286,7 @@ describe('Chat with a cluster: events from other servers', () => {
     h.say(alice, '/who *');
     const rows = h.take(alice);
     expect(rows).toContain(row('alice', ' #lobby on here idle 0s (you)'));
-    expect(rows).toContain(row('zoe', ' #lobby on srv2'));
+    expect(rows).toContain(row('zoe', ' #lobby on srv2 idle 0s'));
   });
 
   it('forgets every remote user on a presence reset', () => {
@@ -1262,7 +1296,7 @@ describe('Chat with a cluster: events from other servers', () => {
     remote.onPresence(true, 'o3', 'srv3', [['yan', '#games']]);
     h.delivery.forgetAll();
     h.say(alice, '/who *');
-    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('yan', ' #games on srv3')]);
+    expect(h.take(alice).filter((line) => line.includes(' on srv'))).toEqual([row('yan', ' #games on srv3 idle 0s')]);
     remote.onPresence(false, 'o2', 'srv2', [['zoe', '#lobby']]);
     h.say(alice, '/who *');
     expect(h.take(alice)[0]).toBe('*** 3 people online:');
