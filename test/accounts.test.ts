@@ -85,7 +85,7 @@ describe('accounts', () => {
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toContain('not the password');
     }
-    expect(server.stderr()).toMatch(/login failed for boss from 127\.0\.0\.3/);
+    await server.waitForLog(/login failed for boss from 127\.0\.0\.3/);
   });
 
   it('reserves a registered name: a guest cannot take it, and a login takes it back', async () => {

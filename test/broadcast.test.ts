@@ -142,7 +142,7 @@ describe('broadcast server: the zygote', () => {
     // A spare is named as the zygote for a moment after it is forked.
     await pollUntil(() => zygotesOf(server.pid).length === 1, 2_000, 'one zygote');
     const [zygote] = zygotesOf(server.pid);
-    expect(server.stderr()).toContain(`zygote started (pid ${zygote})`);
+    await server.waitForLog(`zygote started (pid ${zygote})`);
     const children = clientChildrenOf(server.pid); // PPid is the server: clone(CLONE_PARENT)
     expect(children).toHaveLength(2);
     a.send('via the zygote\n');

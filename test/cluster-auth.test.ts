@@ -65,7 +65,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: Redis with a password, an ACL user, TLS',
     const beta = await cluster.server(null, 'beta', ['--redis-url-file', file]);
     await chatAcross(alpha, beta);
     const gamma = await cluster.server(url, 'gamma');
-    expect(gamma.stderr()).toMatch(/WARN +the Redis password is on the command line, where ps shows it/);
+    await gamma.waitForLog(/WARN +the Redis password is on the command line, where ps shows it/);
     for (const server of [alpha, beta]) expect(server.stderr()).not.toMatch(/password is on the command line/);
     for (const server of [alpha, beta, gamma]) {
       expect(printed(server)).toMatch(new RegExp(`redis link: connected to redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port} as `));

@@ -102,7 +102,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: what others write to Redis', () => {
     for (const server of [alpha, beta]) {
       server.proc.kill('SIGTERM');
       expect(await server.exited).toBe(0);
-      expect(server.stderr()).toMatch(new RegExp(`redis link: stopping \\(SIGTERM\\); ${total} entries or keys from Redis refused`));
+      await server.waitForLog(new RegExp(`redis link: stopping \\(SIGTERM\\); ${total} entries or keys from Redis refused`));
     }
   });
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from './helpers/client.js';
+import { closeClients, join, TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { ROOT, startServer, stopAllServers } from './helpers/server.js';
 
@@ -18,6 +18,7 @@ const helpers: ChildProcess[] = [];
 afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy();
   for (const client of clients.splice(0)) client.close();
+  closeClients();
   for (const helper of helpers.splice(0)) helper.kill('SIGKILL');
   await stopAllServers();
 });
@@ -91,7 +92,7 @@ describe('overload', () => {
       reader.socket.write(burst);
     });
     const expected = (readers.length - 1) * lines;
-    await pollUntil(() => readers.every((reader) => reader.total() >= expected || reader.closed), 120_000, 'every line to every reader');
+    await pollUntil(() => readers.every((reader) => reader.total() >= expected || reader.closed), 240_000, 'every line to every reader'); // seconds alone, minutes on a busy machine
     const sum = (lines * (lines - 1)) / 2;
     for (const [c, reader] of readers.entries()) {
       expect(reader.closed, `reader ${c} was cut`).toBe(false);
@@ -108,13 +109,16 @@ describe('overload', () => {
     const after = memoryKiB(server.pid);
     const boundKiB = (21 * (sendq + 2 * 64 * 1024)) / 1024 + 8 * 1024; // + 8 MiB for V8's own heap growth
     expect(after.peak - before.rss).toBeLessThan(boundKiB);
-  }, 150_000);
+  }, 300_000);
 
   it('charges telnet negotiation to its sender: a flood of requests gets it cut, the others chat on, and the parent stays small', async () => {
     const server = await startServer(['--log-level', 'info']);
-    const [alice, bob, flooder] = [await TestClient.connect(server.port), await TestClient.connect(server.port), await TestClient.connect(server.port)];
-    clients.push(alice, bob, flooder);
-    for (const client of [alice, bob, flooder]) await client.waitFor('Type /help');
+    // Default flood control, which this test is about: the flooder's answers cost it four
+    // tokens or more a burst (a read of 16 KiB at most makes one record), while the ticks
+    // rotate over four talkers, a quarter of a token each a burst: the flooder runs dry
+    // however fast or slow the machine goes, and no talker does.
+    const talkers = [await join(server), await join(server), await join(server), await join(server)];
+    const [bob, flooder] = [await join(server), await join(server)];
     const before = memoryKiB(server.pid);
     // IAC DO TIMING-MARK, which a client must answer each time: 20,000 of them a burst.
     const burst = Buffer.alloc(60_000);
@@ -124,12 +128,13 @@ describe('overload', () => {
     while (!flooder.closed && bursts < 500) {
       flooder.send(burst);
       bursts++;
-      alice.send(`tick ${bursts}\r\n`);
+      talkers[bursts % talkers.length]?.send(`tick ${bursts}\r\n`);
       await bob.waitFor(`tick ${bursts}\r\n`, 10_000); // the others chat on, burst after burst
       most = Math.max(most, memoryKiB(server.pid).rss);
     }
     expect(flooder.closed).toBe(true);
-    expect(server.stderr()).toMatch(/kicked \(flooding\)/);
+    // The log line may come a moment after the client saw its connection close.
+    await pollUntil(() => /kicked \(flooding\)/.test(server.stderr()), 5_000, 'the kick in the log');
     // Each read's answers are one record, charged like a line: nothing piles up in the parent.
     expect(most - before.rss).toBeLessThan(8 * 1024);
   }, 60_000);

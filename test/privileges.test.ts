@@ -50,7 +50,7 @@ describe('--user', () => {
   it.runIf(isRoot || process.env.CI !== undefined)('drops root for nobody in the parent and in every process it forks', async () => {
     expect(isRoot, NOT_ROOT).toBe(true);
     const server = await startServer(['--user', 'nobody']);
-    expect(server.stderr()).toMatch(/running as nobody \(uid 65534, gid \d+\)/);
+    await server.waitForLog(/running as nobody \(uid 65534, gid \d+\)/);
     const alice = await TestClient.connect(server.port);
     const bob = await TestClient.connect(server.port);
     try {

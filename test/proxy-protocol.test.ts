@@ -41,27 +41,23 @@ function waitingOnSocket(pid: number): number {
   }
 }
 
-async function waitForLog(server: RunningServer, pattern: RegExp): Promise<void> {
-  await pollUntil(() => pattern.test(server.stderr()), 5_000, `${String(pattern)} in the server log:\n${server.stderr()}`);
-}
-
 describe('--proxy-protocol: a trusted proxy', () => {
   it('names the client in a v1 or v2 header: the log, --classic and --max-per-ip go by that address', async () => {
     const server = await startServer([...TRUSTED, '--classic', '--max-per-ip', '1']);
     const watcher = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.2');
-    await waitForLog(server, /connect 127\.0\.0\.2:\d+/);
+    await server.waitForLog(/connect 127\.0\.0\.2:\d+/);
 
     const first = await TestClient.connect(server.port);
     first.send('PROXY TCP4 192.0.2.10 127.0.0.1 40000 4444\r\nhello from behind\r\n');
     await watcher.waitFor(/\[192\.0\.2\.10\] \(\d+\):hello from behind/);
-    await waitForLog(server, /INFO {2}connect 192\.0\.2\.10:40000 \(pid \d+\) via proxy 127\.0\.0\.1:\d+/);
+    await server.waitForLog(/INFO {2}connect 192\.0\.2\.10:40000 \(pid \d+\) via proxy 127\.0\.0\.1:\d+/);
 
     // The same client again, through a v2 header: over its limit of one.
     const again = await TestClient.connect(server.port);
     again.send(v2Header([192, 0, 2, 10], 40001));
     await again.waitFor('Too many connections from 192.0.2.10 (at most 1); try again later.');
     await again.waitForClose();
-    await waitForLog(server, /WARN {2}refused 192\.0\.2\.10:40001: Too many connections/);
+    await server.waitForLog(/WARN {2}refused 192\.0\.2\.10:40001: Too many connections/);
 
     // Another client through the same proxy: the proxy's address was never counted.
     const other = await TestClient.connect(server.port);
@@ -85,7 +81,7 @@ describe('--proxy-protocol: a trusted proxy', () => {
     }
     await client.waitFor('Welcome to posix-chat, guest-2!');
     await watcher.waitFor('<guest-2> first line');
-    await waitForLog(server, /INFO {2}connect \[2001:db8::7\]:6000 \(pid \d+\) via proxy 127\.0\.0\.1:\d+/);
+    await server.waitForLog(/INFO {2}connect \[2001:db8::7\]:6000 \(pid \d+\) via proxy 127\.0\.0\.1:\d+/);
     client.close();
     watcher.close();
   });
@@ -103,7 +99,7 @@ describe('--proxy-protocol: a trusted proxy', () => {
       client.send(sent);
       await client.waitFor(answer, 10_000);
       await client.waitForClose();
-      await waitForLog(server, new RegExp(`WARN {2}refused 127\\.0\\.0\\.1:${port}: ${answer.slice(0, 30)}`));
+      await server.waitForLog(new RegExp(`WARN {2}refused 127\\.0\\.0\\.1:${port}: ${answer.slice(0, 30)}`));
     }
     expect(server.stderr()).not.toMatch(/INFO {2}connect/);
   });
@@ -113,7 +109,7 @@ describe('--proxy-protocol: a trusted proxy', () => {
     const check = await TestClient.connect(server.port);
     check.send(Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex'));
     await check.waitFor('Welcome to posix-chat');
-    await waitForLog(server, new RegExp(`INFO {2}connect 127\\.0\\.0\\.1:${check.socket.localPort ?? 0} \\(pid \\d+\\) via proxy 127\\.0\\.0\\.1:`));
+    await server.waitForLog(new RegExp(`INFO {2}connect 127\\.0\\.0\\.1:${check.socket.localPort ?? 0} \\(pid \\d+\\) via proxy 127\\.0\\.0\\.1:`));
     check.close();
   });
 });
@@ -128,7 +124,7 @@ describe('a PROXY header from an address that is not a trusted proxy', () => {
       liar.send('PROXY TCP4 192.0.2.10 127.0.0.1 40000 4444\r\nI am 192.0.2.10\r\n');
       await liar.waitFor('Disconnected: a PROXY protocol header from an address that is not a trusted proxy (--trusted-proxy).');
       await liar.waitForClose();
-      await waitForLog(server, /WARN {2}disconnect 127\.0\.0\.3:\d+ \(pid \d+\): kicked \(a PROXY protocol header from an address that is not a trusted proxy/);
+      await server.waitForLog(/WARN {2}disconnect 127\.0\.0\.3:\d+ \(pid \d+\): kicked \(a PROXY protocol header from an address that is not a trusted proxy/);
       expect(watcher.text).not.toContain('I am');
       expect(server.stderr()).not.toContain('192.0.2.10');
       watcher.close();

@@ -48,8 +48,8 @@ describe('shutdown', () => {
       expect(client.lines().at(-1)).toMatch(/The server is shutting down\. Goodbye!$/); // the last thing said
     }
     expect(await server.exited).toBe(0);
-    expect(server.stderr()).toMatch(/SIGTERM from pid \d+: shutting down/);
-    expect(server.stderr()).toMatch(/stopped\n$/);
+    await server.waitForLog(/SIGTERM from pid \d+: shutting down/);
+    await server.waitForLog(/stopped\n$/);
   });
 
   it('leaves no zygote, spare or client child behind after SIGTERM', async () => {

@@ -14,7 +14,7 @@ import { TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { freePort } from './helpers/ports.js';
 import { fromExample, haveTool, makeWorkspace, startProxy, TlsClient, type RunningProxy, type Workspace } from './helpers/proxies.js';
-import { ROOT, startServer, stopAllServers, type RunningServer } from './helpers/server.js';
+import { ROOT, startServer, stopAllServers } from './helpers/server.js';
 
 const HAVE_HAPROXY = haveTool('haproxy', ['-v'], 'haproxy');
 const HAVE_STUNNEL = haveTool('stunnel', ['-version'], 'stunnel4');
@@ -43,10 +43,6 @@ function connectLine(address: string, port: number | undefined): RegExp {
   return new RegExp(`INFO  connect ${address.replace(/\./g, '\\.')}:${port} \\(pid \\d+\\) via proxy 127\\.0\\.0\\.1:\\d+`);
 }
 
-async function waitForLog(server: RunningServer, pattern: RegExp): Promise<void> {
-  await pollUntil(() => pattern.test(server.stderr()), 5_000, `${String(pattern)} in the server log:\n${server.stderr()}`);
-}
-
 describe.skipIf(!HAVE_HAPROXY)('PROXY protocol through HAProxy', () => {
   it('v1 and v2: the log shows each client, and --max-per-ip counts clients, not the proxy', async () => {
     const server = await startServer([...TRUSTED, '--max-per-ip', '1']);
@@ -69,8 +65,8 @@ describe.skipIf(!HAVE_HAPROXY)('PROXY protocol through HAProxy', () => {
     await alice.waitFor('Welcome to posix-chat, guest-1!');
     const bob = await TestClient.connect(v2, '127.0.0.1', '127.0.0.4');
     await bob.waitFor('Welcome to posix-chat, guest-2!');
-    await waitForLog(server, connectLine('127.0.0.3', alice.socket.localPort));
-    await waitForLog(server, connectLine('127.0.0.4', bob.socket.localPort));
+    await server.waitForLog(connectLine('127.0.0.3', alice.socket.localPort));
+    await server.waitForLog(connectLine('127.0.0.4', bob.socket.localPort));
     alice.send('hello through haproxy\r\n');
     await bob.waitFor('<guest-1> hello through haproxy');
 
@@ -79,7 +75,7 @@ describe.skipIf(!HAVE_HAPROXY)('PROXY protocol through HAProxy', () => {
     const againPort = again.socket.localPort;
     await again.waitFor('Too many connections from 127.0.0.3 (at most 1); try again later.');
     await again.waitForClose();
-    await waitForLog(server, new RegExp(`WARN  refused 127\\.0\\.0\\.3:${againPort}: Too many connections`));
+    await server.waitForLog(new RegExp(`WARN  refused 127\\.0\\.0\\.3:${againPort}: Too many connections`));
     // The proxy (three connections from 127.0.0.1) was never counted: a new address still gets in.
     const carol = await TestClient.connect(v1, '127.0.0.1', '127.0.0.5');
     await carol.waitFor('Welcome to posix-chat, guest-');
@@ -106,7 +102,7 @@ describe.skipIf(!HAVE_HAPROXY || !HAVE_OPENSSL)('TLS in front: examples/tls/hapr
     await plain.waitFor('Welcome to posix-chat, guest-1!');
     const secure = await TlsClient.connect(telnets, files().cert, '127.0.0.5');
     await secure.waitFor('Welcome to posix-chat, guest-2!');
-    await waitForLog(server, connectLine('127.0.0.5', secure.socket.localPort));
+    await server.waitForLog(connectLine('127.0.0.5', secure.socket.localPort));
     secure.send('over tls\r\n');
     await plain.waitFor('<guest-2> over tls');
     plain.send('in the clear\r\n');
@@ -114,7 +110,7 @@ describe.skipIf(!HAVE_HAPROXY || !HAVE_OPENSSL)('TLS in front: examples/tls/hapr
 
     const web = await TlsClient.connect(https, files().cert, '127.0.0.6');
     await web.waitFor('Welcome to posix-chat, guest-3!');
-    await waitForLog(server, connectLine('127.0.0.6', web.socket.localPort));
+    await server.waitForLog(connectLine('127.0.0.6', web.socket.localPort));
     for (const client of [plain, secure, web]) client.close();
   });
 });
@@ -143,7 +139,7 @@ describe.skipIf(!HAVE_STUNNEL || !HAVE_OPENSSL)('TLS in front: examples/tls/stun
     const ended = new Promise((resolve) => sClient.once('exit', resolve));
     try {
       await pollUntil(() => received.includes('Welcome to posix-chat, guest-2!'), 10_000, `the welcome through s_client (got ${JSON.stringify(received)})`);
-      await waitForLog(server, /INFO {2}connect 127\.0\.0\.1:\d+ \(pid \d+\) via proxy 127\.0\.0\.1:\d+/);
+      await server.waitForLog(/INFO {2}connect 127\.0\.0\.1:\d+ \(pid \d+\) via proxy 127\.0\.0\.1:\d+/);
       sClient.stdin.write('hello from s_client\r\n');
       await plain.waitFor('<guest-2> hello from s_client');
       plain.send('hello, tls\r\n');
@@ -156,7 +152,7 @@ describe.skipIf(!HAVE_STUNNEL || !HAVE_OPENSSL)('TLS in front: examples/tls/stun
     // The address is the TLS client's own, from stunnel's header.
     const other = await TlsClient.connect(port, files().cert, '127.0.0.7');
     await other.waitFor('Welcome to posix-chat, guest-');
-    await waitForLog(server, connectLine('127.0.0.7', other.socket.localPort));
+    await server.waitForLog(connectLine('127.0.0.7', other.socket.localPort));
     other.close();
     plain.close();
   });

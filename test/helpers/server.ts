@@ -18,6 +18,12 @@ export interface RunningServer {
   stderr: () => string;
   /** Resolves with the exit code (or signal name) once the process has ended. */
   exited: Promise<number | string>;
+  /**
+   * Waits until the log (stderr) matches. The test reads the log and the clients' sockets
+   * on separate pipes, in whatever order they come: what a client saw may be logged just
+   * before it, yet read after; and a process's last words may come after its exit.
+   */
+  waitForLog(pattern: RegExp | string, timeoutMs?: number): Promise<void>;
   /** SIGKILLs the server if it still runs (its children follow by the parent-death signal). */
   kill(): void;
 }
@@ -62,6 +68,8 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
     stdout: () => out,
     stderr: () => err,
     exited,
+    waitForLog: (pattern, timeoutMs = 5_000) =>
+      pollUntil(() => (typeof pattern === 'string' ? err.includes(pattern) : pattern.test(err)), timeoutMs, `${String(pattern)} in the log (got ${JSON.stringify(err.slice(-500))})`),
     kill: () => {
       if (!ended) proc.kill('SIGKILL');
     },
