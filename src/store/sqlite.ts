@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import type { Account, AuditEntry, Ban, Mute, Role, Store } from './store.js';
+import type { Account, AuditEntry, Ban, MirrorStore, Mute, Role, SharedItem } from './store.js';
 
 export const DATABASE_FILE = 'posix-chat.db';
 /** Lines kept per room in the database: the most /history shows. */
@@ -46,7 +46,7 @@ interface BanRow {
   at: number;
 }
 
-export class SqliteStore implements Store {
+export class SqliteStore implements MirrorStore {
   readonly location: string;
   private readonly db: Database.Database;
   /** History lines waiting for flush(). */
@@ -182,6 +182,38 @@ export class SqliteStore implements Store {
   setTopic(room: string, topic: string): void {
     if (topic === '') this.db.prepare('DELETE FROM topics WHERE room = ?').run(room);
     else this.db.prepare('INSERT OR REPLACE INTO topics (room, topic) VALUES (?, ?)').run(room, topic);
+  }
+
+  // ------------------------------------------------- the shared data (--redis)
+
+  applyShared(items: readonly SharedItem[], replace: boolean): void {
+    this.db.transaction(() => {
+      if (replace) this.db.exec('DELETE FROM accounts; DELETE FROM bans; DELETE FROM mutes; DELETE FROM ignores; DELETE FROM topics;');
+      for (const item of items) this.applyItem(item);
+    })();
+  }
+
+  private applyItem(item: SharedItem): void {
+    switch (item.c) {
+      case 'account':
+        if (item.account === null) this.deleteAccount(item.name);
+        else this.db.prepare('INSERT OR REPLACE INTO accounts (name, role, hash, created) VALUES (?, ?, ?, ?)').run(item.account.name, item.account.role, item.account.hash, item.account.created);
+        return;
+      case 'ban':
+        if (item.ban === null) this.removeBan(item.target);
+        else this.addBan(item.ban);
+        return;
+      case 'mute':
+        if (item.mute === null) this.removeMute(item.name);
+        else this.setMute(item.mute);
+        return;
+      case 'ignore':
+        return this.setIgnore(item.name, item.ignored, item.on);
+      case 'topic':
+        return this.setTopic(item.room, item.topic);
+      case 'audit':
+        return; // kept by whoever wrote it; the cluster's trail is in Redis
+    }
   }
 
   // ----------------------------------------------------------------- history
