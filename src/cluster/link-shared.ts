@@ -20,6 +20,8 @@ const PIECE_BYTES = 3000;
 const READ_BLOCK_MS = 2000;
 const READ_COUNT = 500;
 const TROUBLE_LOG_MS = 10_000;
+/** How often a stopping link looks whether its last changes are written. */
+const DRAIN_POLL_MS = 20;
 /**
  * Refused entries get a log line each (an operator must see which), up to this many a
  * minute: a Redis full of forgeries cannot flood the log. The rest are counted.
@@ -74,6 +76,12 @@ export class LinkShared {
     this.reader.disconnect();
   }
 
+  /** Resolves once every change queued so far is written (or refused), or after `ms`. */
+  async drained(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.queue.length > 0 && this.started && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
+  }
+
   /** A change from the parent, written after those before it. */
   write(message: SharedWrite): void {
     this.queue.push(message);
@@ -91,14 +99,17 @@ export class LinkShared {
     this.writing = true;
     try {
       for (let next = this.queue[0]; next !== undefined; next = this.queue[0]) {
+        let taken: SharedItem | string | null = null;
         try {
           const done = await writeShared(this.link.commands, next.item, this.link.settings.instance);
-          if (!done && next.item.c === 'account') this.sendChanged([await readField(this.link.commands, 'account', next.item.name.toLowerCase())]);
+          if (!done && next.item.c === 'account') taken = await readField(this.link.commands, 'account', next.item.name.toLowerCase());
         } catch (error) {
           this.link.refused(`writing a ${next.item.c} change`, error);
         }
         this.queue.shift();
         this.link.send({ t: 'written', seq: next.seq });
+        // After the ack: the parent keeps its own value of a row it is still writing.
+        if (taken !== null) this.sendChanged([taken]);
       }
     } finally {
       this.writing = false;

@@ -46,6 +46,8 @@ const READ_BLOCK_MS = 2000;
 const READ_COUNT = 500;
 /** One log line at most this often for each kind of trouble that can repeat (bad entries, refused commands). */
 const TROUBLE_LOG_MS = 10_000;
+/** How long a stopping link waits for its last shared-data changes: within the parent's grace before SIGKILL. */
+const SHARED_DRAIN_MS = 300;
 
 class RedisLink implements LinkContext {
   readonly log: Logger;
@@ -304,6 +306,7 @@ class RedisLink implements LinkContext {
     const { instance } = this.settings;
     try {
       if (this.commands.status === 'ready') {
+        await this.shared.drained(SHARED_DRAIN_MS); // an account registered just before the server stopped
         const pipeline = this.commands.multi();
         for (const nick of this.users.keys()) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(nick), instance);
         pipeline.del(usersKey(instance), serverKey(instance), inboxKey(instance));
