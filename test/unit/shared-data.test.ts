@@ -86,11 +86,12 @@ describe('the shared store over its SQLite copy', () => {
     dirs.push(dir);
     const sent: SharedWrite[] = [];
     const logged: string[] = [];
-    let side: SharedDataSide | null = null;
-    const store = new SharedStore({ attachShared: (s) => (side = s), sendShared: (w) => sent.push(w) }, (_level, text) => logged.push(text));
+    const sides: SharedDataSide[] = [];
+    const store = new SharedStore({ attachShared: (s) => sides.push(s), sendShared: (w) => sent.push(w) }, (_level, text) => logged.push(text));
     const copy = new SqliteStore(dir);
     if (open) store.attach(copy);
-    if (side === null) throw new Error('the store did not attach to the link');
+    const [side] = sides;
+    if (side === undefined) throw new Error('the store did not attach to the link');
     return { store, side, sent, logged, copy };
   }
 
