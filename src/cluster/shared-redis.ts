@@ -129,11 +129,16 @@ export async function readAllShared(
 
 async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item: SharedItem) => void, refuse: (what: string, why: string) => void): Promise<void> {
   const key = sharedKey(kind);
-  let taken = 0;
+  // Entries looked at, refused ones included: a hash stuffed with forgeries takes bounded time too.
+  let seen = 0;
   for (let cursor = '0', first = true; first || cursor !== '0'; first = false) {
     const [next, fields] = (await redis.eval(SCAN_SCRIPT, 1, key, cursor, SCAN_COUNT, MAX_SHARED_VALUE_BYTES)) as [string, string[]];
     cursor = next;
     for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (seen++ === MAX_SHARED_ROWS[kind]) {
+        refuse(key, `more than ${MAX_SHARED_ROWS[kind]} entries; the rest are left out`);
+        return;
+      }
       const field = fields[i] ?? '';
       const item = readShared(kind, field, fields[i + 1] ?? '');
       if (typeof item === 'string') {
@@ -141,11 +146,6 @@ async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item
         continue;
       }
       if (item.c === 'ban' && item.ban !== null && item.ban.until !== null && item.ban.until <= now) continue;
-      if (taken === MAX_SHARED_ROWS[kind]) {
-        refuse(key, `more than ${MAX_SHARED_ROWS[kind]} entries; the rest are left out`);
-        return;
-      }
-      taken++;
       take(item);
     }
   }

@@ -106,7 +106,7 @@ export class SharedStore implements Store, SharedDataSide {
       this.take(items, replace);
       this.onChange(items, replace);
     } catch (error) {
-      // The database busy (a long `posix-chat user` run): the next snapshot brings it back in step.
+      // The database busy (a long `posix-chat user` run on it): this copy lags until the link's next snapshot.
       this.log('warn', `could not take in the shared data from Redis: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
