@@ -8,6 +8,7 @@ import { readFileSync, readSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { checkPassword } from './chat/password.js';
 import { checkNick, GUEST_PATTERN } from './chat/rules.js';
+import { hasPassword } from './cluster/redis-url.js';
 import { redisUrl } from './config.js';
 import { ROLES, type AuditEntry, type Role } from './store/store.js';
 
@@ -34,6 +35,7 @@ export function redisTarget(options: ReadonlyMap<string, string>, env: NodeJS.Pr
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   if (url === '') return null;
+  if (options.has('redis') && hasPassword(url)) process.stderr.write('posix-chat: warning: the Redis password is on the command line, where ps shows it: use POSIX_CHAT_REDIS or --redis-url-file\n');
   return { url, caFile: options.get('redis-ca') ?? env.POSIX_CHAT_REDIS_CA ?? '' };
 }
 
