@@ -206,6 +206,23 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     expect(cli(['user', 'list']).stdout).toMatch(/^boss +operator[\s\S]*^dave +user[\s\S]*^loud +user/m);
   }, 90_000);
 
+  it('while Redis is down, a ban holds on its server at once and reaches the others when Redis is back', async () => {
+    addUser('boss');
+    const a = await cluster.server(redis.url, 'alpha');
+    const b = await cluster.server(redis.url, 'beta');
+    const boss = await guest(a);
+    await login(boss, 'boss');
+    await redis.stop();
+    boss.send('/ban 127.0.0.6 1h trolling\r\n');
+    await boss.waitFor('Banned 127.0.0.6 for 1h');
+    await expectRefused(a, '127.0.0.6');
+    const before = await guest(b, '127.0.0.6'); // beta cannot know yet
+    await redis.start();
+    await before.waitForClose(15_000);
+    await expectRefused(b, '127.0.0.6');
+    await pollUntil(() => cli(['audit']).stdout.includes('boss  ban 127.0.0.6'), 10_000, 'the ban in the audit trail');
+  }, 60_000);
+
   it('refuses hostile entries in Redis with a log line, at start and when they change, and goes on', async () => {
     addUser('boss');
     const bad: [string, string, string][] = [
