@@ -206,6 +206,24 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     expect(cli(['user', 'list']).stdout).toMatch(/^boss +operator[\s\S]*^dave +user[\s\S]*^loud +user/m);
   }, 90_000);
 
+  it("a lone server's accounts and bans go to Redis when it joins a cluster", async () => {
+    const dir = tempDataDir();
+    const made = spawnSync(process.execPath, [BIN, 'user', 'add', 'veteran', '--role', 'operator', '--data-dir', dir], { input: `${PASSWORD}\n`, encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const lone = await cluster.server(null, 'lone', ['--data-dir', dir]);
+    const veteran = await guest(lone);
+    await login(veteran, 'veteran');
+    veteran.send('/ban 127.0.0.7 1h trolling\r\n');
+    await veteran.waitFor('Banned 127.0.0.7');
+    lone.kill();
+    await lone.exited;
+    await cluster.server(redis.url, 'alpha', ['--data-dir', dir]);
+    const b = await cluster.server(redis.url, 'beta');
+    await expectRefused(b, '127.0.0.7');
+    await login(await guest(b), 'veteran');
+    expect(cli(['user', 'list']).stdout).toMatch(/^veteran +operator/m);
+  }, 60_000);
+
   it('while Redis is down, a ban holds on its server at once and reaches the others when Redis is back', async () => {
     addUser('boss');
     const a = await cluster.server(redis.url, 'alpha');

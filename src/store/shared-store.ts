@@ -113,6 +113,7 @@ export class SharedStore implements Store, SharedDataSide {
 
   private take(items: readonly SharedItem[], replace: boolean): void {
     const local = this.mirror();
+    if (replace && !local.isCopy()) this.join(local, items);
     for (const item of items) {
       if (item.c !== 'account' || item.account?.role !== 'operator') continue;
       if (local.account(item.name)?.role !== 'operator') this.log('warn', `${item.name} is an operator, as the shared data in Redis says`);
@@ -120,6 +121,17 @@ export class SharedStore implements Store, SharedDataSide {
     local.applyShared(items, replace);
     // Writes Redis does not have yet stay on top of what it sent.
     if (replace && this.unwrittenWrites.length > 0) local.applyShared(this.unwrittenWrites.map((w) => w.item), false);
+  }
+
+  /**
+   * The first snapshot a lone server's database sees: what it has and Redis has not
+   * goes to Redis (an account only where the name is free there), instead of being lost.
+   */
+  private join(local: MirrorStore, theirs: readonly SharedItem[]): void {
+    const known = new Set(theirs.map(keyOf));
+    const mine = local.sharedItems(Date.now()).filter((item) => !known.has(keyOf(item)));
+    if (mine.length > 0) this.log('info', `joining the cluster: ${mine.length} entries of this server's database (accounts, bans ...) go to Redis`);
+    for (const item of mine) this.write(item.c === 'account' ? { ...item, create: true } : item);
   }
 
   private write(item: SharedItem): void {

@@ -28,6 +28,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, line TEXT NOT NULL);
    CREATE INDEX history_by_room ON history (room, id);
    CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL);`,
+  // `copy`: the shared tables are a copy of a cluster's Redis (--redis), replaced from it.
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -188,9 +190,25 @@ export class SqliteStore implements MirrorStore {
 
   applyShared(items: readonly SharedItem[], replace: boolean): void {
     this.db.transaction(() => {
-      if (replace) this.db.exec('DELETE FROM accounts; DELETE FROM bans; DELETE FROM mutes; DELETE FROM ignores; DELETE FROM topics;');
+      if (replace) {
+        this.db.exec('DELETE FROM accounts; DELETE FROM bans; DELETE FROM mutes; DELETE FROM ignores; DELETE FROM topics;');
+        this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('copy', '1')").run();
+      }
       for (const item of items) this.applyItem(item);
     })();
+  }
+
+  isCopy(): boolean {
+    return this.db.prepare("SELECT value FROM meta WHERE key = 'copy'").get() !== undefined;
+  }
+
+  sharedItems(now: number): SharedItem[] {
+    const items: SharedItem[] = this.accounts().map((account) => ({ c: 'account', name: account.name, account }));
+    for (const ban of this.bans(now)) items.push({ c: 'ban', target: ban.target, ban });
+    for (const mute of this.mutes(now)) items.push({ c: 'mute', name: mute.name, mute });
+    for (const { name, ignored } of this.db.prepare('SELECT name, ignored FROM ignores').all() as { name: string; ignored: string }[]) items.push({ c: 'ignore', name, ignored, on: true });
+    for (const [room, topic] of this.topics()) items.push({ c: 'topic', room, topic });
+    return items;
   }
 
   private applyItem(item: SharedItem): void {

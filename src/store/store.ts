@@ -106,6 +106,10 @@ export type SharedItem =
 
 /** A Store that can also take in the shared data as another server or Redis has it. */
 export interface MirrorStore extends Store {
-  /** Applies `items` (from Redis); `replace`: they are everything, the shared tables' old rows go. */
+  /** Applies `items` (from Redis); `replace`: they are everything, the shared tables' old rows go, and it is a copy from then on. */
   applyShared(items: readonly SharedItem[], replace: boolean): void;
+  /** Whether it was ever replaced from Redis: false for a lone server's database joining a cluster. */
+  isCopy(): boolean;
+  /** Every row of the shared tables (bans and mutes in force at `now`), as items. */
+  sharedItems(now: number): SharedItem[];
 }

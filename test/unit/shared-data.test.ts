@@ -132,6 +132,25 @@ describe('the shared store over its SQLite copy', () => {
     expect(told).toEqual([{ c: 'ban', target: 'mallory', ban: spam }]);
   });
 
+  it('sends what a lone server kept to Redis at its first snapshot, and is a copy after', () => {
+    const { store, side, sent, copy } = make(false);
+    copy.addAccount('veteran', HASH, 'operator', 1);
+    copy.addBan(spam);
+    copy.setTopic('#lobby', 'old news');
+    side.fromLink({ t: 'snapshot', items: [{ c: 'topic', room: '#lobby', topic: 'cluster news' }], first: true, last: true });
+    store.attach(copy);
+    expect(sent.map((w) => w.item)).toEqual([
+      { c: 'account', name: 'veteran', account: { name: 'veteran', role: 'operator', hash: HASH, created: 1 }, create: true },
+      { c: 'ban', target: 'mallory', ban: spam },
+    ]);
+    expect(store.account('veteran')?.role).toBe('operator');
+    expect(store.topics().get('#lobby')).toBe('cluster news');
+    side.fromLink({ t: 'written', seq: sent.at(-1)?.seq ?? 0 });
+    side.fromLink({ t: 'snapshot', items: [], first: true, last: true });
+    expect(sent).toHaveLength(2);
+    expect(store.account('veteran')).toBeNull(); // a copy now: Redis no longer has it, so it goes
+  });
+
   it('keeps what the link sends before the database opens, and applies it then', () => {
     const { store, side, copy } = make(false);
     side.fromLink({ t: 'snapshot', items: [{ c: 'account', name: 'alice', account: alice }], first: true, last: true });
