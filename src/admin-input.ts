@@ -28,9 +28,17 @@ export function redisTarget(options: ReadonlyMap<string, string>, env: NodeJS.Pr
   const given = options.get('redis') ?? env.POSIX_CHAT_REDIS ?? '';
   const file = options.get('redis-url-file') ?? env.POSIX_CHAT_REDIS_URL_FILE ?? '';
   if (given !== '' && file !== '') throw new UsageError('give the Redis URL once: --redis (or POSIX_CHAT_REDIS), or --redis-url-file');
+  let text = given;
+  if (file !== '') {
+    try {
+      text = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new Error(`--redis-url-file: cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
   let url: string;
   try {
-    url = redisUrl(file === '' ? given : readFileSync(file, 'utf8').trim(), file === '' ? '--redis' : '--redis-url-file');
+    url = redisUrl(text, file === '' ? '--redis' : '--redis-url-file');
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
