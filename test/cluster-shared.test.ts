@@ -147,7 +147,9 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
 
     // The cluster's audit trail has what both operators did, and the CLI's own changes.
     await pollUntil(() => /boss {2}ban carol[\s\S]*chief {2}ban 127\.0\.0\.2/.test(cli(['audit']).stdout), 10_000, 'the audit trail');
-    expect(cli(['audit']).stdout).toMatch(/cli {2}add operator boss[\s\S]*boss {2}kick pesta: go away[\s\S]*chief {2}kick pestb: go away/);
+    const trail = cli(['audit']).stdout;
+    // The two kicks were made at once on two servers: in either order.
+    for (const line of ['cli  add operator boss', 'boss  kick pesta: go away', 'chief  kick pestb: go away']) expect(trail).toContain(line);
 
     // Restarted on its data directory, beta still knows everything; so does a new server with an empty one.
     b.kill();
