@@ -11,12 +11,16 @@ import { waitForWakeUp } from './signal-wait.js';
 export class Sidecars {
   constructor(private readonly list: readonly Sidecar[]) {}
 
-  /**
-   * Starts them all and runs `turn` (read the pipe, reap; no accepts yet) until each is
-   * ready; throws StartError when one fails or is not ready in SIDECAR_START_MS.
-   */
-  start(pipeWriteFd: number, track: (pid: number) => void, turn: () => void): void {
+  /** Starts them all; `track` registers each process, so the loop reaps it. */
+  start(pipeWriteFd: number, track: (pid: number) => void): void {
     for (const sidecar of this.list) sidecar.start(pipeWriteFd, track);
+  }
+
+  /**
+   * Runs `turn` (read the pipe, reap; no accepts yet) until each is ready; throws
+   * StartError when one fails or is not ready in SIDECAR_START_MS.
+   */
+  awaitReady(turn: () => void): void {
     const deadline = Date.now() + SIDECAR_START_MS;
     for (;;) {
       for (const sidecar of this.list) if (sidecar.failure !== null) throw new StartError(sidecar.failure);

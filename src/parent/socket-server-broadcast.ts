@@ -90,9 +90,10 @@ export class SocketServerBroadcast extends SocketServer {
     warmUpChildPath((pipeWriteFd) => this.children.planFor(-1, pipeWriteFd, this.parentFds()));
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
     this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
+    this.sidecars.start(pipe.writeFd, (pid) => this.children.track(pid)); // they start up meanwhile
     if (this.options.zygote) churnYoungGeneration();
-    // The hasher's and the link's first ready, with the pipe read and children reaped meanwhile.
-    this.sidecars.start(pipe.writeFd, (pid) => this.children.track(pid), () => {
+    // Their first ready, with the pipe read and children reaped meanwhile.
+    this.sidecars.awaitReady(() => {
       this.reap();
       this.handleProcess();
     });
