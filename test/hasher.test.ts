@@ -5,13 +5,12 @@
  * killed one fails the waiting login with a clear line and is replaced; a full queue is
  * refused plainly; and the hasher holds no client socket nor the database.
  */
-import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HASHER_NAME } from '../src/hasher/protocol.js';
 import { MAX_WAITING_REQUESTS } from '../src/hasher/hasher.js';
+import { HASHER_NAME } from '../src/hasher/protocol.js';
 import { TestClient } from './helpers/client.js';
-import { pollUntil } from './helpers/poll.js';
 import { childrenNamed, descriptors } from './helpers/processes.js';
 import { BIN, startServer, stopAllServers, tempDataDir, type RunningServer } from './helpers/server.js';
 
