@@ -6,7 +6,9 @@
  */
 import type { ExitStatus, Sidecar } from '../contracts.js';
 import { SIDECAR_START_MS, StartError } from './server-options.js';
-import { waitForWakeUp } from './signal-wait.js';
+
+/** While they start, the pipe is read at least this often. */
+export const SIDECAR_WAIT_SECONDS = 0.1;
 
 export class Sidecars {
   constructor(private readonly list: readonly Sidecar[]) {}
@@ -17,8 +19,8 @@ export class Sidecars {
   }
 
   /**
-   * Runs `turn` (read the pipe, reap; no accepts yet) until each is ready; throws
-   * StartError when one fails or is not ready in SIDECAR_START_MS.
+   * Runs `turn` (wait a moment for a signal, reap, read the pipe; no accepts yet) until
+   * each is ready; throws StartError when one fails or is not ready in SIDECAR_START_MS.
    */
   awaitReady(turn: () => void): void {
     const deadline = Date.now() + SIDECAR_START_MS;
@@ -27,7 +29,6 @@ export class Sidecars {
       const late = this.list.find((sidecar) => sidecar.starting);
       if (late === undefined) return;
       if (Date.now() > deadline) throw new StartError(`${late.name} was not ready after ${SIDECAR_START_MS / 1000} s`);
-      waitForWakeUp(0.1);
       turn();
     }
   }

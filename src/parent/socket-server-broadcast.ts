@@ -22,9 +22,9 @@ import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
-import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
+import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
 import { StartError, type BroadcastServerOptions } from './server-options.js';
-import { Sidecars } from './sidecars.js';
+import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
 import { SocketServer, type Accepted } from './socket-server.js';
 import { closeCodeFor, closeCodeIn, WebClients } from './web-clients.js';
 
@@ -94,6 +94,8 @@ export class SocketServerBroadcast extends SocketServer {
     if (this.options.zygote) churnYoungGeneration();
     // Their first ready, with the pipe read and children reaped meanwhile.
     this.sidecars.awaitReady(() => {
+      const woke = waitForWakeUp(SIDECAR_WAIT_SECONDS);
+      if (woke !== null) this.trace(describeWake(woke, SIDECAR_WAIT_SECONDS, this.listenFd));
       this.reap();
       this.handleProcess();
     });
