@@ -164,6 +164,29 @@ describe('the password hasher', () => {
     await late.waitFor('You are logged in as boss');
   }, 60_000);
 
+  it('changes a password through it: the old one is checked first, then only the new one logs in', async () => {
+    const NEW = 'a new and longer passphrase';
+    const dir = withOperator();
+    const server = await startServer(['--data-dir', dir]);
+    const boss = await connect(server);
+    boss.send(`/login boss\r\n${PASSWORD}\r\n`);
+    await boss.waitFor('You are logged in as boss');
+    boss.send('/password\r\nnot my password\r\n');
+    await boss.waitFor('That is not your password.');
+    boss.send('/password\r\n');
+    await boss.waitFor(/Your current password[\s\S]*Your current password/);
+    boss.send(`${PASSWORD}\r\n`);
+    await boss.waitFor('Your new password');
+    boss.send(`${NEW}\r\n${NEW}\r\n`);
+    await boss.waitFor('Your password is changed.');
+    const other = await connect(server, '127.0.0.5');
+    other.send(`/login boss\r\n${PASSWORD}\r\n`);
+    await other.waitFor('Wrong password.');
+    other.send(`/login boss\r\n${NEW}\r\n`);
+    await other.waitFor('You are logged in as boss');
+    for (const secret of [PASSWORD, NEW, 'not my password']) expect(server.stderr()).not.toContain(secret);
+  });
+
   it('is not started in --classic mode, which has no accounts', async () => {
     const server = await startServer(['--classic']);
     // Every helper process is up before the server listens: none is a hasher.

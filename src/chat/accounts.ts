@@ -65,14 +65,18 @@ function check<T>(core: ChatCore, member: Member, request: (hasher: PasswordHash
     return false;
   }
   const checking: Prompt = { kind: 'checking' };
-  member.prompt = checking; // echo stays off
+  // Answered on a later loop turn, never during this call: by then the member is checking.
   const asked = request(hasher, (result) => {
     if (core.members.get(member.connection.pid) !== member || member.prompt !== checking) return; // left meanwhile
     endPrompt(core, member);
     core.guarded(member, () => (result.ok ? then(result.value) : core.tell(member, `Sorry: ${result.why}. Try again: ${retry}`)));
   });
-  if (!asked) done(core, member, `The server is busy checking other passwords; try again in a moment: ${retry}`);
-  return asked;
+  if (!asked) {
+    done(core, member, `The server is busy checking other passwords; try again in a moment: ${retry}`);
+    return false;
+  }
+  member.prompt = checking; // echo stays off until the answer
+  return true;
 }
 
 /** Why `member` may not take `name` (registered to someone else, or banned), or null. */
