@@ -2,8 +2,9 @@
  * The password hasher: scrypt runs in a process of its own (posix-hasher), never on the
  * parent's loop. While a login waits for it the chat goes on; a stopped hasher holds up
  * the login and nothing else, which also shows the parent does not hash by itself; a
- * killed one fails the waiting login with a clear line and is replaced; a full queue is
- * refused plainly; and the hasher holds no client socket nor the database.
+ * killed one, or one stopped too long, fails the waiting login with a clear line and is
+ * replaced; a full queue is refused plainly; and the hasher holds no client socket nor
+ * the database.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -141,6 +142,20 @@ describe('the password hasher', () => {
     expectNoSocketNorDatabase(server, second, dir);
     expect(server.stderr()).not.toContain(PASSWORD);
   });
+
+  it('kills a hasher that answers nothing while a login waits (stopped), and the next login works', async () => {
+    const dir = withOperator();
+    const server = await startServer(['--data-dir', dir]);
+    const first = hasherOf(server);
+    const boss = await connect(server);
+    stopHasher(first);
+    await loginUntilWaiting(boss);
+    await boss.waitFor('Sorry: the password checker stopped. Try again: /login boss', 30_000);
+    expect(server.stderr()).toMatch(/password hasher \(pid \d+\) answered nothing for \d+ s; killing it/);
+    boss.send(`/login boss\r\n${PASSWORD}\r\n`);
+    await boss.waitFor('You are logged in as boss');
+    expect(hasherOf(server)).not.toBe(first);
+  }, 60_000);
 
   it(`refuses a login plainly when ${MAX_WAITING_REQUESTS} already wait, and takes it once they are answered`, async () => {
     const dir = withOperator();
