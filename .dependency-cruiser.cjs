@@ -17,6 +17,7 @@ const PURE_CORE = [
   '^src/config\\.ts$',
   '^src/pipe/(writer|link-pipe)\\.ts$',
   '^src/cluster/(redis-(link|schema|credentials)|link-(presence|publish))\\.ts$', // the Redis link is a separate Node program
+  '^src/hasher/(hasher-process|protocol|scrypt)\\.ts$', // so is the password hasher
   '^src/log\\.ts$',
   '^src/web/', // the page's files, the HTTP answers
 ];
@@ -46,6 +47,15 @@ module.exports = {
       comment: 'src/chat/ and src/cluster/ must not import src/parent/ (shared types belong in src/contracts.ts).',
       from: { path: '^src/(chat|cluster)/' },
       to: { path: '^src/parent/' },
+    },
+    {
+      name: 'scrypt-only-off-the-loop',
+      severity: 'error',
+      comment:
+        'Only the hasher process and the admin CLI may hash passwords (src/hasher/scrypt.ts): on the ' +
+        "server's loop one scrypt stalls every client. The chat asks the hasher (PasswordHasher in contracts.ts).",
+      from: { pathNot: ['^src/hasher/hasher-process\\.ts$', '^src/admin(-redis)?\\.ts$'] },
+      to: { path: '^src/hasher/scrypt\\.ts$' },
     },
     {
       name: 'only-loader-loads-addon',

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { auditLimit, auditLine, EXIT_OK, name, readPassword, role, UsageError } from './admin-input.js';
-import { hashPassword } from './chat/password.js';
+import { hashPassword } from './hasher/scrypt.js';
 import { redactUrl } from './cluster/redis-url.js';
 import { readAllShared, readAuditTrail, readField, writeShared } from './cluster/shared-redis.js';
 import { messageOf } from './log.js';

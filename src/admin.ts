@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { auditLimit, auditLine, EXIT_OK, name, parse, readPassword, redisTarget, role, UsageError } from './admin-input.js';
 import { runAdminOnRedis } from './admin-redis.js';
-import { hashPassword } from './chat/password.js';
+import { hashPassword } from './hasher/scrypt.js';
 import { messageOf } from './log.js';
 import { dataDirPath, prepareDataDir } from './store/data-dir.js';
 import { SqliteStore } from './store/sqlite.js';

@@ -10,6 +10,7 @@ import { refreshShared } from './chat/shared-changes.js';
 import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
 import { redisTarget, type RedisTarget } from './cluster/redis-credentials.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
+import { Hasher } from './hasher/hasher.js';
 import { Logger, messageOf } from './log.js';
 import { maxClientsHere } from './parent/admission.js';
 import { becomeUser, rootRefusal } from './parent/privileges.js';
@@ -126,9 +127,11 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
           logLevel: config.logLevel,
           log,
         });
-  const makeChat = (cluster?: Cluster): Chat | ClassicChat =>
-    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, log: (level, text) => log[level](text) });
-  const chat = makeChat(cluster);
+  // Accounts need passwords hashed, away from the loop: --classic has no accounts, so no hasher.
+  const hasher = config.classic ? undefined : new Hasher(log, config.logLevel);
+  const makeChat = (cluster?: Cluster, hasher?: Hasher): Chat | ClassicChat =>
+    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, hasher, log: (level, text) => log[level](text) });
+  const chat = makeChat(cluster, hasher);
   const shared = chat instanceof Chat && cluster !== undefined ? new SharedStore(cluster, (level, text) => log[level](text)) : null;
   if (shared !== null && chat instanceof Chat) shared.onChange = (items, replace) => refreshShared(chat, items, replace);
   const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store), shared) : undefined;
@@ -150,7 +153,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     traceIdle: config.traceIdle,
     zygote: config.zygote,
     trustedProxies: config.proxyProtocol ? config.trustedProxy.map((range) => parseRange(range)).filter((range) => range !== null) : null,
-    sidecar: cluster,
+    sidecars: [hasher, cluster].filter((sidecar) => sidecar !== undefined),
     storage,
     chat,
     log,

@@ -175,14 +175,16 @@ export interface Tracer {
   line(role: 'parent' | 'child', pid: number, text: string): void;
 }
 
-// ---------------------------------------------------------------- cluster
+// --------------------------------------------------------------- sidecars
 
 /**
- * A helper process the parent runs beside its children (the Redis link). It writes
- * records to the same pipe and signals the same way; the loop routes its records
- * and its exit to it, and gives it a turn every time round.
+ * A helper process the parent runs beside its children (the Redis link, the password
+ * hasher). It writes records to the same pipe and signals the same way; the loop routes
+ * its records and its exit to it, and gives it a turn every time round.
  */
 export interface Sidecar {
+  /** How the log and errors name it: 'the Redis link'. */
+  readonly name: string;
   /** Starts it; `track` registers each process it starts, so the loop reaps it. */
   start(pipeWriteFd: number, track: (pid: number) => void): void;
   /** Still waiting for its first ready? */
@@ -197,6 +199,22 @@ export interface Sidecar {
   tick(): void;
   stop(): void;
 }
+
+/** The hasher's answer to one request: the value, or why there is none (its process died). */
+export type PasswordAnswer<T> = { ok: true; value: T } | { ok: false; why: string };
+
+/**
+ * Password hashing, done by a process of its own (the hasher) so that no login holds the
+ * loop up. Each request is answered once, on a later loop turn, never during the call.
+ */
+export interface PasswordHasher {
+  /** Asks for `password` hashed with a new salt; false (nothing asked) when too many requests wait. */
+  hash(password: string, answer: (result: PasswordAnswer<string>) => void): boolean;
+  /** Asks whether `password` matches the `stored` hash; false (nothing asked) when too many requests wait. */
+  verify(password: string, stored: string, answer: (result: PasswordAnswer<boolean>) => void): boolean;
+}
+
+// ---------------------------------------------------------------- cluster
 
 /** What the chat hears from other servers. */
 export interface ClusterListener {

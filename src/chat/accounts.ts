@@ -3,22 +3,35 @@
  * they lead to. While a password is typed the server says it will echo (IAC WILL
  * ECHO), so the client stops echoing, and echoes nothing; IAC WONT ECHO after gives
  * the client its echo back. A password line is never said, stored, logged or shown.
+ *
+ * Hashing or checking a password is the hasher process's job (core.hasher): the
+ * request goes, the loop serves everyone else, and the answer comes on a later turn.
+ * Meanwhile the member is 'checking': echo stays off, and a line typed then is not
+ * taken (it may well be the password typed again, which must not become chat) and
+ * they are told so at once.
  */
-import type { Account } from '../store/store.js';
+import type { PasswordAnswer, PasswordHasher } from '../contracts.js';
+import type { Account, Store } from '../store/store.js';
 import type { ChatCore } from './core.js';
 import { describeUntil } from './duration.js';
 import type { Member, Prompt } from './model.js';
-import { checkPassword, hashPassword, verifyPassword } from './password.js';
+import { checkPassword, MAX_PASSWORD_BYTES } from './password.js';
 import { GUEST_PATTERN } from './rules.js';
 
 /** IAC WILL ECHO: the server echoes, so the client stops (RFC 857); the server then echoes nothing. */
 const ECHO_OFF = Buffer.from([255, 251, 1]);
 /** IAC WONT ECHO: the client echoes again. */
 const ECHO_ON = Buffer.from([255, 252, 1]);
+/** The end of a password line, which the client did not echo either. */
+const LINE_END = Buffer.from('\r\n');
+const STILL_CHECKING = 'Still checking your password: that line was not taken. Wait for the answer.';
 
-/** The accounts database, or a notice that there is none; null when there is none. */
-function storeOf(core: ChatCore, member: Member): ChatCore['store'] {
-  if (core.store === null) core.tell(member, 'Accounts are not available on this server.');
+/** The accounts database, or a notice that there is none (nor a hasher); null when there is none. */
+function storeOf(core: ChatCore, member: Member): Store | null {
+  if (core.store === null || core.hasher === null) {
+    core.tell(member, 'Accounts are not available on this server.');
+    return null;
+  }
   return core.store;
 }
 
@@ -32,7 +45,38 @@ function endPrompt(core: ChatCore, member: Member): void {
   if (member.prompt === null) return;
   member.prompt = null;
   core.delivery?.sendTelnet(member.connection, ECHO_ON);
-  core.delivery?.send(member.connection, Buffer.from('\r\n')); // the client did not echo the line end either
+}
+
+/** Ends the prompt, echo back on, and says how it ended. */
+function done(core: ChatCore, member: Member, text: string): void {
+  endPrompt(core, member);
+  core.tell(member, text);
+}
+
+/**
+ * Sends a request to the hasher; `then` gets its answer on a later loop turn, if the
+ * member is still here. A full queue, or a hasher that died, is told plainly with how
+ * to try again (`retry`). Returns whether the request went.
+ */
+function check<T>(core: ChatCore, member: Member, request: (hasher: PasswordHasher, answer: (result: PasswordAnswer<T>) => void) => boolean, retry: string, then: (value: T) => void): boolean {
+  const hasher = core.hasher;
+  if (hasher === null) {
+    done(core, member, 'Accounts are not available on this server.');
+    return false;
+  }
+  const checking: Prompt = { kind: 'checking' };
+  // Answered on a later loop turn, never during this call: by then the member is checking.
+  const asked = request(hasher, (result) => {
+    if (core.members.get(member.connection.pid) !== member || member.prompt !== checking) return; // left meanwhile
+    endPrompt(core, member);
+    core.guarded(member, () => (result.ok ? then(result.value) : core.tell(member, `Sorry: ${result.why}. Try again: ${retry}`)));
+  });
+  if (!asked) {
+    done(core, member, `The server is busy checking other passwords; try again in a moment: ${retry}`);
+    return false;
+  }
+  member.prompt = checking; // echo stays off until the answer
+  return true;
 }
 
 /** Why `member` may not take `name` (registered to someone else, or banned), or null. */
@@ -87,61 +131,104 @@ function forget(core: ChatCore, member: Member): void {
   member.role = null;
 }
 
-/** A line typed at a password prompt: never said to anyone. */
+/** A line typed at a password prompt, or while one is checked: never said to anyone. */
 export function answer(core: ChatCore, member: Member, text: string): void {
   const prompt = member.prompt;
   const store = core.store;
   if (prompt === null || store === null) return;
-  endPrompt(core, member);
-  if (text === '') return core.tell(member, 'Cancelled.');
+  if (prompt.kind === 'checking') return core.tell(member, STILL_CHECKING);
+  core.delivery?.send(member.connection, LINE_END);
+  try {
+    reply(core, store, member, prompt, text);
+  } finally {
+    if (member.prompt === prompt) endPrompt(core, member); // it threw: echo back on, whatever happens next
+  }
+}
+
+function reply(core: ChatCore, store: Store, member: Member, prompt: Exclude<Prompt, { kind: 'checking' }>, text: string): void {
+  if (text === '') return done(core, member, 'Cancelled.');
   switch (prompt.kind) {
     case 'register':
     case 'new-password': {
       const problem = checkPassword(text);
-      if (problem !== null) return core.tell(member, `${problem} Start again.`);
+      if (problem !== null) return done(core, member, `${problem} Start again.`);
       const again = prompt.kind === 'register' ? { kind: 'register-again' as const, first: text } : { kind: 'new-password-again' as const, first: text };
       return ask(core, member, again, 'Type it again');
     }
     case 'register-again': {
-      if (text !== prompt.first) return core.tell(member, 'The two passwords differ. Start again: /register');
-      const problem = reservedName(core, member, member.nick);
-      if (problem !== null) return core.tell(member, problem);
-      if (!store.addAccount(member.nick, hashPassword(text), 'user', core.nowMs())) return core.tell(member, `The name ${member.nick} was registered meanwhile.`);
-      member.account = member.nick;
-      member.role = 'user';
-      core.log('info', `register ${member.nick} from ${member.connection.address}`);
-      return core.tell(member, `The name ${member.nick} is yours now. Next time: /login ${member.nick}`);
+      if (text !== prompt.first) return done(core, member, 'The two passwords differ. Start again: /register');
+      const name = member.nick;
+      const problem = reservedName(core, member, name);
+      if (problem !== null) return done(core, member, problem);
+      check<string>(core, member, (hasher, answer) => hasher.hash(text, answer), '/register', (hash) => finishRegister(core, store, member, name, hash));
+      return;
     }
     case 'login':
-      return finishLogin(core, member, prompt.account, text);
+      return startLogin(core, store, member, prompt.account, text);
     case 'old-password': {
       const account = member.account === null ? null : store.account(member.account);
-      if (account === null || !verifyPassword(text, account.hash)) {
+      if (account === null) return done(core, member, 'That is not your password.');
+      check<boolean>(core, member, (hasher, answer) => hasher.verify(text, account.hash, answer), '/password', (right) => {
+        if (right && member.account === account.name) return ask(core, member, { kind: 'new-password' }, 'Your new password');
         core.throttle.failed(member.connection.address, core.nowMs());
-        return core.tell(member, 'That is not your password.');
-      }
-      return ask(core, member, { kind: 'new-password' }, 'Your new password');
+        core.tell(member, 'That is not your password.');
+      });
+      return;
     }
-    case 'new-password-again':
-      if (text !== prompt.first || member.account === null) return core.tell(member, 'The two passwords differ. Start again: /password');
-      store.setPassword(member.account, hashPassword(text));
-      core.log('info', `password changed for ${member.account} from ${member.connection.address}`);
-      return core.tell(member, 'Your password is changed.');
+    case 'new-password-again': {
+      const name = member.account;
+      if (text !== prompt.first || name === null) return done(core, member, 'The two passwords differ. Start again: /password');
+      check<string>(core, member, (hasher, answer) => hasher.hash(text, answer), '/password', (hash) => {
+        if (member.account !== name) return core.tell(member, 'You were logged out meanwhile: your password is not changed.');
+        store.setPassword(name, hash);
+        core.log('info', `password changed for ${name} from ${member.connection.address}`);
+        core.tell(member, 'Your password is changed.');
+      });
+      return;
+    }
   }
 }
 
-function finishLogin(core: ChatCore, member: Member, name: string, password: string): void {
+function finishRegister(core: ChatCore, store: Store, member: Member, name: string, hash: string): void {
+  if (member.nick !== name) return core.tell(member, `You were renamed meanwhile, so ${name} is not registered. Start again: /register`);
+  const problem = reservedName(core, member, name);
+  if (problem !== null) return core.tell(member, problem);
+  if (!store.addAccount(name, hash, 'user', core.nowMs())) return core.tell(member, `The name ${name} was registered meanwhile.`);
+  member.account = name;
+  member.role = 'user';
+  core.log('info', `register ${name} from ${member.connection.address}`);
+  core.tell(member, `The name ${name} is yours now. Next time: /login ${name}`);
+}
+
+function startLogin(core: ChatCore, store: Store, member: Member, name: string, password: string): void {
   const now = core.nowMs();
   const address = member.connection.address;
   const wait = core.throttle.wait(address, now);
-  if (wait > 0) return core.tell(member, `Too many failed logins from your address: try again in ${wait} s.`);
-  const account = core.store?.account(name) ?? null;
-  if (account === null || !verifyPassword(password, account.hash)) {
-    core.throttle.failed(address, now);
-    core.log('warn', `login failed for ${name} from ${address}`);
-    return core.tell(member, 'Wrong password.');
-  }
-  core.throttle.succeeded(address);
+  if (wait > 0) return done(core, member, `Too many failed logins from your address: try again in ${wait} s.`);
+  const account = store.account(name);
+  // No stored password is that long (nor could it fit in a request to the hasher).
+  if (account === null || Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return loginFailed(core, member, name, true);
+  const asked = check<boolean>(core, member, (hasher, answer) => hasher.verify(password, account.hash, answer), `/login ${account.name}`, (right) => {
+    if (right) finishLogin(core, member, account.name);
+    else loginFailed(core, member, account.name, false);
+  });
+  // Counted as failed until the answer says otherwise: logins checked at once from one
+  // address cannot outrun the throttle.
+  if (asked) core.throttle.failed(address, now);
+}
+
+function loginFailed(core: ChatCore, member: Member, name: string, count: boolean): void {
+  const address = member.connection.address;
+  if (count) core.throttle.failed(address, core.nowMs());
+  core.log('warn', `login failed for ${name} from ${address}`);
+  done(core, member, 'Wrong password.');
+}
+
+function finishLogin(core: ChatCore, member: Member, name: string): void {
+  const now = core.nowMs();
+  core.throttle.succeeded(member.connection.address);
+  const account = core.store?.account(name) ?? null; // as it is now: deleted, or given another role, meanwhile
+  if (account === null) return core.tell(member, `The account ${name} was deleted meanwhile.`);
   const ban = core.bans.ofName(account.name, now);
   if (ban !== null) return core.tell(member, `The name ${account.name} is banned ${describeUntil(ban.until, now)}.`);
   takeName(core, member, account);

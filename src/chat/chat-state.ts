@@ -3,7 +3,7 @@
  * history and topics, the bans, and sending a line to one member or a room. The
  * events and commands are in chat.ts (and accounts.ts, moderation.ts, personal.ts).
  */
-import type { ClusterPort, Connection, Delivery } from '../contracts.js';
+import type { ClusterPort, Connection, Delivery, PasswordHasher } from '../contracts.js';
 import type { Store } from '../store/store.js';
 import { BanList } from './bans.js';
 import type { ChatCore } from './core.js';
@@ -25,6 +25,7 @@ export abstract class ChatState implements ChatCore {
   protected readonly rooms = new Map<string, Room>();
   readonly history: RoomHistories;
   store: Store | null = null;
+  readonly hasher: PasswordHasher | null;
   readonly bans = new BanList();
   readonly throttle = new LoginThrottle();
   readonly topics = new Map<string, string>();
@@ -41,6 +42,7 @@ export abstract class ChatState implements ChatCore {
   constructor(protected readonly options: ChatOptions) {
     this.now = options.now ?? systemClock;
     this.cluster = options.cluster ?? null;
+    this.hasher = options.hasher ?? null;
     this.history = new RoomHistories(options.historyLines, (room) => this.rooms.has(room));
     this.room(LOBBY);
   }
@@ -111,6 +113,15 @@ export abstract class ChatState implements ChatCore {
 
   log(level: 'info' | 'warn' | 'error', text: string): void {
     this.options.log?.(level, text);
+  }
+
+  guarded(member: Member, work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.log('error', `command from ${member.nick} failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.tell(member, 'Sorry: that failed on the server. Try again later.');
+    }
   }
 
   protected showHistory(member: Member): void {

@@ -69,7 +69,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     const member = this.members.get(connection.pid);
     if (member === undefined) return;
     const text = line.toString('utf8');
-    if (member.prompt !== null) return this.guarded(member, () => accounts.answer(this, member, text)); // a password: never said
+    if (member.prompt !== null) return this.guarded(member, () => accounts.answer(this, member, text)); // a password, or typed while one is checked: never said
     if (cut) this.tell(member, `Your line was longer than ${this.options.maxLineBytes} bytes and was cut.`);
     if (text.startsWith('/') && !text.startsWith('//')) return this.guarded(member, () => this.command(member, text));
     const said = text.startsWith('//') ? text.slice(1) : text; // "//" sends a line that starts with "/"
@@ -91,16 +91,6 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   }
 
   // -------------------------------------------------------------- commands
-
-  /** Runs `work`; a database error is logged and told, never fatal. */
-  private guarded(member: Member, work: () => void): void {
-    try {
-      work();
-    } catch (error) {
-      this.log('error', `command from ${member.nick} failed: ${error instanceof Error ? error.message : String(error)}`);
-      this.tell(member, 'Sorry: that failed on the server. Try again later.');
-    }
-  }
 
   private command(member: Member, text: string): void {
     const [first = '', ...rest] = text.slice(1).split(' ');

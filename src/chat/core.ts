@@ -2,7 +2,7 @@
  * What the command modules (accounts, moderation, personal) may ask of the chat:
  * its state and its ways of telling people things. Chat implements it. Types only.
  */
-import type { Delivery } from '../contracts.js';
+import type { Delivery, PasswordHasher } from '../contracts.js';
 import type { Store } from '../store/store.js';
 import type { BanList } from './bans.js';
 import type { Member, Room } from './model.js';
@@ -13,6 +13,8 @@ export interface ChatCore {
   readonly delivery: Delivery | null;
   /** The database, once the server opened it; null before (and in the start-up rehearsal). */
   readonly store: Store | null;
+  /** The password hasher process (none in --classic and in the start-up rehearsal). */
+  readonly hasher: PasswordHasher | null;
   readonly bans: BanList;
   readonly throttle: LoginThrottle;
   readonly history: RoomHistories;
@@ -37,6 +39,8 @@ export interface ChatCore {
   guestName(): string;
   /** Someone ignoring `name` (lower-cased) changed their mind, or began to. */
   countIgnore(name: string, delta: 1 | -1): void;
+  /** Runs `work`; a database error is logged and told, never fatal. */
+  guarded(member: Member, work: () => void): void;
   /** The server log (logins, moderation). */
   log(level: 'info' | 'warn' | 'error', text: string): void;
 }

@@ -1,7 +1,7 @@
 /**
  * What the chat keeps: its options, the people here and the rooms. Types only.
  */
-import type { ClusterPort, Connection, RoomGroup } from '../contracts.js';
+import type { ClusterPort, Connection, PasswordHasher, RoomGroup } from '../contracts.js';
 import type { Role } from '../store/store.js';
 import type { ListBudget } from './budget.js';
 
@@ -18,12 +18,18 @@ export interface ChatOptions {
   now?: () => Date;
   /** The other servers, with --redis. */
   cluster?: ClusterPort;
+  /** The password hasher process; without it (or a database) there are no accounts. */
+  hasher?: PasswordHasher;
   /** Where moderation and logins are logged (the server log); none: nowhere. */
   log?: (level: 'info' | 'warn' | 'error', text: string) => void;
 }
 
-/** What the next line of a member answers, instead of being said: a password. */
+/**
+ * What the next line of a member answers, instead of being said: a password; or
+ * 'checking': the hasher has the last one, and lines typed meanwhile are not taken.
+ */
 export type Prompt =
+  | { kind: 'checking' }
   | { kind: 'login'; account: string }
   | { kind: 'register' }
   | { kind: 'register-again'; first: string }
@@ -40,7 +46,7 @@ export interface Member {
   /** The account logged in to (its name as registered), or null for a guest. */
   account: string | null;
   role: Role | null;
-  /** Waiting for a password on the next line (echo is off meanwhile), or null. */
+  /** Waiting for a password on the next line, or for the hasher's answer (echo is off meanwhile), or null. */
   prompt: Prompt | null;
   /** Muted until then (ms since the epoch; Infinity: until lifted), or 0. */
   mutedUntil: number;

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { becomeChild } from '../child/become-child.js';
+import { startProgram, type StartedProgram } from '../child/start-program.js';
 import type { ClusterListener, ClusterPort, ExitStatus, SharedDataSide, SharedLink, Sidecar } from '../contracts.js';
 import {
   chunks,
@@ -71,6 +71,7 @@ type LinkState = 'starting' | 'ready' | 'down';
 const GUEST_REFILL_AT = 50;
 
 export class Cluster implements Sidecar, ClusterPort, SharedLink {
+  readonly name = 'the Redis link';
   /** Unique to this server process: another server start, even with the same name, is another instance. */
   readonly instance = randomBytes(6).toString('hex');
   private listener: ClusterListener | null = null;
@@ -135,56 +136,32 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
     this.spawn();
   }
 
-  /**
-   * fork() then, in the child, put the two pipe ends on fixed descriptors (0: from
-   * us, 3: the records pipe to us) and execve() a fresh node on the link program:
-   * the child runs no JavaScript of ours beyond these calls.
-   */
+  /** Starts the link program (src/child/start-program.ts: fork() + execve(), the pipes on fds 0 and 3). */
   private spawn(): void {
-    let readFd: number, writeFd: number;
+    let started: StartedProgram;
     try {
-      [readFd, writeFd] = posix.pipe();
+      started = startProgram({
+        name: LINK_NAME,
+        script: LINK_SCRIPT,
+        what: 'the Redis link',
+        pipeWriteFd: this.pipeWriteFd,
+        env: {
+          POSIX_CHAT_REDIS: this.settings.url,
+          POSIX_CHAT_REDIS_CA: this.settings.caFile,
+          POSIX_CHAT_LINK_INSTANCE: this.instance,
+          POSIX_CHAT_LINK_SERVER: this.settings.serverName,
+          POSIX_CHAT_LINK_FROM: this.lastStreamId,
+          POSIX_CHAT_LINK_TTL: String(this.settings.presenceTtl),
+          POSIX_CHAT_LOG_LEVEL: this.settings.logLevel,
+        },
+      });
     } catch (error) {
-      // EMFILE/ENFILE (a flood of clients holds every descriptor): as a failed fork, the
-      // link is down and tried again later; the local chat goes on.
-      this.linkDown(`pipe failed: ${messageOf(error)}`);
+      // EMFILE/ENFILE (a flood of clients holds every descriptor), EAGAIN: the link is
+      // down and tried again later; the local chat goes on.
+      this.linkDown(`could not start: ${messageOf(error)}`);
       return;
     }
-    const env = linkEnvironment({
-      POSIX_CHAT_REDIS: this.settings.url,
-      POSIX_CHAT_REDIS_CA: this.settings.caFile,
-      POSIX_CHAT_LINK_INSTANCE: this.instance,
-      POSIX_CHAT_LINK_SERVER: this.settings.serverName,
-      POSIX_CHAT_LINK_FROM: this.lastStreamId,
-      POSIX_CHAT_LINK_TTL: String(this.settings.presenceTtl),
-      POSIX_CHAT_LOG_LEVEL: this.settings.logLevel,
-    });
-    const argv = [process.execPath, LINK_SCRIPT];
-    const parentPid = posix.getpid();
-    let pid: number;
-    try {
-      pid = posix.fork();
-    } catch (error) {
-      posix.close(readFd);
-      posix.close(writeFd);
-      this.linkDown(`fork failed: ${messageOf(error)}`);
-      return;
-    }
-    if (pid === 0) {
-      try {
-        becomeChild({ parentPid, name: LINK_NAME, closeFds: [], deathSignal: 'SIGTERM' });
-        posix.dup2(readFd, 0);
-        posix.dup2(this.pipeWriteFd, 3);
-        posix.setCloseOnExec(1, false); // Node opened them close-on-exec; the link logs to them
-        posix.setCloseOnExec(2, false);
-        posix.execve(process.execPath, argv, env);
-      } catch (error) {
-        posix.write(2, Buffer.from(`posix-chat: cannot start the Redis link: ${messageOf(error)}\n`));
-      }
-      posix._exit(127);
-    }
-    posix.close(readFd);
-    posix.setNonBlocking(writeFd, true);
+    const { pid, inputFd: writeFd } = started;
     this.pid = pid;
     this.pids.add(pid);
     this.track(pid);
@@ -371,12 +348,4 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
     this.guests.next++;
     return next;
   }
-}
-
-/** This process's environment for the link, with `extra` set and without the parent's node flags. */
-function linkEnvironment(extra: Record<string, string>): string[] {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
-  Object.assign(env, extra);
-  return Object.entries(env).map(([name, value]) => `${name}=${value}`);
 }

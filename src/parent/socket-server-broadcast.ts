@@ -22,8 +22,9 @@ import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
-import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal } from './signal-wait.js';
-import { startSidecar, StartError, type BroadcastServerOptions } from './server-options.js';
+import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
+import { StartError, type BroadcastServerOptions } from './server-options.js';
+import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
 import { SocketServer, type Accepted } from './socket-server.js';
 import { closeCodeFor, closeCodeIn, WebClients } from './web-clients.js';
 
@@ -50,6 +51,8 @@ export class SocketServerBroadcast extends SocketServer {
   private readonly web: WebClients;
   /** So are the database's (a full disk). */
   private readonly storageErrors: ThrottledLog;
+  /** The password hasher, the Redis link. */
+  private readonly sidecars: Sidecars;
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
@@ -61,6 +64,7 @@ export class SocketServerBroadcast extends SocketServer {
     this.admission = new Admission(options, (client) => this.proxied.isProxy(client));
     this.acceptErrors = new ThrottledLog(options.log);
     this.storageErrors = new ThrottledLog(options.log);
+    this.sidecars = new Sidecars(options.sidecars ?? []);
     this.children = new Children({
       zygote: options.zygote,
       parentPid: this.parentPid,
@@ -86,16 +90,16 @@ export class SocketServerBroadcast extends SocketServer {
     warmUpChildPath((pipeWriteFd) => this.children.planFor(-1, pipeWriteFd, this.parentFds()));
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
     this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
+    this.sidecars.start(pipe.writeFd, (pid) => this.children.track(pid)); // they start up meanwhile
     if (this.options.zygote) churnYoungGeneration();
-    // With --redis: the link's first ready, with the pipe read and children reaped meanwhile.
-    const sidecar = this.options.sidecar;
-    if (sidecar !== undefined) {
-      startSidecar(sidecar, pipe.writeFd, (pid) => this.children.track(pid), () => {
-        this.reap();
-        this.handleProcess();
-      });
-    }
-    // Only now, with the zygote and the link forked: none of them holds the database.
+    // Their first ready, with the pipe read and children reaped meanwhile.
+    this.sidecars.awaitReady(() => {
+      const woke = waitForWakeUp(SIDECAR_WAIT_SECONDS);
+      if (woke !== null) this.trace(describeWake(woke, SIDECAR_WAIT_SECONDS, this.listenFd));
+      this.reap();
+      this.handleProcess();
+    });
+    // Only now, with the zygote, the hasher and the link forked: none of them holds the database.
     try {
       this.options.storage?.open();
     } catch (error) {
@@ -165,7 +169,7 @@ export class SocketServerBroadcast extends SocketServer {
     for (const connection of this.admission.idle(this.delivery.connections.values())) {
       this.delivery.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
     }
-    this.options.sidecar?.tick();
+    this.sidecars.tick();
     this.processKicks();
     this.flush();
     this.flushStorage();
@@ -186,11 +190,11 @@ export class SocketServerBroadcast extends SocketServer {
 
   private readonly onRecord = (record: PipeRecord): void => {
     const connection = this.delivery.get(record.pid);
-    const sidecar = this.options.sidecar;
-    if (connection === undefined && sidecar?.owns(record.pid) === true && record.type === RecordType.link) {
-      if (this.options.tracer.enabled) this.trace(`  record link from the redis link ${record.pid}: ${record.data.toString('utf8', 0, 120)}`);
-      sidecar.onRecord(record);
-      return;
+    const sidecar = connection === undefined ? this.sidecars.owner(record.pid) : undefined;
+    if (sidecar !== undefined) {
+      // The link's records are traced with their start; the hasher's never (a stored hash).
+      if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from ${sidecar.name} ${record.pid}${record.type === RecordType.link ? `: ${record.data.toString('utf8', 0, 120)}` : ''}`);
+      return sidecar.onRecord(record);
     }
     if (this.options.tracer.enabled) this.trace(`  record ${recordTypeName(record.type)} from child ${record.pid}, ${record.data.length} bytes of data`);
     if (connection === undefined && this.proxied.has(record.pid)) return this.onHeld(record);
@@ -259,12 +263,11 @@ export class SocketServerBroadcast extends SocketServer {
 
   // ------------------------------------------------------------------ reap
 
-  /** Reaps every ended child; the sidecar hears of its own. */
+  /** Reaps every ended child; a sidecar hears of its own. */
   private reap(): void {
-    const sidecar = this.options.sidecar;
     for (const status of this.children.reap()) {
       this.reaped.add(status.pid);
-      if (sidecar?.owns(status.pid) === true) sidecar.onExit(status);
+      this.sidecars.onExit(status);
     }
   }
 
@@ -325,7 +328,7 @@ export class SocketServerBroadcast extends SocketServer {
     }
     for (const proxy of this.proxied.takeAll()) refuse(proxy, 'The server is shutting down. Goodbye!', SILENT);
     this.web.endAll();
-    this.options.sidecar?.stop();
+    this.sidecars.stop();
     this.children.stopAll();
     this.pipe?.close();
     this.flushStorage();
@@ -352,7 +355,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   /** Descriptors of the parent's that a child must close. */
   private parentFds(): number[] {
-    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...this.proxied.fds(), ...(this.options.sidecar?.fds() ?? []), ...(this.options.storage?.fds() ?? [])];
+    const fds = [this.listenFd, this.openPipe().readFd, ...this.children.fds(), ...this.proxied.fds(), ...this.sidecars.fds(), ...(this.options.storage?.fds() ?? [])];
     if (this.reserveFd >= 0) fds.push(this.reserveFd);
     if (this.webFd >= 0) fds.push(this.webFd, ...this.web.fds());
     for (const connection of this.delivery.connections.values()) fds.push(connection.fd);
@@ -366,7 +369,7 @@ export class SocketServerBroadcast extends SocketServer {
   private rehearseFirst(): void {
     const chat = this.options.rehearsalChat?.();
     if (chat === undefined || this.options.tracer.enabled) return;
-    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecar: undefined, storage: undefined, rehearsalChat: undefined, trustedProxies: null };
+    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecars: [], storage: undefined, rehearsalChat: undefined, trustedProxies: null };
     rehearseOn(() => new SocketServerBroadcast(silent).stage(), this.options.log);
   }
 

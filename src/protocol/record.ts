@@ -37,6 +37,8 @@ export const RecordType = {
   refused: 9,
   /** A web child's client has opened its WebSocket: it joins the chat now (before, it only fetched the page). */
   open: 10,
+  /** A JSON message between the parent and its password hasher process (src/hasher/protocol.ts). */
+  hasher: 11,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 export type RecordTypeCode = (typeof RecordType)[RecordTypeName];

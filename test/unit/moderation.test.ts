@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { BanList } from '../../src/chat/bans.js';
 import { inBlock, parseBlock } from '../../src/chat/cidr.js';
 import { describeUntil, parseDuration } from '../../src/chat/duration.js';
-import { checkPassword, hashPassword, verifyPassword } from '../../src/chat/password.js';
+import { checkPassword } from '../../src/chat/password.js';
 import { FREE_FAILURES, LoginThrottle } from '../../src/chat/throttle.js';
+import { hashPassword, verifyPassword } from '../../src/hasher/scrypt.js';
 import type { Ban } from '../../src/store/store.js';
 
 describe('parseBlock() and inBlock()', () => {

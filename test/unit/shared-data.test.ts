@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/chat/password.js';
+import { hashPassword } from '../../src/hasher/scrypt.js';
 import type { SharedWrite } from '../../src/cluster/protocol.js';
 import { isPasswordHash, readNotice, readShared } from '../../src/cluster/shared-input.js';
 import type { SharedDataSide } from '../../src/contracts.js';
