@@ -17,7 +17,7 @@ export const MAX_SHARED_VALUE_BYTES = 2048;
 export const MAX_SHARED_REASON_CHARS = 200;
 /** The longest audit action or target taken (`ban 10.0.0.0/8 for 7d00h`), in characters. */
 const MAX_AUDIT_WORDS_CHARS = 120;
-/** The costliest scrypt parameters a stored hash may ask for: a login runs on the parent's loop. */
+/** The costliest scrypt parameters a stored hash may ask for: the password hasher checks one login at a time, and everyone's waits. */
 const MAX_SCRYPT_LOG2_N = 16;
 const MAX_SCRYPT_R = 16;
 const MAX_SCRYPT_P = 4;
