@@ -11,7 +11,8 @@ const PURE_CORE = [
   '^src/protocol/', // record codec, crc32, telnet decoder, line editor/assembler, text, rate limit
   '^src/chat/',
   '^src/cluster/(protocol|redis-input|redis-url)\\.ts$', // what the link accepts from Redis, URLs without passwords
-  '^src/store/store\\.ts$', // the Store interface the chat names
+  '^src/store/(store|shared-store)\\.ts$', // the Store interface the chat names; the --redis store over it
+  '^src/cluster/(shared-(input|redis)|link-shared)\\.ts$', // the shared data: its checks, its Redis side
   '^src/contracts\\.ts$',
   '^src/config\\.ts$',
   '^src/pipe/(writer|link-pipe)\\.ts$',
@@ -53,7 +54,7 @@ module.exports = {
       comment:
         'Only the hasher process and the admin CLI may hash passwords (src/hasher/scrypt.ts): on the ' +
         "server's loop one scrypt stalls every client. The chat asks the hasher (PasswordHasher in contracts.ts).",
-      from: { pathNot: ['^src/hasher/hasher-process\\.ts$', '^src/admin\\.ts$'] },
+      from: { pathNot: ['^src/hasher/hasher-process\\.ts$', '^src/admin(-redis)?\\.ts$'] },
       to: { path: '^src/hasher/scrypt\\.ts$' },
     },
     {

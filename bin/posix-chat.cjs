@@ -15,6 +15,6 @@ try {
   // Not built: src/posix/binding.ts explains how to build it when the CLI loads it below.
 }
 
-import('../dist/cli.js').then(({ main }) => {
-  process.exitCode = main(process.argv.slice(2));
+import('../dist/cli.js').then(async ({ main }) => {
+  process.exitCode = await main(process.argv.slice(2));
 });

@@ -4,23 +4,17 @@
  * No account exists until one is made here or with /register: the first operator is
  * made with `posix-chat user add NAME --role operator`.
  */
-import { spawnSync } from 'node:child_process';
-import { readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { isatty } from 'node:tty';
-import { checkPassword } from './chat/password.js';
-import { checkNick, GUEST_PATTERN } from './chat/rules.js';
+import { auditLimit, auditLine, EXIT_OK, name, parse, readPassword, redisTarget, role, UsageError } from './admin-input.js';
+import { runAdminOnRedis } from './admin-redis.js';
 import { hashPassword } from './hasher/scrypt.js';
 import { messageOf } from './log.js';
 import { dataDirPath, prepareDataDir } from './store/data-dir.js';
 import { SqliteStore } from './store/sqlite.js';
-import { ROLES, type Role } from './store/store.js';
 
-const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
-/** Audit entries `posix-chat audit` shows unless --limit says. */
-const DEFAULT_AUDIT_ENTRIES = 50;
 
 export const ADMIN_USAGE = `Usage:
   posix-chat user add NAME [--role operator|user]   password from stdin, or asked
@@ -28,59 +22,42 @@ export const ADMIN_USAGE = `Usage:
   posix-chat user del NAME
   posix-chat user set-role NAME operator|user
   posix-chat audit [--limit N]
-Each takes --data-dir DIR (or POSIX_CHAT_DATA_DIR), as the server does.
+Each takes --data-dir DIR (or POSIX_CHAT_DATA_DIR), as the server does; or, for a
+cluster, --redis URL or --redis-url-file FILE (POSIX_CHAT_REDIS, POSIX_CHAT_REDIS_URL_FILE)
+and --redis-ca FILE: then it works on the accounts and audit trail in that Redis.
 `;
-
-class UsageError extends Error {}
 
 /** Whether `argv` is an admin command rather than the server's options. */
 export function isAdminCommand(argv: readonly string[]): boolean {
   return argv[0] === 'user' || argv[0] === 'audit';
 }
 
-interface Parsed {
-  words: string[];
-  options: Map<string, string>;
-}
-
-function parse(argv: readonly string[]): Parsed {
-  const words: string[] = [];
-  const options = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const match = /^--(data-dir|role|limit)(?:=(.*))?$/s.exec(arg);
-    if (match === null) {
-      if (arg.startsWith('--')) throw new UsageError(`unknown option '${arg}'`);
-      words.push(arg);
-      continue;
-    }
-    const value = match[2] ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${match[1]}: missing value`);
-    options.set(match[1] ?? '', value);
-  }
-  return { words, options };
-}
-
-/** Runs an admin command; returns the exit code. */
-export function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv): number {
+/** Runs an admin command; returns the exit code (later, on a cluster's Redis). */
+export function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv): number | Promise<number> {
   let store: SqliteStore | null = null;
   try {
     const { words, options } = parse(argv);
+    const redis = redisTarget(options, env);
+    if (redis !== null) return runAdminOnRedis(redis, words, options).catch((error: unknown) => failed(error));
     const dir = dataDirPath(options.get('data-dir') ?? env.POSIX_CHAT_DATA_DIR ?? '', env);
     if (prepareDataDir(dir, null)) process.stderr.write(`posix-chat: made the data directory ${dir}\n`);
     store = new SqliteStore(dir);
     return dispatch(store, words, options);
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`posix-chat: ${error.message}\n${ADMIN_USAGE}`);
-      return EXIT_USAGE;
-    }
-    process.stderr.write(`posix-chat: ${messageOf(error)}\n`);
-    return EXIT_FAILED;
+    return failed(error);
   } finally {
     store?.close();
     if (store !== null) giveBack(store.location);
   }
+}
+
+function failed(error: unknown): number {
+  if (error instanceof UsageError) {
+    process.stderr.write(`posix-chat: ${error.message}\n${ADMIN_USAGE}`);
+    return EXIT_USAGE;
+  }
+  process.stderr.write(`posix-chat: ${messageOf(error)}\n`);
+  return EXIT_FAILED;
 }
 
 /**
@@ -94,28 +71,12 @@ function giveBack(database: string): void {
   prepareDataDir(dir, { uid: owner.uid, gid: owner.gid });
 }
 
-function role(text: string | undefined): Role {
-  const found = ROLES.find((r) => r === text);
-  if (found === undefined) throw new UsageError(`expected a role, operator or user, got '${text ?? ''}'`);
-  return found;
-}
-
-function name(text: string | undefined): string {
-  if (text === undefined) throw new UsageError('missing NAME');
-  const problem = checkNick(text);
-  if (problem !== null) throw new UsageError(problem);
-  if (GUEST_PATTERN.test(text)) throw new UsageError('names like guest-12 are given to newcomers');
-  return text;
-}
-
 function dispatch(store: SqliteStore, words: string[], options: Map<string, string>): number {
   const [command, sub, first, second] = words;
   const say = (text: string): void => void process.stdout.write(`${text}\n`);
   const audit = (action: string, target: string): void => store.audit({ at: Date.now(), actor: 'cli', action, target, reason: '' });
   if (command === 'audit') {
-    const limit = Number(options.get('limit') ?? DEFAULT_AUDIT_ENTRIES);
-    if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit: expected a whole number above 0');
-    for (const e of store.auditLog(limit)) say(`${new Date(e.at).toISOString()}  ${e.actor}  ${e.action} ${e.target}${e.reason === '' ? '' : `: ${e.reason}`}`);
+    for (const e of store.auditLog(auditLimit(options))) say(auditLine(e));
     return EXIT_OK;
   }
   switch (sub) {
@@ -147,46 +108,4 @@ function dispatch(store: SqliteStore, words: string[], options: Map<string, stri
     default:
       throw new UsageError(sub === undefined ? 'missing a user command' : `unknown user command '${sub}'`);
   }
-}
-
-/** The password: asked twice on a terminal (echo off), else the first line of stdin. */
-function readPassword(account: string): string {
-  let password: string;
-  if (isatty(0)) {
-    const first = askHidden(`Password for ${account}: `);
-    if (askHidden('Again: ') !== first) throw new Error('the two passwords differ');
-    password = first;
-  } else password = readLine();
-  const problem = checkPassword(password);
-  if (problem !== null) throw new Error(problem);
-  return password;
-}
-
-function askHidden(question: string): string {
-  process.stderr.write(question);
-  spawnSync('stty', ['-echo'], { stdio: ['inherit', 'ignore', 'ignore'] });
-  try {
-    return readLine();
-  } finally {
-    spawnSync('stty', ['echo'], { stdio: ['inherit', 'ignore', 'ignore'] });
-    process.stderr.write('\n');
-  }
-}
-
-/** One line from stdin, read synchronously, without its line end. */
-function readLine(): string {
-  const bytes: number[] = [];
-  const one = Buffer.alloc(1);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, one, 0, 1, null);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      throw error;
-    }
-    if (n === 0 || one[0] === 10) break;
-    bytes.push(one[0] ?? 0);
-  }
-  return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
 }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAdminCommand, runAdmin } from './admin.js';
 import { Chat } from './chat/chat.js';
 import { ClassicChat } from './chat/classic-chat.js';
+import { refreshShared } from './chat/shared-changes.js';
 import { Cluster, PRESENCE_TTL_SECONDS } from './cluster/cluster.js';
 import { redisTarget, type RedisTarget } from './cluster/redis-credentials.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
@@ -20,6 +21,7 @@ import { getpwnam, isSingleThreaded } from './posix/index.js';
 import { parseRange } from './protocol/address.js';
 import { cleanLines } from './protocol/line-editor.js';
 import { dataDirPath, prepareDataDir } from './store/data-dir.js';
+import { SharedStore } from './store/shared-store.js';
 import { sqliteStorage } from './store/storage.js';
 import { noTrace, stderrTrace } from './trace.js';
 import type { WebSettings } from './web/respond.js';
@@ -40,7 +42,7 @@ function readMotd(file: string, maxLineBytes: number): string[] {
 }
 
 /** Runs the server; returns the process exit code. */
-export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number | Promise<number> {
   if (isAdminCommand(argv)) return runAdmin(argv, env);
   let config: Config;
   let redis: RedisTarget;
@@ -130,7 +132,9 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   const makeChat = (cluster?: Cluster, hasher?: Hasher): Chat | ClassicChat =>
     config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, hasher, log: (level, text) => log[level](text) });
   const chat = makeChat(cluster, hasher);
-  const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store)) : undefined;
+  const shared = chat instanceof Chat && cluster !== undefined ? new SharedStore(cluster, (level, text) => log[level](text)) : null;
+  if (shared !== null && chat instanceof Chat) shared.onChange = (items, replace) => refreshShared(chat, items, replace);
+  const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store), shared) : undefined;
   const server = new SocketServerBroadcast({
     host: config.host,
     port: config.port,

@@ -6,7 +6,7 @@
  * A line flows one way: child -> pipe -> the parent's drain -> ChatHandler ->
  * Delivery (rooms, outboxes) -> send. Nothing downstream calls back up.
  */
-import type { ChatEvent, Presence } from './cluster/protocol.js';
+import type { ChatEvent, Presence, SharedFromLink, SharedWrite } from './cluster/protocol.js';
 import type { PipeRecord } from './protocol/record.js';
 import type { WebSettings } from './web/respond.js';
 
@@ -246,4 +246,18 @@ export interface ClusterPort {
   localUsers: () => Presence[];
   /** This server's name, as the others show it in /who *. */
   readonly serverName: string;
+}
+
+/** The shared data's side of the link (src/store/shared-store.ts): what the link says of it. */
+export interface SharedDataSide {
+  fromLink(message: SharedFromLink): void;
+  /** Writes not yet in Redis, oldest first: sent again to each new link process. */
+  unwritten(): readonly SharedWrite[];
+}
+
+/** What the shared data asks of the cluster: to be told, and to send writes to the link. */
+export interface SharedLink {
+  attachShared(side: SharedDataSide): void;
+  /** Sends a write to the link now if it is up; a new link gets unwritten() anyway. */
+  sendShared(write: SharedWrite): void;
 }

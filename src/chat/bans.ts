@@ -22,6 +22,10 @@ export class BanList {
     this.byTarget.set(ban.target, { ban, block: ban.kind === 'address' ? parseBlock(ban.target) : null });
   }
 
+  clear(): void {
+    this.byTarget.clear();
+  }
+
   remove(target: string): boolean {
     return this.byTarget.delete(target);
   }

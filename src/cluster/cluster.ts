@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { startProgram, type StartedProgram } from '../child/start-program.js';
-import type { ClusterListener, ClusterPort, ExitStatus, Sidecar } from '../contracts.js';
+import type { ClusterListener, ClusterPort, ExitStatus, SharedDataSide, SharedLink, Sidecar } from '../contracts.js';
 import {
   chunks,
   decodeFromLink,
@@ -18,6 +18,7 @@ import {
   PRESENCE_CHUNK,
   type ChatEvent,
   type Presence,
+  type SharedWrite,
   type ToLink,
 } from './protocol.js';
 import type { Logger, LogLevel } from '../log.js';
@@ -69,11 +70,12 @@ type LinkState = 'starting' | 'ready' | 'down';
 /** Ask the link for the next block of guest numbers when fewer than this many are left. */
 const GUEST_REFILL_AT = 50;
 
-export class Cluster implements Sidecar, ClusterPort {
+export class Cluster implements Sidecar, ClusterPort, SharedLink {
   readonly name = 'the Redis link';
   /** Unique to this server process: another server start, even with the same name, is another instance. */
   readonly instance = randomBytes(6).toString('hex');
   private listener: ClusterListener | null = null;
+  private shared: SharedDataSide | null = null;
   localUsers: () => Presence[] = () => [];
 
   private state: LinkState = 'down';
@@ -108,6 +110,10 @@ export class Cluster implements Sidecar, ClusterPort {
 
   attach(listener: ClusterListener): void {
     this.listener = listener;
+  }
+
+  attachShared(side: SharedDataSide): void {
+    this.shared = side;
   }
 
   get starting(): boolean {
@@ -168,6 +174,7 @@ export class Cluster implements Sidecar, ClusterPort {
     this.writeQueue = pieces.map((piece, i) => this.encode({ t: 'users', users: piece, last: i === pieces.length - 1 }));
     for (const { record } of this.unacked) this.writeQueue.push(record);
     for (const nick of this.claims.values()) this.writeQueue.push(this.encode({ t: 'claim', nick }));
+    for (const write of this.shared?.unwritten() ?? []) this.writeQueue.push(this.encode(write));
     this.flush();
   }
 
@@ -274,6 +281,11 @@ export class Cluster implements Sidecar, ClusterPort {
       case 'guests':
         this.guests = { next: message.guests[0], last: message.guests[1], asked: false };
         return;
+      case 'written':
+      case 'snapshot':
+      case 'changed':
+        this.shared?.fromLink(message);
+        return;
     }
   }
 
@@ -308,6 +320,10 @@ export class Cluster implements Sidecar, ClusterPort {
       this.writeQueue.push(record);
       this.flush();
     }
+  }
+
+  sendShared(write: SharedWrite): void {
+    this.send(write);
   }
 
   claim(nick: string): void {

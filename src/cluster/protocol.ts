@@ -5,6 +5,7 @@
  * child's records: at most PIPE_BUF bytes, written atomically, then SIGUSR1.
  */
 import { encodeRecord, MAX_RECORD_DATA_BYTES, RecordType } from '../protocol/record.js';
+import type { SharedItem } from '../store/store.js';
 
 /** A nick and the room it is in. */
 export type Presence = [nick: string, room: string];
@@ -41,7 +42,9 @@ export type ToLink =
   /** Give up a claimed nick nobody here uses. */
   | { t: 'release'; nick: string }
   /** A new block of guest numbers; answered by `guests`. */
-  | { t: 'guests' };
+  | { t: 'guests' }
+  /** Write a change of the shared data (accounts, bans ...) to Redis; `seq` counts them, answered by `written`. */
+  | { t: 'write'; seq: number; item: SharedItem };
 
 /** Link -> parent. */
 export type FromLink =
@@ -61,7 +64,18 @@ export type FromLink =
   | { t: 'lost'; nick: string }
   | { t: 'guests'; guests: [first: number, last: number] }
   /** Another server stopped refreshing its presence: its users are gone. */
-  | { t: 'gone'; o: string };
+  | { t: 'gone'; o: string }
+  /** Every write up to `seq` is in Redis (or was refused by it, and logged). */
+  | { t: 'written'; seq: number }
+  /** The shared data as Redis has it, checked, in pieces: `first` starts it, `last` ends it. */
+  | { t: 'snapshot'; items: SharedItem[]; first: boolean; last: boolean }
+  /** Shared data another server (or the admin command) changed, read again from Redis and checked. */
+  | { t: 'changed'; items: SharedItem[] };
+
+/** What the link says about the shared data. */
+export type SharedFromLink = Extract<FromLink, { t: 'written' | 'snapshot' | 'changed' }>;
+/** A write of the shared data to the link. */
+export type SharedWrite = Extract<ToLink, { t: 'write' }>;
 
 /** JSON bytes an event may take, leaving room for the wrapper fields around it. */
 export const MAX_EVENT_JSON_BYTES = MAX_RECORD_DATA_BYTES - 400;

@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { LinkPresence, type LinkContext } from './link-presence.js';
+import { LinkShared } from './link-shared.js';
 import { addEvent, LinkPublisher, RETRY_MS, sleep } from './link-publish.js';
 import { decodeToLink, type ChatEvent, type FromLink, type ToLink } from './protocol.js';
 import { readEntry, type Channel } from './redis-input.js';
@@ -45,6 +46,8 @@ const READ_BLOCK_MS = 2000;
 const READ_COUNT = 500;
 /** One log line at most this often for each kind of trouble that can repeat (bad entries, refused commands). */
 const TROUBLE_LOG_MS = 10_000;
+/** How long a stopping link waits for its last shared-data changes: within the parent's grace before SIGKILL. */
+const SHARED_DRAIN_MS = 300;
 
 class RedisLink implements LinkContext {
   readonly log: Logger;
@@ -58,6 +61,7 @@ class RedisLink implements LinkContext {
   private usersArrived = (): void => {};
   private readonly publisher: LinkPublisher;
   private readonly presence: LinkPresence;
+  private readonly shared: LinkShared;
   private lastId = '';
   /** Where this link process reads its inbox from: entries read are deleted, so the start of what is left. */
   private inboxId = '0-0';
@@ -88,6 +92,7 @@ class RedisLink implements LinkContext {
     if (settings.caFile !== '') options.tls = { ca: readCa(settings.caFile) };
     this.commands = new Redis(settings.url, options);
     this.reader = this.commands.duplicate(); // XREAD BLOCK holds its connection
+    this.shared = new LinkShared(this);
     this.whenUsersComplete = new Promise((resolve) => (this.usersArrived = resolve));
     // Kept for the one-line reason when the first connection fails; the reconnect log says the rest.
     for (const client of [this.commands, this.reader]) client.on('error', (error: Error) => (this.lastError = error));
@@ -128,17 +133,20 @@ class RedisLink implements LinkContext {
     this.commands.on('ready', () => {
       this.log.info('reconnected to Redis; registering again and catching up from the stream');
       this.presence.announce().catch((error: unknown) => this.log.warn(`re-registering: ${messageOf(error)}`));
+      this.shared.snapshot().catch((error: unknown) => this.refused('reading the shared data again', error));
     });
     await this.whenUsersComplete;
     // Connected: from here on, a command Redis refuses (a bad key, out of memory) is logged and
     // the link goes on; the heartbeat registers again until it succeeds.
     await this.presence.announce().catch((error: unknown) => this.log.warn(`registering: ${messageOf(error)}; trying again at the next heartbeat`));
     await this.presence.sendSnapshot().catch((error: unknown) => this.log.warn(`reading who is on the other servers: ${messageOf(error)}`));
+    await this.shared.start();
     this.lastId = this.settings.from !== '' ? this.settings.from : await this.sendHistory();
     this.parent.send({ t: 'ready', from: this.lastId, guests: await this.takeGuestBlock() });
     this.log.info(`connected to ${redactUrl(this.settings.url)} as ${this.settings.server}; reading the stream after ${this.lastId}`);
     setInterval(() => void this.presence.heartbeat(), (this.settings.presenceTtl * 1000) / 3).unref();
     this.background('publishing', this.publisher.run());
+    this.background('reading the shared data', this.shared.readForever(() => this.isStopping()));
     await this.readForever();
   }
 
@@ -174,6 +182,9 @@ class RedisLink implements LinkContext {
         return;
       case 'release':
         this.background(`releasing ${message.nick}`, this.commands.eval(RELEASE_SCRIPT, 1, nickKey(message.nick), this.settings.instance));
+        return;
+      case 'write':
+        this.shared.write(message);
         return;
       case 'guests':
         this.background(
@@ -295,6 +306,7 @@ class RedisLink implements LinkContext {
     const { instance } = this.settings;
     try {
       if (this.commands.status === 'ready') {
+        await this.shared.drained(SHARED_DRAIN_MS); // an account registered just before the server stopped
         const pipeline = this.commands.multi();
         for (const nick of this.users.keys()) pipeline.eval(RELEASE_SCRIPT, 1, nickKey(nick), instance);
         pipeline.del(usersKey(instance), serverKey(instance), inboxKey(instance));
@@ -306,6 +318,7 @@ class RedisLink implements LinkContext {
     }
     this.commands.disconnect();
     this.reader.disconnect();
+    this.shared.disconnect();
     process.exit(0);
   }
 }

@@ -41,6 +41,20 @@ export const INBOX_MAX_LENGTH = 1000;
 export const INBOX_TTL_SECONDS = 60;
 
 /**
+ * The shared data (--redis makes it the cluster's): a hash per kind, the audit trail
+ * (a capped list, newest first) and a stream naming each change, so each server reads
+ * the changed field again. One hash tag keeps them in one slot: MULTI works on a Redis Cluster.
+ */
+export const SHARED_PREFIX = `${KEY_PREFIX}{shared}:`;
+export const sharedKey = (kind: 'account' | 'ban' | 'mute' | 'ignore' | 'topic'): string => `${SHARED_PREFIX}${kind}s`;
+export const AUDIT_KEY = `${SHARED_PREFIX}audit`;
+export const CHANGES_KEY = `${SHARED_PREFIX}changes`;
+/** Audit entries the cluster keeps. */
+export const AUDIT_KEPT = 10_000;
+/** Roughly how many change notices the change stream keeps (XADD MAXLEN ~). */
+export const CHANGES_MAX_LENGTH = 10_000;
+
+/**
  * Claims a nick (KEYS[1]): free, ours already (ARGV[1]), or held by a server that is
  * no longer present (its presence key expired, so the nick is free again). Every key
  * it touches is declared, as Redis Cluster and proxies require: the caller reads the

@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import type { Account, AuditEntry, Ban, Mute, Role, Store } from './store.js';
+import type { Account, AuditEntry, Ban, MirrorStore, Mute, Role, SharedItem } from './store.js';
 
 export const DATABASE_FILE = 'posix-chat.db';
 /** Lines kept per room in the database: the most /history shows. */
@@ -28,6 +28,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, line TEXT NOT NULL);
    CREATE INDEX history_by_room ON history (room, id);
    CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL);`,
+  // `copy`: the shared tables are a copy of a cluster's Redis (--redis), replaced from it.
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -46,7 +48,7 @@ interface BanRow {
   at: number;
 }
 
-export class SqliteStore implements Store {
+export class SqliteStore implements MirrorStore {
   readonly location: string;
   private readonly db: Database.Database;
   /** History lines waiting for flush(). */
@@ -182,6 +184,54 @@ export class SqliteStore implements Store {
   setTopic(room: string, topic: string): void {
     if (topic === '') this.db.prepare('DELETE FROM topics WHERE room = ?').run(room);
     else this.db.prepare('INSERT OR REPLACE INTO topics (room, topic) VALUES (?, ?)').run(room, topic);
+  }
+
+  // ------------------------------------------------- the shared data (--redis)
+
+  applyShared(items: readonly SharedItem[], replace: boolean): void {
+    this.db.transaction(() => {
+      if (replace) {
+        this.db.exec('DELETE FROM accounts; DELETE FROM bans; DELETE FROM mutes; DELETE FROM ignores; DELETE FROM topics;');
+        this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('copy', '1')").run();
+      }
+      for (const item of items) this.applyItem(item);
+    })();
+  }
+
+  isCopy(): boolean {
+    return this.db.prepare("SELECT value FROM meta WHERE key = 'copy'").get() !== undefined;
+  }
+
+  sharedItems(now: number): SharedItem[] {
+    const items: SharedItem[] = this.accounts().map((account) => ({ c: 'account', name: account.name, account }));
+    for (const ban of this.bans(now)) items.push({ c: 'ban', target: ban.target, ban });
+    for (const mute of this.mutes(now)) items.push({ c: 'mute', name: mute.name, mute });
+    for (const { name, ignored } of this.db.prepare('SELECT name, ignored FROM ignores').all() as { name: string; ignored: string }[]) items.push({ c: 'ignore', name, ignored, on: true });
+    for (const [room, topic] of this.topics()) items.push({ c: 'topic', room, topic });
+    return items;
+  }
+
+  private applyItem(item: SharedItem): void {
+    switch (item.c) {
+      case 'account':
+        if (item.account === null) this.deleteAccount(item.name);
+        else this.db.prepare('INSERT OR REPLACE INTO accounts (name, role, hash, created) VALUES (?, ?, ?, ?)').run(item.account.name, item.account.role, item.account.hash, item.account.created);
+        return;
+      case 'ban':
+        if (item.ban === null) this.removeBan(item.target);
+        else this.addBan(item.ban);
+        return;
+      case 'mute':
+        if (item.mute === null) this.removeMute(item.name);
+        else this.setMute(item.mute);
+        return;
+      case 'ignore':
+        return this.setIgnore(item.name, item.ignored, item.on);
+      case 'topic':
+        return this.setTopic(item.room, item.topic);
+      case 'audit':
+        return; // kept by whoever wrote it; the cluster's trail is in Redis
+    }
   }
 
   // ----------------------------------------------------------------- history

@@ -89,3 +89,27 @@ export interface Store {
   flush(): void;
   close(): void;
 }
+
+/**
+ * One piece of the data servers share with --redis (src/store/shared-store.ts): what a
+ * server writes to Redis, and what it hears back, checked. `null` (and an empty topic):
+ * deleted. An account with `create` is only written when the name is free in Redis.
+ */
+export type SharedItem =
+  | { c: 'account'; name: string; account: Account | null; create?: boolean }
+  | { c: 'ban'; target: string; ban: Ban | null }
+  | { c: 'mute'; name: string; mute: Mute | null }
+  | { c: 'ignore'; name: string; ignored: string; on: boolean }
+  | { c: 'topic'; room: string; topic: string }
+  /** Written to Redis only: the cluster's audit trail. */
+  | { c: 'audit'; entry: AuditEntry };
+
+/** A Store that can also take in the shared data as another server or Redis has it. */
+export interface MirrorStore extends Store {
+  /** Applies `items` (from Redis); `replace`: they are everything, the shared tables' old rows go, and it is a copy from then on. */
+  applyShared(items: readonly SharedItem[], replace: boolean): void;
+  /** Whether it was ever replaced from Redis: false for a lone server's database joining a cluster. */
+  isCopy(): boolean;
+  /** Every row of the shared tables (bans and mutes in force at `now`), as items. */
+  sharedItems(now: number): SharedItem[];
+}

@@ -61,6 +61,8 @@ const { Chat } = await import('./dist/chat/chat.js');
 const { ClassicChat } = await import('./dist/chat/classic-chat.js');
 const cluster = await import('./dist/cluster/protocol.js');
 const redisInput = await import('./dist/cluster/redis-input.js');
+const sharedInput = await import('./dist/cluster/shared-input.js');
+const { SharedStore } = await import('./dist/store/shared-store.js');
 const contracts = await import('./dist/contracts.js');
 const config = await import('./dist/config.js');
 const { PipeWriter } = await import('./dist/pipe/writer.js');
@@ -198,6 +200,11 @@ const frame = Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]);
 frameDecoder.feed(frame, frame.length);
 out.web = { kind: reply.kind, accept: /Sec-WebSocket-Accept: (\S+)/.exec(reply.bytes.toString())[1], frames };
 
+// cluster/shared-input.js and store/shared-store.js: a forged role refused; a write sent to the link.
+const links = [];
+const shared = new SharedStore({ attachShared: () => {}, sendShared: (w) => links.push(w.item.c) }, () => {});
+shared.fromLink({ t: 'snapshot', items: [], first: true, last: true }); // kept until the database opens
+out.shared = { forged: sharedInput.readShared('account', 'eve', JSON.stringify({ name: 'eve', role: 'root', hash: '', created: 1 })), unwritten: shared.unwritten().length, links };
 process.stdout.write(JSON.stringify(out));
 `;
 
@@ -249,6 +256,7 @@ describe('the pure core without the addon', () => {
       chunks: [[1, 2], [3]],
     });
     expect(out.contracts).toEqual([]);
+    expect(out.shared).toEqual({ forged: 'a bad role for eve', unwritten: 0, links: [] });
     expect(out.web).toEqual({ kind: 'upgrade', accept: 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', frames: ['hi'] });
     expect(out.config).toEqual({ kind: 'run', port: 4444, host: '127.0.0.1', flagged: 5 });
     expect(out.writer).toEqual({

@@ -1,0 +1,164 @@
+/**
+ * The shared data in Redis (--redis): writing an item with a notice on the change
+ * stream, reading one field again, reading them all (a snapshot), and the audit
+ * trail. Used by the Redis link (src/cluster/link-shared.ts) and by the admin
+ * commands with --redis (src/admin-redis.ts), both Node programs with an event loop.
+ * Whatever is read goes through src/cluster/shared-input.ts before it is used.
+ */
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { AuditEntry, SharedItem } from '../store/store.js';
+import { MAX_SHARED_VALUE_BYTES, readAudit, readShared, SHARED_KINDS, type SharedKind } from './shared-input.js';
+import { AUDIT_KEPT, AUDIT_KEY, CHANGES_KEY, CHANGES_MAX_LENGTH, sharedKey } from './redis-schema.js';
+
+/** Hash fields read per HSCAN call. */
+const SCAN_COUNT = 500;
+/** The most rows of one kind a server takes from Redis; past it the rest are refused (and logged). */
+export const MAX_SHARED_ROWS: Readonly<Record<SharedKind, number>> = { account: 100_000, ban: 10_000, mute: 10_000, ignore: 100_000, topic: 10_000 };
+
+/**
+ * HSCAN that never hands over a huge field or value: one longer than ARGV[3] bytes comes
+ * back as ARGV[3] + 1 bytes, which the checks then refuse as too big.
+ */
+const SCAN_SCRIPT = `
+local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local items, limit = r[2], tonumber(ARGV[3])
+for i = 1, #items do if string.len(items[i]) > limit then items[i] = string.rep('?', limit + 1) end end
+return {r[1], items}`;
+/** HGET, with the same cut as SCAN_SCRIPT. */
+const GET_SCRIPT = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.len(v) > tonumber(ARGV[2]) then return string.rep('?', tonumber(ARGV[2]) + 1) end
+return v`;
+
+/** The hash field an item is kept under. */
+export function fieldOf(item: Exclude<SharedItem, { c: 'audit' }>): string {
+  switch (item.c) {
+    case 'account':
+    case 'mute':
+      return item.name.toLowerCase();
+    case 'ban':
+      return item.target;
+    case 'ignore':
+      return `${item.name} ${item.ignored}`.toLowerCase();
+    case 'topic':
+      return item.room;
+  }
+}
+
+/** The value an item is kept as; null: the field is deleted. */
+function valueOf(item: Exclude<SharedItem, { c: 'audit' }>): string | null {
+  switch (item.c) {
+    case 'account':
+      return item.account === null ? null : JSON.stringify(item.account);
+    case 'ban':
+      return item.ban === null ? null : JSON.stringify(item.ban);
+    case 'mute':
+      return item.mute === null ? null : JSON.stringify(item.mute);
+    case 'ignore':
+      return item.on ? '1' : null;
+    case 'topic':
+      return item.topic === '' ? null : item.topic;
+  }
+}
+
+async function exec(pipeline: ChainableCommander): Promise<void> {
+  const results = await pipeline.exec();
+  const failed = results?.find(([error]) => error !== null)?.[0];
+  if (failed !== undefined && failed !== null) throw failed;
+}
+
+/**
+ * Writes `item` and a notice of it on the change stream from `origin` (an instance id,
+ * or `cli`). False, and nothing written, when it makes an account whose name Redis has.
+ */
+export async function writeShared(redis: Redis, item: SharedItem, origin: string): Promise<boolean> {
+  if (item.c === 'audit') {
+    await exec(redis.multi().lpush(AUDIT_KEY, JSON.stringify(item.entry)).ltrim(AUDIT_KEY, 0, AUDIT_KEPT - 1));
+    return true;
+  }
+  const key = sharedKey(item.c);
+  const field = fieldOf(item);
+  const value = valueOf(item);
+  const multi = redis.multi();
+  if (item.c === 'account' && item.create === true && value !== null) {
+    if ((await redis.hsetnx(key, field, value)) === 0) return false;
+  } else if (value === null) multi.hdel(key, field);
+  else multi.hset(key, field, value);
+  if (item.c === 'account' && item.account === null) {
+    // An account's mute and ignores go with it, as in SQLite.
+    multi.hdel(sharedKey('mute'), field);
+    const ignores = sharedKey('ignore');
+    for (let cursor = '0', first = true; first || cursor !== '0'; first = false) {
+      const [next, fields] = await redis.hscan(ignores, cursor, 'MATCH', `${field} *`, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      for (let i = 0; i < fields.length; i += 2) multi.hdel(ignores, fields[i] ?? '');
+    }
+  }
+  multi.xadd(CHANGES_KEY, 'MAXLEN', '~', CHANGES_MAX_LENGTH, '*', 'o', origin, 'c', item.c, 'k', field);
+  await exec(multi);
+  return true;
+}
+
+/** The item stored now under `kind`'s `field` (deleted when it is gone), or why it is refused. */
+export async function readField(redis: Redis, kind: SharedKind, field: string): Promise<SharedItem | string> {
+  const value = (await redis.eval(GET_SCRIPT, 1, sharedKey(kind), field, MAX_SHARED_VALUE_BYTES)) as string | null;
+  return readShared(kind, field, value);
+}
+
+/**
+ * Every item of the shared data, checked, to `take`; what fails a check to `refuse`
+ * (with what it was and why). Bans already over at `now` are left out. A kind Redis
+ * refuses to read (a key of the wrong type) is passed to `failed`, and the rest read on.
+ */
+export async function readAllShared(
+  redis: Redis,
+  now: number,
+  take: (item: SharedItem) => void,
+  refuse: (what: string, why: string) => void,
+  failed: (what: string, error: unknown) => void,
+  kinds: readonly SharedKind[] = SHARED_KINDS,
+): Promise<void> {
+  for (const kind of kinds) {
+    try {
+      await readKind(redis, kind, now, take, refuse);
+    } catch (error) {
+      failed(`reading the shared ${kind}s`, error);
+    }
+  }
+}
+
+async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item: SharedItem) => void, refuse: (what: string, why: string) => void): Promise<void> {
+  const key = sharedKey(kind);
+  // Entries looked at, refused ones included: a hash stuffed with forgeries takes bounded time too.
+  let seen = 0;
+  for (let cursor = '0', first = true; first || cursor !== '0'; first = false) {
+    const [next, fields] = (await redis.eval(SCAN_SCRIPT, 1, key, cursor, SCAN_COUNT, MAX_SHARED_VALUE_BYTES)) as [string, string[]];
+    cursor = next;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (seen++ === MAX_SHARED_ROWS[kind]) {
+        refuse(key, `more than ${MAX_SHARED_ROWS[kind]} entries; the rest are left out`);
+        return;
+      }
+      const field = fields[i] ?? '';
+      const item = readShared(kind, field, fields[i + 1] ?? '');
+      if (typeof item === 'string') {
+        refuse(`${kind} ${JSON.stringify(field.slice(0, 40))}`, item);
+        continue;
+      }
+      if (item.c === 'ban' && item.ban !== null && item.ban.until !== null && item.ban.until <= now) continue;
+      take(item);
+    }
+  }
+}
+
+/** The last `limit` audit entries, oldest first; what fails a check is left out and passed to `refuse`. */
+export async function readAuditTrail(redis: Redis, limit: number, refuse: (what: string, why: string) => void): Promise<AuditEntry[]> {
+  const values = await redis.lrange(AUDIT_KEY, 0, limit - 1);
+  const entries: AuditEntry[] = [];
+  for (const value of values) {
+    const entry = readAudit(value);
+    if (typeof entry === 'string') refuse('an audit entry', entry);
+    else entries.push(entry);
+  }
+  return entries.reverse();
+}
