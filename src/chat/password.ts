@@ -13,3 +13,11 @@ export function checkPassword(password: string): string | null {
   if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return `A password has at most ${MAX_PASSWORD_BYTES} bytes.`;
   return null;
 }
+
+/** The most memory one scrypt call may take, in bytes: the hasher refuses a stored hash that wants more. */
+export const SCRYPT_MAX_MEMORY_BYTES = 64 * 1024 * 1024;
+
+/** The memory scrypt(N, r, p) takes, as OpenSSL counts it against `maxmem`: its V and B arrays. */
+export function scryptMemoryBytes(n: number, r: number, p: number): number {
+  return 128 * r * (n + 2) + 128 * r * p;
+}

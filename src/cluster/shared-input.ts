@@ -6,6 +6,7 @@
  * times, sizes. What fails is refused whole, with the reason, never repaired. Pure.
  */
 import { parseBlock } from '../chat/cidr.js';
+import { SCRYPT_MAX_MEMORY_BYTES, scryptMemoryBytes } from '../chat/password.js';
 import { MAX_TOPIC_LENGTH } from '../chat/personal.js';
 import { checkNick, checkRoom } from '../chat/rules.js';
 import { hasUnsafeText } from '../protocol/text.js';
@@ -40,7 +41,8 @@ export function isPasswordHash(hash: unknown): hash is string {
   if (m === null) return false;
   const [n, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const log2 = Math.log2(n);
-  return Number.isInteger(log2) && log2 >= 1 && log2 <= MAX_SCRYPT_LOG2_N && r >= 1 && r <= MAX_SCRYPT_R && p >= 1 && p <= MAX_SCRYPT_P;
+  const inRange = Number.isInteger(log2) && log2 >= 1 && log2 <= MAX_SCRYPT_LOG2_N && r >= 1 && r <= MAX_SCRYPT_R && p >= 1 && p <= MAX_SCRYPT_P;
+  return inRange && scryptMemoryBytes(n, r, p) <= SCRYPT_MAX_MEMORY_BYTES; // what the hasher would refuse to compute
 }
 
 function parseObject(value: string): Record<string, unknown> | string {

@@ -38,6 +38,10 @@ describe('what a server accepts of the shared data', () => {
     expect(isPasswordHash(`scrypt$16384$${r}$9$${salt}$${key}`)).toBe(false);
     expect(isPasswordHash(`scrypt$16384$64$${p}$${salt}$${key}`)).toBe(false);
     expect(isPasswordHash(`bcrypt$16384$${r}$${p}$${salt}$${key}`)).toBe(false);
+    // The memory bound, as OpenSSL counts it: 2^15 with r 8 fits in 64 MiB, 2^16 with r 8 does not.
+    expect(isPasswordHash(`scrypt$32768$8$1$${salt}$${key}`)).toBe(true);
+    expect(isPasswordHash(`scrypt$65536$8$1$${salt}$${key}`)).toBe(false);
+    expect(isPasswordHash(`scrypt$32768$16$1$${salt}$${key}`)).toBe(false);
   });
 
   it('takes bans on names and on addresses or blocks written as /ban writes them, nothing else', () => {
