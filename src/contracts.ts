@@ -196,7 +196,12 @@ export interface Sidecar {
   fds(): number[];
   onRecord(record: PipeRecord): void;
   onExit(status: ExitStatus): void;
-  tick(): void;
+  /**
+   * Every loop turn. `pipeDrained`: the pipe was read to its end this turn, so every
+   * record a process wrote before it exited has been seen (false while the readers are
+   * behind and the pipe waits).
+   */
+  tick(pipeDrained: boolean): void;
   stop(): void;
 }
 

@@ -7,6 +7,7 @@
  * the database.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_WAITING_REQUESTS } from '../src/hasher/hasher.js';
@@ -96,6 +97,10 @@ describe('the password hasher', () => {
     const bob = await connect(server);
     const boss = await connect(server);
     expectNoSocketNorDatabase(server, hasher, dir);
+    // It gets its own settings, not the server's (which may hold a Redis password).
+    const environment = readFileSync(`/proc/${hasher}/environ`, 'utf8').split('\0');
+    expect(environment).toContain('POSIX_CHAT_LOG_LEVEL=info');
+    expect(environment.filter((entry) => entry.startsWith('POSIX_CHAT_') && !entry.startsWith('POSIX_CHAT_LOG_LEVEL='))).toEqual([]);
 
     stopHasher(hasher);
     await loginUntilWaiting(boss);
@@ -131,7 +136,7 @@ describe('the password hasher', () => {
     await loginUntilWaiting(boss);
     process.kill(first, 'SIGKILL');
     await boss.waitFor('Sorry: the password checker stopped. Try again: /login boss');
-    expect(server.stderr()).toMatch(/password hasher exited with signal SIGKILL; restarting it/);
+    await server.waitForLog(/password hasher exited with signal SIGKILL; restarting it/);
 
     boss.send(`/login boss\r\n${PASSWORD}\r\n`);
     await boss.waitFor('You are logged in as boss');
@@ -151,7 +156,7 @@ describe('the password hasher', () => {
     stopHasher(first);
     await loginUntilWaiting(boss);
     await boss.waitFor('Sorry: the password checker stopped. Try again: /login boss', 30_000);
-    expect(server.stderr()).toMatch(/password hasher \(pid \d+\) answered nothing for \d+ s; killing it/);
+    await server.waitForLog(/password hasher \(pid \d+\) answered nothing for \d+ s; killing it/);
     boss.send(`/login boss\r\n${PASSWORD}\r\n`);
     await boss.waitFor('You are logged in as boss');
     expect(hasherOf(server)).not.toBe(first);
@@ -200,6 +205,20 @@ describe('the password hasher', () => {
     other.send(`/login boss\r\n${NEW}\r\n`);
     await other.waitFor('You are logged in as boss');
     for (const secret of [PASSWORD, NEW, 'not my password']) expect(server.stderr()).not.toContain(secret);
+  });
+
+  it('takes a current password longer than any password as wrong, without asking the hasher', async () => {
+    const dir = withOperator();
+    // Lines up to the longest a record holds: such a password would not fit in a request.
+    const server = await startServer(['--data-dir', dir, '--max-line', '4000']);
+    const boss = await connect(server);
+    boss.send(`/login boss\r\n${PASSWORD}\r\n`);
+    await boss.waitFor('You are logged in as boss');
+    boss.send(`/password\r\n${'x'.repeat(3990)}\r\n`);
+    await boss.waitFor('That is not your password.');
+    await boss.sync();
+    expect(boss.text).not.toContain('failed on the server');
+    expect(server.stderr()).not.toMatch(/ERROR/);
   });
 
   it('is not started in --classic mode, which has no accounts', async () => {

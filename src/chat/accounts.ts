@@ -166,8 +166,14 @@ function reply(core: ChatCore, store: Store, member: Member, prompt: Exclude<Pro
     case 'login':
       return startLogin(core, store, member, prompt.account, text);
     case 'old-password': {
+      const wait = core.throttle.wait(member.connection.address, core.nowMs());
+      if (wait > 0) return done(core, member, `Too many failed tries from your address: try again in ${wait} s.`);
       const account = member.account === null ? null : store.account(member.account);
-      if (account === null) return done(core, member, 'That is not your password.');
+      // No stored password is that long (nor could it fit in a request to the hasher).
+      if (account === null || Buffer.byteLength(text) > MAX_PASSWORD_BYTES) {
+        core.throttle.failed(member.connection.address, core.nowMs());
+        return done(core, member, 'That is not your password.');
+      }
       check<boolean>(core, member, (hasher, answer) => hasher.verify(text, account.hash, answer), '/password', (right) => {
         if (right && member.account === account.name) return ask(core, member, { kind: 'new-password' }, 'Your new password');
         core.throttle.failed(member.connection.address, core.nowMs());

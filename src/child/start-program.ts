@@ -15,7 +15,7 @@ export interface ProgramStart {
   name: string;
   /** The program: a script beside the caller's module in dist/. */
   script: string;
-  /** Set in its environment, on top of this process's. */
+  /** Its settings, set in its environment on top of this process's (whose own POSIX_CHAT_ settings it does not get). */
   env: Record<string, string>;
   /** The write end of the records pipe to the parent: its fd 3. */
   pipeWriteFd: number;
@@ -61,10 +61,14 @@ export function startProgram(start: ProgramStart): StartedProgram {
   return { pid, inputFd: writeFd };
 }
 
-/** This process's environment with `extra` set, as execve() takes it. */
+/**
+ * This process's environment with `extra` set, as execve() takes it. The server's own
+ * settings (POSIX_CHAT_*, among them the Redis URL with its password) stay behind: a
+ * program gets only those it is given.
+ */
 function environment(extra: Record<string, string>): string[] {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !name.startsWith('POSIX_CHAT_')) env[name] = value;
   Object.assign(env, extra);
   return Object.entries(env).map(([name, value]) => `${name}=${value}`);
 }

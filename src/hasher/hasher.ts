@@ -144,12 +144,13 @@ export class Hasher implements Sidecar, PasswordHasher {
   }
 
   /**
-   * Every loop turn, after the pipe is read: fail what a dead hasher took and did not
-   * answer, restart it when its time comes, kill a stuck one, and write what waits.
+   * Every loop turn: once the pipe has been read to its end (so every answer a dead
+   * hasher wrote has been seen), fail what it took and did not answer; restart it when
+   * its time comes, kill a stuck one, and write what waits.
    */
-  tick(): void {
+  tick(pipeDrained: boolean): void {
     const now = Date.now();
-    if (this.died !== null) this.failTaken();
+    if (this.died !== null && pipeDrained) this.failTaken();
     if (this.state === 'down' && this.everReady && !this.stopped && now >= this.restartAt) this.spawn();
     if (this.pid !== 0 && this.taken() > 0 && now - this.progressAt > STUCK_MS) {
       this.log.warn(`password hasher (pid ${this.pid}) answered nothing for ${STUCK_MS / 1000} s; killing it`);

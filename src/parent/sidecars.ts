@@ -42,8 +42,8 @@ export class Sidecars {
     this.owner(status.pid)?.onExit(status);
   }
 
-  tick(): void {
-    for (const sidecar of this.list) sidecar.tick();
+  tick(pipeDrained: boolean): void {
+    for (const sidecar of this.list) sidecar.tick(pipeDrained);
   }
 
   stop(): void {

@@ -164,12 +164,13 @@ export class SocketServerBroadcast extends SocketServer {
     // once the pipe is read to the end we know whether it said goodbye (disc) or was lost.
     // While the readers are behind, the pipe waits: its writers then wait too.
     this.reap();
-    if (!this.delivery.paused && this.handleProcess()) this.endReaped();
+    const drained = !this.delivery.paused && this.handleProcess();
+    if (drained) this.endReaped();
     if (this.children.waiting.length > 0) this.children.startWaiting(this.arrive);
     for (const connection of this.admission.idle(this.delivery.connections.values())) {
       this.delivery.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
     }
-    this.sidecars.tick();
+    this.sidecars.tick(drained);
     this.processKicks();
     this.flush();
     this.flushStorage();
