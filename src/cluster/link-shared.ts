@@ -92,7 +92,8 @@ export class LinkShared {
    * Writes queued changes one at a time, in order, and acks each. A write Redis refuses
    * is logged and acked (it would never go, and would hold up the rest); an account
    * whose name Redis has already (registered on two servers at once) is Redis's: its
-   * version goes back to the parent.
+   * version goes back to the parent, as does an account one field of which was set
+   * (its other fields may have changed elsewhere) or which Redis no longer has.
    */
   private async run(): Promise<void> {
     if (this.writing) return;
@@ -102,7 +103,8 @@ export class LinkShared {
         let taken: SharedItem | string | null = null;
         try {
           const done = await writeShared(this.link.commands, next.item, this.link.settings.instance);
-          if (!done && next.item.c === 'account') taken = await readField(this.link.commands, 'account', next.item.name.toLowerCase());
+          // An account made elsewhere first, or deleted meanwhile; or one field of it set: the parent takes Redis's whole row.
+          if (next.item.c === 'account' && (!done || next.item.set !== undefined)) taken = await readField(this.link.commands, 'account', next.item.name.toLowerCase());
         } catch (error) {
           this.link.refused(`writing a ${next.item.c} change`, error);
         }
@@ -116,20 +118,28 @@ export class LinkShared {
     }
   }
 
-  /** Everything Redis holds, checked, to the parent, which replaces its copy with it. */
+  /**
+   * Everything Redis holds, checked, to the parent, which replaces its copy with it;
+   * nothing when a kind could not be read whole.
+   */
   async snapshot(): Promise<void> {
     // Where the change stream ends, read first: a change made while we read comes again after.
     const newest = await this.link.commands.xrevrange(CHANGES_KEY, '+', '-', 'COUNT', 1);
     const items: SharedItem[] = [];
-    await readAllShared(
+    const whole = await readAllShared(
       this.link.commands,
       Date.now(),
       (item) => items.push(item),
       (what, why) => this.drop(what, why),
       (what, error) => this.link.refused(what, error),
     );
-    this.sendPieces(items, (piece, first, last) => ({ t: 'snapshot', items: piece, first, last }));
     if (this.lastId === '') this.lastId = newest[0]?.[0] ?? '0-0';
+    if (!whole) {
+      // The parent replaces its copy with a snapshot: a part of one would delete the rest.
+      this.link.log.warn('the shared data in Redis could not all be read (see above): this server keeps its own copy of it, and takes the changes that come');
+      return;
+    }
+    this.sendPieces(items, (piece, first, last) => ({ t: 'snapshot', items: piece, first, last }));
     this.link.log.debug(`shared data: ${items.length} entries read from Redis`);
   }
 
