@@ -91,7 +91,8 @@ async function dispatch(redis: Redis, where: string, words: readonly string[], o
       const r = role(second);
       const found = await account(redis, who);
       if (found === null) throw new Error(`no account is called ${who}`);
-      await writeShared(redis, { c: 'account', name: found.name, account: { ...found, role: r } }, ACTOR);
+      // Only the role: a password changed meanwhile stays, and an account deleted meanwhile is not made again.
+      if (!(await writeShared(redis, { c: 'account', name: found.name, account: { ...found, role: r }, set: 'role' }, ACTOR))) throw new Error(`no account is called ${who}`);
       await audit(r === 'operator' ? 'op' : 'deop', found.name);
       say(`${found.name} is now ${r === 'operator' ? 'an operator' : 'a user'} (on every server of the cluster)`);
       return EXIT_OK;

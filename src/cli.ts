@@ -133,7 +133,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, hasher, log: (level, text) => log[level](text) });
   const chat = makeChat(cluster, hasher);
   const shared = chat instanceof Chat && cluster !== undefined ? new SharedStore(cluster, (level, text) => log[level](text)) : null;
-  if (shared !== null && chat instanceof Chat) shared.onChange = (items, replace) => refreshShared(chat, items, replace);
+  if (shared !== null && chat instanceof Chat) shared.onChange = (items, replace, replaced) => refreshShared(chat, items, replace, replaced);
   const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store), shared) : undefined;
   const server = new SocketServerBroadcast({
     host: config.host,

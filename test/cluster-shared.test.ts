@@ -14,6 +14,9 @@ import { ClusterFixture } from './helpers/cluster.js';
 import { pollUntil } from './helpers/poll.js';
 import { childrenNamed } from './helpers/processes.js';
 import { HAVE_REDIS, startRedis, type RunningRedis } from './helpers/redis.js';
+import { hashPassword } from '../src/hasher/scrypt.js';
+import { writeShared } from '../src/cluster/shared-redis.js';
+import type { Account } from '../src/store/store.js';
 import { BIN, stopAllServers, tempDataDir, type RunningServer } from './helpers/server.js';
 
 if (!HAVE_REDIS && process.env.CI === 'true') throw new Error('redis-server is missing: .ci/run installs the Debian package redis-server');
@@ -161,7 +164,7 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     const chiefOnC = await guest(c);
     await login(chiefOnC, 'chief');
     chiefOnC.send('/bans\r\n');
-    await chiefOnC.waitFor(/127\.0\.0\.2 for 5\dm, by chief: trolling/);
+    await chiefOnC.waitFor(/127\.0\.0\.2 for \S+, by chief: trolling/);
     const late = await guest(c);
     late.send(`/login carol\r\n${PASSWORD}\r\n`);
     await late.waitFor('The name carol is banned for');
@@ -208,6 +211,36 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     expect(cli(['user', 'list']).stdout).toMatch(/^boss +operator[\s\S]*^dave +user[\s\S]*^loud +user/m);
   }, 90_000);
 
+  it('a role set on one server keeps a password changed on another, and never brings back a deleted account', async () => {
+    addUser('alice', 'user');
+    const stored = async (): Promise<Account | null> => {
+      const value = await redis.admin.hget(`${SHARED}accounts`, 'alice');
+      return value === null ? null : (JSON.parse(value) as Account);
+    };
+    const old = await stored();
+    expect(old).not.toBeNull();
+    if (old === null) return;
+    // Server A changes the password; server B, whose copy still has the old hash, makes alice an operator.
+    const fresh = hashPassword('a new password');
+    expect(await writeShared(redis.admin, { c: 'account', name: 'alice', account: { ...old, hash: fresh }, set: 'hash' }, 'cli')).toBe(true);
+    expect(await writeShared(redis.admin, { c: 'account', name: 'alice', account: { ...old, role: 'operator' }, set: 'role' }, 'cli')).toBe(true);
+    expect(await stored()).toEqual({ ...old, hash: fresh, role: 'operator' });
+    const notices = await redis.admin.xrange(`${SHARED}changes`, '-', '+');
+    expect(notices.slice(-2).map(([, fields]) => fields)).toEqual([0, 1].map(() => ['o', 'cli', 'c', 'account', 'k', 'alice']));
+    // Deleted meanwhile: a role set (by a server, or the CLI) finds nothing and writes nothing.
+    expect(cli(['user', 'del', 'alice']).status).toBe(0);
+    expect(await writeShared(redis.admin, { c: 'account', name: 'alice', account: old, set: 'role' }, 'cli')).toBe(false);
+    const setRole = cli(['user', 'set-role', 'alice', 'operator']);
+    expect(setRole.status).not.toBe(0);
+    expect(setRole.stderr).toContain('no account is called alice');
+    expect(await stored()).toBeNull();
+    // Made anew in one step with its notice, only where the name is free.
+    expect(await writeShared(redis.admin, { c: 'account', name: 'alice', account: old, create: true }, 'cli')).toBe(true);
+    expect(await writeShared(redis.admin, { c: 'account', name: 'alice', account: { ...old, role: 'operator' }, create: true }, 'cli')).toBe(false);
+    expect(await stored()).toEqual(old);
+    expect((await redis.admin.xrevrange(`${SHARED}changes`, '+', '-', 'COUNT', 1))[0]?.[1]).toEqual(['o', 'cli', 'c', 'account', 'k', 'alice']);
+  }, 30_000);
+
   it("a lone server's accounts and bans go to Redis when it joins a cluster", async () => {
     const dir = tempDataDir();
     const made = spawnSync(process.execPath, [BIN, 'user', 'add', 'veteran', '--role', 'operator', '--data-dir', dir], { input: `${PASSWORD}\n`, encoding: 'utf8' });
@@ -241,6 +274,26 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     await before.waitForClose(15_000);
     await expectRefused(b, '127.0.0.6');
     await pollUntil(() => cli(['audit']).stdout.includes('boss  ban 127.0.0.6'), 10_000, 'the ban in the audit trail');
+  }, 60_000);
+
+  it('a kind Redis cannot read leaves every server its copy, instead of a snapshot with that kind missing', async () => {
+    addUser('boss');
+    const dir = tempDataDir();
+    let a = await cluster.server(redis.url, 'alpha', ['--data-dir', dir]);
+    const boss = await guest(a);
+    await login(boss, 'boss');
+    boss.send('/ban 127.0.0.8 1h trolling\r\n');
+    await boss.waitFor('Banned 127.0.0.8');
+    await retry('the ban in Redis', async () => (await redis.admin.hexists(`${SHARED}bans`, '127.0.0.8')) === 1);
+    a.kill();
+    await a.exited;
+    // The bans hash turned into a string: reading it fails with WRONGTYPE.
+    await redis.admin.del(`${SHARED}bans`);
+    await redis.admin.set(`${SHARED}bans`, 'not a hash');
+    a = await cluster.server(redis.url, 'alpha', ['--data-dir', dir]);
+    await a.waitForLog(/could not all be read/, 10_000);
+    await expectRefused(a, '127.0.0.8');
+    await login(await guest(a), 'boss');
   }, 60_000);
 
   it('refuses hostile entries in Redis with a log line, at start and when they change, and goes on', async () => {

@@ -8,8 +8,8 @@ import type { SharedItem } from '../store/store.js';
 import type { ChatCore } from './core.js';
 import type { Member } from './model.js';
 
-/** `items` changed (`replace`: everything may have). */
-export function refreshShared(core: ChatCore, items: readonly SharedItem[], replace: boolean): void {
+/** `items` changed (`replace`: everything may have); `replaced`: accounts now another account of the same name. */
+export function refreshShared(core: ChatCore, items: readonly SharedItem[], replace: boolean, replaced: readonly string[] = []): void {
   const store = core.store;
   if (store === null) return;
   const now = core.nowMs();
@@ -23,8 +23,10 @@ export function refreshShared(core: ChatCore, items: readonly SharedItem[], repl
     for (const [room, topic] of store.topics()) core.topics.set(room, topic);
   }
   const names = new Set(items.flatMap((item) => (item.c === 'account' || item.c === 'mute' || item.c === 'ignore' ? [item.name.toLowerCase()] : [])));
+  const gone = new Set(replaced.map((name) => name.toLowerCase()));
   for (const member of core.members.values()) {
-    if (member.account !== null && (replace || names.has(member.account.toLowerCase()))) refreshMember(core, member, member.account, now);
+    if (member.account !== null && gone.has(member.account.toLowerCase())) logOut(core, member, member.account);
+    else if (member.account !== null && (replace || names.has(member.account.toLowerCase()))) refreshMember(core, member, member.account, now);
   }
   if (replace || kinds.has('ban')) disconnectBanned(core, now);
 }
@@ -56,6 +58,21 @@ function refreshMember(core: ChatCore, member: Member, name: string, now: number
   const key = account.name.toLowerCase();
   const mute = store.mutes(now).find((m) => m.name.toLowerCase() === key);
   member.mutedUntil = mute === undefined ? 0 : (mute.until ?? Infinity);
+}
+
+/**
+ * The account `member` logged in to is not the one of that name now (its registration
+ * here lost to one made first on another server, or it was deleted and made again there):
+ * it must not act as, nor inherit the role of, someone else's account.
+ */
+function logOut(core: ChatCore, member: Member, name: string): void {
+  for (const n of member.ignores) core.countIgnore(n, -1);
+  member.ignores.clear();
+  member.account = null;
+  member.role = null;
+  core.log('warn', `logging ${member.nick} out of ${name} from ${member.connection.address}: the account was replaced on another server`);
+  core.tell(member, `The account ${name} was replaced on another server: you are logged out.`);
+  core.rename(member, core.guestName());
 }
 
 function disconnectBanned(core: ChatCore, now: number): void {

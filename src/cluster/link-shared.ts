@@ -2,7 +2,8 @@
  * The Redis link's share of the cluster's data (accounts, bans, mutes, ignores,
  * topics, audit): writes the parent's changes to Redis in order, each with a notice on
  * the change stream, and acks them; sends the parent a snapshot of it all at start and
- * after each reconnect; reads the change stream and sends the parent each field
+ * after each reconnect (holding its writes meanwhile, and sending again after it what
+ * changed while it was read); reads the change stream and sends the parent each field
  * another server (or the admin command) changed, read again from Redis and checked.
  * Runs in the link process (src/cluster/redis-link.ts).
  */
@@ -12,8 +13,8 @@ import { ThrottledLog, messageOf, type Logger } from '../log.js';
 import { RETRY_MS, sleep } from './link-publish.js';
 import type { FromLink, SharedWrite } from './protocol.js';
 import { CHANGES_KEY, type LinkSettings } from './redis-schema.js';
-import { readNotice } from './shared-input.js';
-import { readAllShared, readField, writeShared } from './shared-redis.js';
+import { readNotice, type SharedKind } from './shared-input.js';
+import { fieldOf, readAllShared, readField, writeShared } from './shared-redis.js';
 
 /** JSON bytes of items per record to the parent: well below a record, with room for the wrapper. */
 const PIECE_BYTES = 3000;
@@ -44,6 +45,13 @@ export class LinkShared {
   private readonly queue: SharedWrite[] = [];
   private writing = false;
   private started = false;
+  /**
+   * While a snapshot is read: the fields written or named by a notice meanwhile (by
+   * `kind field`), which the snapshot may have read before they changed: read again after it.
+   */
+  private touched: Map<string, [SharedKind, string]> | null = null;
+  /** A reconnect while a snapshot was read: another follows it. */
+  private snapshotAgain = false;
   /** Where the change stream is read from; '' until the first snapshot says. */
   private lastId = '';
   private readonly readLog: ThrottledLog;
@@ -92,21 +100,25 @@ export class LinkShared {
    * Writes queued changes one at a time, in order, and acks each. A write Redis refuses
    * is logged and acked (it would never go, and would hold up the rest); an account
    * whose name Redis has already (registered on two servers at once) is Redis's: its
-   * version goes back to the parent.
+   * version goes back to the parent, as does an account one field of which was set
+   * (its other fields may have changed elsewhere) or which Redis no longer has.
    */
   private async run(): Promise<void> {
     if (this.writing) return;
     this.writing = true;
     try {
-      for (let next = this.queue[0]; next !== undefined; next = this.queue[0]) {
+      // No new write while a snapshot is read: snapshot() starts them again after.
+      for (let next = this.queue[0]; next !== undefined && this.touched === null; next = this.queue[0]) {
         let taken: SharedItem | string | null = null;
         try {
           const done = await writeShared(this.link.commands, next.item, this.link.settings.instance);
-          if (!done && next.item.c === 'account') taken = await readField(this.link.commands, 'account', next.item.name.toLowerCase());
+          // An account made elsewhere first, or deleted meanwhile; or one field of it set: the parent takes Redis's whole row.
+          if (next.item.c === 'account' && (!done || next.item.set !== undefined)) taken = await readField(this.link.commands, 'account', next.item.name.toLowerCase());
         } catch (error) {
           this.link.refused(`writing a ${next.item.c} change`, error);
         }
         this.queue.shift();
+        if (next.item.c !== 'audit') this.touch(next.item.c, fieldOf(next.item));
         this.link.send({ t: 'written', seq: next.seq });
         // After the ack: the parent keeps its own value of a row it is still writing.
         if (taken !== null) this.sendChanged([taken]);
@@ -116,20 +128,57 @@ export class LinkShared {
     }
   }
 
-  /** Everything Redis holds, checked, to the parent, which replaces its copy with it. */
+  /**
+   * Everything Redis holds, checked, to the parent, which replaces its copy with it;
+   * nothing when a kind could not be read whole.
+   */
   async snapshot(): Promise<void> {
+    if (this.touched !== null) {
+      this.snapshotAgain = true;
+      return;
+    }
+    const touched = new Map<string, [SharedKind, string]>();
+    this.touched = touched;
+    try {
+      await this.readSnapshot();
+    } finally {
+      this.touched = null;
+      if (this.started) void this.run();
+      if (this.snapshotAgain) {
+        this.snapshotAgain = false;
+        this.snapshot().catch((error: unknown) => this.link.refused('reading the shared data again', error));
+      }
+    }
+    // Changed while it was read: the snapshot may hold an older value, and replaced the parent's.
+    const again: (SharedItem | string)[] = [];
+    for (const [kind, field] of touched.values()) again.push(await readField(this.link.commands, kind, field));
+    this.sendChanged(again);
+  }
+
+  private touch(kind: SharedKind, field: string): void {
+    this.touched?.set(`${kind} ${field}`, [kind, field]);
+  }
+
+  private async readSnapshot(): Promise<void> {
     // Where the change stream ends, read first: a change made while we read comes again after.
     const newest = await this.link.commands.xrevrange(CHANGES_KEY, '+', '-', 'COUNT', 1);
     const items: SharedItem[] = [];
-    await readAllShared(
+    const whole = await readAllShared(
       this.link.commands,
       Date.now(),
       (item) => items.push(item),
       (what, why) => this.drop(what, why),
       (what, error) => this.link.refused(what, error),
     );
+    if (!whole) {
+      if (this.lastId === '') this.lastId = newest[0]?.[0] ?? '0-0';
+      // The parent replaces its copy with a snapshot: a part of one would delete the rest.
+      this.link.log.warn('the shared data in Redis could not all be read (see above): this server keeps its own copy of it, and takes the changes that come');
+      return;
+    }
     this.sendPieces(items, (piece, first, last) => ({ t: 'snapshot', items: piece, first, last }));
-    if (this.lastId === '') this.lastId = newest[0]?.[0] ?? '0-0';
+    // The snapshot has every change before `newest`: the change stream is read on from there.
+    this.lastId = newest[0]?.[0] ?? '0-0';
     this.link.log.debug(`shared data: ${items.length} entries read from Redis`);
   }
 
@@ -187,6 +236,7 @@ export class LinkShared {
       return null;
     }
     if (notice.o === this.link.settings.instance) return null;
+    this.touch(notice.c, notice.k);
     try {
       const item = await readField(this.link.commands, notice.c, notice.k);
       if (typeof item !== 'string') return item;

@@ -61,6 +61,30 @@ function valueOf(item: Exclude<SharedItem, { c: 'audit' }>): string | null {
   }
 }
 
+/**
+ * Makes an account (KEYS[1] field ARGV[1], value ARGV[2]) only where the name is free,
+ * and adds its notice to the change stream (KEYS[2]) in the same step: a link stopped
+ * in between cannot leave an account the other servers never hear of. 1: made; 0: taken.
+ */
+const CREATE_SCRIPT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'o', ARGV[4], 'c', 'account', 'k', ARGV[1])
+return 1`;
+/**
+ * Sets one field (ARGV[2]) of the account Redis has (KEYS[1] field ARGV[1]) to ARGV[3],
+ * with its notice (KEYS[2]), keeping whatever else another server changed meanwhile.
+ * 1: done; 0: no such account (nothing written: a deleted account stays deleted).
+ */
+const SET_FIELD_SCRIPT = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local ok, account = pcall(cjson.decode, v)
+if not ok or type(account) ~= 'table' then return redis.error_reply('the account ' .. ARGV[1] .. ' in Redis is unreadable') end
+account[ARGV[2]] = ARGV[3]
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(account))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[5], 'c', 'account', 'k', ARGV[1])
+return 1`;
+
 async function exec(pipeline: ChainableCommander): Promise<void> {
   const results = await pipeline.exec();
   const failed = results?.find(([error]) => error !== null)?.[0];
@@ -69,7 +93,8 @@ async function exec(pipeline: ChainableCommander): Promise<void> {
 
 /**
  * Writes `item` and a notice of it on the change stream from `origin` (an instance id,
- * or `cli`). False, and nothing written, when it makes an account whose name Redis has.
+ * or `cli`). False, and nothing written, when it makes an account whose name Redis has,
+ * or changes a field (`set`) of an account Redis does not have.
  */
 export async function writeShared(redis: Redis, item: SharedItem, origin: string): Promise<boolean> {
   if (item.c === 'audit') {
@@ -79,10 +104,15 @@ export async function writeShared(redis: Redis, item: SharedItem, origin: string
   const key = sharedKey(item.c);
   const field = fieldOf(item);
   const value = valueOf(item);
+  if (item.c === 'account' && item.account !== null && value !== null) {
+    if (item.set !== undefined) {
+      const done = await redis.eval(SET_FIELD_SCRIPT, 2, key, CHANGES_KEY, field, item.set, item.account[item.set], CHANGES_MAX_LENGTH, origin);
+      return done === 1;
+    }
+    if (item.create === true) return (await redis.eval(CREATE_SCRIPT, 2, key, CHANGES_KEY, field, value, CHANGES_MAX_LENGTH, origin)) === 1;
+  }
   const multi = redis.multi();
-  if (item.c === 'account' && item.create === true && value !== null) {
-    if ((await redis.hsetnx(key, field, value)) === 0) return false;
-  } else if (value === null) multi.hdel(key, field);
+  if (value === null) multi.hdel(key, field);
   else multi.hset(key, field, value);
   if (item.c === 'account' && item.account === null) {
     // An account's mute and ignores go with it, as in SQLite.
@@ -109,6 +139,7 @@ export async function readField(redis: Redis, kind: SharedKind, field: string): 
  * Every item of the shared data, checked, to `take`; what fails a check to `refuse`
  * (with what it was and why). Bans already over at `now` are left out. A kind Redis
  * refuses to read (a key of the wrong type) is passed to `failed`, and the rest read on.
+ * True when every kind was read whole: false when one failed or was cut at MAX_SHARED_ROWS.
  */
 export async function readAllShared(
   redis: Redis,
@@ -117,17 +148,21 @@ export async function readAllShared(
   refuse: (what: string, why: string) => void,
   failed: (what: string, error: unknown) => void,
   kinds: readonly SharedKind[] = SHARED_KINDS,
-): Promise<void> {
+): Promise<boolean> {
+  let whole = true;
   for (const kind of kinds) {
     try {
-      await readKind(redis, kind, now, take, refuse);
+      if (!(await readKind(redis, kind, now, take, refuse))) whole = false;
     } catch (error) {
       failed(`reading the shared ${kind}s`, error);
+      whole = false;
     }
   }
+  return whole;
 }
 
-async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item: SharedItem) => void, refuse: (what: string, why: string) => void): Promise<void> {
+/** False when cut at MAX_SHARED_ROWS. */
+async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item: SharedItem) => void, refuse: (what: string, why: string) => void): Promise<boolean> {
   const key = sharedKey(kind);
   // Entries looked at, refused ones included: a hash stuffed with forgeries takes bounded time too.
   let seen = 0;
@@ -137,7 +172,7 @@ async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (seen++ === MAX_SHARED_ROWS[kind]) {
         refuse(key, `more than ${MAX_SHARED_ROWS[kind]} entries; the rest are left out`);
-        return;
+        return false;
       }
       const field = fields[i] ?? '';
       const item = readShared(kind, field, fields[i + 1] ?? '');
@@ -149,6 +184,7 @@ async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item
       take(item);
     }
   }
+  return true;
 }
 
 /** The last `limit` audit entries, oldest first; what fails a check is left out and passed to `refuse`. */

@@ -41,12 +41,18 @@ export class SharedStore implements Store, SharedDataSide {
   private incoming: SharedItem[] | null = null;
   /** What came before the mirror was open: applied when it opens. */
   private early: { items: SharedItem[]; replace: boolean }[] = [];
-  /** Shared data changed under the chat (`replace`: all of it): set by the chat. */
-  onChange: (items: readonly SharedItem[], replace: boolean) => void = () => {};
+  /**
+   * Shared data changed under the chat (`replace`: all of it): set by the chat.
+   * `replaced`: accounts this copy had that are now another account of the same name
+   * (made on another server first, or deleted and made again there).
+   */
+  onChange: (items: readonly SharedItem[], replace: boolean, replaced: readonly string[]) => void = () => {};
 
   constructor(
     private readonly link: SharedLink,
     private readonly log: (level: 'info' | 'warn', text: string) => void,
+    /** Writes kept while Redis cannot be reached (MAX_UNWRITTEN but in tests). */
+    private readonly maxUnwritten = MAX_UNWRITTEN,
   ) {
     link.attachShared(this);
   }
@@ -58,7 +64,7 @@ export class SharedStore implements Store, SharedDataSide {
   /** The mirror is open: what the link sent meanwhile goes in. */
   attach(local: MirrorStore): void {
     this.local = local;
-    for (const { items, replace } of this.early) this.take(items, replace);
+    for (const { items, replace } of this.early) void this.take(items, replace);
     this.early = [];
   }
 
@@ -103,24 +109,30 @@ export class SharedStore implements Store, SharedDataSide {
       return;
     }
     try {
-      this.take(items, replace);
-      this.onChange(items, replace);
+      const replaced = this.take(items, replace);
+      this.onChange(items, replace, replaced);
     } catch (error) {
       // The database busy (a long `posix-chat user` run on it): this copy lags until the link's next snapshot.
       this.log('warn', `could not take in the shared data from Redis: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
-  private take(items: readonly SharedItem[], replace: boolean): void {
+  /** Takes `items` into the mirror; the names of the accounts they replace (see onChange). */
+  private take(items: readonly SharedItem[], replace: boolean): string[] {
     const local = this.mirror();
     if (replace && !local.isCopy()) this.join(local, items);
+    const replaced: string[] = [];
     for (const item of items) {
-      if (item.c !== 'account' || item.account?.role !== 'operator') continue;
-      if (local.account(item.name)?.role !== 'operator') this.log('warn', `${item.name} is an operator, as the shared data in Redis says`);
+      if (item.c !== 'account' || item.account === null) continue;
+      const before = local.account(item.name);
+      // Made at another time: not the account this copy had, whatever its name.
+      if (before !== null && before.created !== item.account.created) replaced.push(before.name);
+      if (item.account.role === 'operator' && before?.role !== 'operator') this.log('warn', `${item.name} is an operator, as the shared data in Redis says`);
     }
     local.applyShared(items, replace);
     // Writes Redis does not have yet stay on top of what it sent.
     if (replace && this.unwrittenWrites.length > 0) local.applyShared(this.unwrittenWrites.map((w) => w.item), false);
+    return replaced;
   }
 
   /**
@@ -142,12 +154,13 @@ export class SharedStore implements Store, SharedDataSide {
 
   /** Refuses a change (before it is made here) while too many wait for Redis. */
   private room(): void {
-    if (this.unwrittenWrites.length >= MAX_UNWRITTEN) throw new Error(`Redis has not taken the last ${MAX_UNWRITTEN} changes: refusing more until it does`);
+    if (this.unwrittenWrites.length >= this.maxUnwritten) throw new Error(`Redis has not taken the last ${this.maxUnwritten} changes: refusing more until it does`);
   }
 
-  private sendAccount(name: string, create = false): void {
+  /** `create`: a new account; else only the field `set` changed, and only it goes to Redis. */
+  private sendAccount(name: string, change: { create: true } | { set: 'role' | 'hash' }): void {
     const account = this.mirror().account(name);
-    if (account !== null) this.write({ c: 'account', name: account.name, account, ...(create ? { create } : {}) });
+    if (account !== null) this.write({ c: 'account', name: account.name, account, ...change });
   }
 
   // ---------------------------------------------------------------- accounts
@@ -159,21 +172,21 @@ export class SharedStore implements Store, SharedDataSide {
   addAccount(name: string, hash: string, role: Role, at: number): boolean {
     this.room();
     const made = this.mirror().addAccount(name, hash, role, at);
-    if (made) this.sendAccount(name, true);
+    if (made) this.sendAccount(name, { create: true });
     return made;
   }
 
   setPassword(name: string, hash: string): boolean {
     this.room();
     const done = this.mirror().setPassword(name, hash);
-    if (done) this.sendAccount(name);
+    if (done) this.sendAccount(name, { set: 'hash' });
     return done;
   }
 
   setRole(name: string, role: Role): boolean {
     this.room();
     const done = this.mirror().setRole(name, role);
-    if (done) this.sendAccount(name);
+    if (done) this.sendAccount(name, { set: 'role' });
     return done;
   }
 
@@ -263,7 +276,7 @@ export class SharedStore implements Store, SharedDataSide {
   /** Kept here, and in Redis for the cluster (`posix-chat audit --redis`) unless too much waits. */
   audit(entry: AuditEntry): void {
     this.mirror().audit(entry);
-    if (this.unwrittenWrites.length < MAX_UNWRITTEN) this.write({ c: 'audit', entry });
+    if (this.unwrittenWrites.length < this.maxUnwritten) this.write({ c: 'audit', entry });
   }
 
   auditLog(limit: number): AuditEntry[] {

@@ -93,10 +93,12 @@ export interface Store {
 /**
  * One piece of the data servers share with --redis (src/store/shared-store.ts): what a
  * server writes to Redis, and what it hears back, checked. `null` (and an empty topic):
- * deleted. An account with `create` is only written when the name is free in Redis.
+ * deleted. An account with `create` is only written when the name is free in Redis;
+ * one with `set` changes only that field of the account Redis has (and nothing when
+ * Redis has no such account), so that two servers changing one account keep both changes.
  */
 export type SharedItem =
-  | { c: 'account'; name: string; account: Account | null; create?: boolean }
+  | { c: 'account'; name: string; account: Account | null; create?: boolean; set?: 'role' | 'hash' }
   | { c: 'ban'; target: string; ban: Ban | null }
   | { c: 'mute'; name: string; mute: Mute | null }
   | { c: 'ignore'; name: string; ignored: string; on: boolean }

@@ -11,7 +11,7 @@ import { hashPassword } from '../../src/hasher/scrypt.js';
 import type { SharedWrite } from '../../src/cluster/protocol.js';
 import { isPasswordHash, readNotice, readShared } from '../../src/cluster/shared-input.js';
 import type { SharedDataSide } from '../../src/contracts.js';
-import { MAX_UNWRITTEN, SharedStore } from '../../src/store/shared-store.js';
+import { SharedStore } from '../../src/store/shared-store.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Account, Ban, SharedItem } from '../../src/store/store.js';
 
@@ -85,13 +85,13 @@ describe('the shared store over its SQLite copy', () => {
   });
 
   /** A shared store with a fake link that keeps what it was sent, and the log lines. */
-  function make(open = true): { store: SharedStore; side: SharedDataSide; sent: SharedWrite[]; logged: string[]; copy: SqliteStore } {
+  function make(open = true, maxUnwritten?: number): { store: SharedStore; side: SharedDataSide; sent: SharedWrite[]; logged: string[]; copy: SqliteStore } {
     const dir = mkdtempSync(path.join(tmpdir(), 'posix-chat-shared-'));
     dirs.push(dir);
     const sent: SharedWrite[] = [];
     const logged: string[] = [];
     const sides: SharedDataSide[] = [];
-    const store = new SharedStore({ attachShared: (s) => sides.push(s), sendShared: (w) => sent.push(w) }, (_level, text) => logged.push(text));
+    const store = new SharedStore({ attachShared: (s) => sides.push(s), sendShared: (w) => sent.push(w) }, (_level, text) => logged.push(text), maxUnwritten);
     const copy = new SqliteStore(dir);
     if (open) store.attach(copy);
     const [side] = sides;
@@ -111,6 +111,32 @@ describe('the shared store over its SQLite copy', () => {
     expect(side.unwritten()).toHaveLength(2);
     side.fromLink({ t: 'written', seq: sent[0]?.seq ?? 0 });
     expect(side.unwritten().map((w) => w.item.c)).toEqual(['ban']);
+  });
+
+  it('sends a role or password change as that one field, for Redis to set in the account it has', () => {
+    const { store, sent } = make();
+    store.addAccount('alice', HASH, 'user', 1);
+    store.setRole('alice', 'operator');
+    store.setPassword('alice', 'new hash');
+    expect(sent.slice(1).map((w) => w.item)).toEqual([
+      { c: 'account', name: 'alice', account: { ...alice, role: 'operator' }, set: 'role' },
+      { c: 'account', name: 'alice', account: { ...alice, role: 'operator', hash: 'new hash' }, set: 'hash' },
+    ]);
+  });
+
+  it('tells the chat of an account replaced by another of the same name, made elsewhere', () => {
+    const { store, side } = make();
+    const replaced: string[] = [];
+    store.onChange = (_items, _replace, names) => replaced.push(...names);
+    store.addAccount('alice', HASH, 'user', 1);
+    side.fromLink({ t: 'written', seq: 1 });
+    side.fromLink({ t: 'changed', items: [{ c: 'account', name: 'alice', account: { ...alice, role: 'operator' } }] });
+    expect(replaced).toEqual([]); // the same account, another role
+    side.fromLink({ t: 'changed', items: [{ c: 'account', name: 'Alice', account: { ...alice, name: 'Alice', created: 2 } }] });
+    expect(replaced).toEqual(['alice']);
+    expect(store.account('alice')?.created).toBe(2);
+    side.fromLink({ t: 'snapshot', items: [{ c: 'account', name: 'Alice', account: { ...alice, name: 'Alice', created: 3 } }], first: true, last: true });
+    expect(replaced).toEqual(['alice', 'Alice']);
   });
 
   it('replaces its copy with a snapshot, keeping on top what Redis does not have yet', () => {
@@ -163,8 +189,9 @@ describe('the shared store over its SQLite copy', () => {
   });
 
   it('refuses a change while too many wait for Redis, before making it here', () => {
-    const { store } = make();
-    for (let i = 0; i < MAX_UNWRITTEN; i++) store.setIgnore('alice', `n${i}`, true);
+    const limit = 20;
+    const { store } = make(true, limit);
+    for (let i = 0; i < limit; i++) store.setIgnore('alice', `n${i}`, true);
     expect(() => store.addBan(spam)).toThrow(/Redis has not taken the last/);
     expect(store.bans(2)).toEqual([]);
   });
