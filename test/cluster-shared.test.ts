@@ -122,6 +122,8 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     const pestB = await guest(b);
     pestA.send('/nick pesta\r\n');
     pestB.send('/nick pestb\r\n');
+    // In a cluster a new name is taken once Redis agrees: each rename is waited for.
+    await pestA.waitFor('You are now known as pesta.');
     await pestB.waitFor('You are now known as pestb.');
     boss.send('/kick pesta go away\r\n');
     chief.send('/kick pestb go away\r\n');
