@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { person, type TestClient } from './client.js';
 import { pollUntil } from './poll.js';
-import { childrenOf } from './processes.js';
+import { childrenOf, describeProcesses } from './processes.js';
 import { startServer, type RunningServer } from './server.js';
 
 export class ClusterFixture {
@@ -30,7 +30,7 @@ export class ClusterFixture {
 
   /** Closes the clients; a failed test shows what the servers logged (the cluster's story is in there). */
   end(failed: boolean): void {
-    if (failed) for (const server of this.servers) console.error(`--- server ${server.port}:\n${server.stderr().slice(-4000)}`);
+    if (failed) for (const server of this.servers) console.error(`--- server ${server.port}:\n${server.stderr().slice(-4000)}\n--- its processes:\n${describeProcesses(server.pid)}`);
     for (const client of this.clients.splice(0)) client.close();
     this.servers.length = 0;
   }

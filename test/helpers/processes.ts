@@ -105,3 +105,21 @@ export function processName(pid: number): string | null {
     return null;
   }
 }
+
+/**
+ * One line per process of a server (itself and its children): pid, name, state, the
+ * kernel function it sleeps in and its system call. Printed when a test fails, to tell
+ * a stalled loop from a child stuck in a read or a write.
+ */
+export function describeProcesses(serverPid: number): string {
+  const read = (pid: number, file: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/${file}`, 'utf8').trim();
+    } catch {
+      return '?';
+    }
+  };
+  return [serverPid, ...childrenOf(serverPid)]
+    .map((pid) => `${pid} ${processName(pid) ?? '?'} state ${processState(pid) ?? 'gone'} wchan ${read(pid, 'wchan')} syscall ${read(pid, 'syscall').split(' ')[0] ?? '?'}`)
+    .join('\n');
+}
