@@ -221,6 +221,27 @@ describe('the password hasher', () => {
     expect(server.stderr()).not.toMatch(/ERROR/);
   });
 
+  it('does not log in to an account made again while its password was checked', async () => {
+    const dir = withOperator();
+    const server = await startServer(['--data-dir', dir]);
+    const hasher = hasherOf(server);
+    const boss = await connect(server);
+    stopHasher(hasher);
+    await loginUntilWaiting(boss);
+    // Meanwhile the account is deleted and made again with another password (the CLI, on the same database).
+    const cli = (args: string[], input = ''): void => {
+      const done = spawnSync(process.execPath, [BIN, 'user', ...args, '--data-dir', dir], { input, encoding: 'utf8', timeout: 20_000 });
+      expect(done.status, done.stderr).toBe(0);
+    };
+    cli(['del', 'boss']);
+    cli(['add', 'boss', '--role', 'operator'], 'another password entirely\n');
+    signal(hasher, 'SIGCONT');
+    stopped.delete(hasher);
+    await boss.waitFor('The account boss changed while your password was checked. Try again: /login boss');
+    await boss.sync();
+    expect(boss.text).not.toContain('You are logged in');
+  });
+
   it('is not started in --classic mode, which has no accounts', async () => {
     const server = await startServer(['--classic']);
     // Every helper process is up before the server listens: none is a hasher.

@@ -215,7 +215,7 @@ function startLogin(core: ChatCore, store: Store, member: Member, name: string, 
   // No stored password is that long (nor could it fit in a request to the hasher).
   if (account === null || Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return loginFailed(core, member, name, true);
   const asked = check<boolean>(core, member, (hasher, answer) => hasher.verify(password, account.hash, answer), `/login ${account.name}`, (right) => {
-    if (right) finishLogin(core, member, account.name);
+    if (right) finishLogin(core, member, account);
     else loginFailed(core, member, account.name, false);
   });
   // Counted as failed until the answer says otherwise: logins checked at once from one
@@ -230,11 +230,15 @@ function loginFailed(core: ChatCore, member: Member, name: string, count: boolea
   done(core, member, 'Wrong password.');
 }
 
-function finishLogin(core: ChatCore, member: Member, name: string): void {
+/** The password matched `checked`, the account as it was when the check began. */
+function finishLogin(core: ChatCore, member: Member, checked: Account): void {
   const now = core.nowMs();
+  const name = checked.name;
   core.throttle.succeeded(member.connection.address);
   const account = core.store?.account(name) ?? null; // as it is now: deleted, or given another role, meanwhile
   if (account === null) return core.tell(member, `The account ${name} was deleted meanwhile.`);
+  // Made again (on another server), or its password changed, while this one was checked.
+  if (account.created !== checked.created || account.hash !== checked.hash) return core.tell(member, `The account ${name} changed while your password was checked. Try again: /login ${name}`);
   const ban = core.bans.ofName(account.name, now);
   if (ban !== null) return core.tell(member, `The name ${account.name} is banned ${describeUntil(ban.until, now)}.`);
   takeName(core, member, account);
