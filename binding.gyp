@@ -14,6 +14,7 @@
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["_GNU_SOURCE"],
+      "ldflags": ["-Wl,-z,now", "-Wl,-z,relro"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
     }
   ]

@@ -10,6 +10,11 @@ function statFields(pid: number): string[] | null {
   }
 }
 
+/** A process's minor page faults so far (NaN once it is gone). */
+export function minorFaults(pid: number): number {
+  return Number(statFields(pid)?.[7] ?? NaN);
+}
+
 export function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -48,7 +53,7 @@ function threadCpuMicros(): number {
  * dominates its start-up.
  */
 export function pageFaultMicros(): number {
-  const faults = (): number => Number(statFields(process.pid)?.[7] ?? NaN); // minflt
+  const faults = (): number => minorFaults(process.pid);
   const buffer = Buffer.allocUnsafeSlow(32 << 20); // its own mapping: no page touched yet
   const before = faults();
   const start = threadCpuMicros();

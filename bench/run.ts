@@ -8,6 +8,7 @@
  *   --scale-timeout S   how long the scale step waits for every client (default 600 s)
  *   --servers a,b   only these of relay, careful, posix-chat (default all three)
  *   --steps a,b     only these of burst, latency, joins, storm, scale (default all)
+ *   --warm-up N     at most N unmeasured rounds before each measured one (default 6; see warmUp)
  *   --write-readme  puts the table into README.md
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile, runJoins, runLoad, runStorm } from './load.js';
-import { clientChildPids, pageFaultMicros } from './proc-stats.js';
+import { clientChildPids, minorFaults, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
 import { raiseOwnFileLimit, runScale } from './scale.js';
 import { KEEP_ROOT, startPosixChat, startProcess, type Started } from './spawn-server.js';
@@ -78,16 +79,35 @@ function settled(name: Server, server: Started, clients: number): () => Promise<
   };
 }
 
+/** Warm-up rounds at most, and the share of the first round's page faults under which the server counts as warm. */
+const MAX_WARM_UP_ROUNDS = Math.max(0, Number(flag('--warm-up') ?? 6));
+const WARM_FAULT_SHARE = 0.1;
+
 /**
- * A first, unmeasured round for a fresh server: V8 compiles the hot paths while it
- * runs (in posix-chat on the main thread: it runs --single-threaded), so the
- * measured round shows the server as it runs for hours, for every server alike.
- * Its lines carry another mark, so posix-chat's history of them is not counted later.
+ * Unmeasured rounds of the step's own load for a fresh server, so the measured round
+ * shows the server as it runs for hours, for every server alike. Two things settle:
+ * V8 compiles the hot paths (in posix-chat on the main thread: it runs
+ * --single-threaded), and V8's young generation grows to its full size, each new page
+ * a first-write fault (posix-chat's parent took ~2,000 a burst for three bursts, then
+ * ~20: docs/bench.md). So the rounds repeat until the server's main process takes
+ * fewer than WARM_FAULT_SHARE of the first round's minor faults, at most
+ * MAX_WARM_UP_ROUNDS (`--warm-up N`; 0 measures a just-started server). The lines carry
+ * another mark, so posix-chat's history of them is not counted later.
  */
-async function warmUp(name: Server, server: Started, clients: number): Promise<void> {
-  await runLoad({ port: server.port, clients, lines: 50, bytes: 100, rate: 0, drainTimeoutMs: 10_000, mark: '~W' }, settled(name, server, clients));
-  const deadline = Date.now() + 10_000;
-  while (clientChildPids(server.pid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+async function warmUp(name: Server, server: Started, load: { clients: number; lines: number; writes: 'line' | 'all' }): Promise<void> {
+  const faults: number[] = [];
+  for (let round = 0; round < MAX_WARM_UP_ROUNDS; round++) {
+    const before = minorFaults(server.pid);
+    await runLoad(
+      { port: server.port, clients: load.clients, lines: load.lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: load.writes, mark: '~W' },
+      settled(name, server, load.clients),
+    );
+    const deadline = Date.now() + 10_000;
+    while (clientChildPids(server.pid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    faults.push(minorFaults(server.pid) - before);
+    if (faults.length > 1 && (faults.at(-1) ?? 0) < (faults[0] ?? 0) * WARM_FAULT_SHARE) break;
+  }
+  if (faults.length > 0) progress(`  warm-up: ${faults.length} round(s); the main process's page faults in each: ${faults.join(', ')}`);
 }
 
 /** A meter as a load's window: `done` gets the tree's CPU when the window ends. */
@@ -102,7 +122,7 @@ async function burst(clients: number, lines: number, writes: 'line' | 'all'): Pr
   for (const name of servers) {
     progress(`burst ${load}: ${name}`);
     const server = await start(name);
-    await warmUp(name, server, clients);
+    await warmUp(name, server, { clients, lines, writes });
     let cpu = { totalNs: NaN, byRole: new Map() as CpuByRole, waitNs: NaN };
     const result = await runLoad(
       { port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: writes },
@@ -122,7 +142,7 @@ async function latency(clients: number, rate: number, seconds: number): Promise<
   for (const name of servers) {
     progress(`latency ${load}: ${name}`);
     const server = await start(name);
-    await warmUp(name, server, clients);
+    await warmUp(name, server, { clients, lines: 50, writes: 'line' });
     const result = await runLoad({ port: server.port, clients, lines: rate * seconds, bytes: 100, rate, drainTimeoutMs: 5_000 }, settled(name, server, clients));
     await server.stop();
     results.record(`message latency p50 (${load})`, 'ms', '', name, percentile(result.latencyMs, 50));
@@ -136,7 +156,7 @@ async function joins(count: number, everyMs: number): Promise<void> {
   for (const name of servers) {
     progress(`joins ${load}: ${name}`);
     const server = await start(name);
-    await warmUp(name, server, 10);
+    await warmUp(name, server, { clients: 10, lines: 50, writes: 'line' });
     let cpuNs = NaN;
     const times = await runJoins(
       server.port,

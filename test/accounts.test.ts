@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CHILD_NAME, SPARE_NAME } from '../src/child/socket-client-broadcast.js';
+import { CHILD_NAME, SPARE_NAME } from '../src/child/spare.js';
 import { HASHER_NAME } from '../src/hasher/protocol.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';

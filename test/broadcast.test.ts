@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
-import { CHILD_NAME, SPARE_NAME } from '../src/child/socket-client-broadcast.js';
+import { CHILD_NAME, SPARE_NAME } from '../src/child/spare.js';
 import { SPARE_WAIT_MS } from '../src/parent/zygote.js';
 import { ZYGOTE_NAME } from '../src/zygote/zygote-process.js';
 import { childrenNamed, clientChildrenOf, descriptors, processName, ignoredSignals, isAlive, maskBit, processState, threadMasks } from './helpers/processes.js';

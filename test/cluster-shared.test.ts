@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CHILD_NAME, SPARE_NAME } from '../src/child/socket-client-broadcast.js';
+import { CHILD_NAME, SPARE_NAME } from '../src/child/spare.js';
 import { TestClient } from './helpers/client.js';
 import { ClusterFixture } from './helpers/cluster.js';
 import { pollUntil } from './helpers/poll.js';

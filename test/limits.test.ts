@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SPARE_NAME } from '../src/child/socket-client-broadcast.js';
+import { SPARE_NAME } from '../src/child/spare.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { childrenNamed, clientChildrenOf } from './helpers/processes.js';

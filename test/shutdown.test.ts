@@ -4,7 +4,7 @@
  * children), whether it stops on SIGTERM or is killed outright.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHILD_NAME, SPARE_NAME } from '../src/child/socket-client-broadcast.js';
+import { CHILD_NAME, SPARE_NAME } from '../src/child/spare.js';
 import { ZYGOTE_NAME } from '../src/zygote/zygote-process.js';
 import { closeClients, person } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';

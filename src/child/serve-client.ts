@@ -30,7 +30,7 @@ export const BUSY_READ_WAIT_US = 500;
  * wake once per batch of lines, not once per line. A wait that ends with nothing
  * (EAGAIN) switches back.
  */
-class ReadPacing {
+export class ReadPacing {
   private busy = false;
 
   constructor(private readonly fd: number) {}

@@ -7,28 +7,13 @@
  * uses nothing but synchronous addon calls: no timers, promises, console.log or
  * process.exit. Its buffers are made once, so it allocates nothing per message.
  */
-import type { ChildPlan, Framing } from '../contracts.js';
+import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
 import { becomeChild } from './become-child.js';
-import { makeInput, type Input, type LineRecords } from './input.js';
+import { makeInput } from './input.js';
 import { takeProxyHeader } from './proxy-header.js';
-import { CLIENT_READ_BYTES, serveClient } from './serve-client.js';
-import { dryRun } from './warm-up.js';
-import { serveWebClient } from './web-client.js';
-
-/** A child's name in ps, top and /proc/PID/comm; a spare's until it has a client. */
-export const CHILD_NAME = 'posix-client';
-export const SPARE_NAME = 'posix-spare';
-/** The byte that comes with a client's socket to a spare: how that client speaks... */
-export const HANDOFF_BYTE: Readonly<Record<Framing, number>> = { telnet: 1, websocket: 2 };
-/** ...with this bit set when the client is a trusted proxy (ChildPlan.expectProxyHeader). */
-export const HANDOFF_PROXY_BIT = 4;
-
-/** Serves the client in `plan.clientFd` as its framing says, to the end. */
-function serve(plan: ChildPlan, records: LineRecords, input: Input, chunk: Buffer): void {
-  if (plan.framing === 'websocket') serveWebClient(plan, records, chunk);
-  else serveClient(plan, records, input, chunk);
-}
+import { CLIENT_READ_BYTES } from './serve-client.js';
+import { CHILD_NAME, serve, serveSpare, SPARE_NAME } from './spare.js';
 
 /**
  * Runs the child's whole life and exits; never returns to the caller (or to the
@@ -58,17 +43,7 @@ export function runSpare(plan: ChildPlan, handoff: number): never {
   try {
     becomeChild({ parentPid: plan.parentPid, name: SPARE_NAME, closeFds: plan.closeFds });
     const { records, input } = makeInput(plan);
-    const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
-    if (!plan.trace) dryRun(input, records, chunk);
-    const byte = Buffer.alloc(16);
-    const message = posix.recvFd(handoff, byte);
-    posix.close(handoff);
-    if (message === null || message.fd === null) return posix._exit(0);
-    plan.clientFd = message.fd;
-    plan.framing = ((byte[0] ?? 0) & ~HANDOFF_PROXY_BIT) === HANDOFF_BYTE.websocket ? 'websocket' : 'telnet';
-    plan.expectProxyHeader = ((byte[0] ?? 0) & HANDOFF_PROXY_BIT) !== 0;
-    posix.setProcessName(CHILD_NAME);
-    if (takeProxyHeader(plan, records, chunk)) serve(plan, records, input, chunk);
+    serveSpare(plan, handoff, records, input, Buffer.allocUnsafe(CLIENT_READ_BYTES), posix.setProcessName);
   } catch {
     code = 1;
   }

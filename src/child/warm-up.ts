@@ -1,17 +1,19 @@
 /**
  * Warming the child's code up, so no child compiles or copies what it could share.
- * Two mechanisms live here, and two in src/parent/rehearsal.ts; all four use
- * SAMPLE_LINES:
+ * Two mechanisms live here and in ./spare.ts, and two in src/parent/rehearsal.ts;
+ * all four use SAMPLE_LINES:
  * - warmUpChildPath(): the parent runs the child's input path before any fork, so
- *   V8 optimises it once and every child inherits the result;
- * - dryRun(): a spare runs its input path once before its client comes, so the
- *   copy-on-write faults of that path are paid while nobody waits.
+ *   V8 optimises it once and every child inherits the result, then a spare's whole
+ *   life on a connection, so no child compiles any of it;
+ * - dryRun() (./spare.ts): a spare runs its input path once before its client comes,
+ *   so the copy-on-write faults of that path are paid while nobody waits.
  * Why each one is needed: docs/architecture.md, "The traps"; figures: docs/bench.md.
  */
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
-import { makeInput, type Input, type LineRecords } from './input.js';
-import { CLIENT_READ_BYTES, serveClient } from './serve-client.js';
+import { makeInput } from './input.js';
+import { CLIENT_READ_BYTES, ReadPacing } from './serve-client.js';
+import { HANDOFF_BYTE, HANDOFF_PROXY_BIT, serveSpare } from './spare.js';
 
 /**
  * What clients type, as the bytes a child reads: plain text, escape sequences,
@@ -29,6 +31,9 @@ export const SAMPLE_LINES: readonly string[] = [
   'x'.repeat(600),
   'x',
 ];
+
+/** What a trusted proxy sends first (PROXY protocol version 1), for the warm-up. */
+const WARM_UP_PROXY_HEADER = Buffer.from('PROXY TCP4 192.0.2.1 192.0.2.2 40000 23\r\n', 'latin1');
 
 /** Lines the parent runs through the child's code before the first fork. */
 const WARM_UP_LINES = 3_000;
@@ -65,35 +70,36 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
       records.flush();
       while (posix.read(readFd, sink) !== null); // keep the pipe from filling
     }
-    // Once through serveClient() itself, to end of stream: V8 compiles it here, not in
-    // every child just after its client arrived.
-    const [ours, theirs] = posix.socketpair();
-    try {
-      posix.write(theirs, stream, 0, 4096);
-      posix.shutdown(theirs, 'SHUT_WR');
-      plan.clientFd = ours;
-      serveClient(plan, records, input, chunk);
-    } finally {
-      posix.close(ours);
-      posix.close(theirs);
+    // Once through a spare's whole life on a connection, as a client's and as a trusted
+    // proxy's: the dry run, the socket handed over, the first look for a PROXY header, the
+    // reads to end of stream, the goodbye. Without this, V8 compiled each of those
+    // functions again in every child, after its client had arrived (docs/bench.md).
+    for (const proxy of [false, true]) {
+      const [ours, theirs] = posix.socketpair();
+      const [handoffOurs, handoffTheirs] = posix.socketpair();
+      try {
+        if (proxy) posix.write(theirs, WARM_UP_PROXY_HEADER);
+        posix.write(theirs, stream, 0, 4096);
+        posix.shutdown(theirs, 'SHUT_WR');
+        posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE.telnet | (proxy ? HANDOFF_PROXY_BIT : 0)]));
+        serveSpare(plan, handoffTheirs, records, input, chunk, () => {});
+        while (posix.read(readFd, sink) !== null);
+      } finally {
+        if (plan.clientFd !== -1) posix.close(plan.clientFd); // the copy the hand-off made
+        plan.clientFd = -1;
+        for (const fd of [ours, theirs, handoffOurs]) posix.close(fd);
+      }
     }
+    // A busy client's reads going quiet again (serveClient's pacing), which the socket
+    // above, read to its end, never does.
+    const [ours, theirs] = posix.socketpair();
+    const pacing = new ReadPacing(ours);
+    pacing.read(2);
+    pacing.quiet();
+    posix.close(ours);
+    posix.close(theirs);
   } finally {
     posix.close(readFd);
     posix.close(writeFd);
   }
-}
-
-/**
- * A spare's dry run, before its client exists: two lines through the input path into
- * the batch, which is then dropped (flood-control tokens too). The pages that path
- * writes (its objects and buffers, the stack) are shared with the zygote until written,
- * and each first write copies one: done now, that is not paid for after the client has
- * arrived.
- */
-export function dryRun(input: Input, records: LineRecords, chunk: Buffer): void {
-  // Lines of a typical length, so only the pages a typical first line writes are copied
-  // (each one more costs every idle client a page).
-  const length = chunk.write(`${SAMPLE_LINES[0] ?? ''}\r\n${'x'.repeat(200)}\r\n`, 'latin1');
-  input.feed(chunk, length);
-  records.discard();
 }

@@ -16,7 +16,7 @@
  * fork is quicker, and children share the same pages instead of stale copies.
  */
 import { readFileSync } from 'node:fs';
-import { HANDOFF_BYTE, HANDOFF_PROXY_BIT } from '../child/socket-client-broadcast.js';
+import { HANDOFF_BYTE, HANDOFF_PROXY_BIT } from '../child/spare.js';
 import * as posix from '../posix/index.js';
 import type { Framing } from '../contracts.js';
 import { MAX_SPARES_ASKED, runZygote, type PlanFor } from '../zygote/zygote-process.js';

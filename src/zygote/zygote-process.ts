@@ -39,13 +39,15 @@ export function runZygote(parentPid: number, closeFds: readonly number[], contro
   for (let wanted = 1; ; ) {
     for (; wanted > 0; wanted--) {
       const [parentEnd, spareEnd] = posix.socketpair();
+      // Made before the fork, so the zygote compiles the code that makes it, once.
+      const plan = planFor(-1, [controlFd, parentEnd]);
       let pid: number;
       try {
         pid = posix.forkSibling();
       } catch (error) {
         pid = (error as NodeJS.ErrnoException).errno ?? -1;
       }
-      if (pid === 0) runSpare(planFor(-1, [controlFd, parentEnd]), spareEnd);
+      if (pid === 0) runSpare(plan, spareEnd);
       posix.close(spareEnd);
       reply.writeInt32LE(pid, 0);
       try {

@@ -1,6 +1,6 @@
 /** Looks at processes through /proc: children, zombies, thread signal masks. */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { CHILD_NAME } from '../../src/child/socket-client-broadcast.js';
+import { CHILD_NAME } from '../../src/child/spare.js';
 
 function status(pid: number, tid = pid): string | null {
   try {
