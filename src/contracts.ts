@@ -105,7 +105,7 @@ export interface Storage {
   open(): void;
   /** The descriptors it holds, which a child must close. */
   fds(): number[];
-  /** The end of a loop turn: writes what was batched (history lines) in one transaction. */
+  /** The end of a loop turn: writes what was batched (history lines) in one transaction, when it is due. */
   flush(): void;
   close(): void;
 }

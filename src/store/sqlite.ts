@@ -15,6 +15,14 @@ export const DATABASE_FILE = 'posix-chat.db';
 export const HISTORY_KEPT_LINES = 200;
 /** Lines appended to a room between two trims of its older lines. */
 const TRIM_EVERY_LINES = 50;
+/**
+ * The loop's flush() writes history at most this often. Between two writes, a room's
+ * queued lines are capped at HISTORY_KEPT_LINES (older ones would be trimmed at once),
+ * so a busy room costs the database at most that many inserts a second, however fast
+ * it talks. A crash (SIGKILL, power) loses at most this much history; a clean stop
+ * loses none (close() writes what is queued).
+ */
+export const HISTORY_WRITE_INTERVAL_MS = 1000;
 /** How long a write waits for another process (the CLI) holding the lock, in ms. */
 const BUSY_TIMEOUT_MS = 200;
 
@@ -51,12 +59,14 @@ interface BanRow {
 export class SqliteStore implements MirrorStore {
   readonly location: string;
   private readonly db: Database.Database;
-  /** History lines waiting for flush(). */
-  private pending: [string, string][] = [];
+  /** History lines waiting to be written, by room: each at most HISTORY_KEPT_LINES once written. */
+  private pending = new Map<string, string[]>();
+  /** When history was last written (ms since the epoch). */
+  private writtenAt = 0;
   /** Lines appended per room since its last trim. */
   private readonly sinceTrim = new Map<string, number>();
   private descriptors: number[] = [];
-  /** flush() runs every loop turn with lines to write: its statements are compiled once. */
+  /** writeHistory() runs up to once a second: its statements are compiled once. */
   private readonly insertLine: Database.Statement;
   private readonly trimRoom: Database.Statement;
 
@@ -237,19 +247,24 @@ export class SqliteStore implements MirrorStore {
   // ----------------------------------------------------------------- history
 
   appendHistory(room: string, line: string): void {
-    this.pending.push([room, line]);
+    let lines = this.pending.get(room);
+    if (lines === undefined) this.pending.set(room, (lines = []));
+    lines.push(line);
+    // Lines older than the last HISTORY_KEPT_LINES would be trimmed as soon as written.
+    if (lines.length >= 2 * HISTORY_KEPT_LINES) lines.splice(0, lines.length - HISTORY_KEPT_LINES);
   }
 
   recentHistory(lines: number, rooms: number): Map<string, string[]> {
     const histories = new Map<string, string[]>();
     if (lines === 0) return histories;
+    this.writeHistory();
     const recent = this.db.prepare('SELECT room FROM history GROUP BY room ORDER BY max(id) DESC LIMIT ?').all(rooms) as { room: string }[];
     for (const { room } of recent.reverse()) histories.set(room, this.history(room, lines));
     return histories;
   }
 
   history(room: string, lines: number): string[] {
-    this.flush();
+    this.writeHistory();
     const rows = this.db.prepare('SELECT line FROM history WHERE room = ? ORDER BY id DESC LIMIT ?').all(room, lines) as { line: string }[];
     return rows.map((row) => row.line).reverse();
   }
@@ -267,14 +282,22 @@ export class SqliteStore implements MirrorStore {
 
   // ---------------------------------------------------------------- lifecycle
 
-  flush(): void {
-    if (this.pending.length === 0) return;
-    const lines = this.pending;
-    this.pending = [];
+  /** The loop's end of turn: writes the queued history if HISTORY_WRITE_INTERVAL_MS have passed since the last write. */
+  flush(now = Date.now()): void {
+    if (this.pending.size === 0 || now - this.writtenAt < HISTORY_WRITE_INTERVAL_MS) return;
+    this.writtenAt = now;
+    this.writeHistory();
+  }
+
+  /** Writes the queued history now, in one transaction. */
+  private writeHistory(): void {
+    if (this.pending.size === 0) return;
+    const rooms = this.pending;
+    this.pending = new Map();
     this.db.transaction(() => {
-      for (const [room, line] of lines) {
-        this.insertLine.run(room, line);
-        const count = (this.sinceTrim.get(room) ?? 0) + 1;
+      for (const [room, queued] of rooms) {
+        for (const line of queued.slice(-HISTORY_KEPT_LINES)) this.insertLine.run(room, line);
+        const count = (this.sinceTrim.get(room) ?? 0) + Math.min(queued.length, HISTORY_KEPT_LINES);
         if (count < TRIM_EVERY_LINES) {
           this.sinceTrim.set(room, count);
           continue;
@@ -287,7 +310,7 @@ export class SqliteStore implements MirrorStore {
 
   close(): void {
     if (!this.db.open) return;
-    this.flush();
+    this.writeHistory();
     this.db.close();
     this.descriptors = [];
   }

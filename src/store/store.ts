@@ -4,7 +4,7 @@
  * names a database; src/store/sqlite.ts is the embedded implementation. Types only.
  *
  * Every call is synchronous and small (one indexed row or a bounded list): the parent's
- * loop calls them between two sends. Writes of history lines are batched until flush().
+ * loop calls them between two sends. Writes of history lines are batched until a flush() finds them due.
  */
 
 export type Role = 'operator' | 'user';
@@ -85,7 +85,7 @@ export interface Store {
   /** The last `limit` audit entries, oldest first. */
   auditLog(limit: number): AuditEntry[];
 
-  /** Writes what is queued (one transaction). */
+  /** The end of a loop turn: writes what is queued (one transaction) when it is due (SQLite: once a second at most). */
   flush(): void;
   close(): void;
 }
