@@ -136,13 +136,28 @@ function line(sender: number, seq: number, bytes: number, tag: string): string {
  *   a child per client); then `onReady` runs and the clock starts.
  */
 export async function runLoad(options: LoadOptions, settled: () => Promise<void>, window?: Window): Promise<LoadResult> {
+  const [result] = await runBursts(options, settled, [window ?? NO_WINDOW]);
+  return result as LoadResult;
+}
+
+const NO_WINDOW: Window = { start() {}, end() {} };
+
+/**
+ * The same load once per window, over the same connections: the first measures clients
+ * that have just connected (for posix-chat, children that have just been forked), the
+ * next ones clients that have talked before. One result per window.
+ */
+export async function runBursts(options: LoadOptions, settled: () => Promise<void>, windows: Window[]): Promise<LoadResult[]> {
   const { clients: count, lines, bytes, rate } = options;
   const tag = options.mark ?? DEFAULT_MARK;
   const sockets: net.Socket[] = [];
   for (let i = 0; i < count; i++) sockets.push(await connect(options.port));
-  // counts[receiver][sender * lines + seq]
-  const counts = sockets.map(() => new Uint8Array(count * lines));
-  const latencyMs = new Float64Array(count * (count - 1) * lines);
+  // Each round's lines are numbered on from the last round's: seq = round * lines + k.
+  // counts[receiver][sender * total + seq]
+  const total = lines * windows.length;
+  const counts = sockets.map(() => new Uint8Array(count * total));
+  let round = 0;
+  let latencyMs = new Float64Array(count * (count - 1) * lines);
   let latencies = 0;
   let deliveries = 0;
   let duplicated = 0;
@@ -151,12 +166,12 @@ export async function runLoad(options: LoadOptions, settled: () => Promise<void>
     const seen = counts[receiver] as Uint8Array;
     let at = 0;
     const reader = new MarkReader((sender, seq, sentMs) => {
-      if (sender >= count || seq >= lines) return; // not this round's
-      const index = sender * lines + seq;
+      if (sender >= count || seq >= total) return; // not this load's
+      const index = sender * total + seq;
       if ((seen[index] as number) > 0) duplicated++;
-      else deliveries++;
+      else if (Math.floor(seq / lines) === round) deliveries++;
       seen[index] = Math.min(255, (seen[index] as number) + 1);
-      if (latencies < latencyMs.length) latencyMs[latencies++] = at - sentMs;
+      if (latencies < latencyMs.length && Math.floor(seq / lines) === round) latencyMs[latencies++] = at - sentMs;
       lastDelivery = at;
     }, tag);
     socket.on('data', (chunk: Buffer) => {
@@ -168,43 +183,52 @@ export async function runLoad(options: LoadOptions, settled: () => Promise<void>
   await settled();
   // Let every server greet every client before the clock starts.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  window?.start();
-  const expected = count * (count - 1) * lines;
-  const firstSend = now();
-  if (rate === 0) {
-    if (options.burstWrites === 'all') {
-      sockets.forEach((socket, sender) => {
-        let burst = '';
-        for (let seq = 0; seq < lines; seq++) burst += line(sender, seq, bytes, tag);
-        socket.write(burst);
-      });
+  const results: LoadResult[] = [];
+  for (const window of windows) {
+    if (round > 0) await new Promise((resolve) => setTimeout(resolve, 200)); // the last round's stragglers
+    [latencies, deliveries, duplicated] = [0, 0, 0];
+    latencyMs = new Float64Array(count * (count - 1) * lines);
+    const first = round * lines;
+    window.start();
+    const expected = count * (count - 1) * lines;
+    const firstSend = now();
+    if (rate === 0) {
+      if (options.burstWrites === 'all') {
+        sockets.forEach((socket, sender) => {
+          let burst = '';
+          for (let seq = first; seq < first + lines; seq++) burst += line(sender, seq, bytes, tag);
+          socket.write(burst);
+        });
+      } else {
+        // Round-robin, line by line: every client is sending at once, as in a busy room.
+        for (let seq = first; seq < first + lines; seq++) sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes, tag)));
+      }
     } else {
-      // Round-robin, line by line: every client is sending at once, as in a busy room.
-      for (let seq = 0; seq < lines; seq++) sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes, tag)));
+      for (let k = 0; k < lines; k++) {
+        const due = firstSend + (k * 1000) / rate;
+        while (now() < due) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - now() - 1)));
+        sockets.forEach((socket, sender) => socket.write(line(sender, first + k, bytes, tag)));
+      }
     }
-  } else {
-    for (let seq = 0; seq < lines; seq++) {
-      const due = firstSend + (seq * 1000) / rate;
-      while (now() < due) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - now() - 1)));
-      sockets.forEach((socket, sender) => socket.write(line(sender, seq, bytes, tag)));
-    }
+    const deadline = now() + options.drainTimeoutMs;
+    while (deliveries < expected && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    window.end();
+    const lost = expected - deliveries;
+    // A delivery that never came counts in the latencies, as slower than any that did.
+    const counted = Math.min(latencyMs.length, latencies + lost);
+    latencyMs.fill(Infinity, latencies, counted);
+    results.push({
+      deliveries,
+      expected,
+      lost,
+      duplicated,
+      seconds: (lastDelivery - firstSend) / 1000,
+      latencyMs: latencyMs.subarray(0, counted),
+    });
+    round++;
   }
-  const deadline = now() + options.drainTimeoutMs;
-  while (deliveries < expected && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-  window?.end();
   for (const socket of sockets) socket.destroy();
-  const lost = expected - deliveries;
-  // A delivery that never came counts in the latencies, as slower than any that did.
-  const counted = Math.min(latencyMs.length, latencies + lost);
-  latencyMs.fill(Infinity, latencies, counted);
-  return {
-    deliveries,
-    expected,
-    lost,
-    duplicated,
-    seconds: (lastDelivery - firstSend) / 1000,
-    latencyMs: latencyMs.subarray(0, counted),
-  };
+  return results;
 }
 
 /** Hooks around the part of a step that is measured: a CPU meter starts and stops here. */
