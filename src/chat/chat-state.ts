@@ -38,6 +38,9 @@ export abstract class ChatState implements ChatCore {
   protected readonly cluster: ClusterPort | null;
   protected guests = 0;
   protected readonly now: () => Date;
+  /** stamp()'s minute (since the epoch) and its text. */
+  private stampMinute = NaN;
+  private stampText = '';
 
   constructor(protected readonly options: ChatOptions) {
     this.now = options.now ?? systemClock;
@@ -67,7 +70,7 @@ export abstract class ChatState implements ChatCore {
   protected publicLine(member: Member, text: string, me: boolean): void {
     const line = this.stamp() + lineBody(member.nick, text, me);
     this.remember(member.room.name, line);
-    if ((this.ignored.get(member.nick.toLowerCase()) ?? 0) > 0) this.toRoomUnignored(member, line);
+    if (this.ignored.size > 0 && (this.ignored.get(member.nick.toLowerCase()) ?? 0) > 0) this.toRoomUnignored(member, line);
     else this.toRoom(member.room, line, member);
     this.cluster?.publish({ k: 'line', room: member.room.name, nick: member.nick, text, me });
   }
@@ -169,10 +172,20 @@ export abstract class ChatState implements ChatCore {
     return nicks;
   }
 
+  /**
+   * `[HH:MM] `, local time, made once a minute: every line starts with it, and reading
+   * the hour goes through the time zone each time. (A zone's offset is whole minutes, so
+   * its minutes turn over with the epoch's.)
+   */
   protected stamp(): string {
     if (!this.options.timestamps) return '';
     const now = this.now();
-    return `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
+    const minute = Math.floor(now.getTime() / 60_000);
+    if (minute !== this.stampMinute) {
+      this.stampMinute = minute;
+      this.stampText = `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
+    }
+    return this.stampText;
   }
 
   /** A line about someone, for a room: `[HH:MM] *** alice joined #lobby`; no user's line looks like it (ANNOUNCEMENT_PREFIX). */
