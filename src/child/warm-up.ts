@@ -9,8 +9,9 @@
  *   so the copy-on-write faults of that path are paid while nobody waits.
  * Why each one is needed: docs/architecture.md, "The traps"; figures: docs/bench.md.
  */
-import type { ChildPlan } from '../contracts.js';
+import type { ChildPlan, Framing } from '../contracts.js';
 import * as posix from '../posix/index.js';
+import { Opcode } from '../protocol/websocket.js';
 import { makeInput } from './input.js';
 import { CLIENT_READ_BYTES, ReadPacing } from './serve-client.js';
 import { HANDOFF_BYTE, HANDOFF_PROXY_BIT, serveSpare } from './spare.js';
@@ -70,18 +71,24 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
       records.flush();
       while (posix.read(readFd, sink) !== null); // keep the pipe from filling
     }
-    // Once through a spare's whole life on a connection, as a client's and as a trusted
-    // proxy's: the dry run, the socket handed over, the first look for a PROXY header, the
-    // reads to end of stream, the goodbye. Without this, V8 compiled each of those
+    // Once through a spare's whole life on a connection, as a telnet client's and as a
+    // trusted proxy's: the dry run, the socket handed over, the first look for a PROXY
+    // header, the reads to end of stream, the goodbye. Without this, V8 compiled each of those
     // functions again in every child, after its client had arrived (docs/bench.md).
-    for (const proxy of [false, true]) {
+    // With --web-port, a browser's too: a page's head, the WebSocket handshake, a message,
+    // a ping and a close.
+    const lives: [Framing, boolean, Buffer][] = [
+      ['telnet', false, stream.subarray(0, 4096)],
+      ['telnet', true, Buffer.concat([WARM_UP_PROXY_HEADER, stream.subarray(0, 4096)])],
+    ];
+    if (plan.web !== null) lives.push(['websocket', false, webClientStream()]);
+    for (const [framing, proxy, bytes] of lives) {
       const [ours, theirs] = posix.socketpair();
       const [handoffOurs, handoffTheirs] = posix.socketpair();
       try {
-        if (proxy) posix.write(theirs, WARM_UP_PROXY_HEADER);
-        posix.write(theirs, stream, 0, 4096);
+        posix.write(theirs, bytes);
         posix.shutdown(theirs, 'SHUT_WR');
-        posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE.telnet | (proxy ? HANDOFF_PROXY_BIT : 0)]));
+        posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE[framing] | (proxy ? HANDOFF_PROXY_BIT : 0)]));
         serveSpare(plan, handoffTheirs, records, input, chunk, () => {});
         while (posix.read(readFd, sink) !== null);
       } finally {
@@ -102,4 +109,29 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
     posix.close(readFd);
     posix.close(writeFd);
   }
+}
+
+/** One frame as a browser sends it: final, masked (RFC 6455 section 5.3), a payload under 126 bytes. */
+function maskedFrame(opcode: number, payload: Buffer): Buffer {
+  const mask = [0x12, 0x34, 0x56, 0x78];
+  const frame = Buffer.alloc(6 + payload.length);
+  frame[0] = 0x80 | opcode;
+  frame[1] = 0x80 | payload.length;
+  frame.set(mask, 2);
+  for (let i = 0; i < payload.length; i++) frame[6 + i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
+  return frame;
+}
+
+/** What the warm-up's browser sends a web child. */
+function webClientStream(): Buffer {
+  const requests =
+    'HEAD / HTTP/1.1\r\nHost: warm-up\r\n\r\n' +
+    'GET /ws HTTP/1.1\r\nHost: warm-up\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+  return Buffer.concat([
+    Buffer.from(requests, 'latin1'),
+    maskedFrame(Opcode.text, Buffer.from(`${SAMPLE_LINES[0] ?? ''}\r\n${SAMPLE_LINES[2] ?? ''}`, 'latin1')),
+    maskedFrame(Opcode.ping, Buffer.from('warm-up')),
+    maskedFrame(Opcode.close, Buffer.from([0x03, 0xe8])), // 1000, normal
+  ]);
 }
