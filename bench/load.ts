@@ -36,8 +36,13 @@ export interface LoadResult {
   latencyMs: Float64Array;
 }
 
-/** Each line starts `~B<sender>:<seq>:<sent ms>~` and is padded to the line size. */
-const DEFAULT_MARK = '~B';
+/**
+ * Letters of this run's own, in every mark: posix-chat keeps a room's history in its data
+ * directory and shows newcomers its last lines, some perhaps from an earlier run's load.
+ */
+export const RUN_TAG = Array.from({ length: 3 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
+/** Each line starts `~B<run tag><sender>:<seq>:<sent ms>~` and is padded to the line size. */
+const DEFAULT_MARK = `~B${RUN_TAG}`;
 const COLON = 0x3a;
 const TILDE = 0x7e;
 const DOT = 0x2e;
@@ -158,20 +163,23 @@ export async function runBursts(options: LoadOptions, settled: () => Promise<voi
   const counts = sockets.map(() => new Uint8Array(count * total));
   let round = 0;
   let latencyMs = new Float64Array(count * (count - 1) * lines);
-  let latencies = 0;
-  let deliveries = 0;
-  let duplicated = 0;
-  let lastDelivery = 0;
+  // This round's counts; each round starts them at 0.
+  let latencies: number;
+  let deliveries: number;
+  let duplicated: number;
+  let lastDelivery: number;
   sockets.forEach((socket, receiver) => {
     const seen = counts[receiver] as Uint8Array;
     let at = 0;
     const reader = new MarkReader((sender, seq, sentMs) => {
       if (sender >= count || seq >= total) return; // not this load's
       const index = sender * total + seq;
-      if ((seen[index] as number) > 0) duplicated++;
-      else if (Math.floor(seq / lines) === round) deliveries++;
+      const twice = (seen[index] as number) > 0;
       seen[index] = Math.min(255, (seen[index] as number) + 1);
-      if (latencies < latencyMs.length && Math.floor(seq / lines) === round) latencyMs[latencies++] = at - sentMs;
+      if (Math.floor(seq / lines) !== round) return; // a late line of an earlier round: counted there as lost
+      if (twice) duplicated++;
+      else deliveries++;
+      if (latencies < latencyMs.length) latencyMs[latencies++] = at - sentMs;
       lastDelivery = at;
     }, tag);
     socket.on('data', (chunk: Buffer) => {
@@ -186,7 +194,7 @@ export async function runBursts(options: LoadOptions, settled: () => Promise<voi
   const results: LoadResult[] = [];
   for (const window of windows) {
     if (round > 0) await new Promise((resolve) => setTimeout(resolve, 200)); // the last round's stragglers
-    [latencies, deliveries, duplicated] = [0, 0, 0];
+    [latencies, deliveries, duplicated, lastDelivery] = [0, 0, 0, 0];
     latencyMs = new Float64Array(count * (count - 1) * lines);
     const first = round * lines;
     window.start();

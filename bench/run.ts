@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { percentile, runBursts, runJoins, runLoad, runStorm } from './load.js';
+import { percentile, RUN_TAG, runBursts, runJoins, runLoad, runStorm } from './load.js';
 import { clientChildPids, minorFaults, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
 import { raiseOwnFileLimit, runScale } from './scale.js';
@@ -100,7 +100,7 @@ async function warmUp(name: Server, server: Started, load: { clients: number; li
     const before = minorFaults(server.pid);
     await runLoad(
       // A mark of its own each round: posix-chat shows a newcomer the room's last lines, the last round's.
-      { port: server.port, clients: load.clients, lines: load.lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: load.writes, mark: `~W${String.fromCharCode(97 + round)}` },
+      { port: server.port, clients: load.clients, lines: load.lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: load.writes, mark: `~W${RUN_TAG}${String.fromCharCode(97 + round)}` },
       settled(name, server, load.clients),
     );
     const deadline = Date.now() + 10_000;

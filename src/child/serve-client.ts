@@ -1,7 +1,7 @@
 /**
  * The child's read loop: read the client until it goes, passing every line on as
  * records, then say goodbye (`disc`). Shared by the per-connection child and the
- * parent's warm-up, which runs it once before the first fork.
+ * parent's warm-up, which runs it (through a spare's life) before the first fork.
  */
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';

@@ -51,10 +51,14 @@ export function dryRun(input: Input, records: LineRecords, chunk: Buffer): void 
  * client (it renames itself); the warm-up passes a function that does nothing.
  */
 export function serveSpare(plan: ChildPlan, handoff: number, records: LineRecords, input: Input, chunk: Buffer, named: (name: string) => void): void {
-  if (!plan.trace) dryRun(input, records, chunk);
   const byte = Buffer.alloc(16);
-  const message = posix.recvFd(handoff, byte);
-  posix.close(handoff);
+  let message: posix.ReceivedMessage | null;
+  try {
+    if (!plan.trace) dryRun(input, records, chunk);
+    message = posix.recvFd(handoff, byte);
+  } finally {
+    posix.close(handoff);
+  }
   if (message === null || message.fd === null) return;
   plan.clientFd = message.fd;
   plan.framing = ((byte[0] ?? 0) & ~HANDOFF_PROXY_BIT) === HANDOFF_BYTE.websocket ? 'websocket' : 'telnet';

@@ -12,7 +12,7 @@
 import type { ChildPlan, Framing } from '../contracts.js';
 import * as posix from '../posix/index.js';
 import { Opcode } from '../protocol/websocket.js';
-import { makeInput } from './input.js';
+import { makeInput, type Input, type LineRecords } from './input.js';
 import { CLIENT_READ_BYTES, ReadPacing } from './serve-client.js';
 import { HANDOFF_BYTE, HANDOFF_PROXY_BIT, serveSpare } from './spare.js';
 
@@ -45,7 +45,7 @@ const WARM_UP_LINES = 3_000;
  * the result. Otherwise each child would compile it anew (synchronously, under
  * --single-threaded) and allocate as it goes. The input varies (lengths, bytes, CRCs,
  * telnet commands) so the optimised code has seen what real clients send and no
- * child hits a deoptimisation.
+ * child hits a deoptimisation. Then a spare's whole life, on socketpairs.
  *
  * @param planFor the server's own plan factory, so the objects have the same shape as a child's
  */
@@ -53,61 +53,96 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
   const [readFd, writeFd] = posix.pipe();
   posix.setNonBlocking(readFd, true);
   const sink = Buffer.allocUnsafe(64 * 1024);
+  const drain = (): void => {
+    while (posix.read(readFd, sink) !== null); // keep the pipe from filling
+  };
   const plan = planFor(writeFd);
   plan.trace = false; // the same object shape as a child's plan, but quiet
+  // Flood control of the same shape as a child's, but one that never runs dry, so every
+  // line goes all the way to the pipe; the real limit gets a flood of its own below.
+  const rateLimit = plan.rateLimit;
+  if (rateLimit !== null) plan.rateLimit = { perSecond: Number.MAX_SAFE_INTEGER, burst: Number.MAX_SAFE_INTEGER };
   try {
-    const { records, input } = makeInput(plan);
     let text = '';
     for (let i = 0; i < WARM_UP_LINES; i++) text += `${i} ${SAMPLE_LINES[i % SAMPLE_LINES.length] ?? ''}${i % 3 === 0 ? '\n' : '\r\n'}`;
     const stream = Buffer.from(text, 'latin1');
-    // Reads of every size a child meets, up to a full buffer of many lines: code that
-    // only ever saw short reads is deoptimised by the first long one, in each child.
-    const sizes = [1, 13, 100, 700, 2000, CLIENT_READ_BYTES];
     const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
-    for (let at = 0, turn = 0; at < stream.length; turn++) {
-      const length = stream.copy(chunk, 0, at, at + (sizes[turn % sizes.length] ?? 1));
-      at += length;
-      input.feed(chunk, length);
-      records.flush();
-      while (posix.read(readFd, sink) !== null); // keep the pipe from filling
-    }
-    // Once through a spare's whole life on a connection, as a telnet client's and as a
-    // trusted proxy's: the dry run, the socket handed over, the first look for a PROXY
-    // header, the reads to end of stream, the goodbye. Without this, V8 compiled each of those
-    // functions again in every child, after its client had arrived (docs/bench.md).
-    // With --web-port, a browser's too: a page's head, the WebSocket handshake, a message,
-    // a ping and a close.
-    const lives: [Framing, boolean, Buffer][] = [
-      ['telnet', false, stream.subarray(0, 4096)],
-      ['telnet', true, Buffer.concat([WARM_UP_PROXY_HEADER, stream.subarray(0, 4096)])],
-    ];
-    if (plan.web !== null) lives.push(['websocket', false, webClientStream()]);
-    for (const [framing, proxy, bytes] of lives) {
-      const [ours, theirs] = posix.socketpair();
-      const [handoffOurs, handoffTheirs] = posix.socketpair();
-      try {
-        posix.write(theirs, bytes);
-        posix.shutdown(theirs, 'SHUT_WR');
-        posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE[framing] | (proxy ? HANDOFF_PROXY_BIT : 0)]));
-        serveSpare(plan, handoffTheirs, records, input, chunk, () => {});
-        while (posix.read(readFd, sink) !== null);
-      } finally {
-        if (plan.clientFd !== -1) posix.close(plan.clientFd); // the copy the hand-off made
-        plan.clientFd = -1;
-        for (const fd of [ours, theirs, handoffOurs]) posix.close(fd);
-      }
-    }
-    // A busy client's reads going quiet again (serveClient's pacing), which the socket
-    // above, read to its end, never does.
+    feedInReads(makeInput(plan), stream, chunk, drain);
+    // A flooder, with the server's own limit: throttled, then told to go.
+    if (rateLimit !== null) feedInReads(makeInput({ ...plan, rateLimit }), stream, chunk, drain);
+    for (const [framing, proxy, bytes] of lives(plan, stream.subarray(0, 4096))) liveOnce(plan, framing, proxy, bytes, chunk, drain);
+    // A busy client's reads going quiet again (serveClient's pacing), which a socket read
+    // to its end, as above, never does.
     const [ours, theirs] = posix.socketpair();
-    const pacing = new ReadPacing(ours);
-    pacing.read(2);
-    pacing.quiet();
-    posix.close(ours);
-    posix.close(theirs);
+    try {
+      const pacing = new ReadPacing(ours);
+      pacing.read(2);
+      pacing.quiet();
+    } finally {
+      posix.close(ours);
+      posix.close(theirs);
+    }
   } finally {
     posix.close(readFd);
     posix.close(writeFd);
+  }
+}
+
+/**
+ * Feeds `stream` to a fresh input in reads of every size a child meets, up to a full
+ * buffer of many lines: code that only ever saw short reads is deoptimised by the first
+ * long one, in each child.
+ */
+function feedInReads({ records, input }: { records: LineRecords; input: Input }, stream: Buffer, chunk: Buffer, drain: () => void): void {
+  const sizes = [1, 13, 100, 700, 2000, CLIENT_READ_BYTES];
+  for (let at = 0, turn = 0; at < stream.length; turn++) {
+    const length = stream.copy(chunk, 0, at, at + (sizes[turn % sizes.length] ?? 1));
+    at += length;
+    input.feed(chunk, length);
+    records.flush();
+    drain();
+  }
+}
+
+/**
+ * The lives a spare can lead, as what its peer sends, each message a write() of its own
+ * (the socketpair keeps message boundaries; a proxy's header comes alone, as it would):
+ * a telnet client's, one behind a trusted proxy, and with --web-port a browser's (a
+ * page's head, the WebSocket handshake, a message, a ping and a close).
+ */
+function lives(plan: ChildPlan, telnet: Buffer): [Framing, boolean, Buffer[]][] {
+  const all: [Framing, boolean, Buffer[]][] = [
+    ['telnet', false, [telnet]],
+    ['telnet', true, [WARM_UP_PROXY_HEADER, telnet]],
+  ];
+  if (plan.web !== null) all.push(['websocket', false, [webClientStream()]]);
+  return all;
+}
+
+/**
+ * One spare's life, from its dry run to its goodbye, on socketpairs: the client's socket
+ * handed over as the parent hands it, the first look for a PROXY header, the reads to end
+ * of stream. Without this, V8 compiled each of those functions again in every child,
+ * after its client had arrived (docs/bench.md, "Where the burst cost went").
+ */
+function liveOnce(plan: ChildPlan, framing: Framing, proxy: boolean, messages: Buffer[], chunk: Buffer, drain: () => void): void {
+  const opened: number[] = [];
+  try {
+    const [ours, theirs] = posix.socketpair();
+    opened.push(ours, theirs);
+    const [handoffOurs, handoffTheirs] = posix.socketpair();
+    opened.push(handoffOurs, handoffTheirs);
+    for (const message of messages) posix.write(theirs, message);
+    posix.shutdown(theirs, 'SHUT_WR');
+    posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE[framing] | (proxy ? HANDOFF_PROXY_BIT : 0)]));
+    const { records, input } = makeInput(plan);
+    opened.pop(); // serveSpare closes the hand-off socket it is given, whatever happens
+    serveSpare(plan, handoffTheirs, records, input, chunk, () => {});
+    drain();
+  } finally {
+    if (plan.clientFd !== -1) posix.close(plan.clientFd); // the copy the hand-off made
+    plan.clientFd = -1;
+    for (const fd of opened) posix.close(fd);
   }
 }
 

@@ -333,7 +333,11 @@ export class SocketServerBroadcast extends SocketServer {
     this.children.stopAll();
     this.pipe?.close();
     this.flushStorage();
-    this.options.storage?.close();
+    try {
+      this.options.storage?.close(); // writes what is still queued
+    } catch (error) {
+      this.storageErrors.error(`storage: ${messageOf(error)}`);
+    }
     this.options.log.info('stopped');
   }
 

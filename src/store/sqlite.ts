@@ -19,8 +19,9 @@ const TRIM_EVERY_LINES = 50;
  * The loop's flush() writes history at most this often. Between two writes, a room's
  * queued lines are capped at HISTORY_KEPT_LINES (older ones would be trimmed at once),
  * so a busy room costs the database at most that many inserts a second, however fast
- * it talks. A crash (SIGKILL, power) loses at most this much history; a clean stop
- * loses none (close() writes what is queued).
+ * it talks. A crash (SIGKILL, power) loses the lines since the last write: about two
+ * seconds at most, as an idle loop turns once a second; a clean stop loses none
+ * (close() writes what is queued).
  */
 export const HISTORY_WRITE_INTERVAL_MS = 1000;
 /** How long a write waits for another process (the CLI) holding the lock, in ms. */
@@ -61,8 +62,8 @@ export class SqliteStore implements MirrorStore {
   private readonly db: Database.Database;
   /** History lines waiting to be written, by room: each at most HISTORY_KEPT_LINES once written. */
   private pending = new Map<string, string[]>();
-  /** When history was last written (ms since the epoch). */
-  private writtenAt = 0;
+  /** When history was last written (ms, on the monotonic clock: a clock set back must not stop the writes). */
+  private writtenAt = -Infinity;
   /** Lines appended per room since its last trim. */
   private readonly sinceTrim = new Map<string, number>();
   private descriptors: number[] = [];
@@ -247,8 +248,11 @@ export class SqliteStore implements MirrorStore {
   // ----------------------------------------------------------------- history
 
   appendHistory(room: string, line: string): void {
-    let lines = this.pending.get(room);
-    if (lines === undefined) this.pending.set(room, (lines = []));
+    // Taken out and put back: the map's order is then the rooms' order of last activity,
+    // the order their lines get ids in, which recentHistory() sorts rooms by.
+    const lines = this.pending.get(room) ?? [];
+    this.pending.delete(room);
+    this.pending.set(room, lines);
     lines.push(line);
     // Lines older than the last HISTORY_KEPT_LINES would be trimmed as soon as written.
     if (lines.length >= 2 * HISTORY_KEPT_LINES) lines.splice(0, lines.length - HISTORY_KEPT_LINES);
@@ -283,7 +287,7 @@ export class SqliteStore implements MirrorStore {
   // ---------------------------------------------------------------- lifecycle
 
   /** The loop's end of turn: writes the queued history if HISTORY_WRITE_INTERVAL_MS have passed since the last write. */
-  flush(now = Date.now()): void {
+  flush(now = performance.now()): void {
     if (this.pending.size === 0 || now - this.writtenAt < HISTORY_WRITE_INTERVAL_MS) return;
     this.writtenAt = now;
     this.writeHistory();
@@ -310,8 +314,11 @@ export class SqliteStore implements MirrorStore {
 
   close(): void {
     if (!this.db.open) return;
-    this.writeHistory();
-    this.db.close();
+    try {
+      this.writeHistory();
+    } finally {
+      this.db.close();
+    }
     this.descriptors = [];
   }
 }

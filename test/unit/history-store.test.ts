@@ -61,6 +61,17 @@ describe('history in the SQLite store', () => {
     ]);
   });
 
+  it('orders rooms by their last line, whichever spoke first in a batch', () => {
+    const { store } = open();
+    store.flush(1_000_000);
+    store.appendHistory('#a', 'a0');
+    store.appendHistory('#b', 'b0');
+    store.appendHistory('#a', 'a1'); // #a spoke last
+    store.flush(1_000_000 + HISTORY_WRITE_INTERVAL_MS);
+    expect([...store.recentHistory(10, 1).keys()]).toEqual(['#a']);
+    expect([...store.recentHistory(10, 2).keys()]).toEqual(['#b', '#a']); // oldest first
+  });
+
   it('keeps only the last lines of a room that talks faster than the writes', () => {
     const { store, rowsOnDisk } = open();
     const lines = Array.from({ length: 5 * HISTORY_KEPT_LINES + 7 }, (_, i) => `line ${i}`);

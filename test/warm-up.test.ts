@@ -1,0 +1,83 @@
+/**
+ * What the parent's warm-up is for: no child compiles code of its own. A function V8
+ * has not compiled before the zygote is forked is parsed and compiled again in every
+ * child, writing heap pages the child shared with the zygote (docs/bench.md, "Where
+ * the burst cost went"). V8's function log (--log-function-events), which the parent
+ * and every process forked from it append to one file, records each parse: a function
+ * each child parses appears once per child. Clients connect over telnet and over the
+ * web port's WebSocket, CLIENTS of each, talk and leave; only the two functions a child
+ * cannot run before its fork may be parsed that often: runSpare(), whose first call
+ * makes the process a child, and _exit().
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { join } from './helpers/client.js';
+import { pollUntil } from './helpers/poll.js';
+import { childrenNamed } from './helpers/processes.js';
+import { startServer, stopAllServers } from './helpers/server.js';
+import { webPortOf } from './helpers/websocket.js';
+import { CHILD_NAME } from '../src/child/spare.js';
+
+/** Clients of each kind: a function each child of a kind compiles is parsed this many times, or more. */
+const CLIENTS = 3;
+/** The functions each child compiles, by design (see the top of this file). */
+const EVERY_CHILD_COMPILES = ['_exit', 'runSpare'];
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await stopAllServers();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** How many times V8 parsed each function, from its log: `function,parse-function,SCRIPT,START,END,TIME,TIMESTAMP,NAME`. */
+function parsesByFunction(log: string): Map<string, number> {
+  const parses = new Map<string, number>();
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('function,parse-function,')) continue;
+    const fields = line.split(',');
+    const key = `${fields.at(-1) ?? ''} (script ${fields[2] ?? ''}, at ${fields[3] ?? ''})`;
+    parses.set(key, (parses.get(key) ?? 0) + 1);
+  }
+  return parses;
+}
+
+describe('the warm-up before the first fork', () => {
+  it('leaves no function for the children to compile but runSpare and _exit', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'posix-chat-v8log-'));
+    dirs.push(dir);
+    const logFile = path.join(dir, 'v8.log');
+    const server = await startServer(['--web-port', '0'], {}, [], ['--log-function-events', `--logfile=${logFile}`, '--no-logfile-per-isolate']);
+
+    const telnet = [];
+    for (let i = 0; i < CLIENTS; i++) telnet.push(await join(server));
+    const web: { ws: WebSocket; text: () => string }[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${webPortOf(server.stdout())}/ws`);
+      let text = '';
+      ws.on('message', (data: Buffer) => (text += data.toString('utf8')));
+      ws.on('error', () => {});
+      await new Promise<void>((resolve) => ws.once('open', () => resolve()));
+      await pollUntil(() => text.includes('Type /help'), 5_000, 'a web client welcomed');
+      web.push({ ws, text: () => text });
+    }
+    await pollUntil(() => childrenNamed(server.pid, CHILD_NAME).length === 2 * CLIENTS, 5_000, 'a child per client');
+
+    // Every client says something (a paste of lines on telnet, within the default flood
+    // control), everyone hears it, then all leave.
+    for (const [i, client] of telnet.entries()) client.send(`line ${i}\r\n${`more ${i}\r\n`.repeat(5)}`);
+    for (const [i, client] of web.entries()) client.ws.send(`from the web ${i}`);
+    const last = `from the web ${CLIENTS - 1}`;
+    for (const client of telnet) await client.waitFor(last);
+    for (const client of web) await pollUntil(() => client.text().includes(`more ${CLIENTS - 1}`), 5_000, 'the telnet lines on the web');
+    for (const client of telnet) client.close();
+    for (const client of web) client.ws.close();
+    await pollUntil(() => childrenNamed(server.pid, CHILD_NAME).length === 0, 10_000, 'every child gone');
+
+    const parsedByEveryChild = [...parsesByFunction(readFileSync(logFile, 'latin1'))].filter(([, count]) => count >= CLIENTS).map(([key]) => key);
+    const names = parsedByEveryChild.map((key) => key.slice(0, key.indexOf(' (script')) || '(anonymous)').sort();
+    expect(names, `parsed in every child: ${parsedByEveryChild.join('; ')}`).toEqual(EVERY_CHILD_COMPILES);
+  });
+});
