@@ -48,7 +48,7 @@ describe('bench: MarkReader', () => {
     for (let cut1 = 0; cut1 <= stream.length; cut1 += 3) {
       for (let cut2 = cut1; cut2 <= stream.length; cut2 += 7) {
         const marks: number[][] = [];
-        const reader = new MarkReader((sender, seq, ms) => marks.push([sender, seq, ms]));
+        const reader = new MarkReader((sender, seq, ms) => marks.push([sender, seq, ms]), '~B');
         for (const [from, to] of [[0, cut1], [cut1, cut2], [cut2, stream.length]] as const) reader.push(stream.subarray(from, to));
         expect(marks.length, `cut at ${cut1}, ${cut2}`).toBe(3);
         marks.forEach((mark, i) => {
@@ -62,7 +62,7 @@ describe('bench: MarkReader', () => {
 
   it('waits for the end of a line before it counts it', () => {
     const marks: number[][] = [];
-    const reader = new MarkReader((sender, seq, ms) => marks.push([sender, seq, ms]));
+    const reader = new MarkReader((sender, seq, ms) => marks.push([sender, seq, ms]), '~B');
     reader.push(Buffer.from('~B1:2:3~ no newline yet', 'latin1'));
     expect(marks).toEqual([]);
     reader.push(Buffer.from('\r\n', 'latin1'));
