@@ -2,6 +2,7 @@
 // the parent-death signal, the dumpable flag, resource limits and user lookup.
 // See: man 2 fork, execve, madvise, kill, waitpid, prctl, getrlimit; man 3 getpwnam.
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,9 +29,36 @@ namespace {
 // crashes at its first allocation. Undo that flag on every mapping right before
 // fork(), in this same native call: any JavaScript in between could map fresh
 // pages with the flag set again (FORK-IN-NODE.md facts 1-2).
-void MarkEveryMappingDoFork() {
+// The pass reads /proc/self/maps, which needs a free descriptor: a server at its
+// descriptor limit (RLIMIT_NOFILE) would skip it, and its child would die on the first
+// mapping fork() left out. So a process that forks holds one descriptor back (/dev/null),
+// and gives it up for the moment it opens the maps. Children close the one they inherit.
+int reserveFd = -1;
+
+void HoldReserve() {
+  if (reserveFd == -1) reserveFd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+// Opens the maps, with the reserved descriptor if no other is free.
+FILE* OpenMaps() {
   FILE* maps = fopen("/proc/self/maps", "re");
-  if (maps == nullptr) return;  // fork() still works; the child then fails loudly
+  if (maps == nullptr && (errno == EMFILE || errno == ENFILE) && reserveFd != -1) {
+    close(reserveFd);
+    reserveFd = -1;
+    maps = fopen("/proc/self/maps", "re");
+  }
+  return maps;
+}
+
+// False (errno set) when the maps could not be read: a fork now would make a child that crashes.
+bool MarkEveryMappingDoFork() {
+  FILE* maps = OpenMaps();
+  if (maps == nullptr) {
+    int err = errno;
+    HoldReserve();
+    errno = err;
+    return false;
+  }
   char line[4096];
   while (fgets(line, sizeof line, maps) != nullptr) {
     if (strstr(line, "[vvar]") || strstr(line, "[vdso]") || strstr(line, "[vsyscall]")) continue;
@@ -39,6 +67,8 @@ void MarkEveryMappingDoFork() {
     madvise(reinterpret_cast<void*>(start), end - start, MADV_DOFORK);  // best effort per mapping
   }
   fclose(maps);
+  HoldReserve();
+  return true;
 }
 
 // In the child: every signal the parent handles or waits for goes back to its
@@ -70,11 +100,17 @@ Napi::Value ForkWith(const Napi::CallbackInfo& info, bool sibling) {
   sigfillset(&all);
   // Block everything across fork() so no handler runs in the child before the reset.
   pthread_sigmask(SIG_SETMASK, &all, &parent_mask);
-  MarkEveryMappingDoFork();
+  if (!MarkEveryMappingDoFork()) {
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &parent_mask, nullptr);
+    throw ErrnoError(info.Env(), err, "open /proc/self/maps before fork");
+  }
   // Without a new stack, raw clone() returns in both processes like fork(); glibc's
   // clone() wrapper would want a stack and a function instead.
   pid_t pid = sibling ? static_cast<pid_t>(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0)) : fork();
   if (pid == 0) {
+    if (reserveFd != -1) close(reserveFd);  // a child that forks (the zygote) takes its own at its first fork
+    reserveFd = -1;
     ResetSignalsInChild(parent_mask);
     return Napi::Number::New(info.Env(), 0);
   }
