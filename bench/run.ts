@@ -9,9 +9,7 @@
  *   --servers a,b   only these of relay, careful, posix-chat (default all three)
  *   --steps a,b     only these of burst, latency, joins, storm, scale (default all)
  *   --warm-up N     at most N unmeasured rounds before each measured one (default 6; see warmUp)
- *   --write-readme  puts the table into README.md
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +27,6 @@ const flag = (name: string): string | undefined => {
   return at === -1 ? undefined : argv[at + 1];
 };
 const quick = argv.includes('--quick');
-const writeReadme = argv.includes('--write-readme');
 const rounds = Math.max(1, Number(flag('--rounds') ?? 1) || 1);
 const scaleOnly = flag('--scale') === undefined ? null : Number(flag('--scale'));
 const scaleTimeoutMs = (Number(flag('--scale-timeout') ?? 600) || 600) * 1000;
@@ -271,13 +268,6 @@ async function main(): Promise<void> {
   if (breakdowns.length > 0) output.push(`posix-chat's CPU by process (schedstat, every thread; server: the parent), per delivery in µs, per connection in ms:`, '', breakdownTable(), '');
   if (rounds > 1) output.push('Each round:', '', results.rounds(), '');
   console.log(output.join('\n'));
-  if (writeReadme) {
-    const readme = path.join(root, 'README.md');
-    const text = readFileSync(readme, 'utf8');
-    const begin = '<!-- bench:start -->';
-    const end = '<!-- bench:end -->';
-    writeFileSync(readme, text.replace(new RegExp(`${begin}[^]*${end}`), `${begin}\n${output.join('\n')}${end}`));
-  }
 }
 
 await main();

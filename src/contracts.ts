@@ -47,8 +47,12 @@ export interface DisconnectReason {
 export interface RoomGroup {
   add(connection: Connection): void;
   remove(connection: Connection): void;
-  /** Queues `data` for every member but `except`. `data` is never modified. */
-  send(data: Buffer, except?: Connection | null): void;
+  /**
+   * Queues `data` for every member but `except`. `data` is never modified. A `notice`
+   * (news about someone: joined, left, renamed) may wait a moment for company; each
+   * member still gets everything in the order it was queued.
+   */
+  send(data: Buffer, except?: Connection | null, notice?: boolean): void;
 }
 
 /** What the chat can ask of the parent's delivery. */

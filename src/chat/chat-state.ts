@@ -110,8 +110,9 @@ export abstract class ChatState implements ChatCore {
     return this.now().getTime();
   }
 
-  announce(room: Room, text: string, except?: Member): void {
-    this.toRoom(room, this.announcement(text), except);
+  /** News about someone (joined, left, renamed) for a room: it may wait a moment to go out with other news. */
+  announce(room: Room | undefined, text: string, except?: Member): void {
+    this.toRoom(room, this.announcement(text), except, true);
   }
 
   log(level: 'info' | 'warn' | 'error', text: string): void {
@@ -202,13 +203,13 @@ export abstract class ChatState implements ChatCore {
     this.delivery?.send(member.connection, Buffer.from(line + CRLF));
   }
 
-  protected toRoom(room: Room | undefined, line: string, except?: Member): void {
+  protected toRoom(room: Room | undefined, line: string, except?: Member, notice = false): void {
     if (room === undefined || room.members.size === 0 || this.delivery === null) return;
     if (room.group === null) {
       room.group = this.delivery.group();
       for (const m of room.members) room.group.add(m.connection);
     }
-    room.group.send(Buffer.from(line + CRLF), except?.connection ?? null);
+    room.group.send(Buffer.from(line + CRLF), except?.connection ?? null, notice);
   }
 
 }

@@ -62,7 +62,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     for (const line of this.options.motd) this.tell(member, line);
     this.showTopic(member);
     this.showHistory(member);
-    this.toRoom(lobby, this.announcement(`${member.nick} joined ${LOBBY}`), member);
+    this.announce(lobby, `${member.nick} joined ${LOBBY}`, member);
   }
 
   onLine(connection: Connection, line: Buffer, cut: boolean): void {
@@ -87,7 +87,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     if (reason.kind === 'shutdown') return; // the others hear 'down' from our link instead
     const why = describeLeave(reason);
     this.cluster?.publish({ k: 'leave', nick: member.nick, room: member.room.name, why });
-    this.toRoom(member.room, this.announcement(`${member.nick} left (${why})`));
+    this.announce(member.room, `${member.nick} left (${why})`);
   }
 
   // -------------------------------------------------------------- commands
@@ -165,7 +165,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     this.byNick.set(wanted.toLowerCase(), member);
     this.cluster?.publish({ k: 'rename', old, nick: wanted, room: member.room.name });
     this.tell(member, `You are now known as ${wanted}.`);
-    this.toRoom(member.room, this.announcement(`${old} is now known as ${wanted}`), member);
+    this.announce(member.room, `${old} is now known as ${wanted}`, member);
   }
 
   private who(member: Member, args: string): void {
@@ -226,14 +226,14 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     const from = member.room;
     this.leaveRoom(member);
     this.cluster?.publish({ k: 'move', nick: member.nick, from: from.name, to: name });
-    this.toRoom(from, this.announcement(`${member.nick} left for ${name}`));
+    this.announce(from, `${member.nick} left for ${name}`);
     const to = this.room(name);
     const others = this.nicksIn(name);
     this.enter(member, to);
     this.tell(member, `You are now in ${name}. ${hereWithYou(others)}`);
     this.showTopic(member);
     this.showHistory(member);
-    this.toRoom(to, this.announcement(`${member.nick} joined ${name}`), member);
+    this.announce(to, `${member.nick} joined ${name}`, member);
   }
 
   private listRooms(member: Member): void {
@@ -262,21 +262,21 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
       }
       case 'join':
         this.remote.set(ev.nick, ev.room, o, srv, this.nowMs());
-        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} joined ${ev.room}`));
+        return this.announce(this.rooms.get(ev.room), `${ev.nick} joined ${ev.room}`);
       case 'move':
         this.remote.set(ev.nick, ev.to, o, srv, this.nowMs());
-        this.toRoom(this.rooms.get(ev.from), this.announcement(`${ev.nick} left for ${ev.to}`));
-        return this.toRoom(this.rooms.get(ev.to), this.announcement(`${ev.nick} joined ${ev.to}`));
+        this.announce(this.rooms.get(ev.from), `${ev.nick} left for ${ev.to}`);
+        return this.announce(this.rooms.get(ev.to), `${ev.nick} joined ${ev.to}`);
       case 'rename': {
         this.remote.delete(ev.old, o);
         this.remote.set(ev.nick, ev.room, o, srv, this.nowMs());
         // Someone here has that name (theirs since that server was cut off): say whose it was.
         const old = this.byNick.has(ev.old.toLowerCase()) ? `${ev.old} on ${srv}` : ev.old;
-        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${old} is now known as ${ev.nick}`));
+        return this.announce(this.rooms.get(ev.room), `${old} is now known as ${ev.nick}`);
       }
       case 'leave':
         this.remote.delete(ev.nick, o);
-        return this.toRoom(this.rooms.get(ev.room), this.announcement(`${ev.nick} left (${ev.why})`));
+        return this.announce(this.rooms.get(ev.room), `${ev.nick} left (${ev.why})`);
       case 'msg': {
         const target = this.byNick.get(ev.to.toLowerCase());
         this.remote.touch(ev.from, o, this.nowMs());
@@ -305,7 +305,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   /** Forgets every user of server `o`, telling their rooms why unless `why` is null. */
   private dropServer(o: string, why: string | null): void {
     for (const r of this.remote.dropServer(o)) {
-      if (why !== null) this.toRoom(this.rooms.get(r.room), this.announcement(`${r.nick} left (${why})`));
+      if (why !== null) this.announce(this.rooms.get(r.room), `${r.nick} left (${why})`);
     }
   }
 

@@ -4,9 +4,12 @@
  * once for all their members. The chat writes in through send(), broadcast() and
  * its rooms; the loop calls flush() once per pipe read and per turn.
  *
- * Ordering, all of it here and in Fanout: a room's queued lines go into the outboxes
- * before anything sent to one client directly, and before anyone joins or leaves the
- * room (a newcomer does not get earlier lines; a leaver still does).
+ * Ordering, all of it here and in Fanout: a client is handed its share of a room's
+ * queued lines before anything sent to it directly, and before it leaves the room (a
+ * newcomer does not get earlier lines; a leaver still does). A room whose queue holds
+ * only notices (joined, left, renamed) is flushed once they have waited
+ * noticeWaitMs(its size), or with the next line: in a large room a storm of joins then
+ * costs a send per member every so often, not one per join.
  *
  * Flow control: when the readers as a whole cannot keep up (one that is still taking
  * has a full send queue), `paused` turns on and the loop stops reading the pipe until
@@ -39,6 +42,18 @@ export const SENDQ_HARD_FACTOR = 4;
 /** A reader still behind after the room has waited this long for it (reading paused) is cut. */
 export const FAR_BEHIND_MS = 2000;
 
+/** Output a client's socket would not take is tried again this often. */
+export const RETRY_OUTPUT_MS = 10;
+/** How long a room's notices may wait for company, per member: a flush costs about a send per member. */
+export const NOTICE_WAIT_MS_PER_MEMBER = 0.02;
+/** The longest a notice waits, however large the room. */
+export const MAX_NOTICE_WAIT_MS = 250;
+
+/** How long notices for a room of `members` may wait before they are sent on their own. */
+export function noticeWaitMs(members: number): number {
+  return Math.min(MAX_NOTICE_WAIT_MS, members * NOTICE_WAIT_MS_PER_MEMBER);
+}
+
 /** The parent's own record of a connection: the chat's view, plus its queue. */
 interface Client extends Connection {
   readonly outbox: Outbox;
@@ -58,8 +73,8 @@ export class Deliveries implements Delivery, FanoutSink {
   readonly connections = new Map<number, Client>();
   /** Clients with output queued since their last flush. */
   private readonly unflushed = new Set<Client>();
-  /** Rooms with lines queued that members have not been handed yet. */
-  private readonly pendingGroups = new Set<Fanout>();
+  /** Rooms with lines queued that members have not all been handed yet, with when (ms since the epoch) the first was queued. */
+  private readonly pendingGroups = new Map<Fanout, number>();
   /** Every live connection: what broadcast() sends to. */
   private readonly everyone: Fanout;
   /** Connections to end once the current turn's records are handled. */
@@ -124,8 +139,11 @@ export class Deliveries implements Delivery, FanoutSink {
     return this.connections.get(pid);
   }
 
-  get hasPending(): boolean {
-    return this.unflushed.size > 0 || this.pendingGroups.size > 0;
+  /** How long (ms) the loop may wait before something queued is due: 0 now, Infinity when nothing is queued. */
+  dueInMs(now: number): number {
+    let due = this.unflushed.size > 0 ? RETRY_OUTPUT_MS : Infinity;
+    for (const [group, since] of this.pendingGroups) due = Math.min(due, group.urgent ? 0 : since + noticeWaitMs(group.members.size) - now);
+    return Math.max(0, due);
   }
 
   /** The readers are behind: the loop must not read the pipe (see the top of this file). */
@@ -145,7 +163,7 @@ export class Deliveries implements Delivery, FanoutSink {
   // -------------------------------------------------------- for the chat
 
   send(connection: Connection, data: Buffer): void {
-    this.flushGroups(); // lines a room queued earlier go first
+    this.handGroupsTo(connection); // lines a room queued earlier go first
     this.enqueue(connection, this.check(data));
   }
 
@@ -175,7 +193,7 @@ export class Deliveries implements Delivery, FanoutSink {
 
   /** Queues bytes the client's child made for it (telnet answers, a framed pong) as they are: protocol, not text, so unchecked. */
   sendAsIs(connection: Connection, data: Buffer): void {
-    this.flushGroups();
+    this.handGroupsTo(connection);
     const client = this.connections.get(connection.pid);
     if (client === undefined) return;
     client.outbox.enqueue(data);
@@ -197,7 +215,7 @@ export class Deliveries implements Delivery, FanoutSink {
 
   /** FanoutSink: a room has lines waiting. */
   pending(group: Fanout): void {
-    this.pendingGroups.add(group);
+    this.pendingGroups.set(group, Date.now());
   }
 
   // ------------------------------------------------------- for the loop
@@ -219,10 +237,10 @@ export class Deliveries implements Delivery, FanoutSink {
    * has vanished: the caller ends them (and may queue more, then flush again).
    */
   flush(): readonly Connection[] {
-    this.flushGroups();
+    const now = Date.now();
+    this.flushGroups(now);
     let lost: Connection[] | null = null;
     let behind = 0; // the longest queue of a reader still taking
-    const now = Date.now();
     for (const client of this.unflushed) {
       if (this.flushOne(client) === 'gone') (lost ??= []).push(client);
       else if (isTaking(client, now)) behind = Math.max(behind, client.outbox.cost);
@@ -258,10 +276,18 @@ export class Deliveries implements Delivery, FanoutSink {
     return client === undefined || this.flushOne(client) !== 'gone';
   }
 
-  private flushGroups(): void {
-    if (this.pendingGroups.size === 0) return;
-    for (const group of this.pendingGroups) group.flush();
-    this.pendingGroups.clear();
+  /** Flushes the rooms with a line queued, and those whose notices have waited long enough. */
+  private flushGroups(now: number): void {
+    for (const [group, since] of this.pendingGroups) {
+      if (!group.urgent && now - since < noticeWaitMs(group.members.size)) continue;
+      group.flush();
+      this.pendingGroups.delete(group);
+    }
+  }
+
+  /** Hands `connection` its share of every room's queued lines: they go before what it is sent alone. */
+  private handGroupsTo(connection: Connection): void {
+    for (const group of this.pendingGroups.keys()) group.handTo(connection);
   }
 
   /** Sends one client what is queued for it; marks it for a kick if it has stopped reading. */

@@ -6,6 +6,12 @@
  * slices of it. So the parent's work per line does not grow with the number of
  * listeners: per listener it is one iovec in one sendmsg() per turn.
  *
+ * A notice (someone joined, left, was renamed) may wait: the sink flushes a group
+ * whose queue holds only notices a moment later, so a storm of joins costs one send
+ * per member per moment instead of one per join. Whatever is sent to one member alone
+ * meanwhile takes that member's share along first (handTo()), so each member still
+ * reads everything in the order it was sent.
+ *
  * Pure: it knows nothing of sockets; its sink (the parent's delivery) holds the queues.
  */
 import type { Connection, RoomGroup } from '../contracts.js';
@@ -23,7 +29,14 @@ export class Fanout implements RoomGroup {
   private readonly lines: Buffer[] = [];
   /** Who sent each line (not given it back), or null. */
   private readonly senders: (Connection | null)[] = [];
+  /**
+   * Where a member's share of the queued lines starts, as a line index, when not at the
+   * first: it joined after those lines were queued, or was handed them already (handTo()).
+   */
+  private readonly from = new Map<Connection, number>();
   private bytes = 0;
+  /** A queued line is not a notice: the group should be flushed without waiting. */
+  private urgentLine = false;
 
   /** @param check the last check on a line's text, once for the whole group (the parent's safeOutput) */
   constructor(
@@ -31,65 +44,95 @@ export class Fanout implements RoomGroup {
     private readonly check: (text: Buffer) => Buffer = (text) => text,
   ) {}
 
+  /** Whether a queued line should go now; false when only notices (or nothing) wait. */
+  get urgent(): boolean {
+    return this.urgentLine;
+  }
+
   /** Joins after whatever was queued before: it does not get those lines. */
   add(connection: Connection): void {
-    this.flush();
+    if (this.members.has(connection)) return;
+    if (this.lines.length > 0) this.from.set(connection, this.lines.length);
     this.members.add(connection);
   }
 
-  /** Leaves after whatever was queued before: it still gets those lines. */
+  /** Leaves after whatever was queued before: it is handed those lines now. */
   remove(connection: Connection): void {
-    this.flush();
+    this.handTo(connection);
     this.members.delete(connection);
+    this.from.delete(connection);
   }
 
-  /** Queues `data` for every member but `except`. */
-  send(text: Buffer, except: Connection | null = null): void {
+  /** Queues `data` for every member but `except`; a `notice` may wait for the next line or flush. */
+  send(text: Buffer, except: Connection | null = null, notice = false): void {
     if (text.length === 0 || this.members.size === 0) return;
     const data = this.check(text);
     if (this.lines.length === 0) this.sink.pending(this);
     this.lines.push(data);
     this.senders.push(except);
     this.bytes += data.length;
+    if (!notice) this.urgentLine = true;
+  }
+
+  /**
+   * Hands one member its share of the lines queued so far, now: something is about to be
+   * sent to it alone, and must come after them. The others get theirs at flush().
+   */
+  handTo(connection: Connection): void {
+    const count = this.lines.length;
+    const first = this.from.get(connection) ?? 0;
+    if (first >= count || !this.members.has(connection)) return;
+    for (let i = first; i < count; i++) {
+      const line = this.lines[i];
+      if (line !== undefined && this.senders[i] !== connection) this.sink.enqueue(connection, line);
+    }
+    this.from.set(connection, count);
   }
 
   /** Hands every member its share of the lines queued so far. */
   flush(): void {
+    const count = this.lines.length;
     const first = this.lines[0];
     if (first === undefined) return;
-    const batch = this.lines.length === 1 ? first : Buffer.concat(this.lines, this.bytes);
-    // Where each sender's own lines lie in the batch: cut out of its share.
+    const batch = count === 1 ? first : Buffer.concat(this.lines, this.bytes);
+    // Where each line starts in the batch (and, last, where the batch ends); and which
+    // lines each member sent, to be cut out of its share.
+    const offsets: number[] = [0];
     const own = new Map<Connection, number[]>();
     let offset = 0;
     for (const [i, line] of this.lines.entries()) {
       const sender = this.senders[i] ?? null;
-      const end = offset + line.length;
       if (sender !== null && this.members.has(sender)) {
-        let cuts = own.get(sender);
-        if (cuts === undefined) own.set(sender, (cuts = []));
-        cuts.push(offset, end);
+        let sent = own.get(sender);
+        if (sent === undefined) own.set(sender, (sent = []));
+        sent.push(i);
       }
-      offset = end;
+      offset += line.length;
+      offsets.push(offset);
     }
+    const from = this.from;
     // Emptied in place, not replaced: a new [] starts out as an array of small integers
     // to V8, and the first Buffer pushed into it would deoptimise send().
     this.lines.length = 0;
     this.senders.length = 0;
     this.bytes = 0;
+    this.urgentLine = false;
     for (const member of this.members) {
-      const cuts = own.get(member);
-      if (cuts === undefined) {
+      const start = from.get(member) ?? 0;
+      const sent = own.get(member);
+      if (start === 0 && sent === undefined) {
         this.sink.enqueue(member, batch);
         continue;
       }
-      // cuts holds start, end pairs, in order.
-      let at = 0;
-      for (let i = 0; i + 1 < cuts.length; i += 2) {
-        const start = cuts[i] ?? at;
-        if (start > at) this.sink.enqueue(member, batch.subarray(at, start));
-        at = cuts[i + 1] ?? at;
+      let at = offsets[start] ?? batch.length;
+      for (const i of sent ?? []) {
+        if (i < start) continue;
+        const lineStart = offsets[i] ?? at;
+        if (lineStart > at) this.sink.enqueue(member, batch.subarray(at, lineStart));
+        at = offsets[i + 1] ?? at;
       }
       if (at < batch.length) this.sink.enqueue(member, batch.subarray(at));
     }
+    from.clear();
   }
 }

@@ -28,8 +28,6 @@ import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
 import { SocketServer, type Accepted } from './socket-server.js';
 import { closeCodeFor, closeCodeIn, WebClients } from './web-clients.js';
 
-/** While some client's output is queued, look again this soon. */
-export const PENDING_OUTPUT_WAIT_SECONDS = 0.01;
 const SILENT = new Logger('silent');
 const LOST: DisconnectReason = { kind: 'lost', detail: 'connection lost' };
 const SHUTDOWN: DisconnectReason = { kind: 'shutdown', detail: 'server shutting down' };
@@ -152,7 +150,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   protected onIdle(more: boolean): void {
     const due = more || (this.openPipe().hasMore && !this.delivery.paused);
-    const base = due ? 0 : this.delivery.hasPending ? PENDING_OUTPUT_WAIT_SECONDS : SIGNAL_WAIT_SECONDS;
+    const base = due ? 0 : Math.min(SIGNAL_WAIT_SECONDS, this.delivery.dueInMs(Date.now()) / 1000);
     const timeout = this.children.wakeWithin(base);
     const woke = waitForSignal(timeout);
     if (this.options.tracer.enabled && (woke !== null || this.options.traceIdle === true)) this.trace(describeWake(woke, timeout, this.listenFd));
@@ -173,7 +171,7 @@ export class SocketServerBroadcast extends SocketServer {
     this.sidecars.tick(drained);
     this.processKicks();
     this.flush();
-    this.flushStorage();
+    this.guardStorage(() => this.options.storage?.flush());
   }
 
   // -------------------------------------------------------- drain the pipe
@@ -332,21 +330,16 @@ export class SocketServerBroadcast extends SocketServer {
     this.sidecars.stop();
     this.children.stopAll();
     this.pipe?.close();
-    this.flushStorage();
-    try {
-      this.options.storage?.close(); // writes what is still queued
-    } catch (error) {
-      this.storageErrors.error(`storage: ${messageOf(error)}`);
-    }
+    this.guardStorage(() => this.options.storage?.close()); // writes what is still queued
     this.options.log.info('stopped');
   }
 
   // -------------------------------------------------------------- helpers
 
-  /** Writes the turn's batched history; a failing database is logged (at most once in a while), never fatal. */
-  private flushStorage(): void {
+  /** Runs a database step (the turn's batched history, the last write at stop): a failure is logged (at most once in a while), never fatal. */
+  private guardStorage(step: () => void): void {
     try {
-      this.options.storage?.flush();
+      step();
     } catch (error) {
       this.storageErrors.error(`storage: ${messageOf(error)}`);
     }

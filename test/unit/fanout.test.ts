@@ -229,17 +229,21 @@ describe('Fanout#add()', () => {
     group.add(late);
     group.send(line('after'));
     group.flush();
-    expect(sink.pieces(late)).toEqual(['after']);
-    expect(sink.pieces(x)).toEqual(['after']);
-    expect(sink.pieces(y)).toEqual(['before', 'after']);
+    expect(sink.share(late).toString()).toBe('after');
+    expect(sink.share(x).toString()).toBe('after');
+    expect(sink.share(y).toString()).toBe('beforeafter');
   });
 
-  it('hands the earlier lines to the members already there at the moment of the join', () => {
+  it('hands nothing out at a join: the members already there get the earlier lines at the flush', () => {
     const { sink, group, members } = setup(1);
     const [x] = members as [Connection];
     group.send(line('before'));
-    group.add(connection());
-    expect(sink.pieces(x)).toEqual(['before']);
+    const late = connection();
+    group.add(late);
+    expect(sink.enqueued).toEqual([]);
+    group.flush();
+    expect(sink.share(x).toString()).toBe('before');
+    expect(sink.share(late).toString()).toBe('');
   });
 });
 
@@ -251,8 +255,8 @@ describe('Fanout#remove()', () => {
     group.remove(x);
     group.send(line('after'));
     group.flush();
-    expect(sink.pieces(x)).toEqual(['before']);
-    expect(sink.pieces(y)).toEqual(['before', 'after']);
+    expect(sink.share(x).toString()).toBe('before');
+    expect(sink.share(y).toString()).toBe('beforeafter');
   });
 
   it("still cuts a leaver's own lines sent before it left", () => {
@@ -261,8 +265,51 @@ describe('Fanout#remove()', () => {
     group.send(line('mine'), x);
     group.send(line('theirs'), y);
     group.remove(x);
-    expect(sink.pieces(x)).toEqual(['theirs']);
-    expect(sink.pieces(y)).toEqual(['mine']);
+    expect(sink.share(x).toString()).toBe('theirs'); // handed at the leave
+    expect(sink.share(y).toString()).toBe('');
+    group.flush();
+    expect(sink.share(x).toString()).toBe('theirs');
+    expect(sink.share(y).toString()).toBe('mine');
+  });
+});
+
+describe('Fanout#handTo()', () => {
+  it('hands one member its share now, and the flush does not hand it again', () => {
+    const { sink, group, members } = setup(3);
+    const [x, y, z] = members as [Connection, Connection, Connection];
+    group.send(line('a'), y);
+    group.send(line('b'), x);
+    group.handTo(x);
+    expect(sink.share(x).toString()).toBe('a');
+    expect(sink.share(y).toString()).toBe('');
+    group.send(line('c'));
+    group.flush();
+    expect(sink.share(x).toString()).toBe('ac');
+    expect(sink.share(y).toString()).toBe('bc');
+    expect(sink.share(z).toString()).toBe('abc');
+  });
+
+  it('hands a newcomer nothing queued before it joined, and a non-member nothing', () => {
+    const { sink, group } = setup(1);
+    group.send(line('before'));
+    const late = connection();
+    group.add(late);
+    group.handTo(late);
+    group.handTo(connection());
+    expect(sink.enqueued).toEqual([]);
+  });
+});
+
+describe('Fanout#urgent', () => {
+  it('is false while only notices wait, true once a line does, false again after the flush', () => {
+    const { group } = setup(2);
+    expect(group.urgent).toBe(false);
+    group.send(line('*** x joined'), null, true);
+    expect(group.urgent).toBe(false);
+    group.send(line('hello'));
+    expect(group.urgent).toBe(true);
+    group.flush();
+    expect(group.urgent).toBe(false);
   });
 });
 
@@ -308,6 +355,7 @@ describe('Fanout (property)', () => {
             fc.record({ op: fc.constant('send' as const), from: fc.integer({ min: -1, max: 5 }), data: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
             fc.record({ op: fc.constant('add' as const), who: fc.nat(5) }),
             fc.record({ op: fc.constant('remove' as const), who: fc.nat(5) }),
+            fc.record({ op: fc.constant('handTo' as const), who: fc.nat(5) }),
             fc.constant({ op: 'flush' as const }),
           ),
           { maxLength: 80 },
@@ -328,6 +376,8 @@ describe('Fanout (property)', () => {
               const who = people[step.who] as Connection;
               group.remove(who);
               inside.delete(who);
+            } else if (step.op === 'handTo') {
+              group.handTo(people[step.who] as Connection);
             } else {
               const from = step.from < 0 ? null : (people[step.from] as Connection);
               const data = Buffer.from(step.data);
