@@ -104,13 +104,36 @@ describe('--proxy-protocol: a trusted proxy', () => {
     expect(server.stderr()).not.toMatch(/INFO {2}connect/);
   });
 
-  it("keeps the proxy's own address for a v2 LOCAL header (a health check)", async () => {
+  it('answers a v2 LOCAL header (a health check) with one line and closes it; it never joins', async () => {
+    const server = await startServer([...TRUSTED, '--trace']);
+    const watcher = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.2');
+    await watcher.waitFor('Welcome to posix-chat, guest-1!');
+    for (let i = 0; i < 3; i++) {
+      const check = await TestClient.connect(server.port);
+      check.send(Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex'));
+      await check.waitFor('*** posix-chat is up.');
+      await check.waitForClose();
+    }
+    await server.waitForLog(/(record check from child \d+[^]*){3}/);
+    // A client after the checks: the watcher's first "joined" is this one's (notices keep their order).
+    const late = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.3');
+    await late.waitFor('Welcome to posix-chat, guest-');
+    await watcher.waitFor(/\*\*\* guest-\d+ joined #lobby/);
+    const nick = /Welcome to posix-chat, (guest-\d+)!/.exec(late.text)?.[1];
+    expect(watcher.text.match(/joined #lobby/g)).toEqual(['joined #lobby']);
+    expect(watcher.text).toContain(`*** ${nick} joined #lobby`);
+    expect(server.stderr()).not.toMatch(/INFO {2}connect 127\.0\.0\.1:/);
+    expect(server.stderr()).not.toMatch(/refused/);
+    for (const client of [watcher, late]) client.close();
+  });
+
+  it("serves a v1 UNKNOWN header (a client the proxy has no address for) by the proxy's address", async () => {
     const server = await startServer(TRUSTED);
-    const check = await TestClient.connect(server.port);
-    check.send(Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex'));
-    await check.waitFor('Welcome to posix-chat');
-    await server.waitForLog(new RegExp(`INFO {2}connect 127\\.0\\.0\\.1:${check.socket.localPort ?? 0} \\(pid \\d+\\) via proxy 127\\.0\\.0\\.1:`));
-    check.close();
+    const client = await TestClient.connect(server.port);
+    client.send('PROXY UNKNOWN\r\nhello\r\n');
+    await client.waitFor('Welcome to posix-chat');
+    await server.waitForLog(new RegExp(`INFO {2}connect 127\\.0\\.0\\.1:${client.socket.localPort ?? 0} \\(pid \\d+\\) via proxy 127\\.0\\.0\\.1:`));
+    client.close();
   });
 });
 

@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.js';
@@ -15,6 +16,7 @@ import { pollUntil } from './helpers/poll.js';
 import { freePort } from './helpers/ports.js';
 import { fromExample, haveTool, makeWorkspace, startProxy, TlsClient, type RunningProxy, type Workspace } from './helpers/proxies.js';
 import { ROOT, startServer, stopAllServers } from './helpers/server.js';
+import { webPortOf } from './helpers/websocket.js';
 
 const HAVE_HAPROXY = haveTool('haproxy', ['-v'], 'haproxy');
 const HAVE_STUNNEL = haveTool('stunnel', ['-version'], 'stunnel4');
@@ -84,36 +86,58 @@ describe.skipIf(!HAVE_HAPROXY)('PROXY protocol through HAProxy', () => {
 });
 
 describe.skipIf(!HAVE_HAPROXY || !HAVE_OPENSSL)('TLS in front: examples/tls/haproxy.cfg', () => {
-  it('a TLS client chats with a telnet client, and is known by its own address', async () => {
-    const server = await startServer(TRUSTED);
+  it('a TLS client chats with a telnet client and is known by its own address; the page is served over HTTPS; health checks never join', async () => {
+    const server = await startServer([...TRUSTED, '--web-port', '0', '--trace']);
     const [telnets, https] = [await freePort(), await freePort()];
+    const stats = path.join(files().dir, 'haproxy-stats.sock');
     const config = fromExample('haproxy.cfg', [
       [':992 ssl', `127.0.0.1:${telnets} ssl`],
       [':443 ssl', `127.0.0.1:${https} ssl`],
       ['/etc/haproxy/certs/chat.example.org.pem', files().combined],
       ['127.0.0.1:4444', `127.0.0.1:${server.port}`],
-      // This branch has no --web-port: the HTTPS frontend's backend is the telnet port,
-      // which still shows that it passes TLS connections on with a PROXY v2 header.
-      ['127.0.0.1:8080', `127.0.0.1:${server.port}`],
+      ['127.0.0.1:8080', `127.0.0.1:${webPortOf(server.stdout())}`],
+      // Checks every 100 ms instead of 2 s, and a socket to ask HAProxy how they went.
+      [' check\n', ' check inter 100\n'],
+      ['global\n    log', `global\n    stats socket ${stats}\n    log`],
     ]);
+    const watcher = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.2');
+    await watcher.waitFor('Welcome to posix-chat, guest-1!');
     proxies.push(await startProxy('haproxy', (file) => ['-db', '-f', file], path.join(files().dir, 'haproxy.cfg'), config, [telnets, https]));
 
-    const plain = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.2');
-    await plain.waitFor('Welcome to posix-chat, guest-1!');
+    // Both backends pass their checks (the telnet one by the line posix-chat answers),
+    // several times over, and none of those connections joined the chat.
+    await pollUntil(async () => /^posix-chat-telnet,chat,(?:[^,]*,){15}UP,(?:[^,]*,){18}L7OK,/m.test(await haproxyStats(stats)), 10_000, 'the telnet check to pass');
+    await pollUntil(async () => /^posix-chat-web,web,(?:[^,]*,){15}UP,(?:[^,]*,){18}L7OK,/m.test(await haproxyStats(stats)), 10_000, 'the web check to pass');
+    await server.waitForLog(/(record check from child \d+[^]*){5}/);
+    expect(server.stderr()).not.toMatch(/INFO {2}connect 127\.0\.0\.1:/);
+
     const secure = await TlsClient.connect(telnets, files().cert, '127.0.0.5');
     await secure.waitFor('Welcome to posix-chat, guest-2!');
     await server.waitForLog(connectLine('127.0.0.5', secure.socket.localPort));
     secure.send('over tls\r\n');
-    await plain.waitFor('<guest-2> over tls');
-    plain.send('in the clear\r\n');
+    await watcher.waitFor('<guest-2> over tls');
+    watcher.send('in the clear\r\n');
     await secure.waitFor('<guest-1> in the clear');
+    // The watcher's only "joined" is guest-2's: it was there for every check before.
+    expect(watcher.text.match(/\*\*\* \S+ joined #lobby/g)).toEqual(['*** guest-2 joined #lobby']);
 
-    const web = await TlsClient.connect(https, files().cert, '127.0.0.6');
-    await web.waitFor('Welcome to posix-chat, guest-3!');
-    await server.waitForLog(connectLine('127.0.0.6', web.socket.localPort));
-    for (const client of [plain, secure, web]) client.close();
+    const page = await TlsClient.connect(https, files().cert, '127.0.0.6');
+    page.send('HEAD / HTTP/1.1\r\nHost: chat.example.org\r\n\r\n');
+    await page.waitFor('HTTP/1.1 200 OK');
+    for (const client of [watcher, secure, page]) client.close();
   });
 });
+
+/** HAProxy's `show stat` (CSV), through its stats socket. */
+function haproxyStats(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const socket = net.connect(socketPath, () => socket.end('show stat\n'));
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
 
 describe.skipIf(!HAVE_STUNNEL || !HAVE_OPENSSL)('TLS in front: examples/tls/stunnel.conf', () => {
   it('openssl s_client chats with a telnet client through stunnel, which sends PROXY v1', async () => {

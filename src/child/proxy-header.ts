@@ -12,7 +12,7 @@
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from '../protocol/proxy.js';
-import { RecordType } from '../protocol/record.js';
+import { RecordType, type RecordTypeCode } from '../protocol/record.js';
 import type { LineRecords } from './input.js';
 
 /**
@@ -22,11 +22,18 @@ import type { LineRecords } from './input.js';
  */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
 
+/** The record a child sends instead of serving its connection: a `refused` (data: why) or a `check`. */
+interface NotServed {
+  type: RecordTypeCode;
+  text: string;
+}
+
 /**
  * Takes the PROXY header a trusted proxy sends first (`plan.expectProxyHeader`) and sends
  * the parent its `origin`; refuses one from anyone else. Returns true when the connection
- * goes on to be served; false when it was refused: the parent was sent a `refused` record
- * saying why, and closed the connection (its `disc` record has been sent too).
+ * goes on to be served; false when it is not: refused (the parent was sent a `refused`
+ * record saying why), or the proxy's health check of the telnet port (a `check` record);
+ * either way the parent has closed the connection and the `disc` record has been sent.
  * `buffer` (at least PROXY_HEADER_MAX_BYTES) is only scratch space.
  */
 export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: Buffer): boolean {
@@ -36,9 +43,9 @@ export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: B
   } catch {
     return true; // ECONNRESET and the like: the reader meets the same end and says goodbye
   }
-  const refusal = plan.expectProxyHeader ? expectedHeader(plan.clientFd, header, records, buffer) : unexpectedHeader(header);
-  if (refusal === null) return true;
-  records.sendNow(RecordType.refused, buffer, buffer.write(refusal, 0, 'latin1'));
+  const notServed = plan.expectProxyHeader ? expectedHeader(plan, header, records, buffer) : unexpectedHeader(header);
+  if (notServed === null) return true;
+  records.sendNow(notServed.type, buffer, buffer.write(notServed.text, 0, 'latin1'));
   waitForClose(plan.clientFd, buffer);
   records.sendDisc();
   return false;
@@ -80,29 +87,38 @@ function peekHeader(fd: number, expected: boolean, buffer: Buffer): ProxyHeader 
   }
 }
 
-/** From a trusted proxy: takes a whole header off the stream and sends its `origin`; otherwise why it is refused. */
-function expectedHeader(fd: number, header: ProxyHeader, records: LineRecords, buffer: Buffer): string | null {
+/**
+ * From a trusted proxy: takes a whole header off the stream and sends its `origin`; or
+ * says it is a health check (telnet port; on the web port a check is an HTTP request,
+ * served as any); otherwise why it is refused.
+ */
+function expectedHeader(plan: ChildPlan, header: ProxyHeader, records: LineRecords, buffer: Buffer): NotServed | null {
   switch (header.kind) {
     case 'none':
-      return 'a trusted proxy sent no PROXY protocol header (send-proxy or send-proxy-v2 in HAProxy, protocol = proxy in stunnel)';
+      return refused('a trusted proxy sent no PROXY protocol header (send-proxy or send-proxy-v2 in HAProxy, protocol = proxy in stunnel)');
     case 'partial':
-      return `a trusted proxy sent no whole PROXY protocol header within ${PROXY_HEADER_TIMEOUT_MS / 1000} s`;
+      return refused(`a trusted proxy sent no whole PROXY protocol header within ${PROXY_HEADER_TIMEOUT_MS / 1000} s`);
     case 'invalid':
-      return `a malformed PROXY protocol header: ${header.reason}`;
+      return refused(`a malformed PROXY protocol header: ${header.reason}`);
     case 'header':
       // It has been peeked whole, so this finds it there and takes exactly it.
-      for (let taken = 0, n = 1; taken < header.length && n > 0; taken += n) n = posix.read(fd, buffer, 0, header.length - taken) ?? 0;
+      for (let taken = 0, n = 1; taken < header.length && n > 0; taken += n) n = posix.read(plan.clientFd, buffer, 0, header.length - taken) ?? 0;
+      if (header.check && plan.framing === 'telnet') return { type: RecordType.check, text: '' };
       records.sendNow(RecordType.origin, buffer, header.source === null ? 0 : buffer.write(`${header.source.address} ${header.source.port}`, 0, 'latin1'));
       return null;
   }
+}
+
+function refused(why: string): NotServed {
+  return { type: RecordType.refused, text: why };
 }
 
 /**
  * From anyone else: a whole, valid header is refused. A line that only starts like a
  * version 1 header ("PROXY me") is someone's chat.
  */
-function unexpectedHeader(header: ProxyHeader): string | null {
-  if (header.kind === 'header') return 'a PROXY protocol header from an address that is not a trusted proxy (--trusted-proxy)';
+function unexpectedHeader(header: ProxyHeader): NotServed | null {
+  if (header.kind === 'header') return refused('a PROXY protocol header from an address that is not a trusted proxy (--trusted-proxy)');
   return null;
 }
 

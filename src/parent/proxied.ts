@@ -3,7 +3,9 @@
  * those connections while their child reads the PROXY header. Such a connection is
  * held out of the chat (counted against --max-clients, but against no address: the
  * proxy's address is everyone's) until its child's `origin` record names the real
- * client; then it joins, or is refused, by that address like any other.
+ * client; then it joins, or is refused, by that address like any other. The proxy's own
+ * connection to the telnet port (a PROXY v2 LOCAL header: its health check) never joins:
+ * it is answered with one line and closed.
  *
  * It is a function of the accepted connection (its peer's address), whichever
  * listening socket took it. The parent never reads a client: the child does.
@@ -11,6 +13,9 @@
 import type { Accepted } from './socket-server.js';
 import { inRange, type AddressRange } from '../protocol/address.js';
 import { RecordType, type PipeRecord } from '../protocol/record.js';
+
+/** What a trusted proxy's health check of the telnet port is answered (a line; `tcp-check expect string` can look for it). */
+export const HEALTH_CHECK_ANSWER = 'posix-chat is up.';
 
 /** A held connection, resolved: the client as its proxy names it, and the proxy's own connection. */
 export interface ProxiedClient {
@@ -24,6 +29,8 @@ export type HeldOutcome =
   | ({ kind: 'arrived' } & ProxiedClient)
   /** Its child refused the header: the proxy's connection gets `reason` and is closed. */
   | { kind: 'refused'; proxy: Accepted; reason: string }
+  /** The proxy's health check (a v2 LOCAL header on the telnet port): answered with one line and closed. */
+  | { kind: 'check'; proxy: Accepted }
   /** It left before its header came: closed without a word. */
   | { kind: 'left'; proxy: Accepted }
   /** Not held (any more), or a record that has no place before the header. */
@@ -97,6 +104,10 @@ export class ProxiedArrivals {
       case RecordType.refused: {
         const proxy = this.take(record.pid);
         return proxy === undefined ? { kind: 'none', unexpected: false } : { kind: 'refused', proxy, reason: record.data.toString('latin1') };
+      }
+      case RecordType.check: {
+        const proxy = this.take(record.pid);
+        return proxy === undefined ? { kind: 'none', unexpected: false } : { kind: 'check', proxy };
       }
       case RecordType.disc: {
         const proxy = this.take(record.pid);

@@ -20,7 +20,7 @@ import { Opcode } from '../protocol/websocket.js';
 import { Admission, prepareClientSocket, raiseLimits, refuse } from './admission.js';
 import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
-import { ProxiedArrivals } from './proxied.js';
+import { HEALTH_CHECK_ANSWER, ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
 import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
 import { StartError, type BroadcastServerOptions } from './server-options.js';
@@ -242,6 +242,8 @@ export class SocketServerBroadcast extends SocketServer {
       }
       case 'refused':
         return refuse(outcome.proxy, `${outcome.reason.charAt(0).toUpperCase()}${outcome.reason.slice(1)}.`, log);
+      case 'check': // not logged: a proxy checks every few seconds
+        return refuse(outcome.proxy, HEALTH_CHECK_ANSWER, SILENT);
       case 'left':
         return this.closeHeld(record.pid, outcome.proxy);
       case 'none':

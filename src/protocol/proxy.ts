@@ -39,14 +39,14 @@ export interface ProxySource {
  * - partial: the start of one (or of a signature): wait for more bytes;
  * - invalid: a header, but a malformed one (`reason` says how);
  * - header: a whole header of `length` bytes; `source` is null when the proxy speaks
- *   for itself (v2 LOCAL: a health check) or gives no address (v1 UNKNOWN, v2 UNSPEC
- *   or a Unix socket): the connection's own address stands.
+ *   for itself (v2 LOCAL: a health check, `check`) or gives no address (v1 UNKNOWN,
+ *   v2 UNSPEC or a Unix socket): the connection's own address stands.
  */
 export type ProxyHeader =
   | { kind: 'none' }
   | { kind: 'partial' }
   | { kind: 'invalid'; reason: string }
-  | { kind: 'header'; version: 1 | 2; length: number; source: ProxySource | null };
+  | { kind: 'header'; version: 1 | 2; length: number; source: ProxySource | null; check: boolean };
 
 const NONE: ProxyHeader = { kind: 'none' };
 const PARTIAL: ProxyHeader = { kind: 'partial' };
@@ -85,7 +85,7 @@ function parseV1(bytes: Uint8Array, length: number): ProxyHeader {
   if (lineEnd < 0) return length < PROXY_V1_MAX_BYTES ? PARTIAL : invalid(`a version 1 header without CRLF within ${PROXY_V1_MAX_BYTES} bytes`);
   if (lineEnd + 1 >= length) return PARTIAL;
   if (bytes[lineEnd + 1] !== 0x0a) return invalid('a version 1 header whose CR is not followed by LF');
-  const header = (source: ProxySource | null): ProxyHeader => ({ kind: 'header', version: 1, length: lineEnd + 2, source });
+  const header = (source: ProxySource | null): ProxyHeader => ({ kind: 'header', version: 1, length: lineEnd + 2, source, check: false });
   const fields = Buffer.from(bytes.buffer, bytes.byteOffset, lineEnd).toString('latin1').split(' ');
   const family = fields[1] ?? '';
   if (family === 'UNKNOWN') return header(null); // the rest of the line is to be ignored
@@ -129,9 +129,9 @@ function parseV2(bytes: Uint8Array, length: number): ProxyHeader {
   const total = PROXY_V2_FIXED_BYTES + blockLength;
   if (total > PROXY_V2_MAX_BYTES) return invalid(`a version 2 header of ${total} bytes (at most ${PROXY_V2_MAX_BYTES})`);
   if (length < total) return PARTIAL;
-  const header = (source: ProxySource | null): ProxyHeader => ({ kind: 'header', version: 2, length: total, source });
+  const header = (source: ProxySource | null, check = false): ProxyHeader => ({ kind: 'header', version: 2, length: total, source, check });
   // LOCAL: the proxy's own connection (a health check); its address block, if any, means nothing.
-  if (command === 0) return header(null);
+  if (command === 0) return header(null, true);
   let addressBytes: number;
   switch (family) {
     case 0x00: // UNSPEC: the proxy does not know; the connection's own address stands

@@ -30,7 +30,7 @@ export const RecordType = {
   link: 7,
   /**
    * The client's own address, from the PROXY header its trusted proxy sent first: 'ADDRESS PORT',
-   * or empty when the proxy speaks for itself (a health check). Before any line.
+   * or empty when the proxy gives none (v1 UNKNOWN; v2 LOCAL to the web port). Before any line.
    */
   origin: 8,
   /** The child refuses its connection (a missing, malformed or unexpected PROXY header); data: why. */
@@ -39,6 +39,11 @@ export const RecordType = {
   open: 10,
   /** A JSON message between the parent and its password hasher process (src/hasher/protocol.ts). */
   hasher: 11,
+  /**
+   * The trusted proxy's own connection (a PROXY v2 LOCAL header: a health check) to the
+   * telnet port: the parent answers it with one line and closes it; it never joins.
+   */
+  check: 12,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 export type RecordTypeCode = (typeof RecordType)[RecordTypeName];

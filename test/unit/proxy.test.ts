@@ -43,7 +43,7 @@ const ipv6 = (text: string): Buffer => Buffer.from((expandIpv6(text) ?? []).flat
 describe('parseProxyHeader(): version 1', () => {
   it('reads TCP4 and TCP6 lines, and says how many bytes the header took', () => {
     const line = 'PROXY TCP4 192.0.2.10 198.51.100.1 56324 4444\r\n';
-    expect(parse(`${line}hello\r\n`)).toEqual({ kind: 'header', version: 1, length: line.length, source: { address: '192.0.2.10', port: 56324 } });
+    expect(parse(`${line}hello\r\n`)).toEqual({ kind: 'header', version: 1, length: line.length, source: { address: '192.0.2.10', port: 56324 }, check: false });
     expect(parse('PROXY TCP6 2001:DB8:0:0::7 ::1 0 65535\r\n')).toMatchObject({ kind: 'header', source: { address: '2001:db8::7', port: 0 } });
   });
 
@@ -52,7 +52,7 @@ describe('parseProxyHeader(): version 1', () => {
   });
 
   it('takes UNKNOWN (with or without addresses after it) as a header with no source', () => {
-    expect(parse('PROXY UNKNOWN\r\n')).toEqual({ kind: 'header', version: 1, length: 15, source: null });
+    expect(parse('PROXY UNKNOWN\r\n')).toEqual({ kind: 'header', version: 1, length: 15, source: null, check: false });
     expect(parse('PROXY UNKNOWN ffff::1 ffff::2 1 2\r\nx')).toMatchObject({ kind: 'header', source: null });
   });
 
@@ -109,7 +109,7 @@ describe('parseProxyHeader(): version 1', () => {
 describe('parseProxyHeader(): version 2', () => {
   it('reads TCP over IPv4, with the header length from its length field', () => {
     const header = v2(1, 0x11, inet([192, 0, 2, 10], [127, 0, 0, 1], 40000, 4444));
-    expect(parse(Buffer.concat([header, Buffer.from('hello')]))).toEqual({ kind: 'header', version: 2, length: 28, source: { address: '192.0.2.10', port: 40000 } });
+    expect(parse(Buffer.concat([header, Buffer.from('hello')]))).toEqual({ kind: 'header', version: 2, length: 28, source: { address: '192.0.2.10', port: 40000 }, check: false });
   });
 
   it('reads TCP over IPv6, an IPv4-mapped address as IPv4', () => {
@@ -118,11 +118,11 @@ describe('parseProxyHeader(): version 2', () => {
     expect(parse(v2(1, 0x21, Buffer.concat([ipv6('::ffff:203.0.113.9'), ipv6('::1'), ports])))).toMatchObject({ source: { address: '203.0.113.9' } });
   });
 
-  it('takes LOCAL (a health check) and UNSPEC or Unix-socket sources as a header with no source', () => {
-    expect(parse(v2(0, 0x00, Buffer.alloc(0)))).toEqual({ kind: 'header', version: 2, length: 16, source: null });
-    expect(parse(v2(0, 0x11, inet([1, 2, 3, 4], [5, 6, 7, 8], 1, 2)))).toMatchObject({ kind: 'header', source: null });
-    expect(parse(v2(1, 0x00, Buffer.alloc(0)))).toMatchObject({ kind: 'header', source: null });
-    expect(parse(v2(1, 0x31, Buffer.alloc(216)))).toMatchObject({ kind: 'header', length: 16 + 216, source: null });
+  it('takes LOCAL (a health check) and UNSPEC or Unix-socket sources as a header with no source; only LOCAL as a check', () => {
+    expect(parse(v2(0, 0x00, Buffer.alloc(0)))).toEqual({ kind: 'header', version: 2, length: 16, source: null, check: true });
+    expect(parse(v2(0, 0x11, inet([1, 2, 3, 4], [5, 6, 7, 8], 1, 2)))).toMatchObject({ kind: 'header', source: null, check: true });
+    expect(parse(v2(1, 0x00, Buffer.alloc(0)))).toMatchObject({ kind: 'header', source: null, check: false });
+    expect(parse(v2(1, 0x31, Buffer.alloc(216)))).toMatchObject({ kind: 'header', length: 16 + 216, source: null, check: false });
   });
 
   it('skips well-formed TLVs after the addresses', () => {
