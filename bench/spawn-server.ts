@@ -47,5 +47,5 @@ export const KEEP_ROOT = process.getuid?.() === 0 ? ['--user', 'root'] : [];
 
 /** Our server, as `npm start` runs it, with the given options. */
 export function startPosixChat(root: string, args: string[], timeoutMs?: number): Promise<Started> {
-  return startProcess(process.execPath, ['--single-threaded', `${root}/bin/posix-chat.cjs`, '--port', '0', ...KEEP_ROOT, ...args], timeoutMs);
+  return startProcess(process.execPath, ['--single-threaded', '--use-largepages=silent', `${root}/bin/posix-chat.cjs`, '--port', '0', ...KEEP_ROOT, ...args], timeoutMs);
 }

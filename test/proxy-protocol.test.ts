@@ -114,7 +114,7 @@ describe('--proxy-protocol: a trusted proxy', () => {
       await check.waitFor('*** posix-chat is up.');
       await check.waitForClose();
     }
-    await server.waitForLog(/(record check from child \d+[^]*){3}/);
+    await server.waitForLog(/(health check from 127\.0\.0\.1:\d+: answered[^]*){3}/);
     // A client after the checks: the watcher's first "joined" is this one's (notices keep their order).
     const late = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.3');
     await late.waitFor('Welcome to posix-chat, guest-');

@@ -46,31 +46,44 @@ function connectLine(address: string, port: number | undefined): RegExp {
 }
 
 describe.skipIf(!HAVE_HAPROXY)('PROXY protocol through HAProxy', () => {
-  it('v1 and v2: the log shows each client, and --max-per-ip counts clients, not the proxy', async () => {
+  it("v1 and v2: the log shows each client, --max-per-ip counts clients, not the proxy, and the proxy's checks never join", async () => {
     const server = await startServer([...TRUSTED, '--max-per-ip', '1']);
+    const watcher = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.2');
+    await watcher.waitFor('Welcome to posix-chat, guest-1!');
     const [v1, v2] = [await freePort(), await freePort()];
+    const stats = path.join(files().dir, 'haproxy-v1-v2.sock');
+    // Health checks every 100 ms that pass only on posix-chat's answer to a check: with
+    // send-proxy-v2 they send a LOCAL header; with send-proxy (v1) a header naming the
+    // check's own connection.
+    const checked = '    option tcp-check\n    tcp-check expect string posix-chat\\ is\\ up.\n';
     const config = [
+      'global',
+      `    stats socket ${stats}`,
       'defaults',
       '    mode tcp',
       '    timeout connect 5s',
+      '    timeout check 5s',
       '    timeout client 1m',
       '    timeout server 1m',
       `frontend v1\n    bind 127.0.0.1:${v1}\n    default_backend v1`,
-      `backend v1\n    server chat 127.0.0.1:${server.port} send-proxy`,
+      `backend v1\n${checked}    server chat 127.0.0.1:${server.port} send-proxy check inter 100 fall 1000`,
       `frontend v2\n    bind 127.0.0.1:${v2}\n    default_backend v2`,
-      `backend v2\n    server chat 127.0.0.1:${server.port} send-proxy-v2`,
+      `backend v2\n${checked}    server chat 127.0.0.1:${server.port} send-proxy-v2 check inter 100 fall 1000`,
       '',
     ].join('\n');
     proxies.push(await startProxy('haproxy', (file) => ['-db', '-f', file], path.join(files().dir, 'haproxy-v1-v2.cfg'), config, [v1, v2]));
+    for (const backend of ['v1', 'v2']) {
+      await pollUntil(async () => new RegExp(`^${backend},chat,(?:[^,]*,){15}UP,(?:[^,]*,){18}L7OK,`, 'm').test(await haproxyStats(stats)), 10_000, `the ${backend} check to pass`);
+    }
 
     const alice = await TestClient.connect(v1, '127.0.0.1', '127.0.0.3');
-    await alice.waitFor('Welcome to posix-chat, guest-1!');
+    await alice.waitFor('Welcome to posix-chat, guest-2!');
     const bob = await TestClient.connect(v2, '127.0.0.1', '127.0.0.4');
-    await bob.waitFor('Welcome to posix-chat, guest-2!');
+    await bob.waitFor('Welcome to posix-chat, guest-3!');
     await server.waitForLog(connectLine('127.0.0.3', alice.socket.localPort));
     await server.waitForLog(connectLine('127.0.0.4', bob.socket.localPort));
     alice.send('hello through haproxy\r\n');
-    await bob.waitFor('<guest-1> hello through haproxy');
+    await bob.waitFor('<guest-2> hello through haproxy');
 
     // A second client from 127.0.0.3, through the other proxy port: over the limit of one.
     const again = await TestClient.connect(v2, '127.0.0.1', '127.0.0.3');
@@ -81,7 +94,11 @@ describe.skipIf(!HAVE_HAPROXY)('PROXY protocol through HAProxy', () => {
     // The proxy (three connections from 127.0.0.1) was never counted: a new address still gets in.
     const carol = await TestClient.connect(v1, '127.0.0.1', '127.0.0.5');
     await carol.waitFor('Welcome to posix-chat, guest-');
-    for (const client of [alice, bob, carol]) client.close();
+    // Only the three clients joined (the refused one never did), whatever the checks did meanwhile.
+    await watcher.waitFor(/guest-\d+ joined #lobby[^]*guest-\d+ joined #lobby[^]*guest-\d+ joined #lobby/);
+    expect(watcher.text.match(/joined #lobby/g)).toHaveLength(3);
+    expect(server.stderr()).not.toMatch(/INFO {2}connect 127\.0\.0\.1:/);
+    for (const client of [watcher, alice, bob, carol]) client.close();
   });
 });
 
@@ -96,8 +113,10 @@ describe.skipIf(!HAVE_HAPROXY || !HAVE_OPENSSL)('TLS in front: examples/tls/hapr
       ['/etc/haproxy/certs/chat.example.org.pem', files().combined],
       ['127.0.0.1:4444', `127.0.0.1:${server.port}`],
       ['127.0.0.1:8080', `127.0.0.1:${webPortOf(server.stdout())}`],
-      // Checks every 100 ms instead of 2 s, and a socket to ask HAProxy how they went.
-      [' check\n', ' check inter 100\n'],
+      // Checks every 100 ms instead of 2 s, each given 5 s to answer and never taking the
+      // server down (a loaded machine may be slow), and a socket to ask HAProxy how they went.
+      [' check\n', ' check inter 100 fall 1000\n'],
+      ['    timeout connect 5s\n', '    timeout connect 5s\n    timeout check 5s\n'],
       ['global\n    log', `global\n    stats socket ${stats}\n    log`],
     ]);
     const watcher = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.2');
@@ -108,7 +127,7 @@ describe.skipIf(!HAVE_HAPROXY || !HAVE_OPENSSL)('TLS in front: examples/tls/hapr
     // several times over, and none of those connections joined the chat.
     await pollUntil(async () => /^posix-chat-telnet,chat,(?:[^,]*,){15}UP,(?:[^,]*,){18}L7OK,/m.test(await haproxyStats(stats)), 10_000, 'the telnet check to pass');
     await pollUntil(async () => /^posix-chat-web,web,(?:[^,]*,){15}UP,(?:[^,]*,){18}L7OK,/m.test(await haproxyStats(stats)), 10_000, 'the web check to pass');
-    await server.waitForLog(/(record check from child \d+[^]*){5}/);
+    await server.waitForLog(/(health check from 127\.0\.0\.1:\d+: answered[^]*){5}/);
     expect(server.stderr()).not.toMatch(/INFO {2}connect 127\.0\.0\.1:/);
 
     const secure = await TlsClient.connect(telnets, files().cert, '127.0.0.5');

@@ -9,7 +9,9 @@
  * newcomer does not get earlier lines; a leaver still does). A room whose queue holds
  * only notices (joined, left, renamed) is flushed once they have waited
  * noticeWaitMs(its size), or with the next line: in a large room a storm of joins then
- * costs a send per member every so often, not one per join.
+ * costs a send per member every so often, not one per join. Order is kept within each
+ * group; a client is in one group with lines at a time (its room; --classic has no
+ * rooms, only everyone).
  *
  * Flow control: when the readers as a whole cannot keep up (one that is still taking
  * has a full send queue), `paused` turns on and the loop stops reading the pipe until
@@ -32,7 +34,7 @@ import type { Connection, Delivery, DisconnectReason, Framing, Tracer } from '..
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';
 import { closeFrame, frameHeader, Opcode } from '../protocol/websocket.js';
-import { Fanout, type FanoutSink } from './fanout.js';
+import { Fanout, PendingGroups, type FanoutSink } from './fanout.js';
 import { Outbox } from './outbox.js';
 
 /** A client over the sendq limit that has taken nothing for this long is not reading: cut it off. */
@@ -44,15 +46,6 @@ export const FAR_BEHIND_MS = 2000;
 
 /** Output a client's socket would not take is tried again this often. */
 export const RETRY_OUTPUT_MS = 10;
-/** How long a room's notices may wait for company, per member: a flush costs about a send per member. */
-export const NOTICE_WAIT_MS_PER_MEMBER = 0.02;
-/** The longest a notice waits, however large the room. */
-export const MAX_NOTICE_WAIT_MS = 250;
-
-/** How long notices for a room of `members` may wait before they are sent on their own. */
-export function noticeWaitMs(members: number): number {
-  return Math.min(MAX_NOTICE_WAIT_MS, members * NOTICE_WAIT_MS_PER_MEMBER);
-}
 
 /** The parent's own record of a connection: the chat's view, plus its queue. */
 interface Client extends Connection {
@@ -73,8 +66,8 @@ export class Deliveries implements Delivery, FanoutSink {
   readonly connections = new Map<number, Client>();
   /** Clients with output queued since their last flush. */
   private readonly unflushed = new Set<Client>();
-  /** Rooms with lines queued that members have not all been handed yet, with when (ms since the epoch) the first was queued. */
-  private readonly pendingGroups = new Map<Fanout, number>();
+  /** Rooms with lines queued that members have not all been handed yet. */
+  private readonly pendingGroups = new PendingGroups();
   /** Every live connection: what broadcast() sends to. */
   private readonly everyone: Fanout;
   /** Connections to end once the current turn's records are handled. */
@@ -140,10 +133,8 @@ export class Deliveries implements Delivery, FanoutSink {
   }
 
   /** How long (ms) the loop may wait before something queued is due: 0 now, Infinity when nothing is queued. */
-  dueInMs(now: number): number {
-    let due = this.unflushed.size > 0 ? RETRY_OUTPUT_MS : Infinity;
-    for (const [group, since] of this.pendingGroups) due = Math.min(due, group.urgent ? 0 : since + noticeWaitMs(group.members.size) - now);
-    return Math.max(0, due);
+  dueInMs(): number {
+    return Math.min(this.unflushed.size > 0 ? RETRY_OUTPUT_MS : Infinity, this.pendingGroups.dueInMs(performance.now()));
   }
 
   /** The readers are behind: the loop must not read the pipe (see the top of this file). */
@@ -163,7 +154,7 @@ export class Deliveries implements Delivery, FanoutSink {
   // -------------------------------------------------------- for the chat
 
   send(connection: Connection, data: Buffer): void {
-    this.handGroupsTo(connection); // lines a room queued earlier go first
+    this.pendingGroups.handTo(connection); // lines a room queued earlier go first
     this.enqueue(connection, this.check(data));
   }
 
@@ -193,7 +184,7 @@ export class Deliveries implements Delivery, FanoutSink {
 
   /** Queues bytes the client's child made for it (telnet answers, a framed pong) as they are: protocol, not text, so unchecked. */
   sendAsIs(connection: Connection, data: Buffer): void {
-    this.handGroupsTo(connection);
+    this.pendingGroups.handTo(connection);
     const client = this.connections.get(connection.pid);
     if (client === undefined) return;
     client.outbox.enqueue(data);
@@ -215,7 +206,7 @@ export class Deliveries implements Delivery, FanoutSink {
 
   /** FanoutSink: a room has lines waiting. */
   pending(group: Fanout): void {
-    this.pendingGroups.set(group, Date.now());
+    this.pendingGroups.add(group, performance.now());
   }
 
   // ------------------------------------------------------- for the loop
@@ -237,8 +228,8 @@ export class Deliveries implements Delivery, FanoutSink {
    * has vanished: the caller ends them (and may queue more, then flush again).
    */
   flush(): readonly Connection[] {
+    this.pendingGroups.flushDue(performance.now());
     const now = Date.now();
-    this.flushGroups(now);
     let lost: Connection[] | null = null;
     let behind = 0; // the longest queue of a reader still taking
     for (const client of this.unflushed) {
@@ -276,19 +267,7 @@ export class Deliveries implements Delivery, FanoutSink {
     return client === undefined || this.flushOne(client) !== 'gone';
   }
 
-  /** Flushes the rooms with a line queued, and those whose notices have waited long enough. */
-  private flushGroups(now: number): void {
-    for (const [group, since] of this.pendingGroups) {
-      if (!group.urgent && now - since < noticeWaitMs(group.members.size)) continue;
-      group.flush();
-      this.pendingGroups.delete(group);
-    }
-  }
 
-  /** Hands `connection` its share of every room's queued lines: they go before what it is sent alone. */
-  private handGroupsTo(connection: Connection): void {
-    for (const group of this.pendingGroups.keys()) group.handTo(connection);
-  }
 
   /** Sends one client what is queued for it; marks it for a kick if it has stopped reading. */
   private flushOne(client: Client): 'gone' | 'ok' {

@@ -136,3 +136,47 @@ export class Fanout implements RoomGroup {
     from.clear();
   }
 }
+
+/** How long a room's notices may wait for company, per member: a flush costs about a send per member. */
+export const NOTICE_WAIT_MS_PER_MEMBER = 0.02;
+/** The longest a notice waits, however large the room. */
+export const MAX_NOTICE_WAIT_MS = 250;
+
+/** How long notices for a room of `members` may wait before they are sent on their own. */
+export function noticeWaitMs(members: number): number {
+  return Math.min(MAX_NOTICE_WAIT_MS, members * NOTICE_WAIT_MS_PER_MEMBER);
+}
+
+/**
+ * The groups with lines queued, each with when (ms, on a monotonic clock) its first line
+ * was: which to flush now, and when the next is due.
+ */
+export class PendingGroups {
+  private readonly since = new Map<Fanout, number>();
+
+  /** `group` has lines queued, from `now` on if it had none. */
+  add(group: Fanout, now: number): void {
+    if (!this.since.has(group)) this.since.set(group, now);
+  }
+
+  /** Flushes the groups with a line queued, and those whose notices have waited long enough. */
+  flushDue(now: number): void {
+    for (const [group, since] of this.since) {
+      if (!group.urgent && now - since < noticeWaitMs(group.members.size)) continue;
+      group.flush();
+      this.since.delete(group);
+    }
+  }
+
+  /** Hands `connection` its share of every group's queued lines: they go before what it is sent alone. */
+  handTo(connection: Connection): void {
+    for (const group of this.since.keys()) group.handTo(connection);
+  }
+
+  /** Milliseconds from `now` until a group is due: 0 if one is, Infinity when none waits. */
+  dueInMs(now: number): number {
+    let due = Infinity;
+    for (const [group, since] of this.since) due = Math.min(due, group.urgent ? 0 : since + noticeWaitMs(group.members.size) - now);
+    return Math.max(0, due);
+  }
+}

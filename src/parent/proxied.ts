@@ -4,8 +4,8 @@
  * held out of the chat (counted against --max-clients, but against no address: the
  * proxy's address is everyone's) until its child's `origin` record names the real
  * client; then it joins, or is refused, by that address like any other. The proxy's own
- * connection to the telnet port (a PROXY v2 LOCAL header: its health check) never joins:
- * it is answered with one line and closed.
+ * connection to the telnet port (its health check: a v2 LOCAL header, or a header that
+ * names the connection itself) never joins: it is answered with one line and closed.
  *
  * It is a function of the accepted connection (its peer's address), whichever
  * listening socket took it. The parent never reads a client: the child does.
@@ -13,6 +13,16 @@
 import type { Accepted } from './socket-server.js';
 import { inRange, type AddressRange } from '../protocol/address.js';
 import { RecordType, type PipeRecord } from '../protocol/record.js';
+
+/**
+ * A telnet connection whose header names the very connection it came on: the proxy speaking
+ * for itself, as HAProxy's health checks do with `send-proxy` (version 1 has no LOCAL). No
+ * client can share the proxy's own address and port. On the web port a check is an HTTP
+ * request, served like any.
+ */
+function namesItself({ client, proxy }: ProxiedClient): boolean {
+  return client !== proxy && client.framing !== 'websocket' && client.address === proxy.address && client.port === proxy.port;
+}
 
 /** What a trusted proxy's health check of the telnet port is answered (a line; `tcp-check expect string` can look for it). */
 export const HEALTH_CHECK_ANSWER = 'posix-chat is up.';
@@ -29,7 +39,7 @@ export type HeldOutcome =
   | ({ kind: 'arrived' } & ProxiedClient)
   /** Its child refused the header: the proxy's connection gets `reason` and is closed. */
   | { kind: 'refused'; proxy: Accepted; reason: string }
-  /** The proxy's health check (a v2 LOCAL header on the telnet port): answered with one line and closed. */
+  /** The proxy's health check of the telnet port (a v2 LOCAL header, or one naming the connection itself): answered with one line and closed. */
   | { kind: 'check'; proxy: Accepted }
   /** It left before its header came: closed without a word. */
   | { kind: 'left'; proxy: Accepted }
@@ -83,7 +93,7 @@ export class ProxiedArrivals {
   }
 
   /**
-   * Child `pid`'s `origin` record (`ADDRESS PORT`, or empty when the proxy speaks for itself):
+   * Child `pid`'s `origin` record (`ADDRESS PORT`, or empty when the header names no client):
    * the connection, no longer held, with the client's address. Undefined when `pid` is not held.
    */
   resolve(pid: number, origin: Buffer): ProxiedClient | undefined {
@@ -99,7 +109,8 @@ export class ProxiedArrivals {
     switch (record.type) {
       case RecordType.origin: {
         const arrival = this.resolve(record.pid, record.data);
-        return arrival === undefined ? { kind: 'none', unexpected: false } : { kind: 'arrived', ...arrival };
+        if (arrival === undefined) return { kind: 'none', unexpected: false };
+        return namesItself(arrival) ? { kind: 'check', proxy: arrival.proxy } : { kind: 'arrived', ...arrival };
       }
       case RecordType.refused: {
         const proxy = this.take(record.pid);

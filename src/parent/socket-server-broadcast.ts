@@ -150,7 +150,7 @@ export class SocketServerBroadcast extends SocketServer {
 
   protected onIdle(more: boolean): void {
     const due = more || (this.openPipe().hasMore && !this.delivery.paused);
-    const base = due ? 0 : Math.min(SIGNAL_WAIT_SECONDS, this.delivery.dueInMs(Date.now()) / 1000);
+    const base = due ? 0 : Math.min(SIGNAL_WAIT_SECONDS, this.delivery.dueInMs() / 1000);
     const timeout = this.children.wakeWithin(base);
     const woke = waitForSignal(timeout);
     if (this.options.tracer.enabled && (woke !== null || this.options.traceIdle === true)) this.trace(describeWake(woke, timeout, this.listenFd));
@@ -243,6 +243,7 @@ export class SocketServerBroadcast extends SocketServer {
       case 'refused':
         return refuse(outcome.proxy, `${outcome.reason.charAt(0).toUpperCase()}${outcome.reason.slice(1)}.`, log);
       case 'check': // not logged: a proxy checks every few seconds
+        this.trace(`health check from ${formatHostPort(outcome.proxy.address, outcome.proxy.port)}: answered`);
         return refuse(outcome.proxy, HEALTH_CHECK_ANSWER, SILENT);
       case 'left':
         return this.closeHeld(record.pid, outcome.proxy);

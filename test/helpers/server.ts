@@ -40,14 +40,14 @@ export function tempDataDir(): string {
 }
 
 /**
- * Runs bin/posix-chat.cjs with `node --single-threaded`, as npm start does (behind `prefix`,
+ * Runs bin/posix-chat.cjs with `node --single-threaded --use-largepages=silent`, as npm start does (behind `prefix`,
  * e.g. setpriv, when given; with `nodeFlags` for node besides); waits for "Listening on".
  */
 export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = [], nodeFlags: string[] = []): Promise<RunningServer> {
   // Each server its own database, unless the test gives one: no history or account leaks between tests.
   const ownData = args.some((arg) => arg.startsWith('--data-dir')) || env.POSIX_CHAT_DATA_DIR !== undefined ? [] : ['--data-dir', tempDataDir()];
   if (prefix.length > 0 && ownData[1] !== undefined) chmodSync(ownData[1], 0o777); // run as another user (setpriv): theirs too
-  const command = [...prefix, process.execPath, '--single-threaded', ...nodeFlags, BIN, '--port', '0', ...ownData, ...args];
+  const command = [...prefix, process.execPath, '--single-threaded', '--use-largepages=silent', ...nodeFlags, BIN, '--port', '0', ...ownData, ...args];
   const proc = spawn(command[0] as string, command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/contracts.js';
-import { Fanout, type FanoutSink } from '../../src/parent/fanout.js';
+import { Fanout, MAX_NOTICE_WAIT_MS, noticeWaitMs, PendingGroups, type FanoutSink } from '../../src/parent/fanout.js';
 
 class FakeSink implements FanoutSink {
   readonly enqueued: { connection: Connection; data: Buffer }[] = [];
@@ -310,6 +310,68 @@ describe('Fanout#urgent', () => {
     expect(group.urgent).toBe(true);
     group.flush();
     expect(group.urgent).toBe(false);
+  });
+});
+
+describe('PendingGroups', () => {
+  it('flushes a group with a line at once, and one with only notices once they have waited noticeWaitMs(its size)', () => {
+    const pending = new PendingGroups();
+    const { sink, group: room, members } = setup(100);
+    const { sink: otherSink, group: talk } = setup(3);
+    const [x] = members as [Connection];
+    room.send(line('*** a joined'), null, true);
+    pending.add(room, 1000);
+    talk.send(line('hello'));
+    pending.add(talk, 1000);
+    expect(pending.dueInMs(1000)).toBe(0); // the line is due now
+    pending.flushDue(1000);
+    expect(otherSink.enqueued).toHaveLength(3);
+    expect(sink.enqueued).toEqual([]);
+    const wait = noticeWaitMs(100);
+    expect(wait).toBeGreaterThan(0);
+    expect(pending.dueInMs(1000)).toBeCloseTo(wait);
+    room.send(line('*** b joined'), null, true);
+    pending.add(room, 1000 + wait / 2); // not a new wait: the first notice's stands
+    pending.flushDue(1000 + wait / 2);
+    expect(sink.enqueued).toEqual([]);
+    expect(pending.dueInMs(1000 + wait / 2)).toBeCloseTo(wait / 2);
+    pending.flushDue(1000 + wait);
+    expect(sink.share(x).toString()).toBe('*** a joined*** b joined');
+    expect(pending.dueInMs(1000 + wait)).toBe(Infinity);
+  });
+
+  it('flushes waiting notices with the next line, in order', () => {
+    const pending = new PendingGroups();
+    const { sink, group, members } = setup(100);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('*** a joined '), null, true);
+    pending.add(group, 0);
+    group.send(line('<y> hi'), y);
+    pending.add(group, 0);
+    pending.flushDue(0);
+    expect(sink.share(x).toString()).toBe('*** a joined <y> hi');
+    expect(sink.share(y).toString()).toBe('*** a joined ');
+  });
+
+  it("hands one connection its share of every waiting group, and the groups' flush does not repeat it", () => {
+    const pending = new PendingGroups();
+    const { sink, group, members } = setup(3);
+    const [x, y] = members as [Connection, Connection];
+    group.send(line('*** a joined'), null, true);
+    pending.add(group, 0);
+    pending.handTo(x);
+    expect(sink.share(x).toString()).toBe('*** a joined');
+    expect(sink.share(y).toString()).toBe('');
+    pending.flushDue(MAX_NOTICE_WAIT_MS);
+    expect(sink.share(x).toString()).toBe('*** a joined');
+    expect(sink.share(y).toString()).toBe('*** a joined');
+  });
+
+  it('waits 20 µs per member, at most MAX_NOTICE_WAIT_MS, and not at all for an empty group', () => {
+    expect(noticeWaitMs(0)).toBe(0);
+    expect(noticeWaitMs(50)).toBeCloseTo(1);
+    expect(noticeWaitMs(5000)).toBeCloseTo(100);
+    expect(noticeWaitMs(1_000_000)).toBe(MAX_NOTICE_WAIT_MS);
   });
 });
 

@@ -233,7 +233,7 @@ describe('the pure core without the addon', () => {
     ]);
     expect(out.rateLimit).toEqual(['pass', 'pass', 'first-drop', 'drop', 'pass']);
     expect(out.text).toEqual([false, true, true, false]);
-    expect(out.proxy).toEqual({ kind: 'header', version: 1, length: 43, source: { address: '192.0.2.7', port: 5000 } });
+    expect(out.proxy).toEqual({ kind: 'header', version: 1, length: 43, source: { address: '192.0.2.7', port: 5000 }, check: false });
     expect(out.range).toBe(true);
 
     const chat = out.chat as { to: unknown; text: string }[];
