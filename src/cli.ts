@@ -12,7 +12,7 @@ import { redisTarget, type RedisTarget } from './cluster/redis-credentials.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { Hasher } from './hasher/hasher.js';
 import { Logger, messageOf } from './log.js';
-import { maxClientsHere } from './parent/admission.js';
+import { backlogNote, maxClientsHere } from './parent/admission.js';
 import { becomeUser, rootRefusal } from './parent/privileges.js';
 import { StartError } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
@@ -168,6 +168,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
     server.run(() => {
       if (config.maxClients === 0) log.info(`at most ${maxClients} clients at once (set by ${here.why}; --max-clients to change)`);
       else if (maxClients > here.max) log.warn(`--max-clients ${maxClients}: this machine can serve about ${here.max} at once (set by ${here.why}); past that, connections fail`);
+      const backlog = backlogNote(config.backlog);
+      if (backlog !== null) log.warn(backlog);
       if (dataDir !== '') log.info(`data directory ${dataDir}${dataDirNote}`);
       const web = server.webAddress;
       if (web !== null) process.stdout.write(`Web page on http://${formatHostPort(web.address, web.port)}/\n`);

@@ -163,7 +163,7 @@ type AnyOption = { [K in keyof Config]: OptionSpec<K> }[keyof Config];
 export const OPTIONS: readonly AnyOption[] = [
   { key: 'host', flag: 'host', placeholder: 'ADDRESS', help: 'address to listen on (numeric IPv4 or IPv6)', defaultValue: '127.0.0.1', parse: ipAddress },
   { key: 'port', flag: 'port', placeholder: 'N', help: 'TCP port; 0 picks a free one', defaultValue: 4444, parse: integer(0, 65535) },
-  { key: 'backlog', flag: 'backlog', placeholder: 'N', help: 'connections the kernel queues before accept()', defaultValue: 1024, parse: integer(1, 65535) },
+  { key: 'backlog', flag: 'backlog', placeholder: 'N', help: 'connections the kernel queues before accept()', defaultValue: 4096, parse: integer(1, 65535) },
   {
     key: 'maxLineBytes',
     flag: 'max-line',

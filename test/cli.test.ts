@@ -100,6 +100,16 @@ describe('posix-chat command line', () => {
     const tooMany = await startServer(['--max-clients', '1000000']);
     await pollUntil(() => /WARN .*--max-clients 1000000: this machine can serve about \d+ at once \(set by .+\)/.test(tooMany.stderr()), 5_000, 'the warning');
   });
+
+  it('warns when net.core.somaxconn caps the --backlog asked for, and not when it does not', async () => {
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    const capped = await startServer(['--backlog', '65535']);
+    const fits = await startServer(['--backlog', String(Math.min(somaxconn, 65535))]);
+    for (const server of [capped, fits]) await pollUntil(() => server.stdout().includes('Listening on'), 10_000, 'the server to listen');
+    if (somaxconn < 65535) expect(capped.stderr()).toMatch(new RegExp(`WARN {2}--backlog 65535 is capped at ${somaxconn} by net.core.somaxconn: .*sysctl -w net.core.somaxconn=65535`));
+    else expect(capped.stderr()).not.toMatch(/somaxconn/);
+    expect(fits.stderr()).not.toMatch(/somaxconn/);
+  });
 });
 
 /** argv[0] of a process: 'node' or 'sh'. (Not its comm, which Node 24 sets to MainThread.) */

@@ -152,6 +152,18 @@ export function maxClientsHere(sendqBytes: number): { max: number; why: string }
   return { max: Math.max(1, best[1]), why: best[0] };
 }
 
+/**
+ * What to say when the kernel caps the listen backlog asked for (`net.core.somaxconn`), or
+ * null when it does not: connections arriving at once beyond the queue wait on their SYN
+ * retries, and some (their handshake's last ACK dropped) seem connected to the client while
+ * the server never hears of them.
+ */
+export function backlogNote(requested: number): string | null {
+  const cap = readNumber('/proc/sys/net/core/somaxconn');
+  if (cap === null || cap >= requested) return null;
+  return `--backlog ${requested} is capped at ${cap} by net.core.somaxconn: past ${cap} connections arriving at once, some wait or hang (sysctl -w net.core.somaxconn=${requested} to raise it)`;
+}
+
 /** Memory this server may still use: what the kernel calls available, or less if a cgroup caps it. */
 function availableMemoryBytes(): number | null {
   let available: number | null = null;
