@@ -10,7 +10,7 @@ import { MAX_RECORD_DATA_BYTES } from '../../src/protocol/record.js';
 const DEFAULTS: Config = {
   host: '127.0.0.1',
   port: 4444,
-  backlog: 1024,
+  backlog: 4096,
   maxLineBytes: 512,
   historyLines: 20,
   timestamps: true,
