@@ -112,17 +112,13 @@ export class ProxiedArrivals {
         if (arrival === undefined) return { kind: 'none', unexpected: false };
         return namesItself(arrival) ? { kind: 'check', proxy: arrival.proxy } : { kind: 'arrived', ...arrival };
       }
-      case RecordType.refused: {
-        const proxy = this.take(record.pid);
-        return proxy === undefined ? { kind: 'none', unexpected: false } : { kind: 'refused', proxy, reason: record.data.toString('latin1') };
-      }
-      case RecordType.check: {
-        const proxy = this.take(record.pid);
-        return proxy === undefined ? { kind: 'none', unexpected: false } : { kind: 'check', proxy };
-      }
+      case RecordType.refused:
+      case RecordType.check:
       case RecordType.disc: {
         const proxy = this.take(record.pid);
-        return proxy === undefined ? { kind: 'none', unexpected: false } : { kind: 'left', proxy };
+        if (proxy === undefined) return { kind: 'none', unexpected: false };
+        if (record.type === RecordType.refused) return { kind: 'refused', proxy, reason: record.data.toString('latin1') };
+        return { kind: record.type === RecordType.check ? 'check' : 'left', proxy };
       }
       default:
         return { kind: 'none', unexpected: true };
