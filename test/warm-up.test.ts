@@ -23,6 +23,9 @@ import { CHILD_NAME } from '../src/child/spare.js';
 
 /** Clients of each kind: a function each child of a kind compiles is parsed this many times, or more. */
 const CLIENTS = 3;
+/** Clients typing, and their lines: past the read count where V8 optimised the path again in every child. */
+const TYPISTS = 4;
+const TYPED_LINES = 700;
 /** The functions each child compiles, by design (see the top of this file). */
 const EVERY_CHILD_COMPILES = ['_exit', 'runSpare'];
 
@@ -42,6 +45,21 @@ function parsesByFunction(log: string): Map<string, number> {
     parses.set(key, (parses.get(key) ?? 0) + 1);
   }
   return parses;
+}
+
+/**
+ * How many times V8 optimised each function, from --trace-opt on the server's stdout
+ * (the parent's and every child's): `[compiling method 0x... <JSFunction NAME (sfi =
+ * 0x...)> (target TURBOFAN)...`. A child's functions keep the zygote's addresses, so
+ * one compiled in every child appears that many times under one key.
+ */
+function optimisationsByFunction(trace: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const match of trace.matchAll(/\[compiling method 0x[0-9a-f]+ <JSFunction ([^>]*)> \(target ([A-Z]+)\)/g)) {
+    const key = `${match[1] ?? ''} ${match[2] ?? ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
 }
 
 describe('the warm-up before the first fork', () => {
@@ -80,4 +98,34 @@ describe('the warm-up before the first fork', () => {
     const names = parsedByEveryChild.map((key) => key.slice(0, key.indexOf(' (script')) || '(anonymous)').sort();
     expect(names, `parsed in every child: ${parsedByEveryChild.join('; ')}`).toEqual(EVERY_CHILD_COMPILES);
   });
+
+  it('leaves nothing for V8 to optimise in every child of clients typing one line at a time', async () => {
+    const server = await startServer(['--rate-limit', '0', '--web-port', '0'], {}, [], ['--trace-opt']);
+    // Telnet and web clients, each kind TYPISTS strong, type; one more telnet client listens.
+    const typists: { say: (text: string) => void }[] = [];
+    for (let i = 0; i < TYPISTS; i++) {
+      const client = await join(server);
+      typists.push({ say: (text) => client.send(`${text}\r\n`) });
+    }
+    for (let i = 0; i < TYPISTS; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${webPortOf(server.stdout())}/ws`);
+      let text = '';
+      ws.on('message', (data: Buffer) => (text += data.toString('utf8')));
+      ws.on('error', () => {});
+      await new Promise<void>((resolve) => ws.once('open', () => resolve()));
+      await pollUntil(() => text.includes('Type /help'), 5_000, 'a web client welcomed');
+      typists.push({ say: (line) => ws.send(line) });
+    }
+    const listener = await join(server);
+    await pollUntil(() => childrenNamed(server.pid, CHILD_NAME).length === typists.length + 1, 5_000, 'a child per client');
+    await listener.sync();
+    // One line per read in each child: the next line goes once the last has been heard.
+    const heard = listener.lineEnds;
+    for (let n = 0; n < TYPED_LINES; n++) {
+      for (const [i, typist] of typists.entries()) typist.say(`typist ${i} line ${n}`);
+      await pollUntil(() => listener.lineEnds >= heard + typists.length * (n + 1), 5_000, `line ${n} from every typist`);
+    }
+    const optimisedInEveryChild = [...optimisationsByFunction(server.stdout())].filter(([, count]) => count >= TYPISTS).map(([key]) => key);
+    expect(optimisedInEveryChild).toEqual([]);
+  }, 60_000);
 });

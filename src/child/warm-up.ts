@@ -38,6 +38,12 @@ const WARM_UP_PROXY_HEADER = Buffer.from('PROXY TCP4 192.0.2.1 192.0.2.2 40000 2
 
 /** Lines the parent runs through the child's code before the first fork. */
 const WARM_UP_LINES = 3_000;
+/**
+ * Typed lines per warm-up life: each is a message of its own on the life's socketpair, all
+ * written before the life is served, and a socketpair queues at most
+ * net.unix.max_dgram_qlen messages (10 by default; a web life sends its handshake too).
+ */
+const TYPED_PER_LIFE = 8;
 
 /**
  * Runs the child's input path in the parent, before any fork, on a throw-away pipe:
@@ -82,6 +88,14 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
       posix.close(ours);
       posix.close(theirs);
     }
+    // Last, clients typing: one line per read, over telnet and over a WebSocket. Also what
+    // the steps above taught V8 (a value it had not seen, which threw some code away) is
+    // optimised again now, before the fork, not in every child.
+    const typed = typedLines(stream);
+    feedOneByOne(makeInput(plan), typed, chunk, drain);
+    for (let at = 0; plan.web !== null && at < typed.length; at += TYPED_PER_LIFE) {
+      liveOnce(plan, 'websocket', false, [WEB_UPGRADE, ...typed.slice(at, at + TYPED_PER_LIFE).map(textFrame)], chunk, drain);
+    }
   } finally {
     posix.close(readFd);
     posix.close(writeFd);
@@ -99,6 +113,33 @@ function feedInReads({ records, input }: { records: LineRecords; input: Input },
     const length = stream.copy(chunk, 0, at, at + (sizes[turn % sizes.length] ?? 1));
     at += length;
     input.feed(chunk, length);
+    records.flush();
+    drain();
+  }
+}
+
+/** The lines of `stream`, each with its line end, at most a read long: what a client typing sends, one read each. */
+function typedLines(stream: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  for (let at = 0; at < stream.length; ) {
+    const end = stream.indexOf(0x0a, at);
+    const next = Math.min(end < 0 ? stream.length : end + 1, at + CLIENT_READ_BYTES);
+    lines.push(stream.subarray(at, next));
+    at = next;
+  }
+  return lines;
+}
+
+/**
+ * Feeds each of `reads` to a fresh input as a read of its own: the path a read takes (a
+ * record, a pipe write, a wake-up) runs once per line here, where feedInReads() runs it
+ * a few dozen times in all. Code that had not reached V8's optimising compiler by the
+ * zygote's fork got there in every child at once, each compiling its own copy on its
+ * only thread (docs/bench.md, "The latency tail").
+ */
+function feedOneByOne({ records, input }: { records: LineRecords; input: Input }, reads: readonly Buffer[], chunk: Buffer, drain: () => void): void {
+  for (const read of reads) {
+    input.feed(chunk, read.copy(chunk));
     records.flush();
     drain();
   }
@@ -132,6 +173,8 @@ function liveOnce(plan: ChildPlan, framing: Framing, proxy: boolean, messages: B
     opened.push(ours, theirs);
     const [handoffOurs, handoffTheirs] = posix.socketpair();
     opened.push(handoffOurs, handoffTheirs);
+    // Never blocks: past what the socketpair queues, a message is dropped (EAGAIN), not waited for.
+    posix.setNonBlocking(theirs, true);
     for (const message of messages) posix.write(theirs, message);
     posix.shutdown(theirs, 'SHUT_WR');
     posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE[framing] | (proxy ? HANDOFF_PROXY_BIT : 0)]));
@@ -157,14 +200,24 @@ function maskedFrame(opcode: number, payload: Buffer): Buffer {
   return frame;
 }
 
+/** A browser's WebSocket handshake. */
+const WEB_UPGRADE = Buffer.from(
+  'GET /ws HTTP/1.1\r\nHost: warm-up\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  'latin1',
+);
+
+/** A typed line as a browser's message: the text without its line end. */
+function textFrame(line: Buffer): Buffer {
+  const end = line.indexOf(0x0a);
+  return maskedFrame(Opcode.text, line.subarray(0, end < 0 ? line.length : end > 0 && line[end - 1] === 0x0d ? end - 1 : end));
+}
+
 /** What the warm-up's browser sends a web child. */
 function webClientStream(): Buffer {
-  const requests =
-    'HEAD / HTTP/1.1\r\nHost: warm-up\r\n\r\n' +
-    'GET /ws HTTP/1.1\r\nHost: warm-up\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
   return Buffer.concat([
-    Buffer.from(requests, 'latin1'),
+    Buffer.from('HEAD / HTTP/1.1\r\nHost: warm-up\r\n\r\n', 'latin1'),
+    WEB_UPGRADE,
     maskedFrame(Opcode.text, Buffer.from(`${SAMPLE_LINES[0] ?? ''}\r\n${SAMPLE_LINES[2] ?? ''}`, 'latin1')),
     maskedFrame(Opcode.ping, Buffer.from('warm-up')),
     maskedFrame(Opcode.close, Buffer.from([0x03, 0xe8])), // 1000, normal
