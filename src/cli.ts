@@ -14,7 +14,7 @@ import { Hasher } from './hasher/hasher.js';
 import { Logger, messageOf } from './log.js';
 import { backlogNote, maxClientsHere } from './parent/admission.js';
 import { becomeUser, rootRefusal } from './parent/privileges.js';
-import { StartError } from './parent/server-options.js';
+import { StartError, type BroadcastServerOptions } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
 import { getpwnam, isSingleThreaded } from './posix/index.js';
@@ -22,7 +22,7 @@ import { parseRange } from './protocol/address.js';
 import { cleanLines } from './protocol/line-editor.js';
 import { dataDirPath, prepareDataDir } from './store/data-dir.js';
 import { SharedStore } from './store/shared-store.js';
-import { sqliteStorage } from './store/storage.js';
+import { sqliteStorage, throwAwayStorage } from './store/storage.js';
 import { noTrace, stderrTrace } from './trace.js';
 import type { WebSettings } from './web/respond.js';
 import { loadSite } from './web/site.js';
@@ -135,30 +135,36 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   const shared = chat instanceof Chat && cluster !== undefined ? new SharedStore(cluster, (level, text) => log[level](text)) : null;
   if (shared !== null && chat instanceof Chat) shared.onChange = (items, replace, replaced) => refreshShared(chat, items, replace, replaced);
   const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store), shared) : undefined;
-  const server = new SocketServerBroadcast({
-    host: config.host,
-    port: config.port,
-    backlog: config.backlog,
-    web: config.webPort === null ? null : { host: config.webHost === '' ? config.host : config.webHost, port: config.webPort },
-    webPage,
-    maxLineBytes: config.maxLineBytes,
-    inputMode: config.classic ? 'classic' : 'chat',
-    sendqLimitBytes: config.sendqBytes,
-    rateLimit: config.rateLimit === 0 ? null : { perSecond: config.rateLimit, burst: config.rateBurst },
-    maxClients,
-    maxPerAddress: config.maxPerIp,
-    ipv6PrefixBits: config.ipv6Prefix,
-    idleTimeoutSeconds: config.idleTimeout,
-    tracer: config.trace ? stderrTrace : noTrace,
-    traceIdle: config.traceIdle,
-    zygote: config.zygote,
-    trustedProxies: config.proxyProtocol ? config.trustedProxy.map((range) => parseRange(range)).filter((range) => range !== null) : null,
-    sidecars: [hasher, cluster].filter((sidecar) => sidecar !== undefined),
-    storage,
-    chat,
-    log,
-    rehearsalChat: () => makeChat(),
-  });
+  // The server's options, or (`rehearsal`) those of its start-up rehearsal's stand-in: a
+  // chat of its own on a throw-away database, a silent log, no zygote and no sidecars.
+  const serverOptions = (rehearsal: boolean): BroadcastServerOptions => {
+    const ours = rehearsal ? makeChat() : chat;
+    return {
+      host: config.host,
+      port: config.port,
+      backlog: config.backlog,
+      web: config.webPort === null ? null : { host: config.webHost === '' ? config.host : config.webHost, port: config.webPort },
+      webPage,
+      maxLineBytes: config.maxLineBytes,
+      inputMode: config.classic ? 'classic' : 'chat',
+      sendqLimitBytes: config.sendqBytes,
+      rateLimit: config.rateLimit === 0 ? null : { perSecond: config.rateLimit, burst: config.rateBurst },
+      maxClients,
+      maxPerAddress: config.maxPerIp,
+      ipv6PrefixBits: config.ipv6Prefix,
+      idleTimeoutSeconds: config.idleTimeout,
+      tracer: config.trace ? stderrTrace : noTrace,
+      traceIdle: config.traceIdle,
+      zygote: rehearsal ? false : config.zygote,
+      trustedProxies: rehearsal || !config.proxyProtocol ? null : config.trustedProxy.map((range) => parseRange(range)).filter((range) => range !== null),
+      sidecars: rehearsal ? [] : [hasher, cluster].filter((sidecar) => sidecar !== undefined),
+      storage: !rehearsal ? storage : ours instanceof Chat ? throwAwayStorage((store) => ours.useStore(store)) : undefined,
+      chat: ours,
+      log: rehearsal ? new Logger('silent') : log,
+      rehearsal: rehearsal ? undefined : () => serverOptions(true),
+    };
+  };
+  const server = new SocketServerBroadcast(serverOptions(false));
   try {
     const address = server.listen();
     const became = config.user === '' ? null : becomeUser(config.user);

@@ -43,7 +43,11 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
   sidecars?: readonly Sidecar[];
   /** The database (accounts, bans, history), opened once the zygote is forked; none with --classic. */
   storage?: Storage;
-  /** A new chat of the same kind as `chat`, with no cluster, for the start-up rehearsal; without it, none. */
-  rehearsalChat?: () => ChatHandler;
+  /**
+   * The options of the start-up rehearsal's stand-in server (a new chat of the same kind,
+   * a silent log, no zygote, sidecars or database), made by the same object literal as
+   * these; without it, no rehearsal.
+   */
+  rehearsal?: () => BroadcastServerOptions;
 }
 

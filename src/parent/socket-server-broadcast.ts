@@ -368,15 +368,14 @@ export class SocketServerBroadcast extends SocketServer {
    * log of its own, so V8 optimises the per-line path now. Not under --trace: its readers see their own.
    */
   private rehearseFirst(): void {
-    const chat = this.options.rehearsalChat?.();
-    if (chat === undefined || this.options.tracer.enabled) return;
-    const silent = { ...this.options, chat, log: SILENT, zygote: false, sidecars: [], storage: undefined, rehearsalChat: undefined, trustedProxies: null };
-    rehearseOn(() => new SocketServerBroadcast(silent).stage(), this.options.log);
+    const options = this.options.tracer.enabled ? undefined : this.options.rehearsal?.();
+    if (options !== undefined) rehearseOn(() => new SocketServerBroadcast(options).stage(), this.options.log);
   }
 
   /** This server's loop steps, for the rehearsal. */
   private stage(): RehearsalStage {
     const pipe = this.openPipe();
+    this.options.storage?.open();
     return {
       pipeWriteFd: pipe.writeFd,
       admit: this.admit,
@@ -387,6 +386,7 @@ export class SocketServerBroadcast extends SocketServer {
       close: () => {
         for (const connection of [...this.delivery.connections.values()]) this.end(connection, SHUTDOWN);
         pipe.close();
+        this.options.storage?.close();
       },
     };
   }
