@@ -22,7 +22,7 @@ import { parseRange } from './protocol/address.js';
 import { cleanLines } from './protocol/line-editor.js';
 import { dataDirPath, prepareDataDir } from './store/data-dir.js';
 import { SharedStore } from './store/shared-store.js';
-import { sqliteStorage, throwAwayStorage } from './store/storage.js';
+import { memoryStorage, sqliteStorage } from './store/storage.js';
 import { noTrace, stderrTrace } from './trace.js';
 import type { WebSettings } from './web/respond.js';
 import { loadSite } from './web/site.js';
@@ -136,7 +136,8 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   if (shared !== null && chat instanceof Chat) shared.onChange = (items, replace, replaced) => refreshShared(chat, items, replace, replaced);
   const storage = chat instanceof Chat ? sqliteStorage(dataDir, (store) => chat.useStore(store), shared) : undefined;
   // The server's options, or (`rehearsal`) those of its start-up rehearsal's stand-in: a
-  // chat of its own on a throw-away database, a silent log, no zygote and no sidecars.
+  // chat of its own (with a database in memory, but for --classic), a silent log, no
+  // zygote and no sidecars.
   const serverOptions = (rehearsal: boolean): BroadcastServerOptions => {
     const ours = rehearsal ? makeChat() : chat;
     return {
@@ -158,7 +159,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
       zygote: rehearsal ? false : config.zygote,
       trustedProxies: rehearsal || !config.proxyProtocol ? null : config.trustedProxy.map((range) => parseRange(range)).filter((range) => range !== null),
       sidecars: rehearsal ? [] : [hasher, cluster].filter((sidecar) => sidecar !== undefined),
-      storage: !rehearsal ? storage : ours instanceof Chat ? throwAwayStorage((store) => ours.useStore(store)) : undefined,
+      storage: !rehearsal ? storage : ours instanceof Chat ? memoryStorage((store) => ours.useStore(store)) : undefined,
       chat: ours,
       log: rehearsal ? new Logger('silent') : log,
       rehearsal: rehearsal ? undefined : () => serverOptions(true),

@@ -105,7 +105,7 @@ export interface ChatHandler {
  * the parent forks itself later closes its descriptors.
  */
 export interface Storage {
-  /** Opens it; once, after the zygote is forked. Throws when it cannot. */
+  /** Opens it; once, after the zygote is forked (the rehearsal's, in memory, before). Throws when it cannot. */
   open(): void;
   /** The descriptors it holds, which a child must close. */
   fds(): number[];

@@ -8,6 +8,11 @@
  * web port's WebSocket, CLIENTS of each, talk and leave; only the two functions a child
  * cannot run before its fork may be parsed that often: runSpare(), whose first call
  * makes the process a child, and _exit().
+ *
+ * Nor does a child optimise code of its own once its client has typed for a while, a
+ * line per read (docs/bench.md, "The latency tail"): with --trace-opt, each process
+ * prints a line per function it optimises, and one each child optimises appears once
+ * per child.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +22,13 @@ import WebSocket from 'ws';
 import { join } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { childrenNamed } from './helpers/processes.js';
-import { startServer, stopAllServers } from './helpers/server.js';
+import { startServer, stopAllServers, type RunningServer } from './helpers/server.js';
 import { webPortOf } from './helpers/websocket.js';
 import { CHILD_NAME } from '../src/child/spare.js';
 
 /** Clients of each kind: a function each child of a kind compiles is parsed this many times, or more. */
 const CLIENTS = 3;
-/** Clients typing, and their lines: past the read count where V8 optimised the path again in every child. */
+/** Clients typing (of each kind), and their lines: past the read count where V8 optimised the path again in every child. */
 const TYPISTS = 4;
 const TYPED_LINES = 700;
 /** The functions each child compiles, by design (see the top of this file). */
@@ -50,16 +55,31 @@ function parsesByFunction(log: string): Map<string, number> {
 /**
  * How many times V8 optimised each function, from --trace-opt on the server's stdout
  * (the parent's and every child's): `[compiling method 0x... <JSFunction NAME (sfi =
- * 0x...)> (target TURBOFAN)...`. A child's functions keep the zygote's addresses, so
- * one compiled in every child appears that many times under one key.
+ * 0x...)> (target TURBOFAN), mode: ...`. A child's functions keep the zygote's
+ * addresses, so one compiled in every child appears that many times under one key.
+ * Compiles on entering a loop (OSR) are left out: the parent's are not the children's.
  */
 function optimisationsByFunction(trace: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const match of trace.matchAll(/\[compiling method 0x[0-9a-f]+ <JSFunction ([^>]*)> \(target ([A-Z]+)\)/g)) {
+  for (const match of trace.matchAll(/\[compiling method 0x[0-9a-f]+ <JSFunction ([^>]*)> \(target ([A-Z_]+)\)(?! OSR)/g)) {
     const key = `${match[1] ?? ''} ${match[2] ?? ''}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return counts;
+}
+
+/** A browser's WebSocket client on the server's web port, once welcomed: what it sends, and all it has heard. */
+async function webClient(server: RunningServer): Promise<{ ws: WebSocket; text: () => string }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${webPortOf(server.stdout())}/ws`);
+  let text = '';
+  ws.on('message', (data: Buffer) => (text += data.toString('utf8')));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.on('error', () => {});
+  await pollUntil(() => text.includes('Type /help'), 5_000, 'a web client welcomed');
+  return { ws, text: () => text };
 }
 
 describe('the warm-up before the first fork', () => {
@@ -71,16 +91,8 @@ describe('the warm-up before the first fork', () => {
 
     const telnet = [];
     for (let i = 0; i < CLIENTS; i++) telnet.push(await join(server));
-    const web: { ws: WebSocket; text: () => string }[] = [];
-    for (let i = 0; i < CLIENTS; i++) {
-      const ws = new WebSocket(`ws://127.0.0.1:${webPortOf(server.stdout())}/ws`);
-      let text = '';
-      ws.on('message', (data: Buffer) => (text += data.toString('utf8')));
-      ws.on('error', () => {});
-      await new Promise<void>((resolve) => ws.once('open', () => resolve()));
-      await pollUntil(() => text.includes('Type /help'), 5_000, 'a web client welcomed');
-      web.push({ ws, text: () => text });
-    }
+    const web = [];
+    for (let i = 0; i < CLIENTS; i++) web.push(await webClient(server));
     await pollUntil(() => childrenNamed(server.pid, CHILD_NAME).length === 2 * CLIENTS, 5_000, 'a child per client');
 
     // Every client says something (a paste of lines on telnet, within the default flood
@@ -99,33 +111,43 @@ describe('the warm-up before the first fork', () => {
     expect(names, `parsed in every child: ${parsedByEveryChild.join('; ')}`).toEqual(EVERY_CHILD_COMPILES);
   });
 
-  it('leaves nothing for V8 to optimise in every child of clients typing one line at a time', async () => {
-    const server = await startServer(['--rate-limit', '0', '--web-port', '0'], {}, [], ['--trace-opt']);
-    // Telnet and web clients, each kind TYPISTS strong, type; one more telnet client listens.
-    const typists: { say: (text: string) => void }[] = [];
-    for (let i = 0; i < TYPISTS; i++) {
-      const client = await join(server);
-      typists.push({ say: (text) => client.send(`${text}\r\n`) });
-    }
-    for (let i = 0; i < TYPISTS; i++) {
-      const ws = new WebSocket(`ws://127.0.0.1:${webPortOf(server.stdout())}/ws`);
-      let text = '';
-      ws.on('message', (data: Buffer) => (text += data.toString('utf8')));
-      ws.on('error', () => {});
-      await new Promise<void>((resolve) => ws.once('open', () => resolve()));
-      await pollUntil(() => text.includes('Type /help'), 5_000, 'a web client welcomed');
-      typists.push({ say: (line) => ws.send(line) });
-    }
+  /**
+   * TYPISTS clients type TYPED_LINES lines each, one per read in each child (the next goes
+   * once the last has been heard), on a server started with --trace-opt; a listener hears
+   * them. Returns the functions optimised meanwhile as many times as there are typists.
+   */
+  async function optimisedWhileTyping(server: RunningServer, typists: { say: (text: string) => void }[]): Promise<string[]> {
     const listener = await join(server);
     await pollUntil(() => childrenNamed(server.pid, CHILD_NAME).length === typists.length + 1, 5_000, 'a child per client');
     await listener.sync();
-    // One line per read in each child: the next line goes once the last has been heard.
+    const from = server.stdout().length; // the parent's start-up is not the children's
     const heard = listener.lineEnds;
     for (let n = 0; n < TYPED_LINES; n++) {
       for (const [i, typist] of typists.entries()) typist.say(`typist ${i} line ${n}`);
       await pollUntil(() => listener.lineEnds >= heard + typists.length * (n + 1), 5_000, `line ${n} from every typist`);
     }
-    const optimisedInEveryChild = [...optimisationsByFunction(server.stdout())].filter(([, count]) => count >= TYPISTS).map(([key]) => key);
-    expect(optimisedInEveryChild).toEqual([]);
+    return [...optimisationsByFunction(server.stdout().slice(from))].filter(([, count]) => count >= typists.length).map(([key]) => key);
+  }
+
+  it('leaves nothing for V8 to optimise in every child of telnet clients typing a line at a time', async () => {
+    const server = await startServer(['--rate-limit', '0'], {}, [], ['--trace-opt']);
+    const typists = [];
+    for (let i = 0; i < TYPISTS; i++) {
+      const client = await join(server);
+      typists.push({ say: (text: string) => client.send(`${text}\r\n`) });
+    }
+    const optimised = await optimisedWhileTyping(server, typists);
+    expect(optimised, `optimised in every child: ${optimised.join('; ')}`).toEqual([]);
+  }, 60_000);
+
+  it('nor of web clients typing a line at a time', async () => {
+    const server = await startServer(['--rate-limit', '0', '--web-port', '0'], {}, [], ['--trace-opt']);
+    const typists = [];
+    for (let i = 0; i < TYPISTS; i++) {
+      const { ws } = await webClient(server);
+      typists.push({ say: (text: string) => ws.send(text) });
+    }
+    const optimised = await optimisedWhileTyping(server, typists);
+    expect(optimised, `optimised in every child: ${optimised.join('; ')}`).toEqual([]);
   }, 60_000);
 });

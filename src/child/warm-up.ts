@@ -11,7 +11,7 @@
  */
 import type { ChildPlan, Framing } from '../contracts.js';
 import * as posix from '../posix/index.js';
-import { Opcode } from '../protocol/websocket.js';
+import { Opcode, writeFrameHeader } from '../protocol/websocket.js';
 import { makeInput, type Input, type LineRecords } from './input.js';
 import { CLIENT_READ_BYTES, ReadPacing } from './serve-client.js';
 import { HANDOFF_BYTE, HANDOFF_PROXY_BIT, serveSpare } from './spare.js';
@@ -39,11 +39,10 @@ const WARM_UP_PROXY_HEADER = Buffer.from('PROXY TCP4 192.0.2.1 192.0.2.2 40000 2
 /** Lines the parent runs through the child's code before the first fork. */
 const WARM_UP_LINES = 3_000;
 /**
- * Typed lines per warm-up life: each is a message of its own on the life's socketpair, all
- * written before the life is served, and a socketpair queues at most
- * net.unix.max_dgram_qlen messages (10 by default; a web life sends its handshake too).
+ * Typed lines per warm-up web life: each is a message of its own on the life's
+ * socketpair, all written before the life is served, within the socket's send buffer.
  */
-const TYPED_PER_LIFE = 8;
+const TYPED_PER_LIFE = 64;
 
 /**
  * Runs the child's input path in the parent, before any fork, on a throw-away pipe:
@@ -73,9 +72,10 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
     for (let i = 0; i < WARM_UP_LINES; i++) text += `${i} ${SAMPLE_LINES[i % SAMPLE_LINES.length] ?? ''}${i % 3 === 0 ? '\n' : '\r\n'}`;
     const stream = Buffer.from(text, 'latin1');
     const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
-    feedInReads(makeInput(plan), stream, chunk, drain);
+    const reads = sizedReads(stream);
+    feedReads(makeInput(plan), reads, chunk, drain);
     // A flooder, with the server's own limit: throttled, then told to go.
-    if (rateLimit !== null) feedInReads(makeInput({ ...plan, rateLimit }), stream, chunk, drain);
+    if (rateLimit !== null) feedReads(makeInput({ ...plan, rateLimit }), reads, chunk, drain);
     for (const [framing, proxy, bytes] of lives(plan, stream.subarray(0, 4096))) liveOnce(plan, framing, proxy, bytes, chunk, drain);
     // A busy client's reads going quiet again (serveClient's pacing), which a socket read
     // to its end, as above, never does.
@@ -92,7 +92,7 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
     // the steps above taught V8 (a value it had not seen, which threw some code away) is
     // optimised again now, before the fork, not in every child.
     const typed = typedLines(stream);
-    feedOneByOne(makeInput(plan), typed, chunk, drain);
+    feedReads(makeInput(plan), typed, chunk, drain);
     for (let at = 0; plan.web !== null && at < typed.length; at += TYPED_PER_LIFE) {
       liveOnce(plan, 'websocket', false, [WEB_UPGRADE, ...typed.slice(at, at + TYPED_PER_LIFE).map(textFrame)], chunk, drain);
     }
@@ -103,22 +103,25 @@ export function warmUpChildPath(planFor: (pipeWriteFd: number) => ChildPlan): vo
 }
 
 /**
- * Feeds `stream` to a fresh input in reads of every size a child meets, up to a full
- * buffer of many lines: code that only ever saw short reads is deoptimised by the first
- * long one, in each child.
+ * `stream` in reads of every size a child meets, up to a full buffer of many lines: code
+ * that only ever saw short reads is deoptimised by the first long one, in each child.
  */
-function feedInReads({ records, input }: { records: LineRecords; input: Input }, stream: Buffer, chunk: Buffer, drain: () => void): void {
+function sizedReads(stream: Buffer): Buffer[] {
   const sizes = [1, 13, 100, 700, 2000, CLIENT_READ_BYTES];
-  for (let at = 0, turn = 0; at < stream.length; turn++) {
-    const length = stream.copy(chunk, 0, at, at + (sizes[turn % sizes.length] ?? 1));
-    at += length;
-    input.feed(chunk, length);
-    records.flush();
-    drain();
+  const reads: Buffer[] = [];
+  for (let at = 0; at < stream.length; at += reads.at(-1)?.length ?? 0) {
+    reads.push(stream.subarray(at, at + (sizes[reads.length % sizes.length] ?? 1)));
   }
+  return reads;
 }
 
-/** The lines of `stream`, each with its line end, at most a read long: what a client typing sends, one read each. */
+/**
+ * `stream` as a client typing sends it: a read per line. The path each read takes (a
+ * record, a pipe write, a wake-up) then runs once per line, where sizedReads() gives it a
+ * few dozen runs in all. Code that had not reached V8's optimising compiler by the
+ * zygote's fork got there in every child at once, each compiling its own copy on its
+ * only thread (docs/bench.md, "The latency tail").
+ */
 function typedLines(stream: Buffer): Buffer[] {
   const lines: Buffer[] = [];
   for (let at = 0; at < stream.length; ) {
@@ -130,14 +133,8 @@ function typedLines(stream: Buffer): Buffer[] {
   return lines;
 }
 
-/**
- * Feeds each of `reads` to a fresh input as a read of its own: the path a read takes (a
- * record, a pipe write, a wake-up) runs once per line here, where feedInReads() runs it
- * a few dozen times in all. Code that had not reached V8's optimising compiler by the
- * zygote's fork got there in every child at once, each compiling its own copy on its
- * only thread (docs/bench.md, "The latency tail").
- */
-function feedOneByOne({ records, input }: { records: LineRecords; input: Input }, reads: readonly Buffer[], chunk: Buffer, drain: () => void): void {
+/** Feeds each of `reads` to a fresh input as a read of its own, as a child's loop does. */
+function feedReads({ records, input }: { records: LineRecords; input: Input }, reads: readonly Buffer[], chunk: Buffer, drain: () => void): void {
   for (const read of reads) {
     input.feed(chunk, read.copy(chunk));
     records.flush();
@@ -173,9 +170,9 @@ function liveOnce(plan: ChildPlan, framing: Framing, proxy: boolean, messages: B
     opened.push(ours, theirs);
     const [handoffOurs, handoffTheirs] = posix.socketpair();
     opened.push(handoffOurs, handoffTheirs);
-    // Never blocks: past what the socketpair queues, a message is dropped (EAGAIN), not waited for.
+    // Never blocks: past what the socket's send buffer holds, the rest is left out.
     posix.setNonBlocking(theirs, true);
-    for (const message of messages) posix.write(theirs, message);
+    for (const message of messages) if (posix.write(theirs, message) === null) break;
     posix.shutdown(theirs, 'SHUT_WR');
     posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE[framing] | (proxy ? HANDOFF_PROXY_BIT : 0)]));
     const { records, input } = makeInput(plan);
@@ -189,14 +186,14 @@ function liveOnce(plan: ChildPlan, framing: Framing, proxy: boolean, messages: B
   }
 }
 
-/** One frame as a browser sends it: final, masked (RFC 6455 section 5.3), a payload under 126 bytes. */
+/** One frame as a browser sends it: final and masked (RFC 6455 section 5.3). */
 function maskedFrame(opcode: number, payload: Buffer): Buffer {
   const mask = [0x12, 0x34, 0x56, 0x78];
-  const frame = Buffer.alloc(6 + payload.length);
-  frame[0] = 0x80 | opcode;
-  frame[1] = 0x80 | payload.length;
-  frame.set(mask, 2);
-  for (let i = 0; i < payload.length; i++) frame[6 + i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
+  const head = Buffer.alloc(10); // the longest header before the mask: 2 bytes and a 64-bit length
+  const at = writeFrameHeader(head, opcode, payload.length);
+  head[1] = (head[1] ?? 0) | 0x80; // the mask bit
+  const frame = Buffer.concat([head.subarray(0, at), Buffer.from(mask), payload]);
+  for (let i = 0; i < payload.length; i++) frame[at + 4 + i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
   return frame;
 }
 
@@ -207,10 +204,10 @@ const WEB_UPGRADE = Buffer.from(
   'latin1',
 );
 
-/** A typed line as a browser's message: the text without its line end. */
+/** A typed line as a browser's message: its text without the line end, in UTF-8 as a browser sends it. */
 function textFrame(line: Buffer): Buffer {
-  const end = line.indexOf(0x0a);
-  return maskedFrame(Opcode.text, line.subarray(0, end < 0 ? line.length : end > 0 && line[end - 1] === 0x0d ? end - 1 : end));
+  const text = line.toString('latin1').replace(/\r?\n$/, '');
+  return maskedFrame(Opcode.text, Buffer.from(text, 'utf8'));
 }
 
 /** What the warm-up's browser sends a web child. */

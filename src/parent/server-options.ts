@@ -44,9 +44,9 @@ export interface BroadcastServerOptions extends ListenOptions, Limits {
   /** The database (accounts, bans, history), opened once the zygote is forked; none with --classic. */
   storage?: Storage;
   /**
-   * The options of the start-up rehearsal's stand-in server (a new chat of the same kind,
-   * a silent log, no zygote, sidecars or database), made by the same object literal as
-   * these; without it, no rehearsal.
+   * The options of the start-up rehearsal's stand-in server: a new chat of the same kind
+   * with a database in memory, a silent log, no zygote or sidecars. Without it, no
+   * rehearsal.
    */
   rehearsal?: () => BroadcastServerOptions;
 }

@@ -364,18 +364,19 @@ export class SocketServerBroadcast extends SocketServer {
   }
 
   /**
-   * Before the first client, a rehearsal on a stand-in server of this class with a chat, a pipe and a
-   * log of its own, so V8 optimises the per-line path now. Not under --trace: its readers see their own.
+   * Before the first client, a rehearsal on a stand-in server of this class with a chat, a database, a
+   * pipe and a log of its own, so V8 optimises the per-line path now. Not under --trace (its readers
+   * see their own), and never on this server's database, which opens once the zygote is forked.
    */
   private rehearseFirst(): void {
     const options = this.options.tracer.enabled ? undefined : this.options.rehearsal?.();
-    if (options !== undefined) rehearseOn(() => new SocketServerBroadcast(options).stage(), this.options.log);
+    if (options !== undefined && options.storage !== this.options.storage) rehearseOn(() => new SocketServerBroadcast(options).stage(), this.options.log);
   }
 
   /** This server's loop steps, for the rehearsal. */
   private stage(): RehearsalStage {
+    this.options.storage?.open(); // first: when it cannot, no pipe is left open
     const pipe = this.openPipe();
-    this.options.storage?.open();
     return {
       pipeWriteFd: pipe.writeFd,
       admit: this.admit,

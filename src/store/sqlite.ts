@@ -11,6 +11,8 @@ import path from 'node:path';
 import type { Account, AuditEntry, Ban, MirrorStore, Mute, Role, SharedItem } from './store.js';
 
 export const DATABASE_FILE = 'posix-chat.db';
+/** SQLite's name for a database in memory, which no file holds. */
+const IN_MEMORY = ':memory:';
 /** Lines kept per room in the database: the most /history shows. */
 export const HISTORY_KEPT_LINES = 200;
 /** Lines appended to a room between two trims of its older lines. */
@@ -71,9 +73,9 @@ export class SqliteStore implements MirrorStore {
   private readonly insertLine: Database.Statement;
   private readonly trimRoom: Database.Statement;
 
-  /** Opens (creating it if new) the database in `dir`, which must exist. */
-  constructor(dir: string) {
-    this.location = path.join(dir, DATABASE_FILE);
+  /** Opens (creating it if new) the database in `dir`, which must exist; null: one in memory, gone on close. */
+  constructor(dir: string | null) {
+    this.location = dir === null ? IN_MEMORY : path.join(dir, DATABASE_FILE);
     this.db = new Database(this.location, { timeout: BUSY_TIMEOUT_MS });
     try {
       this.db.pragma('journal_mode = WAL');
