@@ -88,7 +88,7 @@ export class SqliteStore implements MirrorStore {
     }
     this.insertLine = this.db.prepare('INSERT INTO history (room, line) VALUES (?, ?)');
     this.trimRoom = this.db.prepare('DELETE FROM history WHERE room = ? AND id <= (SELECT id FROM history WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?)');
-    this.descriptors = this.findDescriptors();
+    this.descriptors = dir === null ? [] : this.findDescriptors(); // in memory: no file, no descriptor
   }
 
   private migrate(): void {
