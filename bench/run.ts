@@ -10,6 +10,7 @@
  *   --steps a,b     only these of burst, latency, joins, storm, scale (default all)
  *   --warm-up N     at most N unmeasured rounds before each measured one (default 6; see warmUp)
  */
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,7 @@ import { clientChildPids, minorFaults, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
 import { raiseOwnFileLimit, runScale } from './scale.js';
 import { KEEP_ROOT, startPosixChat, startProcess, type Started } from './spawn-server.js';
-import { TreeCpuMeter, ownSchedstat, type CpuByRole } from './tree-cpu.js';
+import { TreeCpuMeter, ownSchedstat, type CpuByRole, type TreeCpu } from './tree-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const argv = process.argv.slice(2);
@@ -109,7 +110,7 @@ async function warmUp(name: Server, server: Started, load: { clients: number; li
 }
 
 /** A meter as a load's window: `done` gets the tree's CPU when the window ends. */
-function metered(server: Started, done: (cpu: { totalNs: number; byRole: CpuByRole; waitNs: number }) => void): { start(): void; end(): void } {
+function metered(server: Started, done: (cpu: TreeCpu) => void): { start(): void; end(): void } {
   const meter = new TreeCpuMeter(server.pid);
   return { start: () => meter.start(), end: () => done(meter.stop()) };
 }
@@ -127,7 +128,7 @@ async function burst(clients: number, lines: number, writes: 'line' | 'all'): Pr
     progress(`burst ${load}: ${name}`);
     const server = await start(name);
     await warmUp(name, server, { clients, lines, writes });
-    const cpu = [0, 1].map(() => ({ totalNs: NaN, byRole: new Map() as CpuByRole, waitNs: NaN }));
+    const cpu = [0, 1].map((): TreeCpu => ({ totalNs: NaN, byRole: new Map(), waitNs: NaN, runs: NaN }));
     const measured = await runBursts(
       { port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: writes },
       settled(name, server, clients),
@@ -136,9 +137,10 @@ async function burst(clients: number, lines: number, writes: 'line' | 'all'): Pr
     await server.stop();
     measured.forEach((result, i) => {
       const step = i === 0 ? load : `${load}, the same clients again`;
-      const used = cpu[i] ?? { totalNs: NaN, byRole: new Map() as CpuByRole, waitNs: NaN };
+      const used = cpu[i] ?? { totalNs: NaN, byRole: new Map() as CpuByRole, waitNs: NaN, runs: NaN };
       results.record(`deliveries/s (${step})`, '/s', i === 0 ? '>= 1x careful' : '', name, result.deliveries / result.seconds);
       results.record(`CPU per delivery (${step})`, 'µs', i === 0 ? '<= 1x careful, <= 1.5x relay' : '', name, used.totalNs / result.deliveries / 1000);
+      results.record(`times a thread was put on a CPU, per 1,000 deliveries (${step})`, '', '', name, (used.runs / result.deliveries) * 1000);
       results.record(`lost + duplicated (${step}, all rounds)`, '', '0', name, result.lost + result.duplicated, 'sum');
       if (name === 'posix-chat') breakdowns.push({ load: `per delivery (${step}), in µs`, byRole: used.byRole, deliveries: result.deliveries, waitNs: used.waitNs });
     });
@@ -229,15 +231,33 @@ function breakdownTable(): string {
   return lines.join('\n');
 }
 
-function machine(faultMicros: number): string {
+/** What the kernel charges here, beside which every figure is read: a page fault, a system call, a wake-up. */
+interface MachineCosts {
+  faultMicros: number;
+  syscallMicros: number;
+  wakeMicros: number;
+}
+
+/** Measures them; the last two in their own process (machine-costs.ts forks). */
+function machineCosts(): MachineCosts {
+  const script = path.join(root, 'dist/tools/bench/machine-costs.js');
+  const measured = JSON.parse(execFileSync(process.execPath, ['--single-threaded', script], { encoding: 'utf8', timeout: 120_000 })) as Omit<MachineCosts, 'faultMicros'>;
+  return { faultMicros: pageFaultMicros(), ...measured };
+}
+
+function machine(costs: MachineCosts): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const memory = `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
-  return `${os.cpus().length} x ${cpu}, ${memory}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; a page fault (a fresh page, first write) costs ${faultMicros.toFixed(2)} µs of CPU`;
+  return (
+    `${os.cpus().length} x ${cpu}, ${memory}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; ` +
+    `CPU time here: a page fault (a fresh page, first write) ${costs.faultMicros.toFixed(2)} µs, a system call (an empty read() through the addon) ` +
+    `${costs.syscallMicros.toFixed(2)} µs, a process woken through a pipe (a write, the other scheduled, its read; both sides) ${costs.wakeMicros.toFixed(1)} µs`
+  );
 }
 
 async function main(): Promise<void> {
-  const faultMicros = pageFaultMicros();
-  progress(`machine: ${machine(faultMicros)}`);
+  const costs = machineCosts();
+  progress(`machine: ${machine(costs)}`);
   for (let round = 1; round <= rounds; round++) {
     loads.push(`round ${round}: ${loadAverage()}`);
     progress(`round ${round} of ${rounds}`);
@@ -257,7 +277,7 @@ async function main(): Promise<void> {
   const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
   const options = servers.map((s) => `${s}: ${SHOWN_OPTIONS[s].length === 0 ? 'defaults' : `\`${SHOWN_OPTIONS[s].join(' ')}\``}`).join('; ');
   const output = [
-    `\`${command}\` on ${machine(faultMicros)}.`,
+    `\`${command}\` on ${machine(costs)}.`,
     `Load average (1, 5, 15 min) at the start of each round: ${loads.join('; ')}.`,
     '',
     results.table(),

@@ -20,6 +20,9 @@ interface Task {
   /** The same for the time spent runnable but waiting for a CPU (schedstat's second field). */
   firstWait: number;
   lastWait: number;
+  /** How many times it was put on a CPU (schedstat's third field): its wake-ups, and its returns after being preempted. */
+  firstRuns: number;
+  lastRuns: number;
   role: string;
 }
 
@@ -61,6 +64,14 @@ function roleOf(pid: number, root: number, comm: string): string {
   return comm.startsWith('posix-') ? comm : 'other';
 }
 
+/** A tree's CPU over a window: see TreeCpuMeter.stop(). */
+export interface TreeCpu {
+  totalNs: number;
+  byRole: CpuByRole;
+  waitNs: number;
+  runs: number;
+}
+
 export class TreeCpuMeter {
   private readonly tasks = new Map<string, Task>();
   private timer: NodeJS.Timeout | undefined;
@@ -78,21 +89,24 @@ export class TreeCpuMeter {
 
   /**
    * Stops and returns the tree's CPU since start(), in ns: the total and by role, and
-   * how long its threads were ready to run but waited for a CPU (others had it).
+   * how long its threads were ready to run but waited for a CPU (others had it), and how
+   * many times one of them was put on a CPU.
    */
-  stop(): { totalNs: number; byRole: CpuByRole; waitNs: number } {
+  stop(): TreeCpu {
     clearInterval(this.timer);
     this.sample(false);
     const byRole: CpuByRole = new Map();
     let totalNs = 0;
     let waitNs = 0;
+    let runs = 0;
     for (const task of this.tasks.values()) {
       const ns = task.last - task.first;
       totalNs += ns;
       waitNs += task.lastWait - task.firstWait;
+      runs += task.lastRuns - task.firstRuns;
       byRole.set(task.role, (byRole.get(task.role) ?? 0) + ns);
     }
-    return { totalNs, byRole, waitNs };
+    return { totalNs, byRole, waitNs, runs };
   }
 
   private sample(first: boolean): void {
@@ -107,15 +121,17 @@ export class TreeCpuMeter {
       for (const tid of tids) {
         const text = read(`/proc/${pid}/task/${tid}/schedstat`);
         if (text === null) continue;
-        const [ns, wait] = text.split(' ', 2).map(Number) as [number, number];
+        const [ns, wait, runs] = text.split(' ', 3).map(Number) as [number, number, number];
         // A process's start time would tell a reused pid apart; within one window a pid is not reused.
         const key = `${pid}/${tid}`;
         const task = this.tasks.get(key);
         // A spare renames itself when it gets its client: the role is the latest name.
-        if (task === undefined) this.tasks.set(key, { first: first ? ns : 0, last: ns, firstWait: first ? wait : 0, lastWait: wait, role });
-        else {
+        if (task === undefined) {
+          this.tasks.set(key, { first: first ? ns : 0, last: ns, firstWait: first ? wait : 0, lastWait: wait, firstRuns: first ? runs : 0, lastRuns: runs, role });
+        } else {
           task.last = ns;
           task.lastWait = wait;
+          task.lastRuns = runs;
           task.role = role;
         }
       }

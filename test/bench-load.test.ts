@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -138,6 +139,7 @@ describe('bench: counting', () => {
     const cpu = meter.stop();
     expect(cpu.byRole.get('other') ?? 0).toBeGreaterThan(0); // the child, though it exited
     expect(cpu.totalNs).toBeGreaterThanOrEqual(cpu.byRole.get('other') ?? 0);
+    expect(cpu.runs).toBeGreaterThan(0); // the child was put on a CPU at least once
   });
 });
 
@@ -154,5 +156,16 @@ describe('bench: machine facts', () => {
     const micros = pageFaultMicros();
     expect(Number.isFinite(micros)).toBe(true);
     expect(micros).toBeGreaterThan(0);
+  });
+
+  it('times a system call and a wake-up through a pipe in a process of its own (it forks)', () => {
+    const run = spawnSync(process.execPath, ['--single-threaded', path.join(ROOT, 'dist/tools/bench/machine-costs.js')], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const costs = JSON.parse(run.stdout) as { syscallMicros: number; wakeMicros: number };
+    expect(costs.syscallMicros).toBeGreaterThan(0);
+    expect(Number.isFinite(costs.syscallMicros)).toBe(true);
+    // A one-way trip is a write, a read and the other process scheduled: more than one call.
+    expect(costs.wakeMicros).toBeGreaterThan(costs.syscallMicros);
+    expect(Number.isFinite(costs.wakeMicros)).toBe(true);
   });
 });
