@@ -19,7 +19,7 @@ interface Decoded {
 }
 
 function collect(decoder: RecordDecoder, chunk: Buffer, into: Decoded[]): number {
-  return decoder.push(chunk, (record: PipeRecord) => into.push({ ...record, data: Buffer.from(record.data) }));
+  return decoder.push(chunk, { record: (record: PipeRecord) => into.push({ ...record, data: Buffer.from(record.data) }) });
 }
 
 describe('record codec', () => {

@@ -35,7 +35,7 @@ import {
 import { redactUrl } from './redis-url.js';
 import { Logger, messageOf, ThrottledLog } from '../log.js';
 import { LinkPipe } from '../pipe/link-pipe.js';
-import { RecordDecoder, RecordType } from '../protocol/record.js';
+import { RecordDecoder, RecordType, type RecordSink } from '../protocol/record.js';
 
 /** Guest numbers a server takes at a time: a server that starts skips at most this many. */
 const GUEST_BLOCK = 100;
@@ -154,13 +154,17 @@ class RedisLink implements LinkContext {
 
   private readonly decoder = new RecordDecoder(({ discardedBytes }) => this.log.error(`skipped ${discardedBytes} bad bytes from the server`));
 
-  private fromParent(chunk: Buffer): void {
-    this.decoder.push(chunk, (record) => {
+  private readonly fromParentSink: RecordSink = {
+    record: (record) => {
       if (record.type !== RecordType.link) return;
       const message = decodeToLink(record.data);
       if (message === null) return this.log.error('unreadable message from the server');
       this.handle(message);
-    });
+    },
+  };
+
+  private fromParent(chunk: Buffer): void {
+    this.decoder.push(chunk, this.fromParentSink);
   }
 
   private handle(message: ToLink): void {

@@ -11,7 +11,7 @@
 import { readSync, writeSync } from 'node:fs';
 import { Logger, LOG_LEVELS, messageOf } from '../log.js';
 import { PipeWriter } from '../pipe/writer.js';
-import { RecordDecoder, RecordType, type PipeRecord } from '../protocol/record.js';
+import { RecordDecoder, RecordType, type PipeRecord, type RecordSink } from '../protocol/record.js';
 import { decodeToHasher, HASHER_NAME, type FromHasher } from './protocol.js';
 import { hashPassword, verifyPassword } from './scrypt.js';
 
@@ -62,4 +62,5 @@ function readRequests(): number {
 }
 
 send({ t: 'ready' });
-for (let got = readRequests(); got > 0; got = readRequests()) decoder.commit(got, answer);
+const requests: RecordSink = { record: answer };
+for (let got = readRequests(); got > 0; got = readRequests()) decoder.commit(got, requests);

@@ -11,7 +11,7 @@
 import { warmUpChildPath } from '../child/warm-up.js';
 import type { Connection, DisconnectReason } from '../contracts.js';
 import { describeConnection, Logger, messageOf, ThrottledLog } from '../log.js';
-import { PipeDrain } from '../pipe/drain.js';
+import { PipeDrain, type PipeReader } from '../pipe/drain.js';
 import * as posix from '../posix/index.js';
 import { formatHostPort } from '../protocol/address.js';
 import { RecordType, recordTypeName, type PipeRecord } from '../protocol/record.js';
@@ -32,7 +32,7 @@ const SILENT = new Logger('silent');
 const LOST: DisconnectReason = { kind: 'lost', detail: 'connection lost' };
 const SHUTDOWN: DisconnectReason = { kind: 'shutdown', detail: 'server shutting down' };
 
-export class SocketServerBroadcast extends SocketServer {
+export class SocketServerBroadcast extends SocketServer implements PipeReader {
   private readonly parentPid = posix.getpid();
   private readonly delivery: Deliveries;
   private readonly admission: Admission;
@@ -178,16 +178,17 @@ export class SocketServerBroadcast extends SocketServer {
 
   /** Reads the records waiting in the pipe (the original's handleProcess); true when it is empty now. */
   private handleProcess(): boolean {
-    return this.openPipe().drain(this.onRecord, this.afterRead);
+    return this.openPipe().drain(this);
   }
 
-  /** One send per client per pipe read; reading goes on unless the readers are behind. */
-  private readonly afterRead = (): boolean => {
+  /** PipeReader: one send per client per pipe read; reading goes on unless the readers are behind. */
+  afterRead(): boolean {
     this.flush();
     return !this.delivery.paused;
-  };
+  }
 
-  private readonly onRecord = (record: PipeRecord): void => {
+  /** PipeReader: a record from a child or a sidecar. */
+  record(record: PipeRecord): void {
     const connection = this.delivery.get(record.pid);
     const sidecar = connection === undefined ? this.sidecars.owner(record.pid) : undefined;
     if (sidecar !== undefined) {
@@ -228,7 +229,7 @@ export class SocketServerBroadcast extends SocketServer {
       default:
         this.options.log.warn(`pipe: unknown record type ${record.type} from pid ${record.pid}`);
     }
-  };
+  }
 
   /** A record from the child of a trusted proxy's connection, held until its PROXY header is read. */
   private onHeld(record: PipeRecord): void {

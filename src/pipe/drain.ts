@@ -6,8 +6,14 @@
  * for at most MAX_READS_PER_TURN reads so the loop goes round (accepts, sends).
  */
 import * as posix from '../posix/index.js';
-import { RecordDecoder, type PipeRecord } from '../protocol/record.js';
+import { RecordDecoder, type RecordSink } from '../protocol/record.js';
 import type { Tracer } from '../contracts.js';
+
+/** What drain() hands the records to (see RecordSink for why an object). */
+export interface PipeReader extends RecordSink {
+  /** After each read's records: the loop sends now; false stops reading (flow control). */
+  afterRead(): boolean;
+}
 
 /** Pipe reads per drain() before the loop goes round and comes back. */
 const MAX_READS_PER_TURN = 8;
@@ -38,20 +44,20 @@ export class PipeDrain {
   }
 
   /**
-   * Reads every complete record waiting, handing each to `onRecord`; after each read,
-   * `afterRead()` (the loop sends then: one send per client per read, so the backlog
-   * never outgrows one read's worth), which returns false to stop reading (flow control).
-   * Returns true when the pipe was read to the end: empty now.
+   * Reads every complete record waiting, handing each to `reader.record()`; after each
+   * read, `reader.afterRead()` (the loop sends then: one send per client per read, so the
+   * backlog never outgrows one read's worth), which returns false to stop reading (flow
+   * control). Returns true when the pipe was read to the end: empty now.
    */
-  drain(onRecord: (record: PipeRecord) => void, afterRead: () => boolean): boolean {
+  drain(reader: PipeReader): boolean {
     this.hasMore = false;
     for (let reads = 0; reads < MAX_READS_PER_TURN; reads++) {
       const n = posix.read(this.readFd, this.decoder.buffer, this.decoder.end, this.decoder.room);
       if (n === null || n === 0) return true;
       if (this.tracer.enabled) this.trace(`read(pipe) -> ${n} bytes`);
-      const records = this.decoder.commit(n, onRecord);
+      const records = this.decoder.commit(n, reader);
       if (this.tracer.enabled) this.trace(`  ${records} record(s) from that read`);
-      if (!afterRead()) break;
+      if (!reader.afterRead()) break;
     }
     this.hasMore = true; // come back after one more loop turn
     return false;

@@ -82,6 +82,16 @@ export interface PipeRecord {
 }
 
 /**
+ * Where decoded records go. An object with a method, not a callback: every object of one
+ * class shares its method, so the decoder's optimised code, which calls it, stays valid
+ * from one such object to the next (the parent's start-up rehearsal feeds another server
+ * object than the real one; a closure per object would be another call target each time).
+ */
+export interface RecordSink {
+  record(record: PipeRecord): void;
+}
+
+/**
  * Writes a record header at `buffer[offset]`, in front of `dataLength` bytes already
  * placed at `buffer[offset + RECORD_HEADER_BYTES...]`, and returns the record's total
  * size. The child builds its records in place this way, copying nothing.
@@ -134,7 +144,7 @@ const enum Check {
 /**
  * Reassembles records from pipe reads that may end anywhere, holding a partial record
  * until the rest arrives. The caller reads straight into `buffer` at `end` (no copy),
- * then calls `commit(bytesRead, onRecord)`.
+ * then calls `commit(bytesRead, sink)`.
  */
 export class RecordDecoder {
   readonly buffer = Buffer.allocUnsafe(PIPE_READ_BYTES + MAX_RECORD_BYTES);
@@ -151,19 +161,19 @@ export class RecordDecoder {
   }
 
   /** Copies `chunk` in and decodes; for callers that did not read into `buffer` directly. */
-  push(chunk: Uint8Array, onRecord: (record: PipeRecord) => void): number {
+  push(chunk: Uint8Array, sink: RecordSink): number {
     let count = 0;
     for (let offset = 0; offset < chunk.length; ) {
       const take = Math.min(this.room, chunk.length - offset);
       this.buffer.set(chunk.subarray(offset, offset + take), this.end);
       offset += take;
-      count += this.commit(take, onRecord);
+      count += this.commit(take, sink);
     }
     return count;
   }
 
   /** Decodes every complete record in the buffer after `bytes` more arrived; returns how many. */
-  commit(bytes: number, onRecord: (record: PipeRecord) => void): number {
+  commit(bytes: number, sink: RecordSink): number {
     this.end += bytes;
     let start = 0;
     let count = 0;
@@ -182,7 +192,7 @@ export class RecordDecoder {
       const data = this.buffer.subarray(start + RECORD_HEADER_BYTES, start + size);
       start += size;
       count++;
-      onRecord({ type, pid, data });
+      sink.record({ type, pid, data });
     }
     // Keep the partial record at the front; it is always shorter than MAX_RECORD_BYTES.
     this.buffer.copyWithin(0, start, this.end);

@@ -5,7 +5,7 @@ import { RecordDecoder, RecordType, type PipeRecord } from '../../src/protocol/r
 
 function decodeAll(bytes: Buffer): PipeRecord[] {
   const records: PipeRecord[] = [];
-  new RecordDecoder().push(bytes, (record) => records.push({ ...record, data: Buffer.from(record.data) }));
+  new RecordDecoder().push(bytes, { record: (record) => records.push({ ...record, data: Buffer.from(record.data) }) });
   return records;
 }
 

@@ -28,7 +28,7 @@ function child(rateLimit: { perSecond: number; burst: number } | null = null): {
   const pipe = new PipeWriter(
     {
       write: (buffer, length) => {
-        decoder.push(Buffer.from(buffer.subarray(0, length)), (r) => records.push({ type: recordTypeName(r.type), data: [...r.data] }));
+        decoder.push(Buffer.from(buffer.subarray(0, length)), { record: (r) => records.push({ type: recordTypeName(r.type), data: [...r.data] }) });
       },
       wake: () => wakes++,
     },

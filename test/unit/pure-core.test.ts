@@ -75,7 +75,7 @@ const decodeAll = (bytes) => {
   const records = [];
   const corrupt = [];
   const decoder = new record.RecordDecoder((info) => corrupt.push(info.discardedBytes));
-  decoder.push(bytes, (r) => records.push({ type: r.type, pid: r.pid, data: r.data.toString('utf8') }));
+  decoder.push(bytes, { record: (r) => records.push({ type: r.type, pid: r.pid, data: r.data.toString('utf8') }) });
   return { records, corrupt };
 };
 
