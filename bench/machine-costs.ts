@@ -1,20 +1,23 @@
 /**
- * What this machine's kernel charges for the two things posix-chat does more often than a
- * one-process server: a system call, and one process waking another through a pipe. A line
- * a client types wakes two of posix-chat's processes (the client's child, then the parent)
- * and costs the child a read, a write and a kill; the careful chat wakes nobody. So these
- * two figures, beside a page fault's, say how far the bench's ratios belong to the design
- * and how far to the machine (docs/bench.md, "What the machine charges").
+ * What this machine charges for the things posix-chat does more often than a one-process
+ * server: a system call; one process waking another through a pipe (a line a client types
+ * wakes two of posix-chat's processes, the client's child and then the parent, and costs
+ * the child a read, a write and a kill; the careful chat wakes nobody); and a new process's
+ * first read of a page it shares with its parent (every child starts as a copy of the
+ * zygote). Beside a page fault's cost, they say how far the bench's ratios belong to the
+ * design and how far to the machine (docs/bench.md, "What the machine charges").
  *
  * Its own process, because it forks: `node --single-threaded dist/tools/bench/machine-costs.js`.
- * Prints one line of JSON: { "syscallMicros": ..., "wakeMicros": ... }.
+ * Prints one line of JSON: { "syscallMicros": ..., "wakeMicros": ..., "firstReadMicros": ... }.
  */
 import { readFileSync } from 'node:fs';
 import { _exit, close, fork, pipe, read, setNonBlocking, waitpid, write } from 'posix-chat/posix';
 
-/** Enough calls and round trips that each figure takes ~0.2-1 s on a slow machine. */
+/** Enough calls, round trips and pages that each figure takes ~0.1-1 s on a slow machine. */
 const CALLS = 200_000;
 const ROUND_TRIPS = 20_000;
+const SHARED_PAGES = 4096;
+const PAGE_BYTES = 4096;
 
 /** A thread's or process's CPU time so far in ns, from schedstat ('thread-self' or a pid). */
 function cpuNs(who: 'thread-self' | number): number {
@@ -73,4 +76,43 @@ function wakeMicros(): number {
   return spent / 1000 / (2 * ROUND_TRIPS);
 }
 
-console.log(JSON.stringify({ syscallMicros: syscallMicros(), wakeMicros: wakeMicros() }));
+/**
+ * A forked child reads one byte of each of SHARED_PAGES pages its parent wrote: CPU µs per
+ * page of its first pass, less its second. No page fault is counted (the pages are in its
+ * page table from the start), so on bare metal this is about 0; a hypervisor that keeps
+ * its own copy of each process's page tables charges for each page the process touches
+ * the first time. Slightly high: the first pass also meets the child's own code and stack.
+ */
+function firstReadMicros(): number {
+  const shared = Buffer.alloc(SHARED_PAGES * PAGE_BYTES, 1);
+  const [readFd, writeFd] = pipe();
+  const result = Buffer.alloc(8);
+  const pid = fork();
+  if (pid === 0) {
+    let code = 0;
+    try {
+      close(readFd);
+      const pass = (): number => {
+        const start = cpuNs('thread-self');
+        let sum = 0;
+        for (let at = 0; at < shared.length; at += PAGE_BYTES) sum += shared[at] ?? 0;
+        if (sum !== SHARED_PAGES) throw new Error('the pages changed');
+        return cpuNs('thread-self') - start;
+      };
+      const first = pass();
+      result.writeDoubleLE((first - pass()) / 1000 / SHARED_PAGES, 0);
+      write(writeFd, result);
+    } catch {
+      code = 1;
+    }
+    _exit(code);
+  }
+  close(writeFd);
+  const got = read(readFd, result);
+  waitpid(pid, 0);
+  close(readFd);
+  if (got !== result.length) throw new Error('the child did not report its figure');
+  return result.readDoubleLE(0);
+}
+
+console.log(JSON.stringify({ syscallMicros: syscallMicros(), wakeMicros: wakeMicros(), firstReadMicros: firstReadMicros() }));

@@ -231,11 +231,12 @@ function breakdownTable(): string {
   return lines.join('\n');
 }
 
-/** What the kernel charges here, beside which every figure is read: a page fault, a system call, a wake-up. */
+/** What the machine charges, beside which every figure is read: a page fault, a system call, a wake-up, a forked child's first read of a page. */
 interface MachineCosts {
   faultMicros: number;
   syscallMicros: number;
   wakeMicros: number;
+  firstReadMicros: number;
 }
 
 /** Measures them; the last two in their own process (machine-costs.ts forks). */
@@ -251,7 +252,8 @@ function machine(costs: MachineCosts): string {
   return (
     `${os.cpus().length} x ${cpu}, ${memory}, Linux ${os.release()}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; ` +
     `CPU time here: a page fault (a fresh page, first write) ${costs.faultMicros.toFixed(2)} µs, a system call (an empty read() through the addon) ` +
-    `${costs.syscallMicros.toFixed(2)} µs, a process woken through a pipe (a write, the other scheduled, its read; both sides) ${costs.wakeMicros.toFixed(1)} µs`
+    `${costs.syscallMicros.toFixed(2)} µs, a process woken through a pipe (a write, the other scheduled, its read; both sides) ${costs.wakeMicros.toFixed(1)} µs, ` +
+    `a forked child's first read of a page it shares with its parent (no fault counted) ${costs.firstReadMicros.toFixed(2)} µs`
   );
 }
 
