@@ -7,16 +7,19 @@
  * zygote). Beside a page fault's cost, they say how far the bench's ratios belong to the
  * design and how far to the machine (docs/bench.md, "What the machine charges").
  *
- * Its own process, because it forks: `node --single-threaded dist/tools/bench/machine-costs.js`.
- * Prints one line of JSON: { "syscallMicros": ..., "wakeMicros": ..., "firstReadMicros": ... }.
+ * Its own process, because it forks: `node --single-threaded dist/tools/bench/machine-costs.js
+ * [--quick]` (--quick: an eighth of the work, for the tests). Prints one line of JSON:
+ * { "syscallMicros": ..., "wakeMicros": ..., "firstReadMicros": ... }.
  */
 import { readFileSync } from 'node:fs';
 import { _exit, close, fork, pipe, read, setNonBlocking, waitpid, write } from 'posix-chat/posix';
 
 /** Enough calls, round trips and pages that each figure takes ~0.1-1 s on a slow machine. */
-const CALLS = 200_000;
-const ROUND_TRIPS = 20_000;
-const SHARED_PAGES = 4096;
+const SHARE = process.argv.includes('--quick') ? 8 : 1;
+const CALLS = 200_000 / SHARE;
+const ROUND_TRIPS = 20_000 / SHARE;
+const SHARED_PAGES = 4096 / SHARE;
+/** x86-64's page: on a kernel with larger pages the figure is per 4 KiB read, not per page. */
 const PAGE_BYTES = 4096;
 
 /** A thread's or process's CPU time so far in ns, from schedstat ('thread-self' or a pid). */
