@@ -298,6 +298,24 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     await login(await guest(a), 'boss');
   }, 60_000);
 
+  it('removes bans and mutes whose time is up from Redis as it reads them, and keeps the rest', async () => {
+    const over = JSON.stringify({ target: 'mallory', kind: 'name', until: 1_000, by: 'boss', reason: 'long ago', at: 1 });
+    const live = JSON.stringify({ target: 'trudy', kind: 'name', until: null, by: 'boss', reason: 'still', at: 1 });
+    const muted = JSON.stringify({ name: 'Oscar', until: Date.now() + 3_600_000 });
+    await redis.admin.hset(`${SHARED}bans`, 'mallory', over, 'trudy', live);
+    await redis.admin.hset(`${SHARED}mutes`, 'eve', JSON.stringify({ name: 'Eve', until: 1_000 }), 'oscar', muted);
+    const a = await cluster.server(redis.url, 'alpha');
+    await a.waitForLog(/removed 2 expired ban\(s\) and mute\(s\) from Redis/, 10_000);
+    expect(await redis.admin.hexists(`${SHARED}bans`, 'mallory')).toBe(0);
+    expect(await redis.admin.hexists(`${SHARED}mutes`, 'eve')).toBe(0);
+    expect(await redis.admin.hget(`${SHARED}bans`, 'trudy')).toBe(live);
+    expect(await redis.admin.hget(`${SHARED}mutes`, 'oscar')).toBe(muted);
+    // The ban still there still holds.
+    const client = await guest(a);
+    client.send('/nick trudy\r\n');
+    await client.waitFor('The name trudy is banned.');
+  }, 60_000);
+
   it('refuses hostile entries in Redis with a log line, at start and when they change, and goes on', async () => {
     addUser('boss');
     const bad: [string, string, string][] = [

@@ -13,8 +13,8 @@ import { ThrottledLog, messageOf, type Logger } from '../log.js';
 import { RETRY_MS, sleep } from './link-publish.js';
 import type { FromLink, SharedWrite } from './protocol.js';
 import { CHANGES_KEY, type LinkSettings } from './redis-schema.js';
-import { readNotice, type SharedKind } from './shared-input.js';
-import { fieldOf, readAllShared, readField, writeShared } from './shared-redis.js';
+import { readNotice, SHARED_KINDS, type SharedKind } from './shared-input.js';
+import { fieldOf, pruneExpired, readAllShared, readField, writeShared, type Expired } from './shared-redis.js';
 
 /** JSON bytes of items per record to the parent: well below a record, with room for the wrapper. */
 const PIECE_BYTES = 3000;
@@ -163,12 +163,15 @@ export class LinkShared {
     // Where the change stream ends, read first: a change made while we read comes again after.
     const newest = await this.link.commands.xrevrange(CHANGES_KEY, '+', '-', 'COUNT', 1);
     const items: SharedItem[] = [];
+    const expired: Expired[] = [];
     const whole = await readAllShared(
       this.link.commands,
       Date.now(),
       (item) => items.push(item),
       (what, why) => this.drop(what, why),
       (what, error) => this.link.refused(what, error),
+      SHARED_KINDS,
+      expired,
     );
     if (!whole) {
       if (this.lastId === '') this.lastId = newest[0]?.[0] ?? '0-0';
@@ -180,6 +183,17 @@ export class LinkShared {
     // The snapshot has every change before `newest`: the change stream is read on from there.
     this.lastId = newest[0]?.[0] ?? '0-0';
     this.link.log.debug(`shared data: ${items.length} entries read from Redis`);
+    if (expired.length > 0) await this.prune(expired);
+  }
+
+  /** Bans and mutes whose time is up leave Redis, so its hashes do not grow for ever; a failure only waits for the next snapshot. */
+  private async prune(expired: readonly Expired[]): Promise<void> {
+    try {
+      const deleted = await pruneExpired(this.link.commands, expired);
+      if (deleted > 0) this.link.log.info(`shared data: removed ${deleted} expired ban(s) and mute(s) from Redis`);
+    } catch (error) {
+      this.link.log.warn(`removing expired bans and mutes from Redis: ${messageOf(error)}; tried again at the next snapshot`);
+    }
   }
 
   private sendPieces(items: readonly SharedItem[], message: (piece: SharedItem[], first: boolean, last: boolean) => FromLink): void {

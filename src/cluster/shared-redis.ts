@@ -24,6 +24,18 @@ local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 local items, limit = r[2], tonumber(ARGV[3])
 for i = 1, #items do if string.len(items[i]) > limit then items[i] = string.rep('?', limit + 1) end end
 return {r[1], items}`;
+/** HDEL of one field, only while it still holds the value read: a ban or mute made again meanwhile stays. */
+const DELETE_UNCHANGED_SCRIPT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`;
+
+/** A ban or mute whose time was up when read, as it was read: what pruneExpired() deletes. */
+export interface Expired {
+  kind: SharedKind;
+  field: string;
+  value: string;
+}
+
 /** HGET, with the same cut as SCAN_SCRIPT. */
 const GET_SCRIPT = `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
@@ -139,6 +151,7 @@ export async function readField(redis: Redis, kind: SharedKind, field: string): 
  * Every item of the shared data, checked, to `take`; what fails a check to `refuse`
  * (with what it was and why). Bans already over at `now` are left out. A kind Redis
  * refuses to read (a key of the wrong type) is passed to `failed`, and the rest read on.
+ * Bans and mutes whose time is up are added to `expired`, when given (see pruneExpired()).
  * True when every kind was read whole: false when one failed or was cut at MAX_SHARED_ROWS.
  */
 export async function readAllShared(
@@ -148,11 +161,12 @@ export async function readAllShared(
   refuse: (what: string, why: string) => void,
   failed: (what: string, error: unknown) => void,
   kinds: readonly SharedKind[] = SHARED_KINDS,
+  expired?: Expired[],
 ): Promise<boolean> {
   let whole = true;
   for (const kind of kinds) {
     try {
-      if (!(await readKind(redis, kind, now, take, refuse))) whole = false;
+      if (!(await readKind(redis, kind, now, take, refuse, expired))) whole = false;
     } catch (error) {
       failed(`reading the shared ${kind}s`, error);
       whole = false;
@@ -161,8 +175,33 @@ export async function readAllShared(
   return whole;
 }
 
+/**
+ * Deletes the bans and mutes readAllShared() found over, each only if it is unchanged since
+ * (another server may have banned the same target again meanwhile). Nothing else expires
+ * them: Redis cannot give one field of a hash a time to live (before Redis 7.4). Returns
+ * how many went.
+ */
+export async function pruneExpired(redis: Redis, expired: readonly Expired[]): Promise<number> {
+  let deleted = 0;
+  for (const { kind, field, value } of expired) deleted += Number(await redis.eval(DELETE_UNCHANGED_SCRIPT, 1, sharedKey(kind), field, value));
+  return deleted;
+}
+
+/** Whether a ban's or a mute's time is up at `now` (null: for ever). */
+function isOver(item: SharedItem, now: number): boolean {
+  const until = item.c === 'ban' ? item.ban?.until : item.c === 'mute' ? item.mute?.until : null;
+  return until !== undefined && until !== null && until <= now;
+}
+
 /** False when cut at MAX_SHARED_ROWS. */
-async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item: SharedItem) => void, refuse: (what: string, why: string) => void): Promise<boolean> {
+async function readKind(
+  redis: Redis,
+  kind: SharedKind,
+  now: number,
+  take: (item: SharedItem) => void,
+  refuse: (what: string, why: string) => void,
+  expired: Expired[] | undefined,
+): Promise<boolean> {
   const key = sharedKey(kind);
   // Entries looked at, refused ones included: a hash stuffed with forgeries takes bounded time too.
   let seen = 0;
@@ -180,7 +219,9 @@ async function readKind(redis: Redis, kind: SharedKind, now: number, take: (item
         refuse(`${kind} ${JSON.stringify(field.slice(0, 40))}`, item);
         continue;
       }
-      if (item.c === 'ban' && item.ban !== null && item.ban.until !== null && item.ban.until <= now) continue;
+      const over = isOver(item, now);
+      if (over) expired?.push({ kind, field, value: fields[i + 1] ?? '' });
+      if (over && item.c === 'ban') continue;
       take(item);
     }
   }
