@@ -42,6 +42,20 @@ function syscallMicros(): number {
 }
 
 /**
+ * In the forked child: runs `body`, then leaves with _exit (1 if it threw). The copy has
+ * only this thread, so `body` makes synchronous calls only.
+ */
+function inChild(body: () => void): never {
+  let code = 0;
+  try {
+    body();
+  } catch {
+    code = 1;
+  }
+  return _exit(code);
+}
+
+/**
  * A byte goes back and forth between this process and a forked partner, each blocked in
  * read() until the other writes: the CPU both spend, per one-way trip. Each trip is a
  * write, the other process woken and scheduled, and its read returning.
@@ -52,16 +66,11 @@ function wakeMicros(): number {
   const byte = Buffer.alloc(1);
   const pid = fork();
   if (pid === 0) {
-    // The partner: the forked copy has only this thread, so synchronous calls and _exit.
-    let code = 0;
-    try {
+    inChild(() => {
       close(fromUs); // else its own copy of our end keeps its read() from ever seeing end of file
       close(toUs);
       while (read(toPartner, byte) === 1) write(fromPartner, byte);
-    } catch {
-      code = 1;
-    }
-    _exit(code);
+    });
   }
   close(toPartner);
   close(fromPartner);
@@ -92,8 +101,7 @@ function firstReadMicros(): number {
   const result = Buffer.alloc(8);
   const pid = fork();
   if (pid === 0) {
-    let code = 0;
-    try {
+    inChild(() => {
       close(readFd);
       const pass = (): number => {
         const start = cpuNs('thread-self');
@@ -105,10 +113,7 @@ function firstReadMicros(): number {
       const first = pass();
       result.writeDoubleLE((first - pass()) / 1000 / SHARED_PAGES, 0);
       write(writeFd, result);
-    } catch {
-      code = 1;
-    }
-    _exit(code);
+    });
   }
   close(writeFd);
   const got = read(readFd, result);

@@ -109,6 +109,11 @@ async function warmUp(name: Server, server: Started, load: { clients: number; li
   if (faults.length > 0) progress(`  warm-up: ${faults.length} round(s); the main process's page faults in each: ${faults.join(', ')}`);
 }
 
+/** A window's CPU before it is measured (and if it never is). */
+function noCpu(): TreeCpu {
+  return { totalNs: NaN, byRole: new Map(), waitNs: NaN, runs: NaN };
+}
+
 /** A meter as a load's window: `done` gets the tree's CPU when the window ends. */
 function metered(server: Started, done: (cpu: TreeCpu) => void): { start(): void; end(): void } {
   const meter = new TreeCpuMeter(server.pid);
@@ -128,7 +133,7 @@ async function burst(clients: number, lines: number, writes: 'line' | 'all'): Pr
     progress(`burst ${load}: ${name}`);
     const server = await start(name);
     await warmUp(name, server, { clients, lines, writes });
-    const cpu = [0, 1].map((): TreeCpu => ({ totalNs: NaN, byRole: new Map(), waitNs: NaN, runs: NaN }));
+    const cpu = [noCpu(), noCpu()];
     const measured = await runBursts(
       { port: server.port, clients, lines, bytes: 100, rate: 0, drainTimeoutMs: 30_000, burstWrites: writes },
       settled(name, server, clients),
@@ -137,7 +142,7 @@ async function burst(clients: number, lines: number, writes: 'line' | 'all'): Pr
     await server.stop();
     measured.forEach((result, i) => {
       const step = i === 0 ? load : `${load}, the same clients again`;
-      const used = cpu[i] ?? { totalNs: NaN, byRole: new Map() as CpuByRole, waitNs: NaN, runs: NaN };
+      const used = cpu[i] ?? noCpu();
       results.record(`deliveries/s (${step})`, '/s', i === 0 ? '>= 1x careful' : '', name, result.deliveries / result.seconds);
       results.record(`CPU per delivery (${step})`, 'µs', i === 0 ? '<= 1x careful, <= 1.5x relay' : '', name, used.totalNs / result.deliveries / 1000);
       results.record(`times a thread was put on a CPU, per 1,000 deliveries (${step})`, '', '', name, (used.runs / result.deliveries) * 1000);
