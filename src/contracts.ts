@@ -92,6 +92,8 @@ export interface ChatHandler {
   onLine(connection: Connection, line: Buffer, cut: boolean): void;
   /** Called once per connection, after it has left `connections`. */
   onDisconnect(connection: Connection, reason: DisconnectReason): void;
+  /** Once per turn of the loop, which turns at least once a second: what waits for time to pass. */
+  tick?(): void;
   /**
    * Why a client from `address` is turned away at accept() (an address ban), or null.
    * Asked for every connection before any process is forked for it: no query, memory only.

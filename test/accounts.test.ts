@@ -96,7 +96,7 @@ describe.each(STORES)('on %s', (store) => {
       const other = await connect(server);
       const boss = await connect(server);
       await login(boss);
-      await other.waitFor('is now known as boss');
+      await other.waitFor('*** boss joined #lobby'); // announced under the name it logged in as
       const mallory = await connect(server, '127.0.0.3');
       mallory.send('/login boss\r\nnot the password\r\n');
       await mallory.waitFor('Wrong password.');
@@ -251,7 +251,7 @@ describe.each(STORES)('on %s', (store) => {
       const loud = await connect(server);
       const listener = await connect(server);
       loud.send('/nick loud\r\n');
-      await boss.waitFor('is now known as loud');
+      await boss.waitFor('*** loud joined #lobby');
       boss.send('/mute loud 30m\r\n');
       await loud.waitFor('boss muted you for 30m');
       loud.send('can anyone hear me\r\n/me shouts\r\n/msg boss psst\r\n');
@@ -280,7 +280,7 @@ describe.each(STORES)('on %s', (store) => {
       const friend = await connect(server);
       pest.send('/nick pest\r\n');
       friend.send('/nick friend\r\n');
-      await boss.waitFor('is now known as friend');
+      await boss.waitFor('*** friend joined #lobby');
       boss.send('/ignore pest\r\n');
       await boss.waitFor('You no longer see what pest says');
       // Each line after the other's is seen (one sender at a time): boss has had the chance to see pest's.

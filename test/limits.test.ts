@@ -59,7 +59,7 @@ describe('--max-clients', () => {
     expect(clientChildrenOf(server.pid)).toHaveLength(5);
 
     second.close();
-    await first.waitFor(/left \(connection closed\)/);
+    await server.waitForLog(/INFO {2}disconnect .*: closed \(by the client\)/); // its slot is free
     const [seventh] = (await connect(server, 1)) as [TestClient];
     expect(welcomed(seventh)).toBe(true);
     seventh.send('in the freed slot\r\n');
@@ -84,7 +84,7 @@ describe('--max-per-ip', () => {
 
     const [first, second] = three as [TestClient, TestClient];
     second.close();
-    await other.waitFor(/left \(connection closed\)/);
+    await server.waitForLog(/INFO {2}disconnect .*: closed \(by the client\)/); // its slot is free
     const [again] = (await connect(server, 1)) as [TestClient];
     expect(welcomed(again)).toBe(true);
     again.send('from 127.0.0.1 again\r\n');
@@ -124,6 +124,7 @@ describe('--idle-timeout', () => {
   it('disconnects a silent client and tells the room it timed out', async () => {
     const server = await startServer(['--idle-timeout', '1']);
     const [idle, talker] = (await connect(server, 2)) as [TestClient, TestClient];
+    idle.send('/help\r\n'); // one command, then nothing: the room has heard of it, and hears why it goes
     const keepTalking = setInterval(() => talker.send('/who\r\n'), 200);
     try {
       await idle.waitFor('Disconnected: idle for more than 1 s.', 5_000);

@@ -118,7 +118,7 @@ describe('--proxy-protocol: a trusted proxy', () => {
     // A client after the checks: the watcher's first "joined" is this one's (notices keep their order).
     const late = await TestClient.connect(server.port, '127.0.0.1', '127.0.0.3');
     await late.waitFor('Welcome to posix-chat, guest-');
-    await watcher.waitFor(/\*\*\* guest-\d+ joined #lobby/);
+    await watcher.waitFor(/\*\*\* guest-\d+ joined #lobby/, 10_000); // it says nothing: QUIET_ARRIVAL_MS
     const nick = /Welcome to posix-chat, (guest-\d+)!/.exec(late.text)?.[1];
     expect(watcher.text.match(/joined #lobby/g)).toEqual(['joined #lobby']);
     expect(watcher.text).toContain(`*** ${nick} joined #lobby`);

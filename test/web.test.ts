@@ -47,7 +47,7 @@ describe('the web port', () => {
   it('carries lines both ways between a WebSocket and a telnet client', async () => {
     const { web, telnet } = await startWeb();
     const client = await openWs(web);
-    await telnet.waitFor(/\*\*\* guest-2 joined #lobby/);
+    await telnet.waitFor(/\*\*\* guest-2 joined #lobby/, 10_000); // before it says anything: QUIET_ARRIVAL_MS
     client.ws.send('hello from the web');
     await telnet.waitFor('<guest-2> hello from the web\r\n');
     telnet.send('hello from telnet\r\n');
@@ -97,6 +97,8 @@ describe('the web port', () => {
   it('closes the handshake with the client’s code, and the others hear it left', async () => {
     const { web, telnet } = await startWeb();
     const client = await openWs(web);
+    client.ws.send('here I am');
+    await telnet.waitFor('<guest-2> here I am');
     client.ws.close(4000, 'bye');
     await pollUntil(() => client.closed() !== null, 5000, 'the close');
     expect(client.closed()?.[0]).toBe(4000);
@@ -115,6 +117,8 @@ describe('the web port', () => {
   it('closes with 1009 on a message over its limit', async () => {
     const { web, telnet } = await startWeb();
     const client = await openWs(web);
+    client.ws.send('here I am');
+    await telnet.waitFor('<guest-2> here I am');
     client.ws.send('x'.repeat(20_000));
     await pollUntil(() => client.closed() !== null, 5000, 'the close');
     expect(client.closed()?.[0]).toBe(1009);

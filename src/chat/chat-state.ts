@@ -36,6 +36,8 @@ export abstract class ChatState implements ChatCore {
   /** /nick requests waiting for the cluster's answer, by lower-cased nick. */
   protected readonly claiming = new Map<string, Member>();
   protected readonly cluster: ClusterPort | null;
+  /** Newcomers not yet announced, with when they came (ms since the epoch), oldest first. */
+  protected readonly arriving = new Map<Member, number>();
   protected guests = 0;
   protected readonly now: () => Date;
   /** stamp()'s minute (since the epoch) and its text. */
@@ -68,6 +70,7 @@ export abstract class ChatState implements ChatCore {
 
   /** A line for everyone in the member's room (`me`: a /me action). */
   protected publicLine(member: Member, text: string, me: boolean): void {
+    if (!member.announced) this.arrive(member); // the room hears who came before what they say
     const line = this.stamp() + lineBody(member.nick, text, me);
     this.remember(member.room.name, line);
     if (this.ignored.size > 0 && (this.ignored.get(member.nick.toLowerCase()) ?? 0) > 0) this.toRoomUnignored(member, line);
@@ -108,6 +111,15 @@ export abstract class ChatState implements ChatCore {
 
   nowMs(): number {
     return this.now().getTime();
+  }
+
+  /** Tells the room, and the other servers, that `member` is here: once, when it first says or does something or QUIET_ARRIVAL_MS after it came. */
+  protected arrive(member: Member): void {
+    this.arriving.delete(member);
+    if (member.announced) return;
+    member.announced = true;
+    this.cluster?.publish({ k: 'join', nick: member.nick, room: member.room.name });
+    this.announce(member.room, `${member.nick} joined ${member.room.name}`, member);
   }
 
   /** News about someone (joined, left, renamed) for a room: it may wait a moment to go out with other news. */

@@ -16,7 +16,7 @@ import type { ChatOptions, Member } from './model.js';
 import { roomsLine, whoLines, type WhoRow } from './listings.js';
 import { moderate, OPERATOR_COMMANDS } from './moderation.js';
 import * as personal from './personal.js';
-import { checkNick, checkRoom, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_KEPT_HISTORIES, MAX_NICK_LENGTH, NOT_ENCRYPTED } from './rules.js';
+import { checkNick, checkRoom, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_KEPT_HISTORIES, MAX_NICK_LENGTH, NOT_ENCRYPTED, QUIET_ARRIVAL_MS } from './rules.js';
 
 export { checkNick, checkRoom, HELP, LOBBY, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH } from './rules.js';
 export type { ChatOptions } from './model.js';
@@ -26,7 +26,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     super(options);
     if (this.cluster !== null) {
       this.cluster.attach(this);
-      this.cluster.localUsers = () => [...this.members.values()].map((m): Presence => [m.nick, m.room.name]);
+      this.cluster.localUsers = () => [...this.members.values()].filter((m) => m.announced).map((m): Presence => [m.nick, m.room.name]);
     }
   }
 
@@ -49,12 +49,13 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
 
   onConnect(connection: Connection): void {
     const lobby = this.room(LOBBY);
-    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(this.nowMs()), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null };
+    const now = this.nowMs();
+    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(now), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null, announced: false };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
     const others = this.nicksIn(LOBBY);
     this.enter(member, lobby);
-    this.cluster?.publish({ k: 'join', nick: member.nick, room: LOBBY });
+    this.arriving.set(member, now); // announced by arrive(), below or in tick()
     this.tell(member, `Welcome to posix-chat, ${member.nick}! You are in ${LOBBY}.`);
     this.tell(member, hereWithYou(others));
     this.tell(member, 'Type /help for commands; /nick NAME to choose your name.');
@@ -62,13 +63,33 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     for (const line of this.options.motd) this.tell(member, line);
     this.showTopic(member);
     this.showHistory(member);
-    this.announce(lobby, `${member.nick} joined ${LOBBY}`, member);
   }
 
   onLine(connection: Connection, line: Buffer, cut: boolean): void {
     const member = this.members.get(connection.pid);
     if (member === undefined) return;
-    const text = line.toString('utf8');
+    this.handleLine(member, line.toString('utf8'), cut);
+    // A newcomer's first command (/nick, /join, /login...) is done: the room hears who came, and where.
+    if (!member.announced && member.prompt === null && this.members.get(connection.pid) === member && !this.isClaiming(member)) this.arrive(member);
+  }
+
+  /** Whether a /nick of `member` waits for the cluster's answer (onClaimed announces it then). */
+  private isClaiming(member: Member): boolean {
+    for (const claimant of this.claiming.values()) if (claimant === member) return true;
+    return false;
+  }
+
+  /** Announces the newcomers who have been here QUIET_ARRIVAL_MS without a word. */
+  tick(): void {
+    if (this.arriving.size === 0) return;
+    const cameBefore = this.nowMs() - QUIET_ARRIVAL_MS;
+    for (const [member, at] of this.arriving) {
+      if (at > cameBefore) return;
+      this.arrive(member);
+    }
+  }
+
+  private handleLine(member: Member, text: string, cut: boolean): void {
     if (member.prompt !== null) return this.guarded(member, () => accounts.answer(this, member, text)); // a password, or typed while one is checked: never said
     if (cut) this.tell(member, `Your line was longer than ${this.options.maxLineBytes} bytes and was cut.`);
     if (text.startsWith('/') && !text.startsWith('//')) return this.guarded(member, () => this.command(member, text));
@@ -84,6 +105,8 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     this.byNick.delete(member.nick.toLowerCase());
     for (const name of member.ignores) this.countIgnore(name, -1);
     this.leaveRoom(member);
+    this.arriving.delete(member);
+    if (!member.announced) return; // came and went without a word: nobody was told it came
     if (reason.kind === 'shutdown') return; // the others hear 'down' from our link instead
     const why = describeLeave(reason);
     this.cluster?.publish({ k: 'leave', nick: member.nick, room: member.room.name, why });
@@ -163,8 +186,9 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     this.byNick.delete(old.toLowerCase());
     member.nick = wanted;
     this.byNick.set(wanted.toLowerCase(), member);
-    this.cluster?.publish({ k: 'rename', old, nick: wanted, room: member.room.name });
     this.tell(member, `You are now known as ${wanted}.`);
+    if (!member.announced) return; // nobody has heard of the old name
+    this.cluster?.publish({ k: 'rename', old, nick: wanted, room: member.room.name });
     this.announce(member.room, `${old} is now known as ${wanted}`, member);
   }
 
@@ -225,15 +249,17 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     if (member.room.name === name) return this.tell(member, `You are already in ${name}.`);
     const from = member.room;
     this.leaveRoom(member);
-    this.cluster?.publish({ k: 'move', nick: member.nick, from: from.name, to: name });
-    this.announce(from, `${member.nick} left for ${name}`);
+    if (member.announced) {
+      this.cluster?.publish({ k: 'move', nick: member.nick, from: from.name, to: name });
+      this.announce(from, `${member.nick} left for ${name}`);
+    }
     const to = this.room(name);
     const others = this.nicksIn(name);
     this.enter(member, to);
     this.tell(member, `You are now in ${name}. ${hereWithYou(others)}`);
     this.showTopic(member);
     this.showHistory(member);
-    this.announce(to, `${member.nick} joined ${name}`, member);
+    if (member.announced) this.announce(to, `${member.nick} joined ${name}`, member);
   }
 
   private listRooms(member: Member): void {
@@ -317,8 +343,9 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
       if (ok) this.cluster?.release(nick); // its claimant left meanwhile
       return;
     }
-    if (!ok) return this.tell(member, `The name ${nick} is taken. Try another.`);
-    this.rename(member, nick);
+    if (ok) this.rename(member, nick);
+    else this.tell(member, `The name ${nick} is taken. Try another.`);
+    if (!member.announced) this.arrive(member); // a newcomer whose first command was this /nick
   }
 
   onNickLost(nick: string): void {

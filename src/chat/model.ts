@@ -54,6 +54,8 @@ export interface Member {
   readonly ignores: Set<string>;
   /** The /away message, or null when here. */
   away: string | null;
+  /** Whether the room (and the other servers) have been told this member is here (see QUIET_ARRIVAL_MS). */
+  announced: boolean;
 }
 
 export interface Room {

@@ -23,6 +23,13 @@ export const CRLF = '\r\n';
  * `/me left (quit: bye)` shows as `* alice left (quit: bye)`, never as a departure.
  */
 export const ANNOUNCEMENT_PREFIX = '*** ';
+/**
+ * How long a newcomer who has said nothing waits to be announced (ms). Whatever connects
+ * and goes at once (a port scanner, a load balancer's plain TCP check, a dropped
+ * connection) is never announced, and never "left" either. A newcomer who says or does
+ * anything first is announced then, under the name it has after that.
+ */
+export const QUIET_ARRIVAL_MS = 2_000;
 /** Names listed to someone entering a room; a bigger room gets a count and a pointer to /who. */
 export const MAX_NAMES_ON_ENTRY = 20;
 

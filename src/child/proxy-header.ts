@@ -3,7 +3,9 @@
  * a byte: the PROXY protocol header. From a trusted proxy the connection must start
  * with one; the child takes it off the stream and tells the parent the real client's
  * address (an `origin` record) before any line. From anyone else a header is refused:
- * believing it would let any client claim any address.
+ * believing it would let any client claim any address. Then, on the telnet port, a
+ * client whose first bytes are another protocol's (an HTTP request, a TLS handshake)
+ * is refused too: they are no chat lines.
  *
  * The child looks with MSG_PEEK, so only the header itself is ever taken: what follows
  * stays in the socket for whichever reader serves the connection. It waits here (never
@@ -11,6 +13,7 @@
  */
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
+import { FOREIGN_LOOK_BYTES, foreignProtocol } from '../protocol/foreign.js';
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from '../protocol/proxy.js';
 import { RecordType, type RecordTypeCode } from '../protocol/record.js';
 import type { LineRecords } from './input.js';
@@ -30,7 +33,8 @@ interface NotServed {
 
 /**
  * Takes the PROXY header a trusted proxy sends first (`plan.expectProxyHeader`) and sends
- * the parent its `origin`; refuses one from anyone else. Returns true when the connection
+ * the parent its `origin`; refuses one from anyone else, and a telnet client that speaks
+ * another protocol (foreignClient). Returns true when the connection
  * goes on to be served; false when it is not: refused (the parent was sent a `refused`
  * record saying why), or the proxy's health check of the telnet port (a `check` record);
  * either way the parent has closed the connection and the `disc` record has been sent.
@@ -43,7 +47,7 @@ export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: B
   } catch {
     return true; // ECONNRESET and the like: the reader meets the same end and says goodbye
   }
-  const notServed = plan.expectProxyHeader ? expectedHeader(plan, header, records, buffer) : unexpectedHeader(header);
+  const notServed = (plan.expectProxyHeader ? expectedHeader(plan, header, records, buffer) : unexpectedHeader(header)) ?? (plan.framing === 'telnet' ? foreignClient(plan.clientFd, buffer) : null);
   if (notServed === null) return true;
   records.sendNow(notServed.type, buffer, buffer.write(notServed.text, 0, 'latin1'));
   waitForClose(plan.clientFd, buffer);
@@ -120,6 +124,21 @@ function refused(why: string): NotServed {
 function unexpectedHeader(header: ProxyHeader): NotServed | null {
   if (header.kind === 'header') return refused('a PROXY protocol header from an address that is not a trusted proxy (--trusted-proxy)');
   return null;
+}
+
+/**
+ * A telnet client whose first bytes (peeked: they stay for the reader) are another
+ * protocol's is refused. Waits for them as a read would.
+ */
+function foreignClient(fd: number, buffer: Buffer): NotServed | null {
+  let n: number | null;
+  try {
+    n = posix.recv(fd, buffer, 0, FOREIGN_LOOK_BYTES, { peek: true });
+  } catch {
+    return null; // the reader meets the same end and says goodbye
+  }
+  const what = n === null ? null : foreignProtocol(buffer, n);
+  return what === null ? null : refused(`not a telnet client: ${what}`);
 }
 
 /** After a refusal: discards what comes until the parent has closed the connection. */

@@ -169,6 +169,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
       this.delivery.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
     }
     this.sidecars.tick(drained);
+    this.options.chat.tick?.();
     this.processKicks();
     this.flush();
     this.guardStorage(() => this.options.storage?.flush());

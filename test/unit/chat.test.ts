@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Chat, HELP, MAX_NAMES_ON_ENTRY, type ChatOptions } from '../../src/chat/chat.js';
+import { QUIET_ARRIVAL_MS } from '../../src/chat/rules.js';
 import type { ChatEvent, Presence } from '../../src/cluster/protocol.js';
 import type { ClusterListener, ClusterPort, Connection, Delivery, DisconnectReason, RoomGroup } from '../../src/contracts.js';
 
@@ -130,9 +131,10 @@ class Harness {
     return connection;
   }
 
-  /** A new client whose welcome (and everybody's notices about it) are out of the way. */
+  /** A new client, announced to the room (by a blank line: Enter), its welcome and everybody's notices about it out of the way. */
   join(): Connection {
     const connection = this.connect();
+    this.say(connection, '');
     this.delivery.forgetAll();
     return connection;
   }
@@ -202,14 +204,22 @@ describe('Chat#onConnect()', () => {
     expect(h.take(second)[0]).toBe('*** Welcome to posix-chat, guest-2! You are in #lobby.');
   });
 
-  it('tells the others a newcomer joined, but not the newcomer', () => {
-    const h = new Harness();
+  it('tells the others a newcomer joined once it has been here QUIET_ARRIVAL_MS, but not the newcomer', () => {
+    let now = Date.UTC(2024, 0, 2, 9, 5);
+    const h = new Harness({ now: () => new Date(now) });
     const first = h.join();
     const second = h.join();
     const third = h.connect();
+    now += QUIET_ARRIVAL_MS - 1;
+    h.chat.tick();
+    expect(h.take(first)).toEqual([]);
+    now += 1;
+    h.chat.tick();
     expect(h.take(first)).toEqual(['*** guest-3 joined #lobby']);
     expect(h.take(second)).toEqual(['*** guest-3 joined #lobby']);
     expect(h.take(third).some((line) => line.includes('joined'))).toBe(false);
+    h.chat.tick();
+    expect(h.take(first)).toEqual([]); // once
   });
 
   it('lists every name when exactly MAX_NAMES_ON_ENTRY others are here', () => {
@@ -252,6 +262,67 @@ describe('Chat#onConnect()', () => {
     h.say(alice, 'one');
     const newcomer = h.connect();
     expect(h.take(newcomer)).toHaveLength(4);
+  });
+});
+
+describe('Chat: announcing a newcomer', () => {
+  it('never tells the room about a newcomer that leaves without a word before QUIET_ARRIVAL_MS (a port scanner, a health check)', () => {
+    let now = Date.UTC(2024, 0, 2, 9, 5);
+    const h = new Harness({ now: () => new Date(now) });
+    const alice = h.person('alice');
+    const scanner = h.connect();
+    now += QUIET_ARRIVAL_MS - 1;
+    h.chat.tick();
+    h.leave(scanner);
+    now += QUIET_ARRIVAL_MS;
+    h.chat.tick();
+    expect(h.take(alice)).toEqual([]);
+  });
+
+  it('tells the room who joined just before the newcomer first speaks', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const newcomer = h.connect();
+    h.say(newcomer, 'hello');
+    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby', '<guest-2> hello']);
+  });
+
+  it('announces a newcomer whose first command is /nick under its new name, with no rename notice', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const newcomer = h.connect();
+    h.say(newcomer, '/nick bob');
+    expect(h.take(alice)).toEqual(['*** bob joined #lobby']);
+    expect(h.take(newcomer).at(-1)).toBe('*** You are now known as bob.');
+  });
+
+  it('announces a newcomer whose first command is /join only in the room it went to', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const carol = h.person('carol');
+    h.say(carol, '/join #games');
+    h.delivery.forgetAll();
+    const newcomer = h.connect();
+    h.say(newcomer, '/join #games');
+    expect(h.take(alice)).toEqual([]);
+    expect(h.take(carol)).toEqual(['*** guest-3 joined #games']);
+  });
+
+  it('announces a newcomer after any other first command, such as /who', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const newcomer = h.connect();
+    h.say(newcomer, '/who');
+    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby']);
+  });
+
+  it('tells the room when an announced newcomer leaves', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const newcomer = h.connect();
+    h.say(newcomer, '');
+    h.leave(newcomer);
+    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby', '*** guest-2 left (connection closed)']);
   });
 });
 
@@ -359,6 +430,7 @@ describe('Chat#onLine()', () => {
     const h = new Harness({ timestamps: true, historyLines: 5, now: () => now });
     const a = h.join();
     const b = h.connect();
+    h.say(b, '');
     expect(h.take(a)).toEqual(['[09:05] *** guest-2 joined #lobby']);
     expect(h.take(b)[0]).toBe('*** Welcome to posix-chat, guest-2! You are in #lobby.');
     h.say(a, 'hi');
@@ -935,15 +1007,15 @@ describe('Chat with a cluster: publishing', () => {
 
   it('publishes no leave on shutdown', () => {
     const { h, cluster } = clustered();
-    const a = h.connect();
+    const a = h.join();
     h.leave(a, { kind: 'shutdown' });
     expect(cluster.published.map((ev) => ev.k)).toEqual(['join']);
   });
 
   it('publishes nothing for refused commands and private lines between locals', () => {
     const { h, cluster } = clustered();
-    const a = h.connect();
-    const b = h.connect();
+    const a = h.join();
+    const b = h.join();
     cluster.published.length = 0;
     h.say(a, '/nick 1bad');
     h.say(a, '/join #');
@@ -952,19 +1024,40 @@ describe('Chat with a cluster: publishing', () => {
     expect(cluster.published).toEqual([]);
   });
 
-  it('reports who is here through localUsers', () => {
+  it('reports who is here through localUsers, once announced', () => {
     const { h, cluster } = clustered();
-    h.connect();
+    h.join();
     const b = h.connect();
+    h.connect();
     h.say(b, '/join #games');
     expect(cluster.localUsers()).toEqual([
       ['guest-101', '#lobby'],
       ['guest-102', '#games'],
     ]);
   });
+
+  it('publishes nothing about a newcomer that leaves before it is announced', () => {
+    const { h, cluster } = clustered();
+    const a = h.connect();
+    h.leave(a);
+    expect(cluster.published).toEqual([]);
+  });
 });
 
 describe('Chat with a cluster: /nick claims', () => {
+  it("announces a newcomer whose first command is /nick once the cluster has answered, under the name it got", () => {
+    const { h, cluster, remote } = clustered();
+    const a = h.join();
+    cluster.published.length = 0;
+    const b = h.connect();
+    h.say(b, '/nick bob');
+    expect(h.take(a)).toEqual([]);
+    expect(cluster.published).toEqual([]);
+    remote.onClaimed('bob', true);
+    expect(h.take(a)).toEqual(['*** bob joined #lobby']);
+    expect(cluster.published).toEqual([{ k: 'join', nick: 'bob', room: '#lobby' }]);
+  });
+
   it('holds /nick until the claim is granted, then renames and publishes it', () => {
     const { h, cluster, remote } = clustered();
     const a = h.join();

@@ -56,6 +56,7 @@ const { LineAssembler } = await import('./dist/protocol/line-assembler.js');
 const { TokenBucket } = await import('./dist/protocol/rate-limit.js');
 const text = await import('./dist/protocol/text.js');
 const { parseProxyHeader } = await import('./dist/protocol/proxy.js');
+const { foreignProtocol } = await import('./dist/protocol/foreign.js');
 const address = await import('./dist/protocol/address.js');
 const { Chat } = await import('./dist/chat/chat.js');
 const { ClassicChat } = await import('./dist/chat/classic-chat.js');
@@ -130,6 +131,10 @@ const header = Buffer.from('PROXY TCP6 ::ffff:192.0.2.7 ::1 5000 4444\r\nhi');
 out.proxy = parseProxyHeader(header, header.length);
 out.range = address.inRange(address.parseRange('192.0.2.0/24'), '::ffff:192.0.2.7');
 
+// protocol/foreign.js: an HTTP request on the telnet port.
+const request = Buffer.from('GET / HTTP/1.1\r\n');
+out.foreign = foreignProtocol(request, request.length);
+
 // chat/chat.js: two clients connect, one speaks; a fake delivery records what is sent.
 const sent = [];
 const connections = new Map();
@@ -153,6 +158,7 @@ const chat = new Chat({ historyLines: 5, timestamps: false, motd: ['the motd'], 
 chat.attach(delivery);
 chat.onConnect(alice);
 chat.onConnect(bob);
+chat.onLine(bob, Buffer.from(''), false); // Enter: bob is announced
 chat.onLine(alice, Buffer.from('hi all'), false);
 out.chat = sent.splice(0);
 
@@ -235,6 +241,7 @@ describe('the pure core without the addon', () => {
     expect(out.text).toEqual([false, true, true, false]);
     expect(out.proxy).toEqual({ kind: 'header', version: 1, length: 43, source: { address: '192.0.2.7', port: 5000 }, check: false });
     expect(out.range).toBe(true);
+    expect(out.foreign).toBe('an HTTP request');
 
     const chat = out.chat as { to: unknown; text: string }[];
     expect(chat).toContainEqual({ to: 101, text: '*** Welcome to posix-chat, guest-1! You are in #lobby.\r\n' });
