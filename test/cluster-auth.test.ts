@@ -39,7 +39,7 @@ function tempDir(): string {
 async function chatAcross(alpha: RunningServer, beta: RunningServer): Promise<void> {
   const alice = await cluster.person(alpha, 'alice');
   const bob = await cluster.person(beta, 'bob');
-  await alice.waitFor('is now known as bob', 10_000);
+  await alice.waitFor('*** bob joined #lobby', 10_000);
   alice.send('hello over there\r\n');
   await bob.waitFor('<alice> hello over there', 10_000);
   bob.send('/msg alice psst\r\n');

@@ -48,7 +48,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: what others write to Redis', () => {
     const beta = await cluster.server(redis.url, 'beta');
     const alice = await cluster.person(alpha, 'alice');
     const bob = await cluster.person(beta, 'bob');
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby');
     expect((await everyone(alice)).sort()).toEqual(['alice', 'bob', 'trudy']);
     const links = [linkPid(alpha), linkPid(beta)];
 
@@ -112,7 +112,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: what others write to Redis', () => {
     const alice = await cluster.person(alpha, 'alice');
     const ann = await cluster.person(alpha, 'ann');
     const bob = await cluster.person(beta, 'bob');
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby');
     const link = linkPid(alpha);
 
     await redis.admin.hset('posix-chat:nick:carol', 'x', 'y'); // not the string a claim reads

@@ -54,7 +54,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: partitions and privacy', () => {
     const beta = await cluster.server(redis.url, 'beta');
     const alice = await cluster.person(alpha, 'alice');
     const bob = await cluster.person(beta, 'bob');
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby');
 
     // Alpha's link stops past the presence TTL: beta sees alice go, and the name is free there.
     stopped = linkPid(alpha);
@@ -85,7 +85,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: partitions and privacy', () => {
     const beta = await cluster.server(redis.url, 'beta');
     const alice = await cluster.person(alpha, 'alice');
     const bob = await cluster.person(beta, 'bob');
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby');
     alice.send('a public line\r\n');
     await bob.waitFor('<alice> a public line');
 

@@ -59,13 +59,16 @@ describe.skipIf(!HAVE_REDIS)('cluster: several servers, one chat', () => {
     const b = await clusterServer('beta');
     const alice = await person(a, 'alice');
     const bob = await person(b, 'bob');
-    await alice.waitFor('* guest-'); // bob's arrival as a guest, from the other server
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby'); // from the other server, under the name its first command took
 
     alice.send('hello from alpha\r\n');
     await bob.waitFor('<alice> hello from alpha');
     bob.send('/me waves\r\n');
     await alice.waitFor('* bob waves');
+    bob.send('/nick bobby\r\n');
+    await alice.waitFor('*** bob is now known as bobby');
+    bob.send('/nick bob\r\n');
+    await alice.waitFor('*** bobby is now known as bob');
 
     alice.send('/who *\r\n');
     await alice.waitFor('2 people online:');
@@ -167,7 +170,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     const alice = await person(a, 'alice');
     const ann = await person(a, 'ann');
     const bob = await person(b, 'bob');
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby');
     return { a, alice, ann, bob };
   }
 
@@ -191,8 +194,8 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     const alice = await person(a, 'alice');
     await person(b, 'bob');
     const carol = await person(c, 'carol');
-    await alice.waitFor('is now known as bob');
-    await alice.waitFor('is now known as carol');
+    await alice.waitFor('*** bob joined #lobby');
+    await alice.waitFor('*** carol joined #lobby');
     // Its link first, then the parent before it restarts the link: nobody is left to say goodbye.
     process.kill(linkPid(b), 'SIGKILL');
     b.kill();
@@ -215,7 +218,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     const b = await clusterServer('beta');
     const alice = await person(a, 'alice');
     await person(b, 'bob');
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby');
     b.proc.kill('SIGTERM');
     await alice.waitFor('*** bob left (server beta stopped)', 3_000);
     expect(await b.exited).toBe(0);
@@ -227,7 +230,7 @@ describe.skipIf(!HAVE_REDIS)('cluster: failures', () => {
     const b = await clusterServer('beta');
     const alice = await person(a, 'alice');
     const bob = await person(b, 'bob');
-    await alice.waitFor('is now known as bob');
+    await alice.waitFor('*** bob joined #lobby');
     const oldLink = linkPid(a);
     process.kill(oldLink, 'SIGKILL');
     await Promise.all([sendNumbered(alice, 'x', 20), sendNumbered(bob, 'y', 20)]);
