@@ -102,7 +102,7 @@ describe.each(STORES)('on %s', (store) => {
       await mallory.waitFor('Wrong password.');
       mallory.send('/login boss\r\nstill not it\r\n');
       await mallory.waitFor(/Wrong password\.[\s\S]*Wrong password\./); // the second answer (the hasher's, on a later turn)
-      mallory.send('/login boss\r\n');
+      mallory.send('/login boss\r\nthird try\r\n'); // asked all the same: the answer says to wait
       await mallory.waitFor(/Too many failed logins from your address: try again in \d+ s/);
       // Another address is not held up.
       const again = await connect(server);
@@ -113,8 +113,26 @@ describe.each(STORES)('on %s', (store) => {
       for (const text of [other.text, mallory.text, server.stderr()]) {
         expect(text).not.toContain(PASSWORD);
         expect(text).not.toContain('not the password');
+        expect(text).not.toContain('third try');
       }
       await server.waitForLog(/login failed for boss from 127\.0\.0\.3/);
+    });
+
+    it('never lets a password typed right after /login, /register or /password reach anyone, whatever stands in the way', async () => {
+      const server = await serve(['--data-dir', tempDataDir()]);
+      const other = await connect(server);
+      const hasty = await connect(server, '127.0.0.4');
+      hasty.send('/login nosuchuser\r\nsecret-one\r\n');
+      await hasty.waitFor('No account is called nosuchuser.');
+      hasty.send('/register\r\nsecret-two\r\n');
+      await hasty.waitFor('Choose your name with /nick NAME first, then /register.');
+      hasty.send('/password\r\nsecret-three\r\n');
+      await hasty.waitFor('Log in first: /login NAME');
+      hasty.send('the next line is said\r\n');
+      await other.waitFor('the next line is said');
+      other.send('/history 20\r\n');
+      await other.waitFor('Last 1 line in #lobby:');
+      for (const text of [other.text, hasty.text, server.stderr()]) expect(text).not.toMatch(/secret-/);
     });
 
     it('reserves a registered name: a guest cannot take it, and a login takes it back', async () => {

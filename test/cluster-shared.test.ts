@@ -340,7 +340,7 @@ describe.skipIf(!HAVE_REDIS)(`the shared data${HAVE_REDIS ? '' : ' (skipped: apt
     // Nobody got in through them, and the server goes on.
     const client = await guest(a, '127.0.0.5');
     for (const name of ['evil', 'mole', 'sneak']) {
-      client.send(`/login ${name}\r\n`);
+      client.send(`/login ${name}\r\nits password\r\n`);
       await client.waitFor(`No account is called ${name}.`);
     }
     client.send('/topic\r\n');

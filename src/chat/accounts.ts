@@ -3,6 +3,9 @@
  * they lead to. While a password is typed the server says it will echo (IAC WILL
  * ECHO), so the client stops echoing, and echoes nothing; IAC WONT ECHO after gives
  * the client its echo back. A password line is never said, stored, logged or shown.
+ * /register, /login and /password always ask for the password first, and say what
+ * stands in the way only once it is typed: whoever types the command types the
+ * password right after, without waiting to read the answer, and it must not become chat.
  *
  * Hashing or checking a password is the hasher process's job (core.hasher): the
  * request goes, the loop serves everyone else, and the answer comes on a later turn.
@@ -24,6 +27,8 @@ const ECHO_OFF = Buffer.from([255, 251, 1]);
 const ECHO_ON = Buffer.from([255, 252, 1]);
 /** The end of a password line, which the client did not echo either. */
 const LINE_END = Buffer.from('\r\n');
+/** The most of a name typed after /login that is shown back (no name is longer than MAX_NICK_LENGTH). */
+const MAX_SHOWN_NAME_LENGTH = 24;
 const STILL_CHECKING = 'Still checking your password: that line was not taken. Wait for the answer.';
 
 /** The accounts database, or a notice that there is none (nor a hasher); null when there is none. */
@@ -89,30 +94,34 @@ export function reservedName(core: ChatCore, member: Member, name: string): stri
 }
 
 export function register(core: ChatCore, member: Member): void {
-  const store = storeOf(core, member);
-  if (store === null) return;
-  if (member.account !== null) return core.tell(member, `You are logged in as ${member.account} already.`);
-  if (GUEST_PATTERN.test(member.nick)) return core.tell(member, 'Choose your name with /nick NAME first, then /register.');
+  const question = `Choose a password for ${member.nick}`;
+  if (storeOf(core, member) === null) return;
+  if (member.account !== null) return refuse(core, member, question, `You are logged in as ${member.account} already.`);
+  if (GUEST_PATTERN.test(member.nick)) return refuse(core, member, question, 'Choose your name with /nick NAME first, then /register.');
   const problem = reservedName(core, member, member.nick);
-  if (problem !== null) return core.tell(member, problem);
-  ask(core, member, { kind: 'register' }, `Choose a password for ${member.nick}`);
+  if (problem !== null) return refuse(core, member, question, problem);
+  ask(core, member, { kind: 'register' }, question);
 }
 
+/** Asks for the password of /login NAME, whatever the name: startLogin() says what is wrong once it is typed. */
 export function login(core: ChatCore, member: Member, name: string): void {
   const store = storeOf(core, member);
   if (store === null) return;
   if (name === '') return core.tell(member, 'Usage: /login NAME');
-  const wait = core.throttle.wait(member.connection.address, core.nowMs());
-  if (wait > 0) return core.tell(member, `Too many failed logins from your address: try again in ${wait} s.`);
-  const account = store.account(name);
-  if (account === null) return core.tell(member, `No account is called ${name.slice(0, 24)}. /register makes one for your name.`);
-  ask(core, member, { kind: 'login', account: account.name }, `Password for ${account.name}`);
+  const account = store.account(name)?.name ?? name.slice(0, MAX_SHOWN_NAME_LENGTH);
+  ask(core, member, { kind: 'login', account }, `Password for ${account}`);
 }
 
 export function changePassword(core: ChatCore, member: Member): void {
+  const question = 'Your current password';
   if (storeOf(core, member) === null) return;
-  if (member.account === null) return core.tell(member, 'Log in first: /login NAME');
-  ask(core, member, { kind: 'old-password' }, 'Your current password');
+  if (member.account === null) return refuse(core, member, question, 'Log in first: /login NAME');
+  ask(core, member, { kind: 'old-password' }, question);
+}
+
+/** Asks for the password anyway, then says `why` the command cannot go on. */
+function refuse(core: ChatCore, member: Member, question: string, why: string): void {
+  ask(core, member, { kind: 'refused', why }, question);
 }
 
 export function logout(core: ChatCore, member: Member): void {
@@ -148,6 +157,8 @@ export function answer(core: ChatCore, member: Member, text: string): void {
 function reply(core: ChatCore, store: Store, member: Member, prompt: Exclude<Prompt, { kind: 'checking' }>, text: string): void {
   if (text === '') return done(core, member, 'Cancelled.');
   switch (prompt.kind) {
+    case 'refused':
+      return done(core, member, prompt.why);
     case 'register':
     case 'new-password': {
       const problem = checkPassword(text);
@@ -212,8 +223,9 @@ function startLogin(core: ChatCore, store: Store, member: Member, name: string, 
   const wait = core.throttle.wait(address, now);
   if (wait > 0) return done(core, member, `Too many failed logins from your address: try again in ${wait} s.`);
   const account = store.account(name);
+  if (account === null) return done(core, member, `No account is called ${name}. /register makes one for your name.`);
   // No stored password is that long (nor could it fit in a request to the hasher).
-  if (account === null || Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return loginFailed(core, member, name, true);
+  if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return loginFailed(core, member, name, true);
   const asked = check<boolean>(core, member, (hasher, answer) => hasher.verify(password, account.hash, answer), `/login ${account.name}`, (right) => {
     if (right) finishLogin(core, member, account);
     else loginFailed(core, member, account.name, false);

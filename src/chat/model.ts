@@ -26,10 +26,12 @@ export interface ChatOptions {
 
 /**
  * What the next line of a member answers, instead of being said: a password; or
- * 'checking': the hasher has the last one, and lines typed meanwhile are not taken.
+ * 'checking': the hasher has the last one, and lines typed meanwhile are not taken; or
+ * 'refused': a password for a command that cannot go on, told `why` once it is typed.
  */
 export type Prompt =
   | { kind: 'checking' }
+  | { kind: 'refused'; why: string }
   | { kind: 'login'; account: string }
   | { kind: 'register' }
   | { kind: 'register-again'; first: string }
