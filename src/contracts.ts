@@ -61,7 +61,8 @@ export interface Delivery {
   send(connection: Connection, data: Buffer): void;
   /**
    * Queues a telnet command (IAC ...) for one client as it is: protocol, not text, so past
-   * the last check on text. A web client has no telnet: it gets nothing.
+   * the last check on text. A web client gets it alone in a binary frame, which the page
+   * reads as a telnet client would (IAC WILL ECHO: a password follows, hide what is typed).
    */
   sendTelnet(connection: Connection, command: Buffer): void;
   /** Queues `data` for every connected client except `except`. */

@@ -116,6 +116,25 @@ describe('the web page in Chromium', () => {
     await telnetAgain.waitFor(/<guest-\d+> back again\r\n/);
   }, 90_000);
 
+  it.skipIf(missing)(`hides a password as it is typed, as a telnet client does, and keeps it out of the terminal and the history${missing ? ` (skipped: ${HOW})` : ''}`, async () => {
+    const server = await startServer(['--web-port', '0']);
+    const page = await launch();
+    await page.goto(`http://127.0.0.1:${webPortOf(server.stdout())}/`, { waitUntil: 'load' });
+    await waitForScreen(page, 'Welcome to posix-chat', 'the welcome');
+    const inputType = (): Promise<string> => inPage(page, "document.getElementById('line').type");
+    expect(await inputType()).toBe('text');
+    await say(page, '/login someone');
+    await waitForScreen(page, 'Password for someone', 'the password prompt');
+    await page.waitForFunction("document.getElementById('line').type === 'password'", { timeout: 5_000 });
+    await say(page, 'hunter2-secret');
+    await waitForScreen(page, 'No account is called someone.', 'the answer');
+    expect(await inputType()).toBe('text');
+    expect(await screen(page)).not.toContain('hunter2');
+    await page.focus('#line');
+    await page.keyboard.press('ArrowUp');
+    expect(await inPage(page, "document.getElementById('line').value")).toBe('/login someone');
+  }, 60_000);
+
   it.skipIf(missing)(`fits a phone's screen: the terminal, the list and the line all show, and the line sends${missing ? ` (skipped: ${HOW})` : ''}`, async () => {
     const server = await startServer(['--web-port', '0']);
     const telnet = await TestClient.connect(server.port);

@@ -193,7 +193,9 @@ export class Deliveries implements Delivery, FanoutSink {
 
   sendTelnet(connection: Connection, command: Buffer): void {
     const client = this.connections.get(connection.pid);
-    if (client !== undefined && !client.webSocket) this.sendAsIs(client, command);
+    if (client === undefined) return;
+    // The page reads a binary frame of telnet as a telnet client would (echo off around a password).
+    this.sendAsIs(client, client.webSocket ? Buffer.concat([frameHeader(Opcode.binary, command.length), command]) : command);
   }
 
   /** A web client's last frame, after what is queued: a close with `code` (RFC 6455 section 7.4). False (nothing) for telnet. */

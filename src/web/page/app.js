@@ -67,12 +67,14 @@ function connect() {
     setStatus('connected', false);
   });
   socket.addEventListener('message', (event) => {
+    if (typeof event.data !== 'string' && telnetEcho(new Uint8Array(event.data))) return;
     const text = typeof event.data === 'string' ? event.data : decoder.decode(event.data, { stream: true });
     terminal.write(text);
     who.feed(text);
   });
   socket.addEventListener('close', () => {
     socket = null;
+    setSecret(false); // a new connection starts with no prompt
     // Jitter: after a restart, every page does not come back in the same millisecond.
     const wait = Math.round(retryMs * (0.75 + Math.random() * 0.5));
     setStatus(`disconnected; trying again in ${Math.ceil(wait / 1000)} s`, true);
@@ -82,6 +84,26 @@ function connect() {
 }
 
 // ------------------------------------------------------------------ typing
+
+/** Telnet's IAC WILL ECHO and IAC WONT ECHO (RFC 857), which the server sends around a password prompt. */
+const WILL_ECHO = [255, 251, 1];
+const WONT_ECHO = [255, 252, 1];
+/** While the server asks for a password: the box hides what is typed, and the line is neither shown nor kept. */
+let secret = false;
+
+/** Whether `bytes` (a binary frame) are the server's echo command; if so, obeys it. */
+function telnetEcho(bytes) {
+  const is = (command) => bytes.length === command.length && command.every((byte, i) => bytes[i] === byte);
+  if (!is(WILL_ECHO) && !is(WONT_ECHO)) return false;
+  setSecret(is(WILL_ECHO));
+  return true;
+}
+
+function setSecret(on) {
+  secret = on;
+  input.type = on ? 'password' : 'text';
+  input.autocomplete = on ? 'current-password' : 'off';
+}
 
 const history = [];
 let browsing = 0;
@@ -98,9 +120,9 @@ function send(line) {
     return;
   }
   socket.send(line);
-  // A telnet client shows the line its user typed (the server does not send it back).
-  terminal.write(`${visible(line)}\r\n`);
-  if (line !== '' && history[history.length - 1] !== line) history.push(line);
+  // A telnet client shows the line its user typed (the server does not send it back), unless it is a password.
+  terminal.write(secret ? '\r\n' : `${visible(line)}\r\n`);
+  if (!secret && line !== '' && history[history.length - 1] !== line) history.push(line);
   if (history.length > HISTORY_LINES) history.shift();
   browsing = history.length;
   draft = '';
