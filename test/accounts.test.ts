@@ -199,6 +199,14 @@ describe.each(STORES)('on %s', (store) => {
       await troll.waitForClose();
       expect(troll.text).toContain('banned by boss: trolling');
       await boss.waitFor('Banned 127.0.0.2 for');
+      // A mistyped duration bans nobody (it used to become a ban until lifted, the typo its reason).
+      for (const typo of ['0m', '5y', '-5m']) {
+        boss.send(`/ban 127.0.0.9 ${typo} oops\r\n`);
+        await boss.waitFor(`${typo} is not a duration: say 30s, 30m, 2h, 7d or 2w (a year at most), or none for until lifted. Nobody was banned.`);
+      }
+      boss.send('/bans\r\n');
+      await boss.waitFor(/127\.0\.0\.2 for \S+, by boss: trolling/);
+      expect(boss.text).not.toMatch(/127\.0\.0\.9 (for|until)/);
       await expectRefused(server, '127.0.0.2');
       const fine = await connect(server, '127.0.0.1');
       await fine.waitFor('Topic of #lobby: rules: be kind');

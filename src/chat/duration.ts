@@ -12,6 +12,14 @@ export function parseDuration(text: string): number | null {
   return ms > 0 && ms <= MAX_DURATION_MS ? ms : null;
 }
 
+/** What to type instead of a word that is not a duration. */
+export const DURATION_HINT = 'say 30s, 30m, 2h, 7d or 2w (a year at most)';
+
+/** Whether `text` was meant as a duration (`0m`, `5y`, `-5m`, `90`), valid or not: a number, a sign, a unit. */
+export function looksLikeDuration(text: string): boolean {
+  return /^[+-]?\d+[a-z]?$/i.test(text);
+}
+
 /** `2h 5m`, `40s`: what is left until `until` (null: `until lifted`). */
 export function describeUntil(until: number | null, now: number): string {
   if (until === null) return 'until lifted';

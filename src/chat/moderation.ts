@@ -6,7 +6,7 @@ import type { Ban } from '../store/store.js';
 import { MAX_LISTED_ROWS } from './budget.js';
 import { inBlock, parseBlock, type Block } from './cidr.js';
 import type { ChatCore } from './core.js';
-import { describeUntil, parseDuration } from './duration.js';
+import { describeUntil, DURATION_HINT, looksLikeDuration, parseDuration } from './duration.js';
 import type { Member } from './model.js';
 import { checkNick } from './rules.js';
 
@@ -67,6 +67,8 @@ function ban(core: ChatCore, member: Member, target: string, rest: string[]): vo
   const block = parseBlock(target);
   if (block === null && checkNick(target) !== null) return core.tell(member, `${target.slice(0, 48)} is neither a name nor an address or CIDR block.`);
   const duration = rest[0] === undefined ? null : parseDuration(rest[0]);
+  // A mistyped duration would otherwise become a ban until lifted, with the typo for its reason.
+  if (duration === null && rest[0] !== undefined && looksLikeDuration(rest[0])) return core.tell(member, `${rest[0].slice(0, 24)} is not a duration: ${DURATION_HINT}, or none for until lifted. Nobody was banned.`);
   const reason = (duration === null ? rest : rest.slice(1)).join(' ').slice(0, MAX_REASON_LENGTH);
   const now = core.nowMs();
   const entry: Ban = { target: block?.text ?? target.toLowerCase(), kind: block === null ? 'name' : 'address', until: duration === null ? null : now + duration, by: member.nick, reason, at: now };
@@ -108,7 +110,7 @@ function mute(core: ChatCore, member: Member, name: string, durationText: string
   const target = online(core, member, name, '/mute NAME [DURATION like 30m, 2h, 7d]');
   if (target === null) return;
   const duration = durationText === undefined ? null : parseDuration(durationText);
-  if (durationText !== undefined && duration === null) return core.tell(member, `${durationText.slice(0, 24)} is not a duration: say 30s, 30m, 2h or 7d.`);
+  if (durationText !== undefined && duration === null) return core.tell(member, `${durationText.slice(0, 24)} is not a duration: ${DURATION_HINT}, or none for until lifted.`);
   const now = core.nowMs();
   const until = duration === null ? null : now + duration;
   target.mutedUntil = until ?? Infinity;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { BanList } from '../../src/chat/bans.js';
 import { inBlock, parseBlock } from '../../src/chat/cidr.js';
-import { describeUntil, parseDuration } from '../../src/chat/duration.js';
+import { describeUntil, looksLikeDuration, parseDuration } from '../../src/chat/duration.js';
 import { checkPassword } from '../../src/chat/password.js';
 import { FREE_FAILURES, LoginThrottle } from '../../src/chat/throttle.js';
 import { hashPassword, verifyPassword } from '../../src/hasher/scrypt.js';
@@ -38,6 +38,11 @@ describe('parseDuration() and describeUntil()', () => {
     expect(parseDuration('2H')).toBe(7_200_000);
     expect(parseDuration('7d')).toBe(604_800_000);
     for (const bad of ['', '0m', '5', 'm', '1y', '-1h', '9999999d', 'forever']) expect(parseDuration(bad), bad).toBeNull();
+  });
+
+  it('tells a mistyped duration from a word of a reason', () => {
+    for (const typo of ['0m', '5y', '-5m', '+2h', '90']) expect(looksLikeDuration(typo), typo).toBe(true);
+    for (const word of ['spam', '2nd', 'm5', 'two', '30 m', '']) expect(looksLikeDuration(word), word).toBe(false);
   });
 
   it('says how long is left', () => {
