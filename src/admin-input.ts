@@ -10,7 +10,7 @@ import { checkPassword } from './chat/password.js';
 import { checkNick, GUEST_PATTERN } from './chat/rules.js';
 import { hasPassword } from './cluster/redis-url.js';
 import { redisUrl } from './config.js';
-import { ROLES, type AuditEntry, type Role } from './store/store.js';
+import { ROLES, type Account, type AuditEntry, type Role } from './store/store.js';
 
 export const EXIT_OK = 0;
 /** Audit entries `posix-chat audit` shows unless --limit says. */
@@ -50,6 +50,12 @@ export function redisTarget(options: ReadonlyMap<string, string>, env: NodeJS.Pr
 /** An audit entry as `posix-chat audit` prints it. */
 export function auditLine(e: AuditEntry): string {
   return `${new Date(e.at).toISOString()}  ${e.actor}  ${e.action} ${e.target}${e.reason === '' ? '' : `: ${e.reason}`}`;
+}
+
+/** What `posix-chat user list` prints: a line per account, or that `where` has none. */
+export function accountLines(accounts: readonly Account[], where: string): string[] {
+  if (accounts.length === 0) return [`no accounts in ${where}`];
+  return accounts.map((a) => `${a.name.padEnd(17)}${a.role.padEnd(9)}since ${new Date(a.created).toISOString().slice(0, 10)}`);
 }
 
 /** A command line that does not add up: the usage follows the message. */

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
-import { auditLimit, auditLine, EXIT_OK, name, readPassword, role, UsageError } from './admin-input.js';
+import { accountLines, auditLimit, auditLine, EXIT_OK, name, readPassword, role, UsageError } from './admin-input.js';
 import { hashPassword } from './hasher/scrypt.js';
 import { redactUrl } from './cluster/redis-url.js';
 import { readAllShared, readAuditTrail, readField, writeShared } from './cluster/shared-redis.js';
@@ -74,7 +74,7 @@ async function dispatch(redis: Redis, where: string, words: readonly string[], o
       };
       await readAllShared(redis, Date.now(), take, refuse, (what, error) => refuse(what, messageOf(error)), ['account']);
       accounts.sort((a, b) => a.name.localeCompare(b.name));
-      for (const a of accounts) say(`${a.name.padEnd(17)}${a.role.padEnd(9)}since ${new Date(a.created).toISOString().slice(0, 10)}`);
+      for (const line of accountLines(accounts, `Redis at ${where}`)) say(line);
       return EXIT_OK;
     }
     case 'del': {

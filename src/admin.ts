@@ -6,7 +6,7 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { auditLimit, auditLine, EXIT_OK, name, parse, readPassword, redisTarget, role, UsageError } from './admin-input.js';
+import { accountLines, auditLimit, auditLine, EXIT_OK, name, parse, readPassword, redisTarget, role, UsageError } from './admin-input.js';
 import { runAdminOnRedis } from './admin-redis.js';
 import { hashPassword } from './hasher/scrypt.js';
 import { messageOf } from './log.js';
@@ -34,6 +34,10 @@ export function isAdminCommand(argv: readonly string[]): boolean {
 
 /** Runs an admin command; returns the exit code (later, on a cluster's Redis). */
 export function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv): number | Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(ADMIN_USAGE);
+    return EXIT_OK;
+  }
   let store: SqliteStore | null = null;
   try {
     const { words, options } = parse(argv);
@@ -91,7 +95,7 @@ function dispatch(store: SqliteStore, words: string[], options: Map<string, stri
       return EXIT_OK;
     }
     case 'list':
-      for (const a of store.accounts()) say(`${a.name.padEnd(17)}${a.role.padEnd(9)}since ${new Date(a.created).toISOString().slice(0, 10)}`);
+      for (const line of accountLines(store.accounts(), store.location)) say(line);
       return EXIT_OK;
     case 'del':
       if (!store.deleteAccount(name(first))) throw new Error(`no account is called ${first ?? ''}`);

@@ -202,7 +202,7 @@ export const OPTIONS: readonly AnyOption[] = [
     key: 'sendqBytes',
     flag: 'sendq',
     placeholder: 'BYTES',
-    help: 'output queued for a slow client before it is disconnected',
+    help: 'unread output per client before its senders are slowed down (and a reader that takes nothing is cut)',
     defaultValue: 256 * 1024,
     parse: integer(4096, 2 ** 31 - 1),
   },
@@ -357,6 +357,8 @@ export function helpText(): string {
     ...helpRow('  -v, --version', 'show the version'),
     '',
     ...wrap('Exit codes: 0 stopped by SIGTERM/SIGINT/SIGHUP, 1 could not start (port in use, Redis unreachable, running as root without --user), 2 bad option.', HELP_WIDTH),
+    '',
+    ...wrap('Accounts and the audit trail, with or without the server running: posix-chat user add|list|del|set-role ..., posix-chat audit (posix-chat user --help says more).', HELP_WIDTH),
     '',
   ].join('\n');
 }

@@ -76,6 +76,9 @@ describe.each(STORES)('on %s', (store) => {
   describe.skipIf(missing)(named('accounts'), () => {
     it('makes and lists accounts with the CLI, refusing a short password, a guest name and a second account of one name', () => {
       const dir = tempDataDir();
+      const none = cli(dir, ['user', 'list']);
+      expect(none.status).toBe(0);
+      expect(none.stdout).toMatch(store === 'redis' ? /^no accounts in Redis at / : /^no accounts in \S*posix-chat\.db\n$/);
       addOperator(dir);
       expect(cli(dir, ['user', 'add', 'shorty'], 'abc\n').status).toBe(1);
       expect(cli(dir, ['user', 'add', 'guest-3'], `${PASSWORD}\n`).status).toBe(2);
@@ -87,7 +90,7 @@ describe.each(STORES)('on %s', (store) => {
       expect(list.stdout).toMatch(/^boss +operator/m);
       expect(list.stdout).not.toMatch(/carol/);
       expect(cli(dir, ['audit']).stdout).toMatch(/cli {2}add operator boss[\s\S]*cli {2}op carol[\s\S]*cli {2}delete carol/);
-    }, 60_000); // nine runs of the CLI, each a fresh node process
+    }, 60_000); // ten runs of the CLI, each a fresh node process
 
     it('logs in with the password never shown to the others nor logged; a wrong one is refused, then throttled', async () => {
       const dir = tempDataDir();

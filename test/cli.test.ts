@@ -22,7 +22,17 @@ describe('posix-chat command line', () => {
     }
     expect(stdout).toContain('default: 4444; env POSIX_CHAT_PORT');
     expect(stdout).toMatch(/Exit codes:/);
+    expect(stdout).toMatch(/posix-chat\s+user\s+--help/);
     for (const line of stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(79);
+  });
+
+  it('user --help and audit --help print the admin commands and exit 0', () => {
+    for (const args of [['user', '--help'], ['audit', '-h']]) {
+      const { code, stdout, stderr } = cli(args);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^Usage:\n {2}posix-chat user add NAME/);
+      expect(stderr).toBe('');
+    }
   });
 
   it('--version prints the package version', () => {

@@ -263,8 +263,8 @@ function takeName(core: ChatCore, member: Member, account: Account): void {
     if (other === member || (other.nick.toLowerCase() !== key && other.account?.toLowerCase() !== key)) continue;
     const elsewhere = other.account?.toLowerCase() === key;
     forget(core, other);
-    core.rename(other, core.guestName());
     core.tell(other, elsewhere ? `${account.name} logged in elsewhere, so you are logged out here.` : `${account.name} is a registered name and its owner logged in, so you have another name.`);
+    core.rename(other, core.guestName()); // after the why: 'You are now known as guest-9.'
   }
   if (member.account !== null) forget(core, member);
   member.account = account.name;

@@ -483,10 +483,11 @@ describe('helpText()', () => {
     expect(rowOf('--server-name NAME')).toContain('default: HOST:PORT; env POSIX_CHAT_SERVER_NAME');
   });
 
-  it('starts with the usage, lists -h and -v, and ends with the exit codes and a newline', () => {
+  it('starts with the usage, lists -h and -v, gives the exit codes, and ends with the admin commands and a newline', () => {
     expect(text.startsWith('Usage: posix-chat [options]\n')).toBe(true);
     expect(text).toMatch(/^ {2}-h, --help +show this help$/m);
     expect(text).toMatch(/^ {2}-v, --version +show the version$/m);
-    expect(text).toMatch(/Exit codes: 0 [^]* 2 bad option\.\n$/);
+    expect(text).toMatch(/Exit codes: 0 [^]* 2 bad option\.\n/);
+    expect(text).toMatch(/posix-chat\s+audit\s+\(posix-chat\s+user\s+--help\s+says\s+more\)\.\n$/);
   });
 });
