@@ -193,6 +193,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   }
 
   private who(member: Member, args: string): void {
+    if (args !== '' && args !== '*') return this.tell(member, 'Usage: /who (your room) or /who * (everyone online)');
     const everyone = args === '*';
     if (!this.canList(member, everyone ? this.members.size + this.remote.size : member.room.members.size)) return;
     const now = this.nowMs();

@@ -837,7 +837,14 @@ describe('Chat /who', () => {
     expect(h.take(alice)).toEqual(['*** 1 person in #lobby:', row('alice', ' idle 59s (you)')]);
   });
 
-  it('lists everyone online with their rooms for /who *', () => {
+  it('answers its usage to /who with anything but * (it lists rooms, not one person)', () => {
+    const h = new Harness();
+    const carol = h.person('carol');
+    h.say(carol, '/who anna');
+    expect(h.take(carol)).toEqual(['*** Usage: /who (your room) or /who * (everyone online)']);
+  });
+
+    it('lists everyone online with their rooms for /who *', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0);
     const h = new Harness();
