@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_NAMES_ON_ENTRY } from '../src/chat/chat.js';
-import { closeClients, connect, join, person } from './helpers/client.js';
+import { closeClients, connect, join, person, present } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
 import { descriptors } from './helpers/processes.js';
 import { startServer, stopAllServers } from './helpers/server.js';
@@ -33,7 +33,7 @@ describe('chat: names', () => {
   it('lists at most MAX_NAMES_ON_ENTRY names to a newcomer in a big room, then how many more', async () => {
     const server = await startServer(['--max-per-ip', '0']);
     const crowd = MAX_NAMES_ON_ENTRY + 3;
-    for (let i = 0; i < crowd; i++) await join(server);
+    for (let i = 0; i < crowd; i++) await present(server);
     const newcomer = await join(server);
     const here = newcomer.lines().find((line) => line.startsWith('*** Here with you: ')) ?? '';
     const names = here.replace('*** Here with you: ', '').replace(/ and \d+ more.*$/, '').split(', ');

@@ -114,7 +114,7 @@ describe('the password hasher', () => {
     signal(hasher, 'SIGCONT');
     stopped.delete(hasher);
     await boss.waitFor('You are logged in as boss, an operator.');
-    await bob.waitFor('is now known as boss');
+    await bob.waitFor('*** boss joined #lobby'); // its first command was /login: the room hears of it once it is in
     boss.send('said as boss\r\n');
     await bob.waitFor('<boss> said as boss');
     // The line typed while waiting was never said, nor the password shown or logged.
@@ -140,7 +140,7 @@ describe('the password hasher', () => {
 
     boss.send(`/login boss\r\n${PASSWORD}\r\n`);
     await boss.waitFor('You are logged in as boss');
-    await watcher.waitFor('is now known as boss');
+    await watcher.waitFor('is now known as boss'); // announced as a guest when its first login failed
     // The new one was forked while clients were connected and the database open: it has neither.
     const second = hasherOf(server);
     expect(second).not.toBe(first);

@@ -29,6 +29,9 @@ async function connect(server: RunningServer, count: number, localAddress?: stri
     clients.push(client);
     made.push(client);
     await client.waitFor(/Type \/help|try again later/);
+    if (!welcomed(client)) continue;
+    client.send('/rooms\r\n'); // a first command: the room hears of it, and /who * counts it
+    await client.waitFor('Rooms: ');
   }
   return made;
 }
@@ -58,8 +61,9 @@ describe('--max-clients', () => {
     expect(childrenNamed(server.pid, SPARE_NAME)).toEqual([spare]); // nobody took the spare
     expect(clientChildrenOf(server.pid)).toHaveLength(5);
 
+    const secondPort = second.socket.localPort;
     second.close();
-    await server.waitForLog(/INFO {2}disconnect .*: closed \(by the client\)/); // its slot is free
+    await server.waitForLog(new RegExp(`INFO {2}disconnect 127\\.0\\.0\\.1:${secondPort} .*: closed \\(by the client\\)`)); // its slot is free
     const [seventh] = (await connect(server, 1)) as [TestClient];
     expect(welcomed(seventh)).toBe(true);
     seventh.send('in the freed slot\r\n');
@@ -83,8 +87,9 @@ describe('--max-per-ip', () => {
     expect(clientChildrenOf(server.pid)).toContain(spare);
 
     const [first, second] = three as [TestClient, TestClient];
+    const secondPort = second.socket.localPort;
     second.close();
-    await server.waitForLog(/INFO {2}disconnect .*: closed \(by the client\)/); // its slot is free
+    await server.waitForLog(new RegExp(`INFO {2}disconnect 127\\.0\\.0\\.1:${secondPort} .*: closed \\(by the client\\)`)); // its slot is free
     const [again] = (await connect(server, 1)) as [TestClient];
     expect(welcomed(again)).toBe(true);
     again.send('from 127.0.0.1 again\r\n');

@@ -46,6 +46,11 @@ function ask(core: ChatCore, member: Member, prompt: Prompt, question: string): 
   core.tell(member, `${question} (not shown as you type; an empty line cancels)`);
 }
 
+/** Whether the member's next line answers a prompt (a function: `then` may have asked anew). */
+function asking(member: Member): boolean {
+  return member.prompt !== null;
+}
+
 function endPrompt(core: ChatCore, member: Member): void {
   if (member.prompt === null) return;
   member.prompt = null;
@@ -75,6 +80,7 @@ function check<T>(core: ChatCore, member: Member, request: (hasher: PasswordHash
     if (core.members.get(member.connection.pid) !== member || member.prompt !== checking) return; // left meanwhile
     endPrompt(core, member);
     core.guarded(member, () => (result.ok ? then(result.value) : core.tell(member, `Sorry: ${result.why}. Try again: ${retry}`)));
+    if (!asking(member)) core.arrive(member); // a newcomer whose first command this was: under the name it has now
   });
   if (!asked) {
     done(core, member, `The server is busy checking other passwords; try again in a moment: ${retry}`);
@@ -107,7 +113,7 @@ export function register(core: ChatCore, member: Member): void {
 export function login(core: ChatCore, member: Member, name: string): void {
   const store = storeOf(core, member);
   if (store === null) return;
-  if (name === '') return core.tell(member, 'Usage: /login NAME');
+  if (name === '') return refuse(core, member, 'Password', 'Usage: /login NAME');
   const account = store.account(name)?.name ?? name.slice(0, MAX_SHOWN_NAME_LENGTH);
   ask(core, member, { kind: 'login', account }, `Password for ${account}`);
 }
@@ -155,10 +161,9 @@ export function answer(core: ChatCore, member: Member, text: string): void {
 }
 
 function reply(core: ChatCore, store: Store, member: Member, prompt: Exclude<Prompt, { kind: 'checking' }>, text: string): void {
+  if (prompt.kind === 'refused') return done(core, member, prompt.why);
   if (text === '') return done(core, member, 'Cancelled.');
   switch (prompt.kind) {
-    case 'refused':
-      return done(core, member, prompt.why);
     case 'register':
     case 'new-password': {
       const problem = checkPassword(text);

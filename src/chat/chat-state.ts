@@ -70,7 +70,6 @@ export abstract class ChatState implements ChatCore {
 
   /** A line for everyone in the member's room (`me`: a /me action). */
   protected publicLine(member: Member, text: string, me: boolean): void {
-    if (!member.announced) this.arrive(member); // the room hears who came before what they say
     const line = this.stamp() + lineBody(member.nick, text, me);
     this.remember(member.room.name, line);
     if (this.ignored.size > 0 && (this.ignored.get(member.nick.toLowerCase()) ?? 0) > 0) this.toRoomUnignored(member, line);
@@ -114,7 +113,7 @@ export abstract class ChatState implements ChatCore {
   }
 
   /** Tells the room, and the other servers, that `member` is here: once, when it first says or does something or QUIET_ARRIVAL_MS after it came. */
-  protected arrive(member: Member): void {
+  arrive(member: Member): void {
     this.arriving.delete(member);
     if (member.announced) return;
     member.announced = true;
@@ -180,7 +179,7 @@ export abstract class ChatState implements ChatCore {
 
   /** Who is in a room, here and on other servers. */
   protected nicksIn(roomName: string): string[] {
-    const nicks = [...(this.rooms.get(roomName)?.members ?? [])].map((m) => m.nick);
+    const nicks = [...(this.rooms.get(roomName)?.members ?? [])].filter((m) => m.announced).map((m) => m.nick);
     for (const r of this.remote.values()) if (r.room === roomName) nicks.push(r.nick);
     return nicks;
   }

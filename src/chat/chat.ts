@@ -18,6 +18,9 @@ import { moderate, OPERATOR_COMMANDS } from './moderation.js';
 import * as personal from './personal.js';
 import { checkNick, checkRoom, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_KEPT_HISTORIES, MAX_NICK_LENGTH, NOT_ENCRYPTED, QUIET_ARRIVAL_MS } from './rules.js';
 
+/** The first commands after which, not before, a newcomer is announced: they change the name or the room it arrives with. */
+const ARRIVES_AFTER = /^\/(nick|join|login)(\s|$)/i;
+
 export { checkNick, checkRoom, HELP, LOBBY, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH } from './rules.js';
 export type { ChatOptions } from './model.js';
 
@@ -68,8 +71,13 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   onLine(connection: Connection, line: Buffer, cut: boolean): void {
     const member = this.members.get(connection.pid);
     if (member === undefined) return;
-    this.handleLine(member, line.toString('utf8'), cut);
-    // A newcomer's first command (/nick, /join, /login...) is done: the room hears who came, and where.
+    const text = line.toString('utf8');
+    // A newcomer is announced before its first line or command (the room hears who came
+    // before what they say or do), unless the command changes its name or its room...
+    if (!member.announced && member.prompt === null && !ARRIVES_AFTER.test(text)) this.arrive(member);
+    this.handleLine(member, text, cut);
+    // ...which is done now: the room hears who came, and where. (A /login's password is
+    // still to come or being checked: accounts.ts announces it once the answer is in.)
     if (!member.announced && member.prompt === null && this.members.get(connection.pid) === member && !this.isClaiming(member)) this.arrive(member);
   }
 
@@ -79,13 +87,13 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     return false;
   }
 
-  /** Announces the newcomers who have been here QUIET_ARRIVAL_MS without a word. */
+  /** Announces the newcomers who have been here QUIET_ARRIVAL_MS without a word (not one typing a password: its name is still to come). */
   tick(): void {
     if (this.arriving.size === 0) return;
-    const cameBefore = this.nowMs() - QUIET_ARRIVAL_MS;
+    const now = this.nowMs();
     for (const [member, at] of this.arriving) {
-      if (at > cameBefore) return;
-      this.arrive(member);
+      if (at > now - QUIET_ARRIVAL_MS && at <= now) return; // oldest first; one from 'the future' (the clock was set back) is due
+      if (member.prompt === null && !this.isClaiming(member)) this.arrive(member);
     }
   }
 
@@ -201,6 +209,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     // Across servers, every row says where its person is: here too.
     const here = this.cluster === null ? '' : ` on ${this.cluster.serverName}`;
     for (const m of everyone ? this.members.values() : member.room.members) {
+      if (!m.announced && m !== member) continue; // nobody has heard of it yet
       const room = everyone ? ` ${m.room.name}${here}` : '';
       const you = m === member ? ' (you)' : '';
       const away = m.away === null ? '' : ` (away: ${m.away})`;
@@ -266,7 +275,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   private listRooms(member: Member): void {
     if (!this.canList(member, this.rooms.size + this.remote.size)) return;
     const counts = new Map<string, number>();
-    for (const room of this.rooms.values()) counts.set(room.name, room.members.size);
+    for (const room of this.rooms.values()) counts.set(room.name, [...room.members].filter((m) => m.announced || m === member).length);
     for (const r of this.remote.values()) counts.set(r.room, (counts.get(r.room) ?? 0) + 1);
     this.tell(member, roomsLine(counts));
   }

@@ -33,6 +33,8 @@ export interface ChatCore {
   write(member: Member, line: string): void;
   /** A server line to a room: `[HH:MM] *** text`. */
   announce(room: Room, text: string, except?: Member): void;
+  /** Tells the room, and the other servers, that `member` is here, once (QUIET_ARRIVAL_MS). */
+  arrive(member: Member): void;
   /** Renames `member`, telling it and its room. */
   rename(member: Member, nick: string): void;
   /** A guest name nobody has. */

@@ -1,7 +1,7 @@
 /** Durations as operators type them (`30s`, `30m`, `2h`, `7d`, `2w`) and as the chat says them. Pure. */
 
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-/** The longest duration taken: a year (longer: no duration, until lifted). */
+/** The longest duration taken: a year (a longer one is not a duration: looksLikeDuration()). */
 const MAX_DURATION_MS = 366 * 86_400_000;
 
 /** Milliseconds for `30m`, or null when `text` is not a duration. */

@@ -3,13 +3,14 @@
  * a byte: the PROXY protocol header. From a trusted proxy the connection must start
  * with one; the child takes it off the stream and tells the parent the real client's
  * address (an `origin` record) before any line. From anyone else a header is refused:
- * believing it would let any client claim any address. Then, on the telnet port, a
- * client whose first bytes are another protocol's (an HTTP request, a TLS handshake)
- * is refused too: they are no chat lines.
+ * believing it would let any client claim any address. Then, on the telnet port in chat
+ * mode, a client whose first bytes are another protocol's (an HTTP request, a TLS
+ * handshake, an SSH greeting) is refused too: they are no chat lines.
  *
  * The child looks with MSG_PEEK, so only the header itself is ever taken: what follows
  * stays in the socket for whichever reader serves the connection. It waits here (never
- * the parent), at most PROXY_HEADER_TIMEOUT_MS.
+ * the parent): for a header at most PROXY_HEADER_TIMEOUT_MS, for a client's first bytes
+ * as long as a read would.
  */
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
@@ -47,7 +48,7 @@ export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: B
   } catch {
     return true; // ECONNRESET and the like: the reader meets the same end and says goodbye
   }
-  const notServed = (plan.expectProxyHeader ? expectedHeader(plan, header, records, buffer) : unexpectedHeader(header)) ?? (plan.framing === 'telnet' ? foreignClient(plan.clientFd, buffer) : null);
+  const notServed = (plan.expectProxyHeader ? expectedHeader(plan, header, records, buffer) : unexpectedHeader(header)) ?? (plan.framing === 'telnet' && plan.inputMode === 'chat' ? foreignClient(plan.clientFd, buffer) : null);
   if (notServed === null) return true;
   records.sendNow(notServed.type, buffer, buffer.write(notServed.text, 0, 'latin1'));
   waitForClose(plan.clientFd, buffer);

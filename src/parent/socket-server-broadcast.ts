@@ -139,10 +139,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     const via = proxy === undefined ? '' : ` via proxy ${formatHostPort(proxy.address, proxy.port)}`;
     this.options.log.info(`connect ${describeConnection(connection)}${client.framing === 'websocket' ? ' (web)' : ''}${via}`);
     this.options.chat.onConnect(connection);
-    // The newcomer's welcome goes now. The others' "joined" notice waits in its room's
-    // queue until this loop turn ends: a client that speaks at once (a paste, a bot) has
-    // its first line out with the notice in one send per listener, and the child's first
-    // run is not kept off the CPU by one send per client.
+    // The welcome goes now; the others hear of the newcomer later (Chat#tick, QUIET_ARRIVAL_MS).
     if (!this.delivery.flushNow(connection)) this.end(connection, LOST);
   };
 
@@ -224,7 +221,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
       case RecordType.disc:
         this.end(connection, { kind: 'closed', detail: 'by the client' }, closeCodeIn(record.data));
         break;
-      case RecordType.refused: // a PROXY header from a client that is not a trusted proxy
+      case RecordType.refused: // a PROXY header from a client that is not a trusted proxy, or another protocol's bytes
         this.delivery.disconnect(connection, { kind: 'kicked', detail: record.data.toString('latin1') });
         break;
       default:

@@ -8,8 +8,12 @@
 /** How many of the first bytes are looked at. */
 export const FOREIGN_LOOK_BYTES = 64;
 
-/** An HTTP request line: a method, a target, a version (`GET / HTTP/1.1`, `PRI * HTTP/2.0`). */
-const HTTP_REQUEST_LINE = /^[A-Z]{3,10} \S+ HTTP\/\d/;
+/**
+ * The start of an HTTP request line: a method and a target (`GET /`, `OPTIONS *`, `GET
+ * http://...`, `CONNECT host:443`). Only its start: a scanner's target can be longer than
+ * what is looked at.
+ */
+const HTTP_REQUEST_START = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|TRACE|CONNECT|PRI) (\/|\*|https?:\/\/|[^\s/]+:\d+)/;
 
 /** TLS: a handshake record (22) of version 3.x: a ClientHello. No telnet client starts with Ctrl-V. */
 const TLS_HANDSHAKE = 0x16;
@@ -24,6 +28,6 @@ export function foreignProtocol(bytes: Uint8Array, length: number): string | nul
   if (length < 4) return null;
   const start = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(length, FOREIGN_LOOK_BYTES)).toString('latin1');
   if (start.startsWith('SSH-')) return 'an SSH client';
-  if (HTTP_REQUEST_LINE.test(start)) return 'an HTTP request';
+  if (HTTP_REQUEST_START.test(start)) return 'an HTTP request';
   return null;
 }

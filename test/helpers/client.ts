@@ -93,6 +93,14 @@ export async function join(server: { port: number }): Promise<TestClient> {
   return client;
 }
 
+/** Connects to `server`, waits for the welcome, and has the room hear of it (a first command: /rooms). */
+export async function present(server: { port: number }): Promise<TestClient> {
+  const client = await join(server);
+  client.send('/rooms\r\n');
+  await client.waitFor('Rooms: ');
+  return client;
+}
+
 /** Connects to `server` and takes the name `nick`. */
 export async function person(server: { port: number }, nick: string): Promise<TestClient> {
   const client = await join(server);

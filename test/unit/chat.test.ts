@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Chat, HELP, MAX_NAMES_ON_ENTRY, type ChatOptions } from '../../src/chat/chat.js';
+import type { Member } from '../../src/chat/model.js';
 import { QUIET_ARRIVAL_MS } from '../../src/chat/rules.js';
 import type { ChatEvent, Presence } from '../../src/cluster/protocol.js';
 import type { ClusterListener, ClusterPort, Connection, Delivery, DisconnectReason, RoomGroup } from '../../src/contracts.js';
@@ -168,6 +169,13 @@ class Harness {
   take(connection: Connection): string[] {
     return this.delivery.take(connection);
   }
+
+  /** The chat's member for `connection`. */
+  member(connection: Connection): Member {
+    const member = this.chat.members.get(connection.pid);
+    if (member === undefined) throw new Error(`no member for pid ${connection.pid}`);
+    return member;
+  }
 }
 
 /** A /who row: two spaces, the nick padded to 16, then the details. */
@@ -191,7 +199,7 @@ describe('Chat#onConnect()', () => {
 
   it('names the next newcomer guest-2 and tells it who is here', () => {
     const h = new Harness();
-    h.connect();
+    h.join();
     const second = h.connect();
     expect(h.take(second).slice(0, 2)).toEqual(['*** Welcome to posix-chat, guest-2! You are in #lobby.', '*** Here with you: guest-1.']);
   });
@@ -313,6 +321,52 @@ describe('Chat: announcing a newcomer', () => {
     const alice = h.person('alice');
     const newcomer = h.connect();
     h.say(newcomer, '/who');
+    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby']);
+  });
+
+  it('announces a newcomer before what its first command does to the room, such as /me', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const newcomer = h.connect();
+    h.say(newcomer, '/me waves');
+    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby', '* guest-2 waves']);
+  });
+
+  it('leaves a newcomer nobody has heard of out of "Here with you", /who and /rooms, but not out of its own', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const quiet = h.connect();
+    const third = h.connect();
+    expect(h.take(third)[1]).toBe('*** Here with you: alice.');
+    h.say(alice, '/who');
+    expect(h.take(alice)).toEqual(['*** 1 person in #lobby:', row('alice', ' idle 0s (you)')]);
+    h.say(alice, '/rooms');
+    expect(h.take(alice)).toEqual(['*** Rooms: #lobby (1)']);
+    h.say(quiet, '/rooms'); // its command: it is announced first, so it counts itself and the room hears of it
+    expect(h.take(quiet).at(-1)).toBe('*** Rooms: #lobby (2)');
+  });
+
+  it('does not announce a newcomer at a password prompt when QUIET_ARRIVAL_MS is up, only once it is done', () => {
+    let now = Date.UTC(2024, 0, 2, 9, 5);
+    const h = new Harness({ now: () => new Date(now) });
+    const alice = h.person('alice');
+    const newcomer = h.member(h.connect());
+    newcomer.prompt = { kind: 'checking' }; // as /login leaves it while the hasher checks
+    now += QUIET_ARRIVAL_MS;
+    h.chat.tick();
+    expect(h.take(alice)).toEqual([]);
+    newcomer.prompt = null;
+    h.chat.tick();
+    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby']);
+  });
+
+  it('announces a newcomer that came "later" than now once the clock is set back, rather than never', () => {
+    let now = Date.UTC(2024, 0, 2, 9, 5);
+    const h = new Harness({ now: () => new Date(now) });
+    const alice = h.person('alice');
+    h.connect();
+    now -= 3_600_000;
+    h.chat.tick();
     expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby']);
   });
 
@@ -844,7 +898,7 @@ describe('Chat /who', () => {
     expect(h.take(carol)).toEqual(['*** Usage: /who (your room) or /who * (everyone online)']);
   });
 
-    it('lists everyone online with their rooms for /who *', () => {
+  it('lists everyone online with their rooms for /who *', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0);
     const h = new Harness();
@@ -1052,7 +1106,7 @@ describe('Chat with a cluster: publishing', () => {
 });
 
 describe('Chat with a cluster: /nick claims', () => {
-  it("announces a newcomer whose first command is /nick once the cluster has answered, under the name it got", () => {
+  it('announces a newcomer whose first command is /nick once the cluster has answered, under the name it got', () => {
     const { h, cluster, remote } = clustered();
     const a = h.join();
     cluster.published.length = 0;

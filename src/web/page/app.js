@@ -26,6 +26,7 @@ const input = document.getElementById('line');
 const peopleList = document.getElementById('people');
 const whoNote = document.getElementById('who-note');
 const whoTitle = document.getElementById('who-title');
+const whoRefresh = document.getElementById('who-refresh');
 
 const who = new WhoList(showWho);
 
@@ -103,6 +104,7 @@ function setSecret(on) {
   secret = on;
   input.type = on ? 'password' : 'text';
   input.autocomplete = on ? 'current-password' : 'off';
+  whoRefresh.disabled = on; // its /who would be taken as the password
 }
 
 const history = [];
@@ -120,8 +122,8 @@ function send(line) {
     return;
   }
   socket.send(line);
-  // A telnet client shows the line its user typed (the server does not send it back), unless it is a password.
-  terminal.write(secret ? '\r\n' : `${visible(line)}\r\n`);
+  // A telnet client shows the line its user typed (the server does not send it back); not a password, whose line end the server sends.
+  if (!secret) terminal.write(`${visible(line)}\r\n`);
   if (!secret && line !== '' && history[history.length - 1] !== line) history.push(line);
   if (history.length > HISTORY_LINES) history.shift();
   browsing = history.length;
@@ -148,7 +150,7 @@ input.addEventListener('keydown', (event) => {
   input.setSelectionRange(input.value.length, input.value.length);
 });
 
-document.getElementById('who-refresh').addEventListener('click', () => {
+whoRefresh.addEventListener('click', () => {
   send('/who');
   input.focus();
 });
