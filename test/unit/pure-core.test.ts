@@ -157,8 +157,9 @@ const bob = { pid: 102, fd: 8, address: '127.0.0.1', port: 5002, lastActive: 0 }
 const chat = new Chat({ historyLines: 5, timestamps: false, motd: ['the motd'], maxLineBytes: 512 });
 chat.attach(delivery);
 chat.onConnect(alice);
+chat.onLine(alice, Buffer.from(''), false); // Enter: the room hears of alice
 chat.onConnect(bob);
-chat.onLine(bob, Buffer.from(''), false); // Enter: bob is announced
+chat.onLine(bob, Buffer.from(''), false);
 chat.onLine(alice, Buffer.from('hi all'), false);
 out.chat = sent.splice(0);
 
