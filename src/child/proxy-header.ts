@@ -25,6 +25,8 @@ import type { LineRecords } from './input.js';
  * as what they are. Proxies send the header at once, in one segment.
  */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
+/** recv()'s flags for a look that leaves the bytes where they are: made once, not in every child. */
+const PEEK = { peek: true } as const;
 
 /** The record a child sends instead of serving its connection: a `refused` (data: why) or a `check`. */
 interface NotServed {
@@ -75,7 +77,7 @@ function peekHeader(fd: number, expected: boolean, buffer: Buffer): ProxyHeader 
         posix.setsockopt(fd, 'SO_RCVTIMEO', leftMs * 1000);
         paced = true;
       }
-      const n = posix.recv(fd, buffer, 0, PROXY_HEADER_MAX_BYTES, { peek: true });
+      const n = posix.recv(fd, buffer, 0, PROXY_HEADER_MAX_BYTES, PEEK);
       // End of stream (0) before a decision: nothing to refuse; the reader sees the end too.
       if (n === 0) return { kind: 'none' };
       // Nothing more came in time (null: nothing at all; n <= seen: only what was there).
@@ -134,7 +136,7 @@ function unexpectedHeader(header: ProxyHeader): NotServed | null {
 function foreignClient(fd: number, buffer: Buffer): NotServed | null {
   let n: number | null;
   try {
-    n = posix.recv(fd, buffer, 0, FOREIGN_LOOK_BYTES, { peek: true });
+    n = posix.recv(fd, buffer, 0, FOREIGN_LOOK_BYTES, PEEK);
   } catch {
     return null; // the reader meets the same end and says goodbye
   }
