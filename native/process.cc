@@ -50,8 +50,19 @@ FILE* OpenMaps() {
   return maps;
 }
 
+// The mappings madvise() refuses MADV_DOFORK (EINVAL): the kernel's [vvar] pages, which
+// are VM_IO. A full pass learns them; they stay where they are for the life of the process
+// and of every process forked from it, which has the same address space.
+struct Span {
+  unsigned long start;
+  unsigned long end;
+};
+std::vector<Span> refused;
+bool learned = false;
+
+// One pass over /proc/self/maps, a madvise() per mapping, learning the refused ones.
 // False (errno set) when the maps could not be read: a fork now would make a child that crashes.
-bool MarkEveryMappingDoFork() {
+bool MarkEachMapping() {
   FILE* maps = OpenMaps();
   if (maps == nullptr) {
     int err = errno;
@@ -59,16 +70,53 @@ bool MarkEveryMappingDoFork() {
     errno = err;
     return false;
   }
+  refused.clear();
   char line[4096];
   while (fgets(line, sizeof line, maps) != nullptr) {
-    if (strstr(line, "[vvar]") || strstr(line, "[vdso]") || strstr(line, "[vsyscall]")) continue;
+    if (strstr(line, "[vsyscall]")) continue;  // above user space
     unsigned long start = 0, end = 0;
     if (sscanf(line, "%lx-%lx", &start, &end) != 2 || end <= start) continue;
-    madvise(reinterpret_cast<void*>(start), end - start, MADV_DOFORK);  // best effort per mapping
+    if (madvise(reinterpret_cast<void*>(start), end - start, MADV_DOFORK) != 0 && errno == EINVAL) {
+      refused.push_back({start, end});
+    }
   }
   fclose(maps);
+  learned = true;
   HoldReserve();
   return true;
+}
+
+// madvise() over a stretch of the address space applies to every mapping in it and skips
+// the holes between them, answering ENOMEM at the end for those (man 2 madvise).
+bool MarkStretch(unsigned long start, unsigned long end) {
+  if (end <= start) return true;
+  return madvise(reinterpret_cast<void*>(start), end - start, MADV_DOFORK) == 0 || errno == ENOMEM;
+}
+
+// The top of user space: 47-bit addresses, or 56-bit with five-level page tables.
+unsigned long UserSpaceTop() {
+  unsigned long top = 1UL << 47;
+  for (const Span& span : refused) {
+    if (span.end > top) top = 1UL << 56;
+  }
+  return top;
+}
+
+// Once the refused mappings are known, a few madvise() calls over the stretches between
+// them do what a pass over every mapping does (about 220 calls in a server). Anything
+// unexpected (a new refused mapping, say) falls back to the full pass, which learns again.
+bool MarkEveryMappingDoFork() {
+  if (learned) {
+    HoldReserve();  // for the fallback's maps, in a process that has just been forked
+    unsigned long from = 0;
+    bool marked = true;
+    for (const Span& span : refused) {
+      marked = marked && MarkStretch(from, span.start);
+      from = span.end;
+    }
+    if (marked && MarkStretch(from, UserSpaceTop())) return true;
+  }
+  return MarkEachMapping();
 }
 
 // In the child: every signal the parent handles or waits for goes back to its
