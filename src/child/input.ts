@@ -37,6 +37,11 @@ export class LineRecords implements LineSink {
     this.bucket = rateLimit === null ? null : new TokenBucket(rateLimit.perSecond, rateLimit.burst);
   }
 
+  /** The records are this process's from now on (its pid goes in each). */
+  ownedBy(pid: number): void {
+    this.pipe.ownedBy(pid);
+  }
+
   /** LineSink: a line of `length` bytes in `lineBuffer`, `cut` at the limit. */
   line(length: number, cut: boolean): void {
     if (this.admit()) this.pipe.queue(cut ? RecordType.cut : RecordType.msg, this.lineBuffer, RECORD_HEADER_BYTES, length);
@@ -212,14 +217,13 @@ class ChildPipeIo implements PipeIo {
   }
 }
 
-/** The pipe writer of a child, traced with --trace. */
+/** The pipe writer of a child, traced with --trace (each line with the pid of the process that traces it). */
 function childPipe(plan: ChildPlan): PipeWriter {
-  const pid = posix.getpid();
-  const trace = plan.trace ? (text: string): void => stderrTrace.line('child', pid, text) : null;
-  return new PipeWriter(new ChildPipeIo(plan, trace), pid, trace);
+  const trace = plan.trace ? (text: string): void => stderrTrace.line('child', posix.getpid(), text) : null;
+  return new PipeWriter(new ChildPipeIo(plan, trace), posix.getpid(), trace);
 }
 
-/** A child's records and input, made once (before its client arrives, for a spare). */
+/** A child's records and input, made once: by the zygote for all its spares, or by a child forked without one. */
 export function makeInput(plan: ChildPlan): { records: LineRecords; input: Input } {
   const records = new LineRecords(childPipe(plan), plan.rateLimit);
   const maxLine = Math.min(plan.maxLineBytes, MAX_RECORD_DATA_BYTES);

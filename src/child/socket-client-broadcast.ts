@@ -10,10 +10,9 @@
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
 import { becomeChild } from './become-child.js';
-import { makeInput } from './input.js';
 import { takeProxyHeader } from './proxy-header.js';
 import { CLIENT_READ_BYTES } from './serve-client.js';
-import { CHILD_NAME, serve, serveSpare, SPARE_NAME } from './spare.js';
+import { CHILD_NAME, makeSpareKit, serve, serveSpare, SPARE_NAME, type SpareKit } from './spare.js';
 
 /**
  * Runs the child's whole life and exits; never returns to the caller (or to the
@@ -23,8 +22,7 @@ export function runChild(plan: ChildPlan): never {
   let code = 0;
   try {
     becomeChild({ parentPid: plan.parentPid, name: CHILD_NAME, closeFds: plan.closeFds });
-    const { records, input } = makeInput(plan);
-    const chunk = Buffer.allocUnsafe(CLIENT_READ_BYTES);
+    const { records, input, chunk } = makeSpareKit(plan, Buffer.allocUnsafe(CLIENT_READ_BYTES));
     if (takeProxyHeader(plan, records, chunk)) serve(plan, records, input, chunk);
   } catch {
     code = 1; // nothing to tell: the parent notices the exit and reaps it
@@ -34,16 +32,15 @@ export function runChild(plan: ChildPlan): never {
 
 /**
  * A spare child, forked before its client exists: it does a new process's setup
- * (signals, name, its buffers and objects: the copy-on-write faults) while nobody
- * waits, then blocks until the parent hands it a client's socket on `handoff`, and
- * serves that client. Exits quietly if the parent closes `handoff` instead.
+ * (signals, name, the first writes to the zygote's `kit`: the copy-on-write faults)
+ * while nobody waits, then blocks until the parent hands it a client's socket on
+ * `handoff`, and serves that client. Exits quietly if the parent closes `handoff` instead.
  */
-export function runSpare(plan: ChildPlan, handoff: number): never {
+export function runSpare(plan: ChildPlan, handoff: number, kit: SpareKit): never {
   let code = 0;
   try {
     becomeChild({ parentPid: plan.parentPid, name: SPARE_NAME, closeFds: plan.closeFds });
-    const { records, input } = makeInput(plan);
-    serveSpare(plan, handoff, records, input, Buffer.allocUnsafe(CLIENT_READ_BYTES), posix.setProcessName);
+    serveSpare(plan, handoff, kit, posix.setProcessName);
   } catch {
     code = 1;
   }

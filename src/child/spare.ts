@@ -7,7 +7,7 @@
  */
 import type { ChildPlan, Framing } from '../contracts.js';
 import * as posix from '../posix/index.js';
-import type { Input, LineRecords } from './input.js';
+import { makeInput, type Input, type LineRecords } from './input.js';
 import { takeProxyHeader } from './proxy-header.js';
 import { serveClient } from './serve-client.js';
 import { serveWebClient } from './web-client.js';
@@ -26,6 +26,25 @@ export const HANDOFF_PROXY_BIT = 4;
  */
 const DRY_RUN_TEXT = `hello there\r\n${'x'.repeat(200)}\r\n`;
 
+/** What a child serves its client with: its records and input path, and the buffer its reads land in. */
+export interface SpareKit {
+  readonly records: LineRecords;
+  readonly input: Input;
+  readonly chunk: Buffer;
+}
+
+/**
+ * A kit for children of `plan`'s kind. The zygote makes one before its first fork and
+ * never uses it: each spare inherits it copy-on-write, untouched, and copies only the
+ * pages it writes. A kit made in each spare would cost every idle client the pages its
+ * allocations write, scattered over V8's heap and malloc's (docs/bench.md, "A spare's kit").
+ * The warm-up makes one per life, so V8 learns the same shapes.
+ */
+export function makeSpareKit(plan: ChildPlan, chunk: Buffer): SpareKit {
+  const { records, input } = makeInput(plan);
+  return { records, input, chunk };
+}
+
 /** Serves the client in `plan.clientFd` as its framing says, to the end. */
 export function serve(plan: ChildPlan, records: LineRecords, input: Input, chunk: Buffer): void {
   if (plan.framing === 'websocket') serveWebClient(plan, records, chunk);
@@ -39,22 +58,25 @@ export function serve(plan: ChildPlan, records: LineRecords, input: Input, chunk
  * and each first write copies one: done now, that is not paid for after the client has
  * arrived.
  */
-export function dryRun(input: Input, records: LineRecords, chunk: Buffer): void {
+export function dryRun({ input, records, chunk }: SpareKit): void {
   const length = chunk.write(DRY_RUN_TEXT, 'latin1');
   input.feed(chunk, length);
   records.discard();
 }
 
 /**
- * Waits for a client's socket on `handoff` and serves that client to the end. Returns
- * at once if the parent closes `handoff` instead. `named` is told when the spare has its
- * client (it renames itself); the warm-up passes a function that does nothing.
+ * Waits for a client's socket on `handoff` and serves that client to the end, with `kit`,
+ * whose records now carry this process's pid. Returns at once if the parent closes
+ * `handoff` instead. `named` is told when the spare has its client (it renames itself);
+ * the warm-up passes a function that does nothing.
  */
-export function serveSpare(plan: ChildPlan, handoff: number, records: LineRecords, input: Input, chunk: Buffer, named: (name: string) => void): void {
+export function serveSpare(plan: ChildPlan, handoff: number, kit: SpareKit, named: (name: string) => void): void {
+  const { records, input, chunk } = kit;
+  records.ownedBy(posix.getpid());
   const byte = Buffer.alloc(16);
   let message: posix.ReceivedMessage | null;
   try {
-    if (!plan.trace) dryRun(input, records, chunk);
+    if (!plan.trace) dryRun(kit);
     message = posix.recvFd(handoff, byte);
   } finally {
     posix.close(handoff);

@@ -14,7 +14,7 @@ import * as posix from '../posix/index.js';
 import { Opcode, writeFrameHeader } from '../protocol/websocket.js';
 import { makeInput, type Input, type LineRecords } from './input.js';
 import { CLIENT_READ_BYTES, ReadPacing } from './serve-client.js';
-import { HANDOFF_BYTE, HANDOFF_PROXY_BIT, serveSpare } from './spare.js';
+import { HANDOFF_BYTE, HANDOFF_PROXY_BIT, makeSpareKit, serveSpare } from './spare.js';
 
 /**
  * What clients type, as the bytes a child reads: plain text, escape sequences,
@@ -175,9 +175,9 @@ function liveOnce(plan: ChildPlan, framing: Framing, proxy: boolean, messages: B
     for (const message of messages) if (posix.write(theirs, message) === null) break;
     posix.shutdown(theirs, 'SHUT_WR');
     posix.sendFd(handoffOurs, ours, Buffer.from([HANDOFF_BYTE[framing] | (proxy ? HANDOFF_PROXY_BIT : 0)]));
-    const { records, input } = makeInput(plan);
+    const kit = makeSpareKit(plan, chunk);
     opened.pop(); // serveSpare closes the hand-off socket it is given, whatever happens
-    serveSpare(plan, handoffTheirs, records, input, chunk, () => {});
+    serveSpare(plan, handoffTheirs, kit, () => {});
     drain();
   } finally {
     if (plan.clientFd !== -1) posix.close(plan.clientFd); // the copy the hand-off made

@@ -32,9 +32,14 @@ export class PipeWriter {
    */
   constructor(
     private readonly io: PipeIo,
-    private readonly pid: number,
+    private pid: number,
     private readonly trace: ((text: string) => void) | null = null,
   ) {}
+
+  /** The process whose records these now are: a spare's, for the writer it inherited from the zygote. */
+  ownedBy(pid: number): void {
+    this.pid = pid;
+  }
 
   /** Adds a record whose data is `source[from, from + length)`. */
   queue(type: RecordTypeCode, source: Uint8Array, from: number, length: number): void {

@@ -11,6 +11,8 @@
  */
 import { becomeChild } from '../child/become-child.js';
 import { runSpare } from '../child/socket-client-broadcast.js';
+import { CLIENT_READ_BYTES } from '../child/serve-client.js';
+import { makeSpareKit } from '../child/spare.js';
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
 
@@ -36,6 +38,8 @@ export function runZygote(parentPid: number, closeFds: readonly number[], contro
   becomeChild({ parentPid, name: ZYGOTE_NAME, closeFds });
   const reply = Buffer.alloc(4);
   const request = Buffer.alloc(MAX_SPARES_ASKED);
+  // Every spare's records, input and read buffer, as they were made: see makeSpareKit().
+  const kit = makeSpareKit(planFor(-1, []), Buffer.allocUnsafe(CLIENT_READ_BYTES));
   for (let wanted = 1; ; ) {
     for (; wanted > 0; wanted--) {
       const [parentEnd, spareEnd] = posix.socketpair();
@@ -47,7 +51,7 @@ export function runZygote(parentPid: number, closeFds: readonly number[], contro
       } catch (error) {
         pid = (error as NodeJS.ErrnoException).errno ?? -1;
       }
-      if (pid === 0) runSpare(plan, spareEnd);
+      if (pid === 0) runSpare(plan, spareEnd, kit);
       posix.close(spareEnd);
       reply.writeInt32LE(pid, 0);
       try {
