@@ -112,10 +112,13 @@ export abstract class ChatState implements ChatCore {
     return this.now().getTime();
   }
 
-  /** Tells the room, and the other servers, that `member` is here: once, when it first says or does something or QUIET_ARRIVAL_MS after it came. */
+  /**
+   * Tells the room, and the other servers, that `member` is here: once, when it first says
+   * or does something or QUIET_ARRIVAL_MS after it came. Only a newcomer still arriving: not
+   * one announced already, gone, or leaving by /quit as its first command.
+   */
   arrive(member: Member): void {
-    this.arriving.delete(member);
-    if (member.announced) return;
+    if (!this.arriving.delete(member)) return;
     member.announced = true;
     this.cluster?.publish({ k: 'join', nick: member.nick, room: member.room.name });
     this.announce(member.room, `${member.nick} joined ${member.room.name}`, member);

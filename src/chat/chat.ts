@@ -18,8 +18,11 @@ import { moderate, OPERATOR_COMMANDS } from './moderation.js';
 import * as personal from './personal.js';
 import { checkNick, checkRoom, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_KEPT_HISTORIES, MAX_NICK_LENGTH, NOT_ENCRYPTED, QUIET_ARRIVAL_MS } from './rules.js';
 
-/** The first commands after which, not before, a newcomer is announced: they change the name or the room it arrives with. */
-const ARRIVES_AFTER = /^\/(nick|join|login)(\s|$)/i;
+/**
+ * The first commands after which, not before, a newcomer is announced: they change the name
+ * or the room it arrives with. A newcomer whose first command is /quit is never announced.
+ */
+const ARRIVES_AFTER = /^\/(nick|join|login|quit)(\s|$)/i;
 
 export { checkNick, checkRoom, HELP, LOBBY, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH } from './rules.js';
 export type { ChatOptions } from './model.js';
@@ -78,7 +81,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     this.handleLine(member, text, cut);
     // ...which is done now: the room hears who came, and where. (A /login's password is
     // still to come or being checked: accounts.ts announces it once the answer is in.)
-    if (!member.announced && member.prompt === null && this.members.get(connection.pid) === member && !this.isClaiming(member)) this.arrive(member);
+    if (!member.announced && member.prompt === null && !this.isClaiming(member)) this.arrive(member);
   }
 
   /** Whether a /nick of `member` waits for the cluster's answer (onClaimed announces it then). */
@@ -281,6 +284,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   }
 
   private quit(member: Member, reason: string): void {
+    this.arriving.delete(member); // a newcomer that leaves at once is never announced
     this.tell(member, 'Goodbye!');
     this.delivery?.disconnect(member.connection, { kind: 'quit', detail: reason.slice(0, 200) });
   }

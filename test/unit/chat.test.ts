@@ -955,6 +955,20 @@ describe('Chat /quit', () => {
     expect(h.take(bob)).toEqual(['*** alice left (quit: off to bed)']);
   });
 
+  it('never announces a newcomer whose first command is /quit, then or later', () => {
+    let now = Date.UTC(2024, 0, 2, 9, 5);
+    const h = new Harness({ now: () => new Date(now) });
+    const bob = h.person('bob');
+    const newcomer = h.connect();
+    h.take(bob);
+    h.say(newcomer, '/quit bye');
+    expect(h.take(newcomer)).toContain('*** Goodbye!');
+    now += QUIET_ARRIVAL_MS;
+    h.chat.tick();
+    h.leave(newcomer, h.delivery.kicks[0]?.reason);
+    expect(h.take(bob)).toEqual([]);
+  });
+
   it('cuts the reason to 200 characters', () => {
     const h = new Harness();
     const alice = h.person('alice');
