@@ -50,9 +50,10 @@ FILE* OpenMaps() {
   return maps;
 }
 
-// The mappings madvise() refuses MADV_DOFORK (EINVAL): the kernel's [vvar] pages, which
-// are VM_IO. A full pass learns them; they stay where they are for the life of the process
-// and of every process forked from it, which has the same address space.
+// The mappings madvise() refused MADV_DOFORK (EINVAL) in the last full pass: the kernel's
+// [vvar] pages, which are VM_IO, and any other VM_IO mapping there was then. Every later
+// fork marks the stretches between them, and each of them again in case something else
+// is mapped there now.
 struct Span {
   unsigned long start;
   unsigned long end;
@@ -87,34 +88,28 @@ bool MarkEachMapping() {
 }
 
 // madvise() over a stretch of the address space applies to every mapping in it and skips
-// the holes between them, answering ENOMEM at the end for those (man 2 madvise).
-bool MarkStretch(unsigned long start, unsigned long end) {
+// the holes between them, answering ENOMEM at the end for those (man 2 madvise). `refusal`
+// is the other answer that is expected: EINVAL, for a stretch that is a refused mapping.
+bool MarkStretch(unsigned long start, unsigned long end, int refusal) {
   if (end <= start) return true;
-  return madvise(reinterpret_cast<void*>(start), end - start, MADV_DOFORK) == 0 || errno == ENOMEM;
-}
-
-// The top of user space: 47-bit addresses, or 56-bit with five-level page tables.
-unsigned long UserSpaceTop() {
-  unsigned long top = 1UL << 47;
-  for (const Span& span : refused) {
-    if (span.end > top) top = 1UL << 56;
-  }
-  return top;
+  return madvise(reinterpret_cast<void*>(start), end - start, MADV_DOFORK) == 0 || errno == ENOMEM || errno == refusal;
 }
 
 // Once the refused mappings are known, a few madvise() calls over the stretches between
-// them do what a pass over every mapping does (about 220 calls in a server). Anything
-// unexpected (a new refused mapping, say) falls back to the full pass, which learns again.
+// them, up to the highest page, do what a pass over every mapping does (about 220 calls in
+// a server). Any other answer (a new refused mapping, say) falls back to the full pass,
+// which learns again.
 bool MarkEveryMappingDoFork() {
   if (learned) {
     HoldReserve();  // for the fallback's maps, in a process that has just been forked
     unsigned long from = 0;
     bool marked = true;
     for (const Span& span : refused) {
-      marked = marked && MarkStretch(from, span.start);
+      marked = marked && MarkStretch(from, span.start, 0) && MarkStretch(span.start, span.end, EINVAL);
       from = span.end;
     }
-    if (marked && MarkStretch(from, UserSpaceTop())) return true;
+    unsigned long top = ~(static_cast<unsigned long>(sysconf(_SC_PAGESIZE)) - 1);
+    if (marked && MarkStretch(from, top, 0)) return true;
   }
   return MarkEachMapping();
 }
