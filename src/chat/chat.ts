@@ -56,7 +56,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   onConnect(connection: Connection): void {
     const lobby = this.room(LOBBY);
     const now = this.nowMs();
-    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(now), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null, announced: false };
+    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(now), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null, announced: false, leaving: false };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
     const others = this.nicksIn(LOBBY);
@@ -73,7 +73,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
 
   onLine(connection: Connection, line: Buffer, cut: boolean): void {
     const member = this.members.get(connection.pid);
-    if (member === undefined) return;
+    if (member === undefined || member.leaving) return;
     const text = line.toString('utf8');
     // A newcomer is announced before its first line or command (the room hears who came
     // before what they say or do), unless the command changes its name or its room...
@@ -284,6 +284,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   }
 
   private quit(member: Member, reason: string): void {
+    member.leaving = true;
     this.arriving.delete(member); // a newcomer that leaves at once is never announced
     this.tell(member, 'Goodbye!');
     this.delivery?.disconnect(member.connection, { kind: 'quit', detail: reason.slice(0, 200) });

@@ -58,6 +58,8 @@ export interface Member {
   away: string | null;
   /** Whether the room (and the other servers) have been told this member is here (see QUIET_ARRIVAL_MS). */
   announced: boolean;
+  /** Set by /quit: the connection ends this turn, and what it sent after the command is dropped. */
+  leaving: boolean;
 }
 
 export interface Room {

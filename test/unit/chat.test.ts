@@ -962,11 +962,23 @@ describe('Chat /quit', () => {
     const newcomer = h.connect();
     h.take(bob);
     h.say(newcomer, '/quit bye');
+    h.say(newcomer, 'sent in the same read, after the /quit');
     expect(h.take(newcomer)).toContain('*** Goodbye!');
     now += QUIET_ARRIVAL_MS;
     h.chat.tick();
     h.leave(newcomer, h.delivery.kicks[0]?.reason);
     expect(h.take(bob)).toEqual([]);
+  });
+
+  it('drops what a member sends after its /quit, before the connection ends', () => {
+    const h = new Harness();
+    const alice = h.person('alice');
+    const bob = h.person('bob');
+    h.say(alice, '/quit');
+    h.say(alice, 'one more thing');
+    h.say(alice, '/nick carol');
+    h.leave(alice, h.delivery.kicks[0]?.reason);
+    expect(h.take(bob)).toEqual(['*** alice left (quit)']);
   });
 
   it('cuts the reason to 200 characters', () => {
