@@ -41,16 +41,17 @@ interface NotServed {
  * goes on to be served; false when it is not: refused (the parent was sent a `refused`
  * record saying why), or the proxy's health check of the telnet port (a `check` record);
  * either way the parent has closed the connection and the `disc` record has been sent.
- * `buffer` (at least PROXY_HEADER_MAX_BYTES) is only scratch space.
+ * `buffer` (at least PROXY_HEADER_MAX_BYTES) is scratch space: the first look's bytes, then records' data.
  */
 export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: Buffer): boolean {
-  let header: ProxyHeader;
+  let look: FirstLook;
   try {
-    header = peekHeader(plan.clientFd, plan.expectProxyHeader, buffer);
+    look = peekHeader(plan.clientFd, plan.expectProxyHeader, buffer);
   } catch {
     return true; // ECONNRESET and the like: the reader meets the same end and says goodbye
   }
-  const notServed = (plan.expectProxyHeader ? expectedHeader(plan, header, records, buffer) : unexpectedHeader(header)) ?? (plan.framing === 'telnet' && plan.inputMode === 'chat' ? foreignClient(plan.clientFd, buffer) : null);
+  // A client's first bytes are still in `buffer`; a proxy's were its header, taken off since.
+  const notServed = (plan.expectProxyHeader ? expectedHeader(plan, look.header, records, buffer) : unexpectedHeader(look.header)) ?? (plan.framing === 'telnet' && plan.inputMode === 'chat' ? foreignClient(plan.clientFd, buffer, plan.expectProxyHeader ? null : look.peeked) : null);
   if (notServed === null) return true;
   records.sendNow(notServed.type, buffer, buffer.write(notServed.text, 0, 'latin1'));
   waitForClose(plan.clientFd, buffer);
@@ -58,12 +59,18 @@ export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: B
   return false;
 }
 
+/** What the first look found, and how many of the connection's first bytes it left in the buffer. */
+interface FirstLook {
+  header: ProxyHeader;
+  peeked: number;
+}
+
 /**
  * Looks at the connection's first bytes until they are a header, or plainly not one, or
  * the time is up (`partial` then). A client's first look waits as long as the client
  * takes to say something, as any read would; a proxy's does not.
  */
-function peekHeader(fd: number, expected: boolean, buffer: Buffer): ProxyHeader {
+function peekHeader(fd: number, expected: boolean, buffer: Buffer): FirstLook {
   const deadline = Date.now() + PROXY_HEADER_TIMEOUT_MS;
   let seen = 0;
   let paced = false;
@@ -72,19 +79,19 @@ function peekHeader(fd: number, expected: boolean, buffer: Buffer): ProxyHeader 
       if (expected || seen > 0) {
         // Wait for more than what is already there, and not past the deadline.
         const leftMs = deadline - Date.now();
-        if (leftMs <= 0) return { kind: 'partial' };
+        if (leftMs <= 0) return { header: { kind: 'partial' }, peeked: seen };
         posix.setsockopt(fd, 'SO_RCVLOWAT', seen + 1);
         posix.setsockopt(fd, 'SO_RCVTIMEO', leftMs * 1000);
         paced = true;
       }
       const n = posix.recv(fd, buffer, 0, PROXY_HEADER_MAX_BYTES, PEEK);
       // End of stream (0) before a decision: nothing to refuse; the reader sees the end too.
-      if (n === 0) return { kind: 'none' };
+      if (n === 0) return { header: { kind: 'none' }, peeked: 0 };
       // Nothing more came in time (null: nothing at all; n <= seen: only what was there).
-      if (n === null || n <= seen) return { kind: 'partial' };
+      if (n === null || n <= seen) return { header: { kind: 'partial' }, peeked: n ?? seen };
       seen = n;
       const header = parseProxyHeader(buffer, n);
-      if (header.kind !== 'partial') return header;
+      if (header.kind !== 'partial') return { header, peeked: n };
     }
   } finally {
     if (paced) {
@@ -131,12 +138,13 @@ function unexpectedHeader(header: ProxyHeader): NotServed | null {
 
 /**
  * A telnet client whose first bytes (peeked: they stay for the reader) are another
- * protocol's is refused. Waits for them as a read would.
+ * protocol's is refused. `peeked`: how many are in `buffer` already, from the first look;
+ * null to look now (behind a proxy, whose header that look took), waiting as a read would.
  */
-function foreignClient(fd: number, buffer: Buffer): NotServed | null {
-  let n: number | null;
+function foreignClient(fd: number, buffer: Buffer, peeked: number | null): NotServed | null {
+  let n = peeked;
   try {
-    n = posix.recv(fd, buffer, 0, FOREIGN_LOOK_BYTES, PEEK);
+    if (n === null) n = posix.recv(fd, buffer, 0, FOREIGN_LOOK_BYTES, PEEK);
   } catch {
     return null; // the reader meets the same end and says goodbye
   }
