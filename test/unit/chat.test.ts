@@ -287,12 +287,16 @@ describe('Chat: announcing a newcomer', () => {
     expect(h.take(alice)).toEqual([]);
   });
 
-  it('tells the room who joined just before the newcomer first speaks', () => {
+  it.each([
+    ['just before its first line', 'hello', ['*** guest-2 joined #lobby', '<guest-2> hello']],
+    ['after any other first command, such as /who', '/who', ['*** guest-2 joined #lobby']],
+    ['before what its first command does to the room, such as /me', '/me waves', ['*** guest-2 joined #lobby', '* guest-2 waves']],
+  ])('announces a newcomer %s', (_when, first, heard) => {
     const h = new Harness();
     const alice = h.person('alice');
     const newcomer = h.connect();
-    h.say(newcomer, 'hello');
-    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby', '<guest-2> hello']);
+    h.say(newcomer, first);
+    expect(h.take(alice)).toEqual(heard);
   });
 
   it('announces a newcomer whose first command is /nick under its new name, with no rename notice', () => {
@@ -314,22 +318,6 @@ describe('Chat: announcing a newcomer', () => {
     h.say(newcomer, '/join #games');
     expect(h.take(alice)).toEqual([]);
     expect(h.take(carol)).toEqual(['*** guest-3 joined #games']);
-  });
-
-  it('announces a newcomer after any other first command, such as /who', () => {
-    const h = new Harness();
-    const alice = h.person('alice');
-    const newcomer = h.connect();
-    h.say(newcomer, '/who');
-    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby']);
-  });
-
-  it('announces a newcomer before what its first command does to the room, such as /me', () => {
-    const h = new Harness();
-    const alice = h.person('alice');
-    const newcomer = h.connect();
-    h.say(newcomer, '/me waves');
-    expect(h.take(alice)).toEqual(['*** guest-2 joined #lobby', '* guest-2 waves']);
   });
 
   it('leaves a newcomer nobody has heard of out of "Here with you", /who and /rooms, but not out of its own', () => {
