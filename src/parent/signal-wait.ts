@@ -16,8 +16,8 @@ export const SIGNAL_WAIT_SECONDS = 1;
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 /**
  * Everything the loop waits for: SIGUSR1 (a child's record, or a new connection),
- * SIGCHLD (a child ended: reap it now rather than on the next wake-up; reaping does
- * not depend on it) and the stop requests. bin/posix-chat.cjs blocks the same list.
+ * SIGCHLD (a child ended: see childEnded()) and the stop requests.
+ * bin/posix-chat.cjs blocks the same list.
  */
 export const WAIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGCHLD', ...STOP_SIGNALS];
 const STOP_SIGNAL_NUMBERS = new Set(STOP_SIGNALS.map(posix.signalNumber));
@@ -35,6 +35,20 @@ export function installSignalWait(): void {
 /** Waits up to `timeoutSeconds` for one of WAIT_SIGNALS; null on timeout. */
 export function waitForSignal(timeoutSeconds: number): SignalInfo | null {
   return posix.sigtimedwait(WAIT_SIGNALS, timeoutSeconds);
+}
+
+const CHILD_SIGNAL: readonly NodeJS.Signals[] = ['SIGCHLD'];
+const SIGCHLD = posix.signalNumber('SIGCHLD');
+
+/**
+ * Whether a child has ended since the last look: the wake-up was SIGCHLD, or one is
+ * pending behind another signal (taken now, without waiting). The loop reaps only
+ * then, because waitpid(-1, WNOHANG) walks the list of every child the server has,
+ * one per client (docs/bench.md has what that costs). A SIGCHLD taken here, before
+ * the reaping, cannot hide a child that ends during it: that one raises SIGCHLD again.
+ */
+export function childEnded(woke: SignalInfo | null): boolean {
+  return woke?.signo === SIGCHLD || posix.sigtimedwait(CHILD_SIGNAL, 0) !== null;
 }
 
 /** Takes any SIGUSR1 already pending, without waiting. */
