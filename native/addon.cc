@@ -40,6 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getppid", Napi::Function::New(env, Getppid, "getppid"));
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
   exports.Set("setDumpable", Napi::Function::New(env, SetDumpable, "setDumpable"));
+  exports.Set("setSchedulerSlice", Napi::Function::New(env, SetSchedulerSlice, "setSchedulerSlice"));
   exports.Set("getpwnam", Napi::Function::New(env, Getpwnam, "getpwnam"));
   exports.Set("getrlimit", Napi::Function::New(env, Getrlimit, "getrlimit"));
   exports.Set("setrlimit", Napi::Function::New(env, Setrlimit, "setrlimit"));

@@ -17,6 +17,7 @@ Napi::Value Getpid(const Napi::CallbackInfo& info);
 Napi::Value Getppid(const Napi::CallbackInfo& info);
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
 Napi::Value SetDumpable(const Napi::CallbackInfo& info);
+Napi::Value SetSchedulerSlice(const Napi::CallbackInfo& info);
 Napi::Value Getpwnam(const Napi::CallbackInfo& info);
 Napi::Value Getrlimit(const Napi::CallbackInfo& info);
 Napi::Value Setrlimit(const Napi::CallbackInfo& info);

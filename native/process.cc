@@ -263,6 +263,43 @@ Napi::Value SetDumpable(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sched_setattr(2) on the calling thread: SCHED_OTHER (nice unchanged) with a slice of
+// `ns` nanoseconds, which Linux 6.12 and later take for the fair scheduler (EEVDF: a
+// shorter slice is an earlier deadline, so a task that wakes runs sooner). Older kernels
+// ignore it. Returns the slice the kernel reports after the call (sched_getattr), 0 when
+// it keeps none. glibc 2.36 has no wrapper, hence the syscall and the struct, as in
+// linux/sched/types.h.
+namespace {
+struct SchedAttr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+  uint32_t sched_util_min;
+  uint32_t sched_util_max;
+};
+}  // namespace
+
+Napi::Value SetSchedulerSlice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowTypeError(env, "slice must be a number of nanoseconds");
+  double ns = info[0].As<Napi::Number>().DoubleValue();
+  if (!(ns >= 0 && ns <= 1e9)) ThrowTypeError(env, "slice must be between 0 and 1e9 nanoseconds");
+  SchedAttr attr = {};
+  attr.size = sizeof attr;
+  attr.sched_policy = SCHED_OTHER;
+  attr.sched_nice = getpriority(PRIO_PROCESS, 0);  // sched_setattr sets the nice value too: keep it
+  attr.sched_runtime = static_cast<uint64_t>(ns);
+  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) throw ErrnoError(env, errno, "sched_setattr");
+  SchedAttr now = {};
+  if (syscall(SYS_sched_getattr, 0, &now, sizeof now, 0) != 0) throw ErrnoError(env, errno, "sched_getattr");
+  return Napi::Number::New(env, static_cast<double>(now.sched_runtime));
+}
+
 // getpwnam_r(3): a user's ids and home from the user database (files, LDAP...),
 // or null when there is no such user.
 Napi::Value Getpwnam(const Napi::CallbackInfo& info) {

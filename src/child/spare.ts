@@ -7,6 +7,7 @@
  */
 import type { ChildPlan, Framing } from '../contracts.js';
 import * as posix from '../posix/index.js';
+import { askForSlice, SERVING_SLICE_NS } from '../scheduling.js';
 import { makeInput, type Input, type LineRecords } from './input.js';
 import { takeProxyHeader } from './proxy-header.js';
 import { serveClient } from './serve-client.js';
@@ -86,5 +87,6 @@ export function serveSpare(plan: ChildPlan, handoff: number, kit: SpareKit, name
   plan.framing = ((byte[0] ?? 0) & ~HANDOFF_PROXY_BIT) === HANDOFF_BYTE.websocket ? 'websocket' : 'telnet';
   plan.expectProxyHeader = ((byte[0] ?? 0) & HANDOFF_PROXY_BIT) !== 0;
   named(CHILD_NAME);
+  askForSlice(SERVING_SLICE_NS); // on a line's path from now on (src/scheduling.ts)
   if (takeProxyHeader(plan, records, chunk)) serve(plan, records, input, chunk);
 }

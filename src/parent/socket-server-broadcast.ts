@@ -22,6 +22,7 @@ import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { HEALTH_CHECK_ANSWER, ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
+import { askForSlice, DEFAULT_SLICE_NS, SERVING_SLICE_NS } from '../scheduling.js';
 import { childEnded, describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
 import { StartError, type BroadcastServerOptions } from './server-options.js';
 import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
@@ -94,6 +95,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     raiseLimits(this.options.log);
     warmUpChildPath((pipeWriteFd) => this.children.planFor(-1, pipeWriteFd, this.parentFds()));
     discardPendingWakeUps(); // the warm-up signalled us (its records went to a throw-away pipe)
+    askForSlice(DEFAULT_SLICE_NS); // the warm-up's spare asked for a short one: not for the zygote and the sidecars
     this.children.start(); // after the warm-up: the zygote's children inherit the optimised code
     this.sidecars.start(pipe.writeFd, (pid) => this.children.track(pid)); // they start up meanwhile
     if (this.options.zygote) churnYoungGeneration();
@@ -104,6 +106,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
       this.reap();
       this.handleProcess();
     });
+    askForSlice(SERVING_SLICE_NS); // every line passes through the parent (src/scheduling.ts)
     // Only now, with the zygote, the hasher and the link forked: none of them holds the database.
     try {
       this.options.storage?.open();

@@ -87,6 +87,7 @@ interface NativeBinding {
   getppid(): number;
   setParentDeathSignal(signal: Signal): void;
   setDumpable(dumpable: boolean): void;
+  setSchedulerSlice(ns: number): number;
   getpwnam(name: string): UserEntry | null;
   getrlimit(resource: Resource): ResourceLimit;
   setrlimit(resource: Resource, soft: number, hard: number): void;

@@ -15,6 +15,7 @@ import { CLIENT_READ_BYTES } from '../child/serve-client.js';
 import { makeSpareKit } from '../child/spare.js';
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
+import { askForSlice, DEFAULT_SLICE_NS } from '../scheduling.js';
 
 /** A child's plan, given its client socket and the descriptors it must close. */
 export type PlanFor = (clientFd: number, closeFds: number[]) => ChildPlan;
@@ -36,6 +37,7 @@ export const MAX_SPARES_ASKED = 2;
  */
 export function runZygote(parentPid: number, closeFds: readonly number[], controlFd: number, planFor: PlanFor): never {
   becomeChild({ parentPid, name: ZYGOTE_NAME, closeFds });
+  askForSlice(DEFAULT_SLICE_NS); // not the parent's short slice: a fork can wait a little (src/scheduling.ts)
   const reply = Buffer.alloc(4);
   const request = Buffer.alloc(MAX_SPARES_ASKED);
   // Every spare's records, input and read buffer, as they were made: see makeSpareKit().

@@ -1,0 +1,81 @@
+/**
+ * Scheduler slices (src/scheduling.ts): the addon's setSchedulerSlice(), and which of the
+ * server's processes ask for a short one. Linux 6.12 and later take a slice for the fair
+ * scheduler and show it in /proc/PID/sched; the machines CI runs on do.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SPARE_NAME } from '../src/child/spare.js';
+import { native } from '../src/posix/binding.js';
+import { SERVING_SLICE_NS } from '../src/scheduling.js';
+import { ZYGOTE_NAME } from '../src/zygote/zygote-process.js';
+import { TestClient } from './helpers/client.js';
+import { pollUntil } from './helpers/poll.js';
+import { childrenNamed, clientChildrenOf } from './helpers/processes.js';
+import { ROOT, startServer, stopAllServers } from './helpers/server.js';
+
+/** A process's slice as the kernel shows it (ns), or null where it shows none. */
+function slice(pid: number | 'self'): number | null {
+  const match = /^se\.slice\s+:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/sched`, 'utf8'));
+  return match === null ? null : Number(match[1]);
+}
+
+const [major = 0, minor = 0] = readFileSync('/proc/sys/kernel/osrelease', 'utf8').split('.').map(Number);
+const takesSlices = (major > 6 || (major === 6 && minor >= 12)) && slice('self') !== null;
+const inCI = process.env.CI === 'true';
+const why = takesSlices ? '' : ' (skipped: this kernel takes no slice for the fair scheduler; Linux 6.12 does)';
+
+const clients: TestClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await stopAllServers();
+});
+
+describe('setSchedulerSlice()', () => {
+  // In a process of its own, run as nobody: the test worker keeps its slice, and no privilege is needed.
+  it.skipIf(!takesSlices && !inCI)(`sets this thread's slice without privilege, and 0 gives the default back${why}`, () => {
+    const script = `
+      const posix = require(${JSON.stringify(`${ROOT}/build/Release/posix.node`)});
+      const shown = () => Number(/^se\\.slice\\s+:\\s+(\\d+)$/m.exec(require('fs').readFileSync('/proc/thread-self/sched', 'utf8'))[1]);
+      const before = shown();
+      const short = posix.setSchedulerSlice(100000);
+      const shownShort = shown();
+      const back = posix.setSchedulerSlice(0);
+      console.log(JSON.stringify([before, short, shownShort, back, shown()]));`;
+    const asNobody = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    const command = [...asNobody, process.execPath, '-e', script];
+    const run = spawnSync(command[0] as string, command.slice(1), { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const [before, short, shownShort, back, shownBack] = JSON.parse(run.stdout) as number[];
+    expect([short, shownShort]).toEqual([100_000, 100_000]);
+    expect(before).not.toBe(100_000);
+    expect([back, shownBack]).toEqual([before, before]);
+  });
+
+  it('refuses what is not a number of nanoseconds up to a second', () => {
+    expect(() => native.setSchedulerSlice('1' as unknown as number)).toThrow(new TypeError('slice must be a number of nanoseconds'));
+    expect(() => native.setSchedulerSlice(-1)).toThrow(new TypeError('slice must be between 0 and 1e9 nanoseconds'));
+    expect(() => native.setSchedulerSlice(2e9)).toThrow(new TypeError('slice must be between 0 and 1e9 nanoseconds'));
+  });
+});
+
+describe("the server's slices", () => {
+  it.skipIf(!takesSlices && !inCI)(`are short for the parent and a child serving a client, the default for the zygote and a waiting spare${why}`, async () => {
+    const server = await startServer();
+    const client = await TestClient.connect(server.port);
+    clients.push(client);
+    await client.waitFor('Type /help');
+    let child = 0;
+    await pollUntil(() => (child = clientChildrenOf(server.pid)[0] ?? 0) !== 0, 5_000, "the client's child");
+    let spare = 0;
+    await pollUntil(() => (spare = childrenNamed(server.pid, SPARE_NAME)[0] ?? 0) !== 0, 5_000, 'a spare');
+    const zygote = childrenNamed(server.pid, ZYGOTE_NAME)[0] ?? 0;
+    expect(slice(server.pid)).toBe(SERVING_SLICE_NS);
+    expect(slice(child)).toBe(SERVING_SLICE_NS);
+    const standard = slice('self'); // this worker's: the kernel's default
+    expect(standard).not.toBe(SERVING_SLICE_NS);
+    expect(slice(zygote)).toBe(standard);
+    expect(slice(spare)).toBe(standard);
+  });
+});
