@@ -263,12 +263,13 @@ Napi::Value SetDumpable(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// sched_setattr(2) on the calling thread: SCHED_OTHER (nice unchanged) with a slice of
-// `ns` nanoseconds, which Linux 6.12 and later take for the fair scheduler (EEVDF: a
-// shorter slice is an earlier deadline, so a task that wakes runs sooner). Older kernels
-// ignore it. Returns the slice the kernel reports after the call (sched_getattr), 0 when
-// it keeps none. glibc 2.36 has no wrapper, hence the syscall and the struct, as in
-// linux/sched/types.h.
+// sched_setattr(2) on the calling thread: a slice of `ns` nanoseconds for the fair
+// scheduler, which Linux 6.12 and later take (EEVDF: a shorter slice is an earlier
+// deadline, so a task that wakes runs sooner); older kernels ignore it. Only a thread
+// under SCHED_OTHER or SCHED_BATCH is changed, and its policy and nice value are kept:
+// one an administrator put under a real-time or idle policy is left alone. Returns the
+// slice the kernel reports afterwards (sched_getattr), 0 when it keeps none. glibc 2.36
+// has no wrapper, hence the syscalls and the struct, as in linux/sched/types.h.
 namespace {
 struct SchedAttr {
   uint32_t size;
@@ -282,6 +283,11 @@ struct SchedAttr {
   uint32_t sched_util_min;
   uint32_t sched_util_max;
 };
+
+void GetSchedAttr(Napi::Env env, SchedAttr* attr) {
+  *attr = {};
+  if (syscall(SYS_sched_getattr, 0, attr, sizeof *attr, 0) != 0) throw ErrnoError(env, errno, "sched_getattr");
+}
 }  // namespace
 
 Napi::Value SetSchedulerSlice(const Napi::CallbackInfo& info) {
@@ -289,15 +295,16 @@ Napi::Value SetSchedulerSlice(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) ThrowTypeError(env, "slice must be a number of nanoseconds");
   double ns = info[0].As<Napi::Number>().DoubleValue();
   if (!(ns >= 0 && ns <= 1e9)) ThrowTypeError(env, "slice must be between 0 and 1e9 nanoseconds");
-  SchedAttr attr = {};
-  attr.size = sizeof attr;
-  attr.sched_policy = SCHED_OTHER;
-  attr.sched_nice = getpriority(PRIO_PROCESS, 0);  // sched_setattr sets the nice value too: keep it
-  attr.sched_runtime = static_cast<uint64_t>(ns);
-  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) throw ErrnoError(env, errno, "sched_setattr");
-  SchedAttr now = {};
-  if (syscall(SYS_sched_getattr, 0, &now, sizeof now, 0) != 0) throw ErrnoError(env, errno, "sched_getattr");
-  return Napi::Number::New(env, static_cast<double>(now.sched_runtime));
+  SchedAttr attr;
+  GetSchedAttr(env, &attr);
+  if (attr.sched_policy == SCHED_OTHER || attr.sched_policy == SCHED_BATCH) {
+    attr.size = sizeof attr;
+    attr.sched_flags = 0;
+    attr.sched_runtime = static_cast<uint64_t>(ns);
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) throw ErrnoError(env, errno, "sched_setattr");
+    GetSchedAttr(env, &attr);
+  }
+  return Napi::Number::New(env, static_cast<double>(attr.sched_runtime));
 }
 
 // getpwnam_r(3): a user's ids and home from the user database (files, LDAP...),

@@ -53,6 +53,24 @@ describe('setSchedulerSlice()', () => {
     expect([back, shownBack]).toEqual([before, before]);
   });
 
+  it.skipIf(!takesSlices && !inCI)(`keeps a batch policy, and leaves an idle one alone${why}`, () => {
+    const script = `
+      const posix = require(${JSON.stringify(`${ROOT}/build/Release/posix.node`)});
+      const field = (name) => Number(require('fs').readFileSync('/proc/thread-self/sched', 'utf8').split('\\n').find((line) => line.startsWith(name + ' '))?.split(':')[1] ?? NaN);
+      const before = field('se.slice');
+      const got = posix.setSchedulerSlice(100000);
+      console.log(JSON.stringify([field('policy'), before, got, field('se.slice')]));`;
+    const under = (policy: string): number[] => {
+      const run = spawnSync('chrt', [policy, '0', process.execPath, '-e', script], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      return JSON.parse(run.stdout) as number[];
+    };
+    // SCHED_BATCH is 3, SCHED_IDLE 5 (linux/sched.h).
+    expect(under('--batch')).toEqual([3, expect.any(Number), 100_000, 100_000]);
+    // Still idle (5), not turned into SCHED_OTHER; the kernel shows no slice for an idle thread.
+    expect(under('--idle')).toEqual([5, null, expect.any(Number), null]); // (JSON has no NaN)
+  });
+
   it('refuses what is not a number of nanoseconds up to a second', () => {
     expect(() => native.setSchedulerSlice('1' as unknown as number)).toThrow(new TypeError('slice must be a number of nanoseconds'));
     expect(() => native.setSchedulerSlice(-1)).toThrow(new TypeError('slice must be between 0 and 1e9 nanoseconds'));

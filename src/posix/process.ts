@@ -137,7 +137,9 @@ export function setDumpable(dumpable: boolean): void {
  * nanoseconds (the kernel clamps it to 0.1-100 ms; 0 gives the default back). A shorter
  * slice means an earlier deadline under EEVDF, so the thread runs sooner when it wakes
  * on a busy CPU, and for less long at a time. Taken by Linux 6.12 and later; older
- * kernels ignore it. Needs no privilege. Keeps the policy SCHED_OTHER and the nice value.
+ * kernels ignore it. Needs no privilege. Only a thread under SCHED_OTHER or SCHED_BATCH is
+ * changed, keeping its policy and nice value; one under a real-time or idle policy is left
+ * alone.
  * @returns the slice the kernel reports now (`sched_getattr`), 0 where it keeps none
  */
 export function setSchedulerSlice(ns: number): number {
