@@ -26,6 +26,11 @@ const takesSlices = (major > 6 || (major === 6 && minor >= 12)) && slice('self')
 const inCI = process.env.CI === 'true';
 const why = takesSlices ? '' : ' (skipped: this kernel takes no slice for the fair scheduler; Linux 6.12 does)';
 
+/** What the scripts below start with: the addon, and a field of this thread's /proc/thread-self/sched (NaN when absent). */
+const PRELUDE = `
+  const posix = require(${JSON.stringify(`${ROOT}/build/Release/posix.node`)});
+  const field = (name) => Number(require('fs').readFileSync('/proc/thread-self/sched', 'utf8').split('\\n').find((line) => line.startsWith(name + ' '))?.split(':')[1] ?? NaN);`;
+
 const clients: TestClient[] = [];
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
@@ -35,14 +40,12 @@ afterEach(async () => {
 describe('setSchedulerSlice()', () => {
   // In a process of its own, run as nobody: the test worker keeps its slice, and no privilege is needed.
   it.skipIf(!takesSlices && !inCI)(`sets this thread's slice without privilege, and 0 gives the default back${why}`, () => {
-    const script = `
-      const posix = require(${JSON.stringify(`${ROOT}/build/Release/posix.node`)});
-      const shown = () => Number(/^se\\.slice\\s+:\\s+(\\d+)$/m.exec(require('fs').readFileSync('/proc/thread-self/sched', 'utf8'))[1]);
-      const before = shown();
+    const script = `${PRELUDE}
+      const before = field('se.slice');
       const short = posix.setSchedulerSlice(100000);
-      const shownShort = shown();
+      const shownShort = field('se.slice');
       const back = posix.setSchedulerSlice(0);
-      console.log(JSON.stringify([before, short, shownShort, back, shown()]));`;
+      console.log(JSON.stringify([before, short, shownShort, back, field('se.slice')]));`;
     const asNobody = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
     const command = [...asNobody, process.execPath, '-e', script];
     const run = spawnSync(command[0] as string, command.slice(1), { encoding: 'utf8' });
@@ -54,9 +57,7 @@ describe('setSchedulerSlice()', () => {
   });
 
   it.skipIf(!takesSlices && !inCI)(`keeps a batch policy, and leaves an idle one alone${why}`, () => {
-    const script = `
-      const posix = require(${JSON.stringify(`${ROOT}/build/Release/posix.node`)});
-      const field = (name) => Number(require('fs').readFileSync('/proc/thread-self/sched', 'utf8').split('\\n').find((line) => line.startsWith(name + ' '))?.split(':')[1] ?? NaN);
+    const script = `${PRELUDE}
       const before = field('se.slice');
       const got = posix.setSchedulerSlice(100000);
       console.log(JSON.stringify([field('policy'), before, got, field('se.slice')]));`;

@@ -16,7 +16,7 @@ export const SIGNAL_WAIT_SECONDS = 1;
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 /**
  * Everything the loop waits for: SIGUSR1 (a child's record, or a new connection),
- * SIGCHLD (a child ended: see childEnded()) and the stop requests.
+ * SIGCHLD (a child ended: see ReapSchedule) and the stop requests.
  * bin/posix-chat.cjs blocks the same list.
  */
 export const WAIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGCHLD', ...STOP_SIGNALS];
@@ -40,15 +40,29 @@ export function waitForSignal(timeoutSeconds: number): SignalInfo | null {
 const CHILD_SIGNAL: readonly NodeJS.Signals[] = ['SIGCHLD'];
 const SIGCHLD = posix.signalNumber('SIGCHLD');
 
+/** At most this long between two reapings: should a SIGCHLD ever be missed, a zombie waits this long, not forever. */
+export const REAP_ANYWAY_MS = 1000;
+
 /**
- * Whether a child has ended since the last look: the wake-up was SIGCHLD, or one is
- * pending behind another signal (taken now, without waiting). The loop reaps only
- * then, because waitpid(-1, WNOHANG) walks the list of every child the server has,
- * one per client (docs/bench.md has what that costs). A SIGCHLD taken here, before
- * the reaping, cannot hide a child that ends during it: that one raises SIGCHLD again.
+ * When the loop reaps: when a child has ended since the last look (the wake-up was
+ * SIGCHLD, or one is pending behind another signal, taken now without waiting), and
+ * at least every REAP_ANYWAY_MS. Not on every turn, because waitpid(-1, WNOHANG) walks
+ * the list of every child the server has, one per client (docs/bench.md has what that
+ * costs). A SIGCHLD taken here, before the reaping, cannot hide a child that ends
+ * during it: that one raises SIGCHLD again.
  */
-export function childEnded(woke: SignalInfo | null): boolean {
-  return woke?.signo === SIGCHLD || posix.sigtimedwait(CHILD_SIGNAL, 0) !== null;
+export class ReapSchedule {
+  /** When due() last said yes (performance.now()). */
+  private last = 0;
+
+  /** Whether to reap now, after waking with `woke`. */
+  due(woke: SignalInfo | null): boolean {
+    const ended = woke?.signo === SIGCHLD || posix.sigtimedwait(CHILD_SIGNAL, 0) !== null;
+    const now = performance.now();
+    if (!ended && now - this.last < REAP_ANYWAY_MS) return false;
+    this.last = now;
+    return true;
+  }
 }
 
 /** Takes any SIGUSR1 already pending, without waiting. */

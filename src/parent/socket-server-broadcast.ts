@@ -23,18 +23,13 @@ import { Deliveries } from './delivery.js';
 import { HEALTH_CHECK_ANSWER, ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
 import { askForSlice, DEFAULT_SLICE_NS, SERVING_SLICE_NS } from '../scheduling.js';
-import { childEnded, describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
+import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, ReapSchedule, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
 import { StartError, type BroadcastServerOptions } from './server-options.js';
 import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
 import { SocketServer, type Accepted } from './socket-server.js';
 import { closeCodeFor, closeCodeIn, WebClients } from './web-clients.js';
 
 const SILENT = new Logger('silent');
-/**
- * The loop reaps when SIGCHLD says a child has ended, and at least this often anyway:
- * should that signal ever be missed, a zombie waits this long, not forever.
- */
-export const REAP_ANYWAY_MS = 1000;
 const LOST: DisconnectReason = { kind: 'lost', detail: 'connection lost' };
 const SHUTDOWN: DisconnectReason = { kind: 'shutdown', detail: 'server shutting down' };
 
@@ -49,8 +44,8 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
   private pipe: PipeDrain | null = null;
   /** Children reaped since the pipe was last read to the end: their last records may still be in it. */
   private readonly reaped = new Set<number>();
-  /** When reap() last ran (performance.now()). */
-  private lastReapMs = 0;
+  /** When the loop reaps: after SIGCHLD, and once in a while in case. */
+  private readonly reapSchedule = new ReapSchedule();
   /** accept()'s errors can repeat every turn: logged at most once in a while. */
   private readonly acceptErrors: ThrottledLog;
   /** Web connections fetching the page, not (yet) in the chat. */
@@ -167,9 +162,8 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     }
     // Reap first, then drain: a child that exited wrote its records before it died, so
     // once the pipe is read to the end we know whether it said goodbye (disc) or was lost.
-    // Only when a child has ended (and once in a while in case: REAP_ANYWAY_MS).
     // While the readers are behind, the pipe waits: its writers then wait too.
-    if (childEnded(woke) || performance.now() - this.lastReapMs >= REAP_ANYWAY_MS) this.reap();
+    if (this.reapSchedule.due(woke)) this.reap();
     const drained = !this.delivery.paused && this.handleProcess();
     if (drained) this.endReaped();
     if (this.children.waiting.length > 0) this.children.startWaiting(this.arrive);
@@ -277,7 +271,6 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
 
   /** Reaps every ended child; a sidecar hears of its own. */
   private reap(): void {
-    this.lastReapMs = performance.now();
     for (const status of this.children.reap()) {
       this.reaped.add(status.pid);
       this.sidecars.onExit(status);
