@@ -52,9 +52,11 @@ describe('the npm package', () => {
         expect(`${file} ${response.status}`).toBe(`${file} 200`);
       }
     } finally {
-      // npx runs the bin as a child: signal the whole group it leads so the server gets it.
-      const pids = spawnSync('pgrep', ['-f', `${app}/node_modules/.bin/posix-chat`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-      for (const pid of pids) process.kill(Number(pid), 'SIGTERM');
+      // npx runs the bin as a child: signal that server process itself. Its forked children share its
+      // command line, so -o picks the oldest match (the parent), which ends them; signalling them too
+      // would race their exit (ESRCH).
+      const pid = spawnSync('pgrep', ['-o', '-f', `${app}/node_modules/.bin/posix-chat`], { encoding: 'utf8' }).stdout.trim();
+      if (pid) process.kill(Number(pid), 'SIGTERM');
       server.kill('SIGTERM');
     }
     await exited;
