@@ -10,8 +10,11 @@ interface Output {
   replies: Buffer[];
 }
 
-/** The child's chat input pipeline (telnet -> line editor), fed in the given chunks. */
-function decode(chunks: Buffer[], maxBytes = 64): Output {
+/**
+ * The child's chat input pipeline (telnet -> line editor), fed in the given chunks.
+ * `runs`: printable ASCII goes to the editor in runs, as in the child; false: one byte at a time.
+ */
+function decode(chunks: Buffer[], maxBytes = 64, runs = true): Output {
   const out: Output = { lines: [], cuts: [], replies: [] };
   const target = Buffer.alloc(9 + maxBytes);
   const editor = new LineEditor(target, 9, maxBytes, {
@@ -22,6 +25,10 @@ function decode(chunks: Buffer[], maxBytes = 64): Output {
   });
   const telnet = new TelnetDecoder({
     data: (byte) => editor.byte(byte),
+    text: (bytes, from, to) => {
+      if (runs) editor.text(bytes, from, to);
+      else for (let i = from; i < to; i++) editor.byte(bytes[i] ?? 0);
+    },
     edit: (what) => {
       if (what === TelnetEdit.EraseChar) editor.eraseChar();
       else if (what === TelnetEdit.EraseLine) editor.eraseLine();
@@ -254,6 +261,26 @@ describe('telnet + line editor, on random byte streams', () => {
         expect(split.replies).toEqual(whole.replies);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('makes the same lines of runs of printable ASCII as of each of their bytes', () => {
+    // Printable ASCII around what a run must not skip over: line ends, escapes, edits,
+    // UTF-8 (whole, cut short, a ZWJ and an emoji), telnet commands.
+    const piece = fc.oneof(
+      fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 }).map((s) => Buffer.from(s, 'latin1')),
+      fc.constantFrom(...['\r', '\n', '\r\n', '\r\0', '\x1b', '\x1b[', '\x1b]0;', '\x07', '\x1b\\', '\b', '\x7f', '\t', '\u00e9', '\u200d', '\u{1f600}', '\u009b', '\u202e'].map((s) => Buffer.from(s, 'utf8'))),
+      fc.constantFrom(Buffer.from([0xc3]), Buffer.from([0xe2, 0x80]), Buffer.from([IAC, 247]), Buffer.from([IAC, 248]), Buffer.from([IAC, 244]), Buffer.from([IAC, IAC])),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.array(piece, { maxLength: 12 }), { maxLength: 6 }), fc.integer({ min: 1, max: 48 }), (reads, max) => {
+        const chunks = reads.map((pieces) => Buffer.concat(pieces));
+        const byRuns = decode(chunks, max, true);
+        const byBytes = decode(chunks, max, false);
+        expect(byRuns.lines).toEqual(byBytes.lines);
+        expect(byRuns.cuts).toEqual(byBytes.cuts);
+      }),
+      { numRuns: 1000 },
     );
   });
 

@@ -181,6 +181,10 @@ export class ChatInput implements Input, TelnetSink {
     this.editor.byte(byte);
   }
 
+  text(bytes: Buffer, from: number, to: number): void {
+    this.editor.text(bytes, from, to);
+  }
+
   edit(what: TelnetEdit): void {
     if (what === TelnetEdit.EraseChar) this.editor.eraseChar();
     else if (what === TelnetEdit.EraseLine) this.editor.eraseLine();

@@ -92,6 +92,30 @@ export class LineEditor {
     else this.utf8Byte(b);
   }
 
+  /**
+   * A run of printable ASCII, `bytes[from, to)` (each 0x20-0x7E): what byte() would make of
+   * each, done at once. Most of every line is such a run.
+   */
+  text(bytes: Uint8Array, from: number, to: number): void {
+    if (from >= to) return;
+    if (this.escape !== Escape.None) {
+      // Inside an escape sequence, which may end anywhere in the run: byte by byte.
+      for (let i = from; i < to; i++) this.byte(bytes[i] ?? 0);
+      return;
+    }
+    this.afterCr = false;
+    this.dropPartialChar();
+    this.filter.next(0x20); // any ASCII character: it ends a character's marks, an emoji, a held ZWJ
+    if (this.discarding) return;
+    const room = this.maxBytes - this.length;
+    const count = Math.min(room, to - from);
+    // Byte by byte: Buffer#copy makes a view object per call, and the child must not allocate.
+    const at = this.start + this.length;
+    for (let i = 0; i < count; i++) this.target[at + i] = bytes[from + i] ?? 0;
+    this.length += count;
+    if (to - from > room) this.cut();
+  }
+
   /** Erase the line typed so far (telnet EL, or Ctrl-U-like editing). */
   eraseLine(): void {
     this.dropPartialChar();
@@ -230,13 +254,17 @@ export class LineEditor {
     this.append(this.pending, 1);
   }
 
+  /** Over the limit: delivers what fits, once, and drops the rest of this line. */
+  private cut(): void {
+    this.sink.line(this.length, true);
+    this.length = 0;
+    this.discarding = true;
+  }
+
   private append(bytes: Buffer, n: number): void {
     if (this.discarding) return;
     if (this.length + n > this.maxBytes) {
-      // Over the limit: deliver what fits, once, and drop the rest of this line.
-      this.sink.line(this.length, true);
-      this.length = 0;
-      this.discarding = true;
+      this.cut();
       return;
     }
     // Byte by byte: Buffer#copy makes a view object per call, and the child must not allocate.

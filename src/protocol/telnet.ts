@@ -39,6 +39,11 @@ export type TelnetEdit = (typeof TelnetEdit)[keyof typeof TelnetEdit];
 export interface TelnetSink {
   /** A data byte of the chat text (IAC IAC arrives here as one 255). */
   data(byte: number): void;
+  /**
+   * Data bytes `bytes[from, to)`, all printable ASCII (0x20-0x7E): what data() would get
+   * one by one, in one call. Most of every line comes this way.
+   */
+  text(bytes: Buffer, from: number, to: number): void;
   /** The client asked to erase (IAC EC / IAC EL) or interrupt (IAC IP / AO / ABORT). */
   edit(what: TelnetEdit): void;
   /** Three bytes to send back to the client: an answer to its negotiation; copy them before returning. */
@@ -117,7 +122,22 @@ export class TelnetDecoder {
   /** One read's bytes. */
   feed(chunk: Buffer, length: number): void {
     this.markAnswered = false;
-    for (let i = 0; i < length; i++) this.byte(chunk[i] ?? 0);
+    let i = 0;
+    while (i < length) {
+      if (this.state === State.Data) {
+        // A run of printable ASCII, data whatever comes around it, goes on in one piece.
+        let end = i;
+        for (let b = chunk[end] ?? 0; end < length && b >= 0x20 && b < 0x7f; b = chunk[end] ?? 0) end++;
+        if (end > i) {
+          this.continuations = 0;
+          this.sink.text(chunk, i, end);
+          i = end;
+          continue;
+        }
+      }
+      this.byte(chunk[i] ?? 0);
+      i++;
+    }
   }
 
   private byte(b: number): void {

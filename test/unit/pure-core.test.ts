@@ -94,6 +94,7 @@ const editor = new LineEditor(target, 0, 32, { line: (length, cut) => lines.push
 const replies = [];
 const telnet = new TelnetDecoder({
   data: (b) => editor.byte(b),
+  text: (bytes, from, to) => editor.text(bytes, from, to),
   edit: (what) => (what === TelnetEdit.EraseChar ? editor.eraseChar() : editor.eraseLine()),
   reply: (bytes) => replies.push([...bytes]),
 });
