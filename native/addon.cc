@@ -38,6 +38,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("_exit", Napi::Function::New(env, Exit, "_exit"));
   exports.Set("getpid", Napi::Function::New(env, Getpid, "getpid"));
   exports.Set("getppid", Napi::Function::New(env, Getppid, "getppid"));
+  exports.Set("monotonicMicros", Napi::Function::New(env, MonotonicMicros, "monotonicMicros"));
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
   exports.Set("setDumpable", Napi::Function::New(env, SetDumpable, "setDumpable"));
   exports.Set("setSchedulerSlice", Napi::Function::New(env, SetSchedulerSlice, "setSchedulerSlice"));

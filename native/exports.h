@@ -15,6 +15,7 @@ Napi::Value Waitpid(const Napi::CallbackInfo& info);
 Napi::Value Exit(const Napi::CallbackInfo& info);
 Napi::Value Getpid(const Napi::CallbackInfo& info);
 Napi::Value Getppid(const Napi::CallbackInfo& info);
+Napi::Value MonotonicMicros(const Napi::CallbackInfo& info);
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info);
 Napi::Value SetDumpable(const Napi::CallbackInfo& info);
 Napi::Value SetSchedulerSlice(const Napi::CallbackInfo& info);

@@ -1,6 +1,8 @@
 // process.cc: processes: fork, execve, kill, waitpid, _exit, getpid, getppid,
-// the parent-death signal, the dumpable flag, resource limits and user lookup.
-// See: man 2 fork, execve, madvise, kill, waitpid, prctl, getrlimit; man 3 getpwnam.
+// the parent-death signal, the dumpable flag, resource limits, user lookup and a
+// process's clock.
+// See: man 2 fork, execve, madvise, kill, waitpid, prctl, getrlimit, clock_gettime;
+// man 3 getpwnam.
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -252,6 +254,17 @@ Napi::Value Getpid(const Napi::CallbackInfo& info) {
 
 Napi::Value Getppid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), getppid());
+}
+
+// clock_gettime(CLOCK_MONOTONIC) in microseconds, modulo 2^30 (it wraps every ~18
+// minutes): a number that small is a V8 small integer, so the call allocates nothing
+// on the heap, which a forked child's read loop must not (Date.now() and
+// performance.now() return heap numbers). For intervals shorter than the wrap only.
+Napi::Value MonotonicMicros(const Napi::CallbackInfo& info) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  uint64_t micros = static_cast<uint64_t>(now.tv_sec) * 1000000u + static_cast<uint64_t>(now.tv_nsec) / 1000u;
+  return Napi::Number::New(info.Env(), static_cast<int32_t>(micros & ((1u << 30) - 1)));
 }
 
 // prctl(PR_SET_DUMPABLE): changing credentials from root clears the flag, which

@@ -235,6 +235,32 @@ describe('getpid() and getppid()', () => {
   });
 });
 
+describe('monotonicMicros()', () => {
+  it('reads the monotonic clock in whole microseconds, as performance.now() does, modulo 2^30', () => {
+    // Each reading brackets the other clock's: a <= p0 <= p1 <= b, and c0 <= a, b <= c1.
+    const c0 = performance.now();
+    const a = posix.monotonicMicros();
+    const p0 = performance.now();
+    let p1 = p0;
+    while (p1 - p0 < 20) p1 = performance.now();
+    const b = posix.monotonicMicros();
+    const c1 = performance.now();
+    for (const reading of [a, b]) {
+      expect(Number.isInteger(reading)).toBe(true);
+      expect(reading).toBeGreaterThanOrEqual(0);
+      expect(reading).toBeLessThan(posix.MONOTONIC_MICROS_WRAP);
+    }
+    const elapsed = posix.microsBetween(a, b);
+    expect(elapsed).toBeGreaterThanOrEqual(Math.floor((p1 - p0) * 1000) - 1);
+    expect(elapsed).toBeLessThanOrEqual(Math.ceil((c1 - c0) * 1000) + 1);
+  });
+
+  it('measures across the wrap', () => {
+    expect(posix.microsBetween(posix.MONOTONIC_MICROS_WRAP - 5, 10)).toBe(15);
+    expect(posix.microsBetween(7, 7)).toBe(0);
+  });
+});
+
 describe('pipe(), read(), write(), close()', () => {
   it('moves every byte value through a pipe', () => {
     const [readFd, writeFd] = posix.pipe();

@@ -22,22 +22,44 @@ export const BUSY_READ_LOW_WATER_BYTES = 4096;
 export const BUSY_READ_WAIT_US = 500;
 
 /**
+ * A read that finds a single line this soon (µs) after the one before it: the client
+ * sends lines back to back, faster than a person types, so reads switch to waiting for
+ * more (see ReadPacing).
+ */
+export const BACK_TO_BACK_US = 1000;
+
+/**
  * How long a child's read() waits. At first, and whenever the client has gone quiet, it
- * returns at the first byte: a line a person types goes on at once. When one read finds
- * several lines waiting (the client sends faster than its child is woken: a paste, a
- * bot), reads switch to waiting until BUSY_READ_LOW_WATER_BYTES have arrived or
- * BUSY_READ_WAIT_US have passed (SO_RCVLOWAT, SO_RCVTIMEO), so the child and the parent
- * wake once per batch of lines, not once per line. A wait that ends with nothing
+ * returns at the first byte: a line a person types goes on at once. When the client sends
+ * faster than that (a paste, a bot), reads switch to waiting until
+ * BUSY_READ_LOW_WATER_BYTES have arrived or BUSY_READ_WAIT_US have passed (SO_RCVLOWAT,
+ * SO_RCVTIMEO), so the child and the parent wake once per batch of lines, not once per
+ * line. Faster than that means: one read found several lines waiting (the child was woken
+ * later than they came), or found one line BACK_TO_BACK_US or less after the read before
+ * it (the child keeps up, but is woken for every line). A wait that ends with nothing
  * (EAGAIN) switches back.
+ *
+ * The time between reads comes from monotonicMicros(), which allocates nothing: the read
+ * loop of a forked child must not (docs/architecture.md).
  */
 export class ReadPacing {
   private busy = false;
+  /** When the last read returned (monotonicMicros()), or -1 before the first. */
+  private lastReadAt = -1;
 
   constructor(private readonly fd: number) {}
 
+  /** Whether reads wait for a batch now. */
+  get batching(): boolean {
+    return this.busy;
+  }
+
   /** A read passed `lines` records on. */
   read(lines: number): void {
-    if (this.busy || lines < 2) return;
+    const now = posix.monotonicMicros();
+    const backToBack = this.lastReadAt >= 0 && posix.microsBetween(this.lastReadAt, now) <= BACK_TO_BACK_US;
+    this.lastReadAt = now;
+    if (this.busy || lines === 0 || (lines === 1 && !backToBack)) return;
     posix.setsockopt(this.fd, 'SO_RCVLOWAT', BUSY_READ_LOW_WATER_BYTES);
     posix.setsockopt(this.fd, 'SO_RCVTIMEO', BUSY_READ_WAIT_US);
     this.busy = true;

@@ -85,6 +85,7 @@ interface NativeBinding {
   _exit(code: number): never;
   getpid(): number;
   getppid(): number;
+  monotonicMicros(): number;
   setParentDeathSignal(signal: Signal): void;
   setDumpable(dumpable: boolean): void;
   setSchedulerSlice(ns: number): number;
