@@ -8,8 +8,14 @@
  * A thread's share is its last sample minus its first (0 for a thread born in the
  * window: all of its time counts). A process that exits in the window counts up
  * to its last sample, so at most `everyMs` of its life can be missed.
+ *
+ * The sampling runs on a thread of its own (tree-cpu-worker.ts): a sample of a tree
+ * of 200 processes reads about a thousand /proc files, 5-11 ms, and on the load
+ * generator's own thread each one held up the clients' timestamps, which added up to
+ * 4 ms to the join step's p99 (docs/bench.md).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 /** What each kind of process in the tree took, in ns; the root is 'server'. */
 export type CpuByRole = Map<string, number>;
@@ -72,9 +78,28 @@ export interface TreeCpu {
   runs: number;
 }
 
+/** What a meter's thread is given (workerData). */
+export interface MeterSetup {
+  root: number;
+  everyMs: number;
+  /** Where it answers stop() with the TreeCpu. */
+  port: MessagePort;
+  /** [0]: 1 once the first sample is taken, 2 once the answer to stop() is posted. */
+  progress: Int32Array;
+}
+
+/** How long start() and stop() wait for the meter's thread before giving up. */
+const METER_THREAD_TIMEOUT_MS = 10_000;
+
+/**
+ * A window's CPU of a process tree: start() takes the first sample, stop() the last and
+ * returns the sum. Both return only once their sample is taken, as if it were taken on
+ * the caller's thread; meanwhile a thread of the meter's own samples every `everyMs`.
+ */
 export class TreeCpuMeter {
-  private readonly tasks = new Map<string, Task>();
-  private timer: NodeJS.Timeout | undefined;
+  private worker: Worker | null = null;
+  private port: MessagePort | null = null;
+  private progress = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
     private readonly root: number,
@@ -82,9 +107,15 @@ export class TreeCpuMeter {
   ) {}
 
   start(): void {
-    this.tasks.clear();
-    this.sample(true);
-    this.timer = setInterval(() => this.sample(false), this.everyMs);
+    const { port1, port2 } = new MessageChannel();
+    this.progress = new Int32Array(new SharedArrayBuffer(4));
+    const setup: MeterSetup = { root: this.root, everyMs: this.everyMs, port: port2, progress: this.progress };
+    this.worker = new Worker(new URL('./tree-cpu-worker.js', import.meta.url), { workerData: setup, transferList: [port2] });
+    this.worker.on('error', () => {}); // one that cannot even start shows as a timeout in waitFor()
+    this.port = port1;
+    this.waitFor(1, 'its first sample');
+    const failed = receiveMessageOnPort(port1)?.message as { error?: string } | undefined;
+    if (failed?.error !== undefined) throw new Error(`the CPU meter's first sample failed: ${failed.error}`);
   }
 
   /**
@@ -93,8 +124,37 @@ export class TreeCpuMeter {
    * many times one of them was put on a CPU.
    */
   stop(): TreeCpu {
-    clearInterval(this.timer);
-    this.sample(false);
+    const { worker, port } = this;
+    if (worker === null || port === null) throw new Error('TreeCpuMeter.stop() before start()');
+    port.postMessage('stop');
+    this.waitFor(2, 'its last sample');
+    const answer = receiveMessageOnPort(port)?.message as (TreeCpu & { error?: undefined }) | { error: string } | undefined;
+    port.close();
+    void worker.terminate();
+    this.worker = null;
+    this.port = null;
+    if (answer === undefined || answer.error !== undefined) throw new Error(`the CPU meter's last sample failed: ${answer?.error ?? 'no answer'}`);
+    return answer;
+  }
+
+  /** Blocks until the meter's thread has got to `stage` (see MeterSetup.progress). */
+  private waitFor(stage: number, what: string): void {
+    const deadline = Date.now() + METER_THREAD_TIMEOUT_MS;
+    for (let now = Date.now(); Atomics.load(this.progress, 0) < stage; now = Date.now()) {
+      if (now >= deadline) throw new Error(`the CPU meter's thread did not take ${what} within ${METER_THREAD_TIMEOUT_MS} ms`);
+      Atomics.wait(this.progress, 0, stage - 1, deadline - now);
+    }
+  }
+}
+
+/** The sampling itself, on the meter's thread. */
+export class TreeCpuSampler {
+  private readonly tasks = new Map<string, Task>();
+
+  constructor(private readonly root: number) {}
+
+  /** The tree's CPU from the first sample to the last; see TreeCpuMeter.stop(). */
+  result(): TreeCpu {
     const byRole: CpuByRole = new Map();
     let totalNs = 0;
     let waitNs = 0;
@@ -109,7 +169,8 @@ export class TreeCpuMeter {
     return { totalNs, byRole, waitNs, runs };
   }
 
-  private sample(first: boolean): void {
+  /** Reads every thread of the tree; `first`: the window's first sample. */
+  sample(first: boolean): void {
     for (const { pid, comm } of treePids(this.root)) {
       let tids: string[];
       try {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MarkReader, connect, runJoins, runStorm } from '../bench/load.js';
 import { pageFaultMicros } from '../bench/proc-stats.js';
 import { startProcess, type Started } from '../bench/spawn-server.js';
-import { TreeCpuMeter } from '../bench/tree-cpu.js';
+import type { TreeCpuMeter as Meter } from '../bench/tree-cpu.js';
 import { pollUntil } from './helpers/poll.js';
 import { clientChildrenOf } from './helpers/processes.js';
 import { ROOT, startServer, stopAllServers } from './helpers/server.js';
@@ -133,6 +133,8 @@ describe('bench: counting', () => {
       c.on('exit', () => setTimeout(() => {}, 60000)); console.log('Listening on x:1...');`;
     const parent = await startProcess(process.execPath, ['-e', script]);
     peers.push(parent);
+    // The built meter: its sampling thread runs dist/tools/bench/tree-cpu-worker.js.
+    const { TreeCpuMeter } = (await import(path.join(ROOT, 'dist/tools/bench/tree-cpu.js'))) as { TreeCpuMeter: typeof Meter };
     const meter = new TreeCpuMeter(parent.pid, 20);
     meter.start();
     await pollUntil(() => !/\d/.test(readChildren(parent.pid)), 10_000, 'the child to exit');
