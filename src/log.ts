@@ -4,6 +4,7 @@
  * line is out before the loop goes on, even though the loop never yields.
  * Only the parent logs: a forked child must not touch process.stderr.
  */
+import { performance } from 'node:perf_hooks';
 import { formatHostPort } from './protocol/address.js';
 
 /**

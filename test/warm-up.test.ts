@@ -151,3 +151,28 @@ describe('the warm-up before the first fork', () => {
     expect(optimised, `optimised in every child: ${optimised.join('; ')}`).toEqual([]);
   }, 60_000);
 });
+
+describe("the parent's rehearsal before it listens", () => {
+  /** Clients joining one by one, each saying a line, as in the bench's join step. */
+  const JOINS = 150;
+  /**
+   * Functions on the path of a client joining that V8 optimised during the first real joins
+   * before the rehearsal took newcomers in: each a 1-6 ms stall of the loop (under
+   * --single-threaded V8 compiles on the main thread), and the join step's slowest joins.
+   */
+  const JOIN_PATH = ['onConnect', 'tell', 'notice', 'nicksIn', 'handTo', 'flushDue', 'appendSmall', 'flushNow', 'enqueue', 'admit', 'join'];
+
+  it('leaves nothing on the join path for V8 to optimise during the first joins', async () => {
+    const server = await startServer(['--rate-limit', '0', '--max-per-ip', '0'], {}, [], ['--trace-opt']);
+    const watcher = await join(server);
+    const from = server.stdout().length; // what the rehearsal optimised is before this
+    for (let i = 0; i < JOINS; i++) {
+      const client = await join(server);
+      client.send(`joiner ${i}\r\n`);
+      await watcher.waitFor(`joiner ${i}\r\n`);
+    }
+    const optimised = [...optimisationsByFunction(server.stdout().slice(from)).keys()];
+    const onJoinPath = optimised.filter((key) => JOIN_PATH.includes(key.slice(0, key.indexOf(' '))));
+    expect(onJoinPath, `optimised after listening: ${optimised.join('; ')}`).toEqual([]);
+  }, 120_000);
+});

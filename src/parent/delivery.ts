@@ -30,6 +30,7 @@
  * (a client whose peer vanished, one too slow to keep) it hands back: flush() returns
  * the lost ones, takeKicks() the ones to disconnect.
  */
+import { performance } from 'node:perf_hooks';
 import type { Connection, Delivery, DisconnectReason, Framing, Tracer } from '../contracts.js';
 import * as posix from '../posix/index.js';
 import type { AcceptedSocket } from '../posix/index.js';

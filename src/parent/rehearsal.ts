@@ -22,7 +22,7 @@ export interface RehearsalStage {
   readonly pipeWriteFd: number;
   /** A client whose child is `pid` joins. */
   admit(pid: number, socket: Accepted): void;
-  /** One loop turn: drain the pipe, route every record, send. */
+  /** One loop turn: the wait (not waiting), drain the pipe, route every record, send. */
   turn(): void;
   /** Ends every connection and closes the stage's pipe. */
   close(): void;
@@ -37,6 +37,12 @@ const LINES_PER_ROUND = 400;
  * process's, yet small integers like real ones, for V8.
  */
 const FIRST_PID = 4_194_304 + 1;
+/**
+ * Then newcomers, one a turn, each saying a line, at most NEWCOMERS_AT_ONCE of them
+ * in at a time: the join path runs as often as in a busy first minutes.
+ */
+const NEWCOMERS = 400;
+const NEWCOMERS_AT_ONCE = 48;
 /** The longest sample line, once cleaned. */
 const MAX_SAMPLE_BYTES = 1024;
 
@@ -88,6 +94,30 @@ export function rehearse(stage: RehearsalStage): void {
       for (const leaving of writers) say(leaving, RecordType.disc, '');
       turn();
       for (const fd of peers.splice(0)) posix.close(fd);
+    }
+    // A stream of newcomers. The rounds above join 80 clients in all; a busy server joins
+    // hundreds in its first minutes, and each function on the join path (the welcome, the
+    // notices about arrivals, a room's pending notices handed to whoever is told something)
+    // was optimised during real joins, a 1-4 ms stall each (--trace-opt), until this.
+    // Someone leaves first, in a turn of its own: the room's notice that it left waits for
+    // company, and the newcomer's welcome, sent to it alone, takes its share first.
+    const present: { writer: PipeWriter; peer: number }[] = [];
+    for (let n = 0; n < NEWCOMERS; n++) {
+      const leaving = present.length >= NEWCOMERS_AT_ONCE ? present.shift() : undefined;
+      if (leaving !== undefined) {
+        say(leaving.writer, RecordType.disc, '');
+        turn();
+        peers.splice(peers.indexOf(leaving.peer), 1);
+        posix.close(leaving.peer);
+      }
+      const [ours, theirs] = posix.socketpair();
+      posix.setNonBlocking(theirs, true);
+      peers.push(theirs);
+      const writer = new PipeWriter(io, pid);
+      stage.admit(pid++, { fd: ours, address: '127.0.0.1', port: 1 + (n % 60_000), family: 'IPv4', framing: 'telnet' });
+      present.push({ writer, peer: theirs });
+      say(writer, RecordType.msg, `${n} ${lines[n % lines.length] ?? ''}`);
+      turn();
     }
   } finally {
     stage.close();

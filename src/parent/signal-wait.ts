@@ -6,6 +6,7 @@
  * it: SIGUSR1 (a child's records, a new connection, a spare from the zygote),
  * SIGCHLD (a child ended) and the stop requests. See docs/fork-in-node.md.
  */
+import { performance } from 'node:perf_hooks';
 import * as posix from '../posix/index.js';
 import type { SignalInfo } from '../posix/index.js';
 
@@ -35,6 +36,16 @@ export function installSignalWait(): void {
 /** Waits up to `timeoutSeconds` for one of WAIT_SIGNALS; null on timeout. */
 export function waitForSignal(timeoutSeconds: number): SignalInfo | null {
   return posix.sigtimedwait(WAIT_SIGNALS, timeoutSeconds);
+}
+
+/**
+ * The loop's wait, not waiting: for the start-up rehearsal, whose turns run the wait's
+ * code too. A signal it takes (a stop request during start-up) is raised again for the
+ * real loop.
+ */
+export function rehearseWait(): void {
+  const woke = waitForSignal(0);
+  if (woke !== null) posix.kill(posix.getpid(), woke.signo);
 }
 
 const CHILD_SIGNAL: readonly NodeJS.Signals[] = ['SIGCHLD'];

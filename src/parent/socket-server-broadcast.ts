@@ -23,7 +23,7 @@ import { Deliveries } from './delivery.js';
 import { HEALTH_CHECK_ANSWER, ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
 import { askForSlice, DEFAULT_SLICE_NS, SERVING_SLICE_NS } from '../scheduling.js';
-import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, ReapSchedule, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
+import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, ReapSchedule, rehearseWait, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
 import { StartError, type BroadcastServerOptions } from './server-options.js';
 import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
 import { SocketServer, type Accepted } from './socket-server.js';
@@ -385,6 +385,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
       pipeWriteFd: pipe.writeFd,
       admit: this.admit,
       turn: () => {
+        rehearseWait();
         this.handleProcess();
         this.flush();
       },

@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { readdirSync, readlinkSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import type { Account, AuditEntry, Ban, MirrorStore, Mute, Role, SharedItem } from './store.js';
 
