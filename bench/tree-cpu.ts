@@ -10,9 +10,9 @@
  * to its last sample, so at most `everyMs` of its life can be missed.
  *
  * The sampling runs on a thread of its own (tree-cpu-worker.ts): a sample of a tree
- * of 200 processes reads about a thousand /proc files, 5-11 ms, and on the load
- * generator's own thread each one held up the clients' timestamps, which added up to
- * 4 ms to the join step's p99 (docs/bench.md).
+ * of hundreds of processes reads a thousand /proc files or more, and on the load
+ * generator's own thread each one held up the clients' timestamps (docs/bench.md, "The
+ * join tail").
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';

@@ -39,7 +39,7 @@ const LINES_PER_ROUND = 400;
 const FIRST_PID = 4_194_304 + 1;
 /**
  * Then newcomers, one a turn, each saying a line, at most NEWCOMERS_AT_ONCE of them
- * in at a time: the join path runs as often as in a busy first minutes.
+ * in at a time: the join path runs as often as in a busy first minute.
  */
 const NEWCOMERS = 400;
 const NEWCOMERS_AT_ONCE = 48;
@@ -98,7 +98,8 @@ export function rehearse(stage: RehearsalStage): void {
     // A stream of newcomers. The rounds above join 80 clients in all; a busy server joins
     // hundreds in its first minutes, and each function on the join path (the welcome, the
     // notices about arrivals, a room's pending notices handed to whoever is told something)
-    // was optimised during real joins, a 1-4 ms stall each (--trace-opt), until this.
+    // was optimised during real joins, each a stall of the loop (--trace-opt; docs/bench.md,
+    // "The join tail"), until this.
     // Someone leaves first, in a turn of its own: the room's notice that it left waits for
     // company, and the newcomer's welcome, sent to it alone, takes its share first.
     const present: { writer: PipeWriter; peer: number }[] = [];

@@ -7,7 +7,7 @@
  * Eight bytes a step ("slicing-by-8", as zlib and the Linux kernel do it): table k
  * gives a byte's effect on the CRC when k more bytes follow it, so the eight lookups
  * of a step do not wait on one another, where a byte at a time makes each lookup wait
- * for the one before. About three times faster on a 100-byte record (docs/bench.md).
+ * for the one before (docs/bench.md, "The child's bytes", has the figures).
  */
 const TABLES = new Int32Array(8 * 256);
 for (let n = 0; n < 256; n++) {
