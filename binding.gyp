@@ -16,6 +16,13 @@
       "defines": ["_GNU_SOURCE"],
       "ldflags": ["-Wl,-z,now", "-Wl,-z,relro"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
+    },
+    {
+      "target_name": "mmap_without_hints",
+      "type": "shared_library",
+      "sources": ["native/mmap-without-hints.c"],
+      "cflags": ["-Wall", "-Wextra"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
     }
   ]
 }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,9 @@ describe('the npm package', () => {
     try {
       await pollUntil(() => /Listening on 127\.0\.0\.1:\d+\.\.\./.test(out), 20_000, 'the packaged server to listen');
       const port = Number(/:(\d+)\.\.\./.exec(out)?.[1]);
+      // The package built the preloaded library too, and the server runs with it.
+      const pid = spawnSync('pgrep', ['-o', '-f', `${app}/node_modules/.bin/posix-chat`], { encoding: 'utf8' }).stdout.trim();
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toContain('mmap_without_hints.so');
       const client = await TestClient.connect(port);
       await client.waitFor('Welcome to posix-chat');
       client.close();
