@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MarkReader, connect, runJoins, runStorm } from '../bench/load.js';
 import { pageFaultMicros } from '../bench/proc-stats.js';
 import { startProcess, type Started } from '../bench/spawn-server.js';
+import type { runScale as RunScale } from '../bench/scale.js';
 import type { TreeCpuMeter as Meter } from '../bench/tree-cpu.js';
 import { pollUntil } from './helpers/poll.js';
 import { clientChildrenOf } from './helpers/processes.js';
@@ -126,6 +127,21 @@ describe('bench: counting', () => {
       silent.close();
     }
   });
+
+  it('runScale keeps the crowd on a thread of its own, and times the two chatting and the line to everyone', async () => {
+    // The built step: its crowd's thread runs dist/tools/bench/scale-crowd.js.
+    const { runScale } = (await import(path.join(ROOT, 'dist/tools/bench/scale.js'))) as { runScale: typeof RunScale };
+    const server = await startServer(['--rate-limit', '0']);
+    const result = await runScale(server.port, server.pid, 40, true, 30_000, () => {});
+    expect(result.served).toBe(40);
+    expect(result.allServedMs).toBeGreaterThan(0);
+    expect(result.fanoutReached).toBe(39); // everyone served but the one who sent it
+    expect(result.fanoutMs).toBeGreaterThan(0);
+    expect(result.fanoutMs).toBeLessThan(Infinity);
+    expect(result.chatMs.length).toBeGreaterThan(0);
+    for (const ms of result.chatMs) expect(ms).toBeGreaterThan(0); // seen, and not before it was sent
+    expect(result.pssPerClientMiB).toBeGreaterThan(0);
+  }, 60_000);
 
   it("TreeCpuMeter counts a child that exits inside the window, from every thread's schedstat", async () => {
     // A parent that starts a child burning CPU for 400 ms, waits for it to exit, then lingers.
