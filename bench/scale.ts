@@ -8,9 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
-import { Worker } from 'node:worker_threads';
-import { connect, now } from './load.js';
-import { Count, Time, type CrowdSetup } from './scale-crowd.js';
+import { connect, now, open } from './load.js';
 import { treePids } from './tree-cpu.js';
 
 export interface ScaleResult {
@@ -33,6 +31,7 @@ export interface ScaleResult {
 const SPARE_DESCRIPTORS = 256;
 /** The two chat in the room everyone is in: each line goes to every client, so not faster than this. */
 const CHAT_EVERY_MS = 100;
+const FANOUT_MARK = Buffer.from('~FANOUT~', 'latin1');
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -85,48 +84,69 @@ export async function runScale(port: number, serverPid: number, clients: number,
     speaker.write(`~S${sent.length - 1}~\r\n`);
   }, CHAT_EVERY_MS);
 
-  // The crowd on a thread of its own (scale-crowd.ts): its socket events would otherwise
-  // hold up this thread's timestamps of the two chatting (docs/bench.md, "The scale step's
-  // own lag").
-  const counts = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
-  const times = new Float64Array(new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT));
-  const setup: CrowdSetup = { port, clients, welcomes, counts, times };
+  const crowd: net.Socket[] = [];
+  let served = 0;
+  let lastServed = 0;
+  /** Clients whose connection failed before they were served, and why. */
+  let failed = 0;
+  const failures = new Map<string, number>();
+  let fanoutReached = 0;
+  let lastFanout = 0;
   const firstConnect = now();
-  const crowd = new Worker(new URL('./scale-crowd.js', import.meta.url), { workerData: setup });
-  crowd.on('error', (error) => progress(`the crowd's thread failed: ${error.message}`));
-  const served = (): number => Atomics.load(counts, Count.Served);
-  const failed = (): number => Atomics.load(counts, Count.Failed);
+  for (let i = 0; i < clients; i++) {
+    const socket = open(port);
+    let welcomed = false;
+    const welcome = (): void => {
+      if (welcomed) return;
+      welcomed = true;
+      served++;
+      lastServed = now();
+    };
+    let tail: Buffer = Buffer.alloc(0);
+    let hasFanout = false;
+    if (!welcomes) socket.once('connect', welcome);
+    socket.on('data', (chunk: Buffer) => {
+      welcome();
+      if (hasFanout) return;
+      const data = tail.length === 0 ? chunk : Buffer.concat([tail, chunk]);
+      if (data.includes(FANOUT_MARK)) {
+        hasFanout = true;
+        fanoutReached++;
+        lastFanout = now();
+      }
+      tail = Buffer.from(data.subarray(Math.max(0, data.length - FANOUT_MARK.length)));
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (welcomed) return;
+      failed++;
+      failures.set(error.code ?? error.message, (failures.get(error.code ?? error.message) ?? 0) + 1);
+    });
+    crowd.push(socket);
+  }
   const deadline = Date.now() + timeoutMs;
   let reported = Date.now();
-  while (served() + failed() < clients && Date.now() < deadline) {
+  while (served + failed < clients && Date.now() < deadline) {
     await sleep(50);
     if (Date.now() - reported >= 10_000) {
       reported = Date.now();
-      progress(`${served()} of ${clients} served, ${failed()} failed, after ${((now() - firstConnect) / 1000).toFixed(0)} s`);
+      progress(`${served} of ${clients} served, ${failed} failed, after ${((now() - firstConnect) / 1000).toFixed(0)} s`);
     }
   }
-  const allServedMs = served() === clients ? (times[Time.LastServed] ?? NaN) - firstConnect : Infinity;
+  const allServedMs = served === clients ? lastServed - firstConnect : Infinity;
+  if (failed > 0) progress(`${failed} connections failed: ${[...failures].map(([why, n]) => `${n} ${why}`).join(', ')}`);
   clearInterval(timer);
   await sleep(1_000); // the last chat lines arrive; the crowd settles
   const chatMs = sent.map((at, i) => (arrived.has(i) ? (arrived.get(i) as number) - at : Infinity));
 
   const sentAt = now();
-  crowd.postMessage('fanout');
+  crowd[0]?.write(`${FANOUT_MARK.toString('latin1')}\r\n`);
   const fanoutDeadline = Date.now() + 30_000;
   // The others served: a client whose connection failed cannot have it.
-  const reached = (): number => Atomics.load(counts, Count.Reached);
-  while (reached() < served() - 1 && Date.now() < fanoutDeadline) await sleep(5);
-  const fanoutReached = reached();
-  const fanoutMs = fanoutReached >= served() - 1 ? (times[Time.LastReached] ?? NaN) - sentAt : Infinity;
+  while (fanoutReached < served - 1 && Date.now() < fanoutDeadline) await sleep(5);
+  const fanoutMs = fanoutReached >= served - 1 ? lastFanout - sentAt : Infinity;
   await sleep(500);
   // Per client served: one still in the kernel's backlog has no process and no memory here yet.
-  const pssPerClientMiB = (treePssKiB(serverPid) - pssBefore) / served() / 1024;
-  const failures = await new Promise<[string, number][]>((resolve) => {
-    crowd.once('message', resolve);
-    crowd.postMessage('close');
-  });
-  if (failed() > 0) progress(`${failed()} connections failed: ${failures.map(([why, n]) => `${n} ${why}`).join(', ')}`);
-  await crowd.terminate();
-  for (const socket of [speaker, listener]) socket.destroy();
-  return { clients, served: served(), allServedMs, chatMs, fanoutMs, fanoutReached, pssPerClientMiB };
+  const pssPerClientMiB = (treePssKiB(serverPid) - pssBefore) / served / 1024;
+  for (const socket of [speaker, listener, ...crowd]) socket.destroy();
+  return { clients, served, allServedMs, chatMs, fanoutMs, fanoutReached, pssPerClientMiB };
 }
