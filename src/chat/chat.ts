@@ -56,7 +56,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   onConnect(connection: Connection): void {
     const lobby = this.room(LOBBY);
     const now = this.nowMs();
-    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(now), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null, announced: false, leaving: false };
+    const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(now), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null, announced: false, leaving: false, linePrefix: null };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
     const others = this.nicksIn(LOBBY);
@@ -78,7 +78,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     // A newcomer is announced before its first line or command (the room hears who came
     // before what they say or do), unless the command changes its name or its room...
     if (!member.announced && member.prompt === null && !ARRIVES_AFTER.test(text)) this.arrive(member);
-    this.handleLine(member, text, cut);
+    this.handleLine(member, text, cut, line);
     // ...which is done now: the room hears who came, and where. (A /login's password is
     // still to come or being checked: accounts.ts announces it once the answer is in.)
     if (!member.announced && member.prompt === null && !this.isClaiming(member)) this.arrive(member);
@@ -100,13 +100,15 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     }
   }
 
-  private handleLine(member: Member, text: string, cut: boolean): void {
+  /** `bytes`: the line as the child sent it, `text` decoded. */
+  private handleLine(member: Member, text: string, cut: boolean, bytes: Buffer): void {
     if (member.prompt !== null) return this.guarded(member, () => accounts.answer(this, member, text)); // a password, or typed while one is checked: never said
     if (cut) this.tell(member, `Your line was longer than ${this.options.maxLineBytes} bytes and was cut.`);
     if (text.startsWith('/') && !text.startsWith('//')) return this.guarded(member, () => this.command(member, text));
-    const said = text.startsWith('//') ? text.slice(1) : text; // "//" sends a line that starts with "/"
+    const escaped = text.startsWith('//'); // "//" sends a line that starts with "/"
+    const said = escaped ? text.slice(1) : text;
     if (said.trim() === '' || this.isMuted(member)) return;
-    this.publicLine(member, said, false);
+    this.publicLine(member, said, false, escaped ? bytes.subarray(1) : bytes);
   }
 
   onDisconnect(connection: Connection, reason: DisconnectReason): void {
@@ -228,7 +230,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
 
   /** Whether `member` may have `rows` listed now; if not, says when. */
   private canList(member: Member, rows: number): boolean {
-    const wait = member.budget.take(rows, this.now().getTime());
+    const wait = member.budget.take(rows, this.nowMs());
     if (wait > 0) this.tell(member, `That list is long on a server this busy: try again in ${wait} s.`);
     return wait === 0;
   }

@@ -60,6 +60,15 @@ export interface Member {
   announced: boolean;
   /** Set by /quit: the connection ends this turn, and what it sent after the command is dropped. */
   leaving: boolean;
+  /** The bytes its lines start with (`[HH:MM] <nick> `), while that minute and name last; null until its first line. */
+  linePrefix: LinePrefix | null;
+}
+
+/** A member's line prefix in bytes, with the stamp and name it was made of. */
+export interface LinePrefix {
+  readonly stamp: string;
+  readonly nick: string;
+  readonly bytes: Buffer;
 }
 
 export interface Room {

@@ -54,6 +54,8 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
   private readonly storageErrors: ThrottledLog;
   /** The password hasher, the Redis link. */
   private readonly sidecars: Sidecars;
+  /** When the pipe was last read (ms since the epoch): the time of its records, taken once a read, not once a record. */
+  private readAt = 0;
 
   constructor(private readonly options: BroadcastServerOptions) {
     super(options);
@@ -181,12 +183,14 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
 
   /** Reads the records waiting in the pipe (the original's handleProcess); true when it is empty now. */
   private handleProcess(): boolean {
+    this.readAt = Date.now();
     return this.openPipe().drain(this);
   }
 
   /** PipeReader: one send per client per pipe read; reading goes on unless the readers are behind. */
   afterRead(): boolean {
     this.flush();
+    this.readAt = Date.now();
     return !this.delivery.paused;
   }
 
@@ -210,11 +214,11 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     switch (record.type) {
       case RecordType.msg:
       case RecordType.cut:
-        connection.lastActive = Date.now();
+        connection.lastActive = this.readAt;
         this.options.chat.onLine(connection, record.data, record.type === RecordType.cut);
         break;
       case RecordType.throttled:
-        connection.lastActive = Date.now();
+        connection.lastActive = this.readAt;
         this.options.chat.notice(connection, `You are sending more than ${this.options.rateLimit?.perSecond} lines a second: lines are being dropped.`);
         break;
       case RecordType.flood:

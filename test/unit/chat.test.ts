@@ -487,6 +487,20 @@ describe('Chat#onLine()', () => {
     expect(h.take(c).slice(4)).toEqual(['*** Last 2 lines in #lobby:', '[09:05] <guest-1> hi', '[09:05] * guest-1 waves']);
   });
 
+  it('starts each line with the minute and the name it was said at, as they change between lines', () => {
+    let now = new Date(2024, 0, 2, 9, 5, 59);
+    const h = new Harness({ timestamps: true, now: () => now });
+    const a = h.join();
+    const b = h.join();
+    h.say(a, 'one');
+    now = new Date(2024, 0, 2, 9, 6, 0);
+    h.say(a, 'two');
+    h.say(a, '/nick ann');
+    h.say(a, 'three, h\u00e9 \u2713');
+    h.say(a, '//four');
+    expect(h.take(b)).toEqual(['[09:05] <guest-1> one', '[09:06] <guest-1> two', '[09:06] *** guest-1 is now known as ann', '[09:06] <ann> three, h\u00e9 \u2713', '[09:06] <ann> /four']);
+  });
+
   it('writes no stamp when timestamps are off', () => {
     const h = new Harness({ timestamps: false, now: () => new Date(2024, 0, 2, 9, 5) });
     const a = h.join();
