@@ -130,7 +130,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   // Accounts need passwords hashed, away from the loop: --classic has no accounts, so no hasher.
   const hasher = config.classic ? undefined : new Hasher(log, config.logLevel);
   const makeChat = (cluster?: Cluster, hasher?: Hasher): Chat | ClassicChat =>
-    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, hasher, log: (level, text) => log[level](text) });
+    config.classic ? new ClassicChat() : new Chat({ historyLines: config.historyLines, announceUpTo: config.announceUpTo === 0 ? Infinity : config.announceUpTo, timestamps: config.timestamps, motd, maxLineBytes: config.maxLineBytes, cluster, hasher, log: (level, text) => log[level](text) });
   const chat = makeChat(cluster, hasher);
   const shared = chat instanceof Chat && cluster !== undefined ? new SharedStore(cluster, (level, text) => log[level](text)) : null;
   if (shared !== null && chat instanceof Chat) shared.onChange = (items, replace, replaced) => refreshShared(chat, items, replace, replaced);

@@ -14,6 +14,7 @@ export interface Config {
   backlog: number;
   maxLineBytes: number;
   historyLines: number;
+  announceUpTo: number;
   timestamps: boolean;
   /** A file whose lines greet every newcomer, or '' for none. */
   motd: string;
@@ -172,6 +173,7 @@ export const OPTIONS: readonly AnyOption[] = [
     defaultValue: 512,
     parse: integer(1, MAX_RECORD_DATA_BYTES),
   },
+  { key: 'announceUpTo', flag: 'announce-up-to', placeholder: 'N', help: 'tell a room who joins and leaves only while at most N others are in it; 0: no limit', defaultValue: 1000, parse: integer(0, 10_000_000) },
   { key: 'historyLines', flag: 'history', placeholder: 'N', help: 'public lines a newcomer to a room sees; 0 turns history off', defaultValue: 20, parse: integer(0, 1000) },
   { key: 'timestamps', flag: 'timestamps', placeholder: '', help: 'prefix chat lines with [HH:MM] (--no-timestamps: without)', defaultValue: true, parse: boolean },
   { key: 'motd', flag: 'motd', placeholder: 'FILE', help: 'message of the day: a text file shown to every newcomer', defaultValue: '', parse: text },

@@ -43,6 +43,24 @@ describe('chat: names', () => {
     await newcomer.waitFor(`${crowd + 1} people in #lobby:`);
   });
 
+  it('--announce-up-to: a room with more others than that hears no joins or departures, and still hears what is said', async () => {
+    const server = await startServer(['--announce-up-to', '1']);
+    const alice = await person(server, 'alice');
+    const bob = await person(server, 'bob');
+    await alice.waitFor('*** bob joined #lobby'); // one other: told
+    const carol = await connect(server);
+    carol.send('/nick carol\r\nhello from carol\r\n'); // two others would hear it: not told
+    await alice.waitFor(/<carol> hello from carol/);
+    bob.send('/quit\r\n'); // two others would hear it
+    await bob.waitForClose();
+    alice.send('/who\r\n');
+    await alice.waitFor('*** 2 people in #lobby:');
+    carol.send('/quit\r\n'); // one other: told
+    await alice.waitFor(/\*\*\* carol left \(quit/);
+    await alice.sync();
+    expect(alice.lines().filter((line) => /carol joined|bob left/.test(line))).toEqual([]);
+  });
+
   it('tells the room who joined before the newcomer speaks, even when the first line comes with the connection', async () => {
     const server = await startServer();
     const alice = await person(server, 'alice');

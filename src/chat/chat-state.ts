@@ -141,7 +141,19 @@ export abstract class ChatState implements ChatCore {
     if (!this.arriving.delete(member)) return;
     member.announced = true;
     this.cluster?.publish({ k: 'join', nick: member.nick, room: member.room.name });
-    this.announce(member.room, `${member.nick} joined ${member.room.name}`, member);
+    this.announcePresence(member.room, `${member.nick} joined ${member.room.name}`, member);
+  }
+
+  /**
+   * Who came or went, for a room, when at most options.announceUpTo people would hear it.
+   * In a larger room such news would drown what is said, and cost a send to every member
+   * for each arrival; /who still lists who is there.
+   */
+  announcePresence(room: Room | undefined, text: string, except?: Member): void {
+    if (room === undefined) return;
+    const hearers = room.members.size - (except !== undefined && room.members.has(except) ? 1 : 0);
+    if (hearers > (this.options.announceUpTo ?? Infinity)) return;
+    this.announce(room, text, except);
   }
 
   /** News about someone (joined, left, renamed) for a room: it may wait a moment to go out with other news. */

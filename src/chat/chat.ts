@@ -123,7 +123,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     if (reason.kind === 'shutdown') return; // the others hear 'down' from our link instead
     const why = describeLeave(reason);
     this.cluster?.publish({ k: 'leave', nick: member.nick, room: member.room.name, why });
-    this.announce(member.room, `${member.nick} left (${why})`);
+    this.announcePresence(member.room, `${member.nick} left (${why})`);
   }
 
   // -------------------------------------------------------------- commands
@@ -266,7 +266,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     this.leaveRoom(member);
     if (member.announced) {
       this.cluster?.publish({ k: 'move', nick: member.nick, from: from.name, to: name });
-      this.announce(from, `${member.nick} left for ${name}`);
+      this.announcePresence(from, `${member.nick} left for ${name}`);
     }
     const to = this.room(name);
     const others = this.nicksIn(name);
@@ -274,7 +274,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     this.tell(member, `You are now in ${name}. ${hereWithYou(others)}`);
     this.showTopic(member);
     this.showHistory(member);
-    if (member.announced) this.announce(to, `${member.nick} joined ${name}`, member);
+    if (member.announced) this.announcePresence(to, `${member.nick} joined ${name}`, member);
   }
 
   private listRooms(member: Member): void {
@@ -305,11 +305,11 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
       }
       case 'join':
         this.remote.set(ev.nick, ev.room, o, srv, this.nowMs());
-        return this.announce(this.rooms.get(ev.room), `${ev.nick} joined ${ev.room}`);
+        return this.announcePresence(this.rooms.get(ev.room), `${ev.nick} joined ${ev.room}`);
       case 'move':
         this.remote.set(ev.nick, ev.to, o, srv, this.nowMs());
-        this.announce(this.rooms.get(ev.from), `${ev.nick} left for ${ev.to}`);
-        return this.announce(this.rooms.get(ev.to), `${ev.nick} joined ${ev.to}`);
+        this.announcePresence(this.rooms.get(ev.from), `${ev.nick} left for ${ev.to}`);
+        return this.announcePresence(this.rooms.get(ev.to), `${ev.nick} joined ${ev.to}`);
       case 'rename': {
         this.remote.delete(ev.old, o);
         this.remote.set(ev.nick, ev.room, o, srv, this.nowMs());
@@ -319,7 +319,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
       }
       case 'leave':
         this.remote.delete(ev.nick, o);
-        return this.announce(this.rooms.get(ev.room), `${ev.nick} left (${ev.why})`);
+        return this.announcePresence(this.rooms.get(ev.room), `${ev.nick} left (${ev.why})`);
       case 'msg': {
         const target = this.byNick.get(ev.to.toLowerCase());
         this.remote.touch(ev.from, o, this.nowMs());
@@ -348,7 +348,7 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
   /** Forgets every user of server `o`, telling their rooms why unless `why` is null. */
   private dropServer(o: string, why: string | null): void {
     for (const r of this.remote.dropServer(o)) {
-      if (why !== null) this.announce(this.rooms.get(r.room), `${r.nick} left (${why})`);
+      if (why !== null) this.announcePresence(this.rooms.get(r.room), `${r.nick} left (${why})`);
     }
   }
 

@@ -14,6 +14,8 @@ export interface ChatOptions {
   motd: readonly string[];
   /** The line limit, for the notice to a sender whose line was cut. */
   maxLineBytes: number;
+  /** News of who joins and leaves goes to a room only while at most this many would hear it (default: no limit). */
+  announceUpTo?: number;
   /** The clock (tests may set it). */
   now?: () => Date;
   /** The other servers, with --redis. */

@@ -368,6 +368,41 @@ describe('Chat: announcing a newcomer', () => {
   });
 });
 
+describe('Chat: rooms too large to hear who comes and goes (announceUpTo)', () => {
+  it('tells a room of its arrivals, moves and departures only while at most that many others are in it', () => {
+    const h = new Harness({ announceUpTo: 2 });
+    const alice = h.person('alice');
+    const bob = h.person('bob');
+    const carol = h.join(); // two others hear it
+    h.say(bob, '/who');
+    h.delivery.forgetAll();
+    const dave = h.connect(); // three others would: nobody is told
+    h.say(dave, 'hi');
+    expect(h.take(alice)).toEqual(['<guest-4> hi']);
+    h.say(dave, '/join #side'); // three would hear that it left: nobody; #side is empty
+    expect(h.take(alice)).toEqual([]);
+    h.delivery.forgetAll();
+    h.say(bob, '/join #side'); // one hears it in #side; two in #lobby
+    expect(h.take(dave)).toEqual(['*** bob joined #side']);
+    expect(h.take(alice)).toEqual(['*** bob left for #side']);
+    h.leave(carol); // one other left in #lobby
+    expect(h.take(alice)).toEqual(['*** guest-3 left (connection closed)']);
+    h.say(alice, '/who');
+    expect(h.take(alice)[0]).toBe('*** 1 person in #lobby:');
+  });
+
+  it('applies to news from other servers too', () => {
+    const { h, remote } = clustered({ announceUpTo: 1 });
+    const alice = h.person('alice');
+    h.person('bob');
+    h.delivery.forgetAll();
+    remote.onRemoteEvent('o2', 'srv2', { k: 'join', nick: 'zoe', room: '#lobby' }, false);
+    remote.onRemoteEvent('o2', 'srv2', { k: 'leave', nick: 'zoe', room: '#lobby', why: 'quit' }, false);
+    remote.onRemoteEvent('o2', 'srv2', { k: 'line', room: '#lobby', nick: 'zoe', text: 'still said', me: false }, false);
+    expect(h.take(alice)).toEqual(['<zoe> still said']);
+  });
+});
+
 describe('Chat#onLine()', () => {
   it('sends a public line to everyone in the room but not back to the sender', () => {
     const h = new Harness();
