@@ -177,4 +177,18 @@ describe("the parent's rehearsal before it listens", () => {
     const onJoinPath = optimised.filter((key) => JOIN_PATH.includes(key.slice(0, key.indexOf(' '))) && / TURBOFAN/.test(key));
     expect(onJoinPath, `optimised after listening: ${optimised.join('; ')}`).toEqual([]);
   }, 120_000);
+
+  /** What the parent runs for each line said in a room. */
+  const LINE_PATH = ['record', 'commit', 'onLine', 'handleLine', 'publicLine', 'saidBytes', 'remember', 'toRoomData', 'send', 'flush'];
+
+  it("keeps the line path's optimised code through the first lines said in a new room", async () => {
+    const server = await startServer(['--rate-limit', '0'], {}, [], ['--trace-deopt']);
+    const speakers = [await join(server), await join(server), await join(server)];
+    const watcher = await join(server);
+    const from = server.stdout().length; // the rehearsal's deopts are before this
+    for (let i = 0; i < 30; i++) for (const [n, speaker] of speakers.entries()) speaker.send(`line ${n}.${i}\r\n`);
+    await watcher.waitFor('line 2.29\r\n');
+    const deoptimised = [...server.stdout().slice(from).matchAll(/deoptimizing 0x[0-9a-f]+ <JSFunction ([^ >]+)/g)].map((match) => match[1] ?? '');
+    expect(deoptimised.filter((name) => LINE_PATH.includes(name)), `deoptimised after listening: ${deoptimised.join(', ')}`).toEqual([]);
+  }, 60_000);
 });
