@@ -179,7 +179,7 @@ describe("the parent's rehearsal before it listens", () => {
   }, 120_000);
 
   /** What the parent runs for each line said in a room. */
-  const LINE_PATH = ['record', 'commit', 'onLine', 'handleLine', 'publicLine', 'saidBytes', 'remember', 'toRoomData', 'send', 'flush'];
+  const LINE_PATH = ['record', 'commit', 'onLine', 'handleLine', 'publicLine', 'saidBytes', 'remember', 'groupOf', 'send', 'flush'];
 
   it("keeps the line path's optimised code through the first lines said in a new room", async () => {
     const server = await startServer(['--rate-limit', '0'], {}, [], ['--trace-deopt']);

@@ -3,7 +3,7 @@
  * history and topics, the bans, and sending a line to one member or a room. The
  * events and commands are in chat.ts (and accounts.ts, moderation.ts, personal.ts).
  */
-import type { ClusterPort, Connection, Delivery, PasswordHasher } from '../contracts.js';
+import type { ClusterPort, Connection, Delivery, PasswordHasher, RoomGroup } from '../contracts.js';
 import type { Store } from '../store/store.js';
 import { BanList } from './bans.js';
 import type { ChatCore } from './core.js';
@@ -77,7 +77,7 @@ export abstract class ChatState implements ChatCore {
     const line = stamp + lineBody(member.nick, text, me);
     this.remember(member.room.name, line);
     if (this.ignored.size > 0 && (this.ignored.get(member.nick.toLowerCase()) ?? 0) > 0) this.toRoomUnignored(member, line);
-    else this.toRoomData(member.room, bytes === undefined || me ? Buffer.from(line + CRLF) : this.saidBytes(member, stamp, bytes), member);
+    else this.groupOf(member.room)?.send(bytes === undefined || me ? Buffer.from(line + CRLF) : this.saidBytes(member, stamp, bytes), member.connection);
     this.cluster?.publish({ k: 'line', room: member.room.name, nick: member.nick, text, me });
   }
 
@@ -251,17 +251,17 @@ export abstract class ChatState implements ChatCore {
   }
 
   protected toRoom(room: Room | undefined, line: string, except?: Member, notice = false): void {
-    this.toRoomData(room, Buffer.from(line + CRLF), except, notice);
+    this.groupOf(room)?.send(Buffer.from(line + CRLF), except?.connection ?? null, notice);
   }
 
-  /** A line already in bytes, CRLF-ended, to everyone in `room` but `except`. */
-  private toRoomData(room: Room | undefined, data: Buffer, except?: Member, notice = false): void {
-    if (room === undefined || room.members.size === 0 || this.delivery === null) return;
+  /** The connections of `room`'s members as one group (made on first use), or null when nobody would hear it. */
+  private groupOf(room: Room | undefined): RoomGroup | null {
+    if (room === undefined || room.members.size === 0 || this.delivery === null) return null;
     if (room.group === null) {
       room.group = this.delivery.group();
       for (const m of room.members) room.group.add(m.connection);
     }
-    room.group.send(data, except?.connection ?? null, notice);
+    return room.group;
   }
 
 }

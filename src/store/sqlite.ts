@@ -65,9 +65,8 @@ export class SqliteStore implements MirrorStore {
   private readonly db: Database.Database;
   /** History lines waiting to be written, by room: each at most HISTORY_KEPT_LINES once written. */
   private pending = new Map<string, string[]>();
-  /** The room whose lines were appended last (the last in `pending`'s order), and its lines. */
+  /** The room whose lines were appended last: the last in `pending`'s order. */
   private lastRoom: string | null = null;
-  private lastLines: string[] = [];
   /** When history was last written (ms, on the monotonic clock: a clock set back must not stop the writes). */
   private writtenAt = -Infinity;
   /** Lines appended per room since its last trim. */
@@ -257,14 +256,12 @@ export class SqliteStore implements MirrorStore {
     // Taken out and put back: the map's order is then the rooms' order of last activity,
     // the order their lines get ids in, which recentHistory() sorts rooms by. A room
     // that is last already stays (a busy room's lines come one after another).
+    const lines = this.pending.get(room) ?? [];
     if (room !== this.lastRoom) {
-      const lines = this.pending.get(room) ?? [];
       this.pending.delete(room);
       this.pending.set(room, lines);
       this.lastRoom = room;
-      this.lastLines = lines;
     }
-    const lines = this.lastLines;
     lines.push(line);
     // Lines older than the last HISTORY_KEPT_LINES would be trimmed as soon as written.
     if (lines.length >= 2 * HISTORY_KEPT_LINES) lines.splice(0, lines.length - HISTORY_KEPT_LINES);
