@@ -44,7 +44,7 @@ export function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv): numbe
     const redis = redisTarget(options, env);
     if (redis !== null) return runAdminOnRedis(redis, words, options).catch((error: unknown) => failed(error));
     const dir = dataDirPath(options.get('data-dir') ?? env.POSIX_CHAT_DATA_DIR ?? '', env);
-    if (prepareDataDir(dir, null)) process.stderr.write(`posix-chat: made the data directory ${dir}\n`);
+    if (prepareDataDir(dir, null) !== null) process.stderr.write(`posix-chat: made the data directory ${dir}\n`);
     store = new SqliteStore(dir);
     return dispatch(store, words, options);
   } catch (error) {

@@ -20,7 +20,7 @@ import { formatHostPort, ListenError } from './parent/socket-server.js';
 import { getpwnam, isSingleThreaded } from './posix/index.js';
 import { parseRange } from './protocol/address.js';
 import { cleanLines } from './protocol/line-editor.js';
-import { dataDirPath, prepareDataDir } from './store/data-dir.js';
+import { dataDirPath, prepareDataDir, removeUnusedDataDir } from './store/data-dir.js';
 import { SharedStore } from './store/shared-store.js';
 import { memoryStorage, sqliteStorage } from './store/storage.js';
 import { noTrace, stderrTrace } from './trace.js';
@@ -105,10 +105,10 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   const log = new Logger(config.logLevel);
   if (redis.warning !== '') log.warn(redis.warning);
   let dataDir = '';
-  let dataDirNote = '';
+  let dataDirMade: string | null = null;
   if (!config.classic) {
     try {
-      [dataDir, dataDirNote] = prepareData(config, env);
+      [dataDir, dataDirMade] = prepareData(config, env);
     } catch (error) {
       process.stderr.write(`posix-chat: --data-dir: ${messageOf(error)}\n`);
       return EXIT_START_FAILED;
@@ -177,7 +177,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
       else if (maxClients > here.max) log.warn(`--max-clients ${maxClients}: this machine can serve about ${here.max} at once (set by ${here.why}); past that, connections fail`);
       const backlog = backlogNote(config.backlog);
       if (backlog !== null) log.warn(backlog);
-      if (dataDir !== '') log.info(`data directory ${dataDir}${dataDirNote}`);
+      if (dataDir !== '') log.info(`data directory ${dataDir}${dataDirMade === null ? '' : ' (made now)'}`);
       const web = server.webAddress;
       if (web !== null) process.stdout.write(`Web page on http://${formatHostPort(web.address, web.port)}/\n`);
       process.stdout.write(`Listening on ${formatHostPort(address.address, address.port)}...\n`);
@@ -185,6 +185,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   } catch (error) {
     if (!(error instanceof ListenError || error instanceof StartError)) throw error;
     if (error.message !== '') process.stderr.write(`posix-chat: ${error.message}\n`);
+    removeUnusedDataDir(dataDir, dataDirMade); // a server that never ran leaves no trace
     return EXIT_START_FAILED;
   }
   return EXIT_OK;
@@ -194,12 +195,11 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
  * The data directory: made if new (mode 0700) and, for --user, given to that user before
  * root is dropped. Its default is the state directory of whoever the server runs as.
  */
-function prepareData(config: Config, env: NodeJS.ProcessEnv): [string, string] {
+function prepareData(config: Config, env: NodeJS.ProcessEnv): [string, string | null] {
   const owner = config.user === '' || process.getuid?.() !== 0 ? null : getpwnam(config.user);
   const other = owner !== null && owner.uid !== 0;
   if (other && config.dataDir === '' && !existsSync(owner.dir)) throw new Error(`${owner.name} has no home directory (${owner.dir}): give --data-dir DIR, e.g. /var/lib/posix-chat`);
   const home = other ? { ...env, XDG_STATE_HOME: undefined, HOME: owner.dir } : env;
   const dir = dataDirPath(config.dataDir, home);
-  const made = prepareDataDir(dir, owner === null ? null : { uid: owner.uid, gid: owner.gid });
-  return [dir, made ? ' (made now)' : ''];
+  return [dir, prepareDataDir(dir, owner === null ? null : { uid: owner.uid, gid: owner.gid })];
 }

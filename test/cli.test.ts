@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pollUntil } from './helpers/poll.js';
@@ -69,6 +70,22 @@ describe('posix-chat command line', () => {
     const { code, stderr } = cli(['--port', String(server.port)]);
     expect(code).toBe(1);
     expect(stderr).toBe(`posix-chat: cannot listen on 127.0.0.1:${server.port}: address already in use\n`);
+  });
+
+  it('leaves no data directory behind when it cannot start, and keeps one that was there', async () => {
+    const server = await startServer();
+    const scratch = mkdtempSync(path.join(tmpdir(), 'posix-chat-cli-'));
+    try {
+      const made = path.join(scratch, 'new', 'data');
+      expect(cli(['--port', String(server.port), '--data-dir', made]).code).toBe(1);
+      expect(existsSync(path.join(scratch, 'new'))).toBe(false);
+      const kept = path.join(scratch, 'kept');
+      mkdirSync(kept);
+      expect(cli(['--port', String(server.port), '--data-dir', kept]).code).toBe(1);
+      expect(existsSync(kept)).toBe(true);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   it('refuses to run without --single-threaded, saying why', () => {
