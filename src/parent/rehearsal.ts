@@ -78,12 +78,14 @@ export function rehearse(stage: RehearsalStage): void {
     for (let round = 0; round < ROUNDS; round++) {
       const writers: PipeWriter[] = [];
       for (let i = 0; i < CLIENTS; i++) {
+        // Each made-up socket has its keys in accept()'s order (the addon's, then the
+        // framing): the same hidden class as a real one, so code optimised here keeps.
         const [ours, theirs] = posix.socketpair();
         posix.setNonBlocking(theirs, true);
         if (i === 0) posix.setsockopt(ours, 'SO_SNDBUF', 1);
         peers.push(theirs);
         writers.push(new PipeWriter(io, pid));
-        stage.admit(pid++, { fd: ours, address: '127.0.0.1', port: 1 + i, family: 'IPv4', framing: 'telnet' });
+        stage.admit(pid++, { address: '127.0.0.1', port: 1 + i, family: 'IPv4', fd: ours, framing: 'telnet' });
         turn();
       }
       // A room of its own each round for one client: a room's first line makes its history,
@@ -120,7 +122,7 @@ export function rehearse(stage: RehearsalStage): void {
       posix.setNonBlocking(theirs, true);
       peers.push(theirs);
       const writer = new PipeWriter(io, pid);
-      stage.admit(pid++, { fd: ours, address: '127.0.0.1', port: 1 + (n % 60_000), family: 'IPv4', framing: 'telnet' });
+      stage.admit(pid++, { address: '127.0.0.1', port: 1 + (n % 60_000), family: 'IPv4', fd: ours, framing: 'telnet' });
       present.push({ writer, peer: theirs });
       say(writer, RecordType.msg, `${n} ${lines[n % lines.length] ?? ''}`);
       turn();
