@@ -1,11 +1,11 @@
 /**
  * The bench's headline peer: the chat a careful Node engineer would write with
  * node:net, doing posix-chat's per-line work in one process. Each client gets a
- * name and a welcome, the room hears who joined and left (while at most 1,000 would
- * hear it, as in posix-chat), and each read's complete
- * lines are prefixed `[HH:MM] <nick> ` and go to every other client in one write
- * per recipient per read. It keeps no history and has no commands, flood control
- * or send-queue limit (socket.write() buffers without bound).
+ * name and a welcome, the room hears who joined and left (while at most 1,000
+ * would hear it, as in posix-chat), and each read's complete lines are prefixed
+ * `[HH:MM] <nick> ` and go to every other client in one write per recipient per
+ * read. It keeps no history and has no commands, flood control or send-queue limit
+ * (socket.write() buffers without bound).
  * Usage: node careful-chat.js [port]  (prints "Listening on 127.0.0.1:PORT...")
  */
 import net from 'node:net';

@@ -27,10 +27,7 @@ const server = net.createServer((socket) => {
   socket.on('error', () => socket.destroy());
 });
 
-// The kernel's queue of connections not yet accepted: posix-chat's default (--backlog), not
-// node's 511. When a storm overflows a short one, connections whose handshake ended on a
-// SYN cookie are open for the client and unknown to us, and a client that waits for the
-// welcome waits for ever (docs/bench.md, "The peers at 10,000").
+// posix-chat's default backlog, not node's 511, as in careful-chat.ts, which says why.
 server.listen({ port: Number(process.argv[2] ?? 0), host: '127.0.0.1', backlog: 4096 }, () => {
   const address = server.address() as net.AddressInfo;
   console.log(`Listening on 127.0.0.1:${address.port}...`);
