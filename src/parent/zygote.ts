@@ -26,11 +26,20 @@ import { messageOf } from '../log.js';
  * How long the zygote may go without answering while spares are owed (a fork takes a
  * few ms). Longer, and if it is stopped (or gone) the parent gives up on it and forks
  * children itself rather than leave newcomers waiting; if it still runs, the machine
- * is busy, and the parent waits up to SPARE_STUCK_MS.
+ * is busy, and the parent waits for as long as the zygote gets the CPU now and then.
  */
 export const SPARE_WAIT_MS = 200;
-/** A zygote that runs but has not answered for this long is stuck: the parent gives up on it too. */
+/**
+ * A zygote that owes spares and has had no CPU time for this long is stuck (blocked for
+ * good): the parent gives up on it too. One that has had some is only starved by a busy
+ * machine. Giving up on it would not help: the parent would fork that client's child
+ * itself and start a new zygote, two forks of a parent that may hold thousands of
+ * connections. Every 5 s in a storm, that ran the machine out of memory (docs/bench.md,
+ * "The peers at 10,000").
+ */
 export const SPARE_STUCK_MS = 5000;
+/** However busy the machine, a zygote that has sent no spare for this long is given up on (one that spins). */
+export const SPARE_GIVE_UP_MS = 60_000;
 /** How often a late zygote's state is looked at, between the two. */
 const LATE_CHECK_MS = 50;
 
@@ -60,6 +69,9 @@ export class Zygote {
   private owingSince = 0;
   /** When a spare was used and the next not asked for yet (ms since the epoch); 0: none owed. */
   private owedSince = 0;
+  /** While it is late: its CPU time (clock ticks) when last looked at, and since when (ms since the epoch) it is that. */
+  private cpuTicks = -1;
+  private cpuTicksSince = 0;
   /** What goes with a client's socket to its spare: how the client speaks, and whether a PROXY header comes first. */
   private readonly handoffByte = [Buffer.from([0]), Buffer.from([0])].map((_, proxy) => ({
     telnet: Buffer.from([HANDOFF_BYTE.telnet | (proxy === 1 ? HANDOFF_PROXY_BIT : 0)]),
@@ -138,9 +150,7 @@ export class Zygote {
         }
       }
       const late = this.owingSince === 0 ? 0 : Date.now() - this.owingSince;
-      if (late > SPARE_WAIT_MS && (!isRunning(this.pid) || late > SPARE_STUCK_MS)) {
-        throw new ZygoteGoneError(`no spare child after ${late > SPARE_STUCK_MS ? SPARE_STUCK_MS : SPARE_WAIT_MS} ms (stopped or stuck?)`);
-      }
+      if (late > SPARE_WAIT_MS) this.checkLate(late);
       this.ask(Math.min(waiting, MAX_SPARES_ASKED) - this.asked); // no time to lose
       return null;
     } catch (error) {
@@ -162,12 +172,30 @@ export class Zygote {
     }
   }
 
+  /**
+   * A zygote `late` ms with its spares: throws ZygoteGoneError if it is stopped or gone,
+   * has had no CPU time for SPARE_STUCK_MS, or is SPARE_GIVE_UP_MS late; otherwise it is
+   * only slow, and the parent waits.
+   */
+  private checkLate(late: number): void {
+    const now = Date.now();
+    const cpu = cpuTicksIfRunning(this.pid);
+    if (cpu === null) throw new ZygoteGoneError(`no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
+    if (cpu !== this.cpuTicks || this.cpuTicksSince < this.owingSince) {
+      // It ran since the last look (or this is the first look since it began to owe).
+      this.cpuTicks = cpu;
+      this.cpuTicksSince = now;
+    }
+    if (now - this.cpuTicksSince > SPARE_STUCK_MS) throw new ZygoteGoneError(`no spare child after ${late} ms, and no CPU time for ${SPARE_STUCK_MS} ms (stuck?)`);
+    if (late > SPARE_GIVE_UP_MS) throw new ZygoteGoneError(`no spare child after ${SPARE_GIVE_UP_MS} ms (spinning?)`);
+  }
+
   /** How long until the zygote is late with the spares it owes (ms); Infinity when it owes none. */
   msUntilLate(): number {
     if (this.owingSince === 0) return Infinity;
     const late = Date.now() - this.owingSince;
     // Past SPARE_WAIT_MS a zygote that still runs is only slow (a busy machine): look again now and then.
-    if (late >= SPARE_WAIT_MS && late < SPARE_STUCK_MS && isRunning(this.pid)) return LATE_CHECK_MS;
+    if (late >= SPARE_WAIT_MS && late < SPARE_GIVE_UP_MS && cpuTicksIfRunning(this.pid) !== null) return LATE_CHECK_MS;
     return Math.max(0, this.owingSince + SPARE_WAIT_MS - Date.now());
   }
 
@@ -254,18 +282,21 @@ function forkError(negativeErrno: number): NodeJS.ErrnoException {
 }
 
 /**
- * Whether process `pid` exists and is not stopped (SIGSTOP, a debugger) or a zombie,
- * from the state letter in /proc/PID/stat, after the command name's closing parenthesis.
+ * The CPU time (user + system, clock ticks) of process `pid`, or null when it does not
+ * exist or is stopped (SIGSTOP, a debugger) or a zombie: from /proc/PID/stat, whose
+ * fields after the command name's closing parenthesis start with the state letter.
  */
-function isRunning(pid: number): boolean {
+function cpuTicksIfRunning(pid: number): number | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
-    return false;
+    return null;
   }
-  const state = stat.charAt(stat.lastIndexOf(')') + 2);
-  return state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X';
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  if (state === 'T' || state === 't' || state === 'Z' || state === 'X') return null;
+  return Number(fields[11]) + Number(fields[12]); // utime, stime
 }
 
 export class ZygoteGoneError extends Error {

@@ -5,9 +5,10 @@
  * (one byte per spare wanted; each answered by an int32le pid carrying the parent's
  * end of the spare's hand-off socket, or a negative errno without a descriptor).
  */
+import { spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SPARE_WAIT_MS, Zygote, ZygoteGoneError } from '../../src/parent/zygote.js';
+import { SPARE_STUCK_MS, SPARE_WAIT_MS, Zygote, ZygoteGoneError } from '../../src/parent/zygote.js';
 import * as posix from '../../src/posix/index.js';
 import { MAX_SPARES_ASKED } from '../../src/zygote/zygote-process.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -372,6 +373,42 @@ describe('Zygote.handOff() when the zygote is gone', () => {
     expect(thrown).toBeInstanceOf(ZygoteGoneError);
     expect((thrown as Error).message).toBe(`the zygote is gone: no spare child after ${SPARE_WAIT_MS} ms (stopped or stuck?)`);
   });
+
+  it('waits for a zygote that runs and gets the CPU, however slow, and gives up on one that runs but gets none for SPARE_STUCK_MS', async () => {
+    // Two stand-in zygotes that never answer: one busy on the CPU (as a zygote starved by
+    // a busy machine still gets some), one asleep for good (as a stuck one).
+    const busy = spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' });
+    const asleep = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const slow = adopted(busy.pid).zygote;
+      const stuck = adopted(asleep.pid).zygote;
+      const [slowClient, stuckClient] = [client().fd, client().fd];
+      const started = Date.now();
+      let thrown: unknown;
+      await pollUntil(
+        () => {
+          expect(slow.handOff(slowClient, 1, noneGone)).toBeNull();
+          expect(slow.msUntilLate()).toBeLessThanOrEqual(SPARE_WAIT_MS); // looked at now and then
+          try {
+            expect(stuck.handOff(stuckClient, 1, noneGone)).toBeNull();
+            return false;
+          } catch (error) {
+            thrown = error;
+            return true;
+          }
+        },
+        SPARE_STUCK_MS + 5000,
+        'the stuck one to be given up on',
+      );
+      expect(Date.now() - started).toBeGreaterThan(SPARE_STUCK_MS);
+      expect(thrown).toBeInstanceOf(ZygoteGoneError);
+      expect((thrown as Error).message).toMatch(new RegExp(`no CPU time for ${SPARE_STUCK_MS} ms \\(stuck\\?\\)$`));
+      expect(slow.handOff(slowClient, 1, noneGone)).toBeNull(); // still waited for
+    } finally {
+      busy.kill('SIGKILL');
+      asleep.kill('SIGKILL');
+    }
+  }, SPARE_STUCK_MS + 10_000);
 
   it('restarts the SPARE_WAIT_MS clock at each answer while more spares are owed', async () => {
     const { zygote, fake } = adopted();
