@@ -1,14 +1,15 @@
 /**
  * The scale step (`npm run bench -- --scale N`): N clients connect at once while two
- * others chat; then one line goes to all N - 1 others; then the server's memory per
- * idle client. Every client is a socket of this process, each from a source address
- * in 127.0.0.0/8 (`open()` in load.ts), so neither the per-address limit nor one
- * address's ports run short.
+ * others chat (in a process of their own, scale-chat.ts); then one line goes to all
+ * N - 1 others; then the server's memory per idle client. Every client of the crowd is
+ * a socket of this process, each from a source address in 127.0.0.0/8 (`open()` in
+ * load.ts), so neither the per-address limit nor one address's ports run short.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
-import { connect, now, open } from './load.js';
+import { now, open } from './load.js';
+import type { ChatCommand, ChatMessage } from './scale-chat.js';
 import { treePids } from './tree-cpu.js';
 
 export interface ScaleResult {
@@ -29,11 +30,52 @@ export interface ScaleResult {
 
 /** Descriptors this process needs besides one per client. */
 const SPARE_DESCRIPTORS = 256;
-/** The two chat in the room everyone is in: each line goes to every client, so not faster than this. */
-const CHAT_EVERY_MS = 100;
 const FANOUT_MARK = Buffer.from('~FANOUT~', 'latin1');
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The longest the two chatting may take to answer: to be served, or with their latencies. */
+const CHAT_ANSWER_MS = 30_000;
+
+/** Forks the two who chat (scale-chat.ts) and waits until both are served. */
+async function startChat(port: number): Promise<ChildProcess> {
+  const chat = fork(new URL('./scale-chat.js', import.meta.url), [String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await answer(chat, 'ready');
+  return chat;
+}
+
+/** Stops the two chatting: each line's latency in ms, Infinity for one never seen. */
+async function stopChat(chat: ChildProcess): Promise<number[]> {
+  const latencies = answer(chat, 'latencies');
+  chat.send('stop' satisfies ChatCommand);
+  const message = await latencies;
+  return message.kind === 'latencies' ? message.ms.map((ms) => ms ?? Infinity) : [];
+}
+
+/** The next message of `kind` from the two chatting; rejects if they exit or say nothing in time. */
+function answer(chat: ChildProcess, kind: ChatMessage['kind']): Promise<ChatMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`the two chatting sent no '${kind}' within ${CHAT_ANSWER_MS / 1000} s`)), CHAT_ANSWER_MS);
+    const onMessage = (message: ChatMessage): void => {
+      if (message.kind !== kind) return;
+      done();
+      resolve(message);
+    };
+    const onExit = (code: number | null): void => fail(new Error(`the two chatting exited (code ${code}) before '${kind}'`));
+    const done = (): void => {
+      clearTimeout(timer);
+      chat.off('message', onMessage);
+      chat.off('exit', onExit);
+    };
+    const fail = (error: Error): void => {
+      done();
+      chat.kill();
+      reject(error);
+    };
+    chat.on('message', onMessage);
+    chat.once('exit', onExit);
+  });
+}
 
 /** Raises this process's descriptor limit to fit `clients` sockets (`prlimit` on itself: Node has no setrlimit). */
 export function raiseOwnFileLimit(clients: number): void {
@@ -66,23 +108,9 @@ export function treePssKiB(root: number): number {
  *   relay) once connected.
  */
 export async function runScale(port: number, serverPid: number, clients: number, welcomes: boolean, timeoutMs: number, progress: (text: string) => void): Promise<ScaleResult> {
-  const [speaker, listener] = [await connect(port), await connect(port)] as [net.Socket, net.Socket];
-  speaker.on('error', () => {});
-  await sleep(1_000); // both are served before the crowd
+  const chat = await startChat(port);
   const pssBefore = treePssKiB(serverPid);
-  const sent: number[] = [];
-  const arrived = new Map<number, number>();
-  let listened = '';
-  listener.setEncoding('latin1');
-  listener.on('data', (chunk: string) => {
-    listened = (listened + chunk).slice(-4096);
-    const at = now();
-    for (const match of listened.matchAll(/~S(\d+)~/g)) if (!arrived.has(Number(match[1]))) arrived.set(Number(match[1]), at);
-  });
-  const timer = setInterval(() => {
-    sent.push(now());
-    speaker.write(`~S${sent.length - 1}~\r\n`);
-  }, CHAT_EVERY_MS);
+  chat.send('start');
 
   const crowd: net.Socket[] = [];
   let served = 0;
@@ -134,9 +162,7 @@ export async function runScale(port: number, serverPid: number, clients: number,
   }
   const allServedMs = served === clients ? lastServed - firstConnect : Infinity;
   if (failed > 0) progress(`${failed} connections failed: ${[...failures].map(([why, n]) => `${n} ${why}`).join(', ')}`);
-  clearInterval(timer);
-  await sleep(1_000); // the last chat lines arrive; the crowd settles
-  const chatMs = sent.map((at, i) => (arrived.has(i) ? (arrived.get(i) as number) - at : Infinity));
+  const chatMs = await stopChat(chat); // it gives the last lines a second; the crowd settles meanwhile
 
   const sentAt = now();
   crowd[0]?.write(`${FANOUT_MARK.toString('latin1')}\r\n`);
@@ -147,6 +173,6 @@ export async function runScale(port: number, serverPid: number, clients: number,
   await sleep(500);
   // Per client served: one still in the kernel's backlog has no process and no memory here yet.
   const pssPerClientMiB = (treePssKiB(serverPid) - pssBefore) / served / 1024;
-  for (const socket of [speaker, listener, ...crowd]) socket.destroy();
+  for (const socket of crowd) socket.destroy();
   return { clients, served, allServedMs, chatMs, fanoutMs, fanoutReached, pssPerClientMiB };
 }

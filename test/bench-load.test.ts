@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MarkReader, connect, runJoins, runStorm } from '../bench/load.js';
 import { pageFaultMicros } from '../bench/proc-stats.js';
 import { startProcess, type Started } from '../bench/spawn-server.js';
-import { runScale } from '../bench/scale.js';
+import type { runScale as RunScale } from '../bench/scale.js';
 import type { TreeCpuMeter as Meter } from '../bench/tree-cpu.js';
 import { pollUntil } from './helpers/poll.js';
 import { clientChildrenOf } from './helpers/processes.js';
@@ -130,6 +130,8 @@ describe('bench: counting', () => {
 
   it('runScale times the two chatting and the line to everyone, none before it was sent', async () => {
     const server = await startServer(['--rate-limit', '0']);
+    // The built step: it forks the two chatting as dist/tools/bench/scale-chat.js.
+    const { runScale } = (await import(path.join(ROOT, 'dist/tools/bench/scale.js'))) as { runScale: typeof RunScale };
     const result = await runScale(server.port, server.pid, 40, true, 30_000, () => {});
     expect(result.served).toBe(40);
     expect(result.allServedMs).toBeGreaterThan(0);

@@ -1,0 +1,61 @@
+/**
+ * The two who chat during the scale step, in a process of their own (scale.ts forks
+ * it). Timed here, a line's latency is the server's and the machine's, not the load
+ * generator's: the step's own event loop meanwhile handles the crowd's thousands of
+ * sockets, and when 10,000 connect at once it is itself late by up to a few hundred ms
+ * (docs/bench.md, "The scale step's own lag").
+ *
+ * Over the IPC channel: it says `ready` once both are connected and served; on `start`
+ * the speaker sends a line every CHAT_EVERY_MS; on `stop` it stops, gives the last lines
+ * a second, and answers with each line's latency in ms (null for one never seen).
+ */
+import type net from 'node:net';
+import { connect, now } from './load.js';
+
+/** The two chat in the room everyone is in: each line goes to every client, so not faster than this. */
+const CHAT_EVERY_MS = 100;
+
+export type ChatMessage = { kind: 'ready' } | { kind: 'latencies'; ms: (number | null)[] };
+export type ChatCommand = 'start' | 'stop';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function say(message: ChatMessage): void {
+  process.send?.(message);
+}
+
+async function main(port: number): Promise<void> {
+  const [speaker, listener] = [await connect(port), await connect(port)] as [net.Socket, net.Socket];
+  speaker.on('error', () => {});
+  listener.on('error', () => {});
+  await sleep(1_000); // both are served before the crowd
+  const sent: number[] = [];
+  const arrived = new Map<number, number>();
+  let listened = '';
+  listener.setEncoding('latin1');
+  listener.on('data', (chunk: string) => {
+    listened = (listened + chunk).slice(-4096);
+    const at = now();
+    for (const match of listened.matchAll(/~S(\d+)~/g)) if (!arrived.has(Number(match[1]))) arrived.set(Number(match[1]), at);
+  });
+  let timer: NodeJS.Timeout | null = null;
+  process.on('message', (command: ChatCommand) => {
+    if (command === 'start' && timer === null) {
+      timer = setInterval(() => {
+        sent.push(now());
+        speaker.write(`~S${sent.length - 1}~\r\n`);
+      }, CHAT_EVERY_MS);
+    } else if (command === 'stop') {
+      if (timer !== null) clearInterval(timer);
+      void sleep(1_000).then(() => {
+        say({ kind: 'latencies', ms: sent.map((at, i) => (arrived.has(i) ? (arrived.get(i) as number) - at : null)) });
+        speaker.destroy();
+        listener.destroy();
+        process.disconnect();
+      });
+    }
+  });
+  say({ kind: 'ready' });
+}
+
+void main(Number(process.argv[2]));
