@@ -110,7 +110,7 @@ export function treePssKiB(root: number): number {
 export async function runScale(port: number, serverPid: number, clients: number, welcomes: boolean, timeoutMs: number, progress: (text: string) => void): Promise<ScaleResult> {
   const chat = await startChat(port);
   const pssBefore = treePssKiB(serverPid);
-  chat.send('start');
+  chat.send('start' satisfies ChatCommand);
 
   const crowd: net.Socket[] = [];
   let served = 0;
