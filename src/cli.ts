@@ -152,6 +152,7 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
       rateLimit: config.rateLimit === 0 ? null : { perSecond: config.rateLimit, burst: config.rateBurst },
       maxClients,
       maxPerAddress: config.maxPerIp,
+      memoryReserveBytes: config.memoryReserve * 2 ** 20,
       ipv6PrefixBits: config.ipv6Prefix,
       idleTimeoutSeconds: config.idleTimeout,
       tracer: config.trace ? stderrTrace : noTrace,

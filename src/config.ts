@@ -27,6 +27,8 @@ export interface Config {
   maxClients: number;
   /** Clients at once from one address, an IPv6 client's address cut to `ipv6Prefix` bits (0: no limit). */
   maxPerIp: number;
+  /** Newcomers are turned away while the machine has less memory than this free (MiB; 0: never). */
+  memoryReserve: number;
   ipv6Prefix: number;
   /** Connections from `trustedProxy` start with a PROXY protocol header naming the real client. */
   proxyProtocol: boolean;
@@ -189,6 +191,14 @@ export const OPTIONS: readonly AnyOption[] = [
   { key: 'rateBurst', flag: 'rate-burst', placeholder: 'N', help: 'lines a client may send at once above the rate', defaultValue: 20, parse: integer(1, 100_000) },
   { key: 'maxClients', flag: 'max-clients', placeholder: 'N', help: 'clients at once; 0: what the limits allow', defaultValue: 0, parse: integer(0, 1_000_000) },
   { key: 'maxPerIp', flag: 'max-per-ip', placeholder: 'N', help: 'clients at once from one address; 0: no limit', defaultValue: 20, parse: integer(0, 1_000_000) },
+  {
+    key: 'memoryReserve',
+    flag: 'memory-reserve',
+    placeholder: 'MIB',
+    help: 'turn newcomers away while the machine has less memory than this free; 0: never',
+    defaultValue: 256,
+    parse: integer(0, 1_000_000_000),
+  },
   { key: 'ipv6Prefix', flag: 'ipv6-prefix', placeholder: 'BITS', help: 'IPv6 clients in one such network count as one', defaultValue: 64, parse: integer(1, 128) },
   {
     key: 'proxyProtocol',

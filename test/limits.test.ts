@@ -71,6 +71,29 @@ describe('--max-clients', () => {
   }, TEST_TIMEOUT_MS);
 });
 
+describe('--memory-reserve', () => {
+  it('turns newcomers away, forking nothing, while the machine has less memory free than the reserve', async () => {
+    const availableMiB = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
+    expect(availableMiB).toBeGreaterThan(0);
+    const server = await startServer(['--memory-reserve', String(Math.ceil(availableMiB * 2))]);
+    const spare = await theSpare(server);
+    const [first, second] = (await connect(server, 2)) as [TestClient, TestClient];
+    for (const client of [first, second]) {
+      await client.waitFor('The server is short of memory; try again later.');
+      await client.waitForClose();
+    }
+    await server.waitForLog(/WARN {2}refused 127\.0\.0\.1:\d+: The server is short of memory/);
+    expect(clientChildrenOf(server.pid)).toHaveLength(0);
+    expect(childrenNamed(server.pid, SPARE_NAME)).toEqual([spare]); // nobody took the spare
+  }, TEST_TIMEOUT_MS);
+
+  it('lets newcomers in with the reserve the machine has', async () => {
+    const server = await startServer(['--memory-reserve', '1']);
+    const [client] = (await connect(server, 1)) as [TestClient];
+    expect(welcomed(client)).toBe(true);
+  }, TEST_TIMEOUT_MS);
+});
+
 describe('--max-per-ip', () => {
   it('tells the one over the limit from 127.0.0.1 why, still lets 127.0.0.2 in, and frees the slot when one leaves', async () => {
     const server = await startServer(['--max-per-ip', '3', '--host', '0.0.0.0']);

@@ -16,11 +16,19 @@ import { ANNOUNCEMENT_PREFIX } from '../chat/rules.js';
 export const CLIENT_SNDBUF_BYTES = 64 * 1024;
 /** How often idle connections are looked for. */
 const IDLE_CHECK_INTERVAL_MS = 1000;
+/** How often the machine's free memory is read again while clients arrive. */
+const MEMORY_CHECK_INTERVAL_MS = 100;
 
 export interface Limits {
   /** Clients at once (worked out at start when not given: maxClientsHere()), and from one address (0: no limit). */
   maxClients: number;
   maxPerAddress: number;
+  /**
+   * Newcomers are turned away while the machine (or the server's cgroup) has less memory
+   * than this free (0: never). The limit at start counts on a client's usual cost; this
+   * one holds whatever a client turns out to cost, so a storm stops short of the OOM killer.
+   */
+  memoryReserveBytes: number;
   /** IPv6 clients count per network of this many bits (addressGroup()). */
   ipv6PrefixBits: number;
   /** Seconds of silence before a client is disconnected; 0: never. */
@@ -32,6 +40,9 @@ export class Admission {
   private readonly perAddress = new Map<string, number>();
   /** When idle() last looked (ms since the epoch). */
   private lastIdleCheck = 0;
+  /** When free memory was last read (ms since the epoch), and whether it was under the reserve. */
+  private lastMemoryCheck = 0;
+  private shortOfMemory = false;
 
   /**
    * @param isProxy whether a connection comes from a trusted proxy (--proxy-protocol): it counts
@@ -51,6 +62,7 @@ export class Admission {
     if (maxClients > 0 && live + waiting.length >= maxClients) {
       return `The server is full (${maxClients} ${maxClients === 1 ? 'person' : 'people'}); try again later.`;
     }
+    if (this.isShortOfMemory()) return 'The server is short of memory; try again later.';
     if (this.isProxy(client)) return null; // counted by the address its header gives
     const group = this.group(client.address);
     let fromHere = this.perAddress.get(group) ?? 0;
@@ -59,6 +71,19 @@ export class Admission {
       return `Too many connections from ${group} (at most ${maxPerAddress}); try again later.`;
     }
     return null;
+  }
+
+  /** Whether free memory is under the reserve, read at most every MEMORY_CHECK_INTERVAL_MS. */
+  private isShortOfMemory(): boolean {
+    const reserve = this.limits.memoryReserveBytes;
+    if (reserve === 0) return false;
+    const now = Date.now();
+    if (now - this.lastMemoryCheck >= MEMORY_CHECK_INTERVAL_MS) {
+      this.lastMemoryCheck = now;
+      const free = availableMemoryBytes();
+      this.shortOfMemory = free !== null && free < reserve;
+    }
+    return this.shortOfMemory;
   }
 
   /** Counts a connection from `address` in. */
