@@ -310,6 +310,8 @@ describe.each(STORES)('on %s', (store) => {
       const friend = await connect(server);
       pest.send('/nick pest\r\n');
       friend.send('/nick friend\r\n');
+      // On Redis a name is claimed there first: a line sent before the answer goes out under the old name.
+      await pest.waitFor('You are now known as pest');
       await boss.waitFor('*** friend joined #lobby');
       boss.send('/ignore pest\r\n');
       await boss.waitFor('You no longer see what pest says');
