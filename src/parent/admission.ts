@@ -62,7 +62,8 @@ export class Admission {
     if (maxClients > 0 && live + waiting.length >= maxClients) {
       return `The server is full (${maxClients} ${maxClients === 1 ? 'person' : 'people'}); try again later.`;
     }
-    if (this.isShortOfMemory()) return 'The server is short of memory; try again later.';
+    const memory = this.memoryRefusal();
+    if (memory !== null) return memory;
     if (this.isProxy(client)) return null; // counted by the address its header gives
     const group = this.group(client.address);
     let fromHere = this.perAddress.get(group) ?? 0;
@@ -71,6 +72,15 @@ export class Admission {
       return `Too many connections from ${group} (at most ${maxPerAddress}); try again later.`;
     }
     return null;
+  }
+
+  /**
+   * Why no one more may be given a process now, or null: free memory is under the
+   * reserve. Asked at accept, and again before a waiting client's child is forked: in a
+   * storm clients are accepted long before their children cost anything.
+   */
+  memoryRefusal(): string | null {
+    return this.isShortOfMemory() ? 'The server is short of memory; try again later.' : null;
   }
 
   /** Whether free memory is under the reserve, read at most every MEMORY_CHECK_INTERVAL_MS. */

@@ -84,10 +84,17 @@ export class Children {
   /**
    * Gives each waiting client a child, oldest first, until one must wait for its spare;
    * `admit` takes each one before the next is forked (so that child closes its socket).
-   * A client whose fork failed is refused here.
+   * A client whose fork failed is refused here, and so is one that `refusal` now turns
+   * away (the machine ran short of memory while it waited).
    */
-  startWaiting(admit: (pid: number, client: Accepted) => void): void {
+  startWaiting(admit: (pid: number, client: Accepted) => void, refusal: () => string | null = () => null): void {
     for (let client = this.waiting[0]; client !== undefined; client = this.waiting[0]) {
+      const why = refusal();
+      if (why !== null) {
+        this.waiting.shift();
+        refuse(client, why, this.options.log);
+        continue;
+      }
       let pid: number | null;
       try {
         pid = this.forkChild(client);

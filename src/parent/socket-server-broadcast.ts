@@ -120,8 +120,11 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     prepareClientSocket(client.fd);
     this.trace(`accept() -> fd ${client.fd} from ${formatHostPort(client.address, client.port)}`);
     this.children.waiting.push(client);
-    this.children.startWaiting(this.arrive);
+    this.children.startWaiting(this.arrive, this.memoryRefusal);
   }
+
+  /** Why a client waiting for its child must be turned away now, or null: what it is admitted by may have run short. */
+  private readonly memoryRefusal = (): string | null => this.admission.memoryRefusal();
 
   /** A client has its child `pid`: it goes on now, or once its PROXY header is read (a trusted proxy's). */
   private readonly arrive = (pid: number, client: Accepted): void => {
@@ -168,7 +171,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     if (this.reapSchedule.due(woke)) this.reap();
     const drained = !this.delivery.paused && this.handleProcess();
     if (drained) this.endReaped();
-    if (this.children.waiting.length > 0) this.children.startWaiting(this.arrive);
+    if (this.children.waiting.length > 0) this.children.startWaiting(this.arrive, this.memoryRefusal);
     for (const connection of this.admission.idle(this.delivery.connections.values())) {
       this.delivery.disconnect(connection, { kind: 'timeout', detail: `idle for more than ${this.options.idleTimeoutSeconds} s` });
     }
