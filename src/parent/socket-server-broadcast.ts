@@ -123,7 +123,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     this.children.startWaiting(this.arrive, this.memoryRefusal);
   }
 
-  /** Why a client waiting for its child must be turned away now, or null: what it is admitted by may have run short. */
+  /** Why a client waiting for its child must now be turned away (memory ran short meanwhile), or null. */
   private readonly memoryRefusal = (): string | null => this.admission.memoryRefusal();
 
   /** A client has its child `pid`: it goes on now, or once its PROXY header is read (a trusted proxy's). */
