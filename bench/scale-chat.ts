@@ -6,8 +6,9 @@
  * (docs/bench.md, "The scale step's own lag").
  *
  * Over the IPC channel: it says `ready` once both are connected and served; on `start`
- * the speaker sends a line every CHAT_EVERY_MS; on `stop` it stops, gives the last lines
- * a second, and answers with each line's latency in ms (null for one never seen).
+ * the speaker sends a line at once, then one every CHAT_EVERY_MS; on `stop` it stops,
+ * gives the last lines a second, and answers with each line's latency in ms (null for
+ * one never seen).
  */
 import type net from 'node:net';
 import { connect, now } from './load.js';
@@ -41,10 +42,13 @@ async function main(port: number): Promise<void> {
   let timer: NodeJS.Timeout | null = null;
   process.on('message', (command: ChatCommand) => {
     if (command === 'start' && timer === null) {
-      timer = setInterval(() => {
+      // The first line goes at once: a crowd served within CHAT_EVERY_MS still has one line timed.
+      const chat = (): void => {
         sent.push(now());
         speaker.write(`~S${sent.length - 1}~\r\n`);
-      }, CHAT_EVERY_MS);
+      };
+      chat();
+      timer = setInterval(chat, CHAT_EVERY_MS);
     } else if (command === 'stop') {
       if (timer !== null) clearInterval(timer);
       void sleep(1_000).then(() => {
