@@ -138,9 +138,33 @@ void ResetSignalsInChild(const sigset_t& parent_mask) {
 
 }  // namespace
 
+namespace {
+
+// The new process runs `child` here, inside this call, and leaves when it does: it never
+// returns into the JavaScript frames below, which may be code V8 optimised for the
+// caller's side of the fork (docs/fork-in-node.md, "A child that returns from fork()").
+[[noreturn]] void RunChild(const Napi::CallbackInfo& info) {
+  std::vector<napi_value> args;
+  for (size_t i = 1; i < info.Length(); i++) args.push_back(info[i]);
+  try {
+    info[0].As<Napi::Function>().Call(args);
+    const char message[] = "posix: the child's function returned instead of calling _exit()\n";
+    (void)!write(2, message, sizeof message - 1);
+  } catch (const Napi::Error& error) {
+    std::string message = "posix: the child's function threw: " + error.Message() + "\n";
+    (void)!write(2, message.data(), message.size());
+  }
+  _exit(70);  // EX_SOFTWARE
+}
+
+}  // namespace
+
 // fork() or, with `sibling`, clone(CLONE_PARENT): the same copy of this process,
 // but made a child of this process's parent (its exit and SIGCHLD go there).
+// Given a function (and its arguments after it), the new process runs it instead of returning.
 Napi::Value ForkWith(const Napi::CallbackInfo& info, bool sibling) {
+  bool hasChild = info.Length() > 0 && !info[0].IsUndefined();
+  if (hasChild && !info[0].IsFunction()) ThrowTypeError(info.Env(), "child must be a function");
   sigset_t all, parent_mask;
   sigfillset(&all);
   // Block everything across fork() so no handler runs in the child before the reset.
@@ -157,6 +181,7 @@ Napi::Value ForkWith(const Napi::CallbackInfo& info, bool sibling) {
     if (reserveFd != -1) close(reserveFd);  // a child that forks (the zygote) takes its own at its first fork
     reserveFd = -1;
     ResetSignalsInChild(parent_mask);
+    if (hasChild) RunChild(info);
     return Napi::Number::New(info.Env(), 0);
   }
   int err = errno;

@@ -80,6 +80,16 @@ describe('fork()', () => {
     expect(out.status).toEqual({ pid: out.pid, code: 7, signal: null });
   });
 
+  it('runs a function given to it, with its arguments, in the child, which never returns from fork(), and exits 70 saying why if it ends', () => {
+    const out = forkCase('childFunction') as { ran: number; ranStatus: posix.WaitResult; said: string; returned: posix.WaitResult; threw: posix.WaitResult; stderr: string; notFunction: unknown };
+    expect(out.said).toBe(`ran in ${out.ran};`); // and nothing from the caller's code after fork()
+    expect(out.ranStatus).toEqual({ pid: out.ran, code: 3, signal: null });
+    expect(out.returned).toMatchObject({ code: 70, signal: null });
+    expect(out.threw).toMatchObject({ code: 70, signal: null });
+    expect(out.stderr).toBe("posix: the child's function returned instead of calling _exit()\nposix: the child's function threw: no more\n");
+    expect(out.notFunction).toEqual({ name: 'TypeError', message: 'child must be a function' });
+  });
+
   it('gives the child its own getpid() while process.pid still says the parent', () => {
     const out = forkCase('pids') as { parent: number; child: number; report: Record<string, number> };
     expect(out.report).toEqual({ getpid: out.child, processPid: out.parent, getppid: out.parent });

@@ -35,15 +35,7 @@ export function startProgram(start: ProgramStart): StartedProgram {
   const env = environment(start.env);
   const argv = [process.execPath, start.script];
   const parentPid = posix.getpid();
-  let pid: number;
-  try {
-    pid = posix.fork();
-  } catch (error) {
-    posix.close(readFd);
-    posix.close(writeFd);
-    throw error;
-  }
-  if (pid === 0) {
+  const becomeProgram = (): never => {
     try {
       becomeChild({ parentPid, name: start.name, closeFds: [], deathSignal: 'SIGTERM' });
       posix.dup2(readFd, 0);
@@ -54,7 +46,15 @@ export function startProgram(start: ProgramStart): StartedProgram {
     } catch (error) {
       posix.write(2, Buffer.from(`posix-chat: cannot start ${start.what}: ${messageOf(error)}\n`));
     }
-    posix._exit(127);
+    return posix._exit(127);
+  };
+  let pid: number;
+  try {
+    pid = posix.fork(becomeProgram);
+  } catch (error) {
+    posix.close(readFd);
+    posix.close(writeFd);
+    throw error;
   }
   posix.close(readFd);
   posix.setNonBlocking(writeFd, true);

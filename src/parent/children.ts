@@ -202,8 +202,7 @@ export class Children {
     const plan = this.planFor(clientFd, this.options.pipeWriteFd(), this.options.parentFds().filter((fd) => fd !== clientFd));
     plan.framing = client.framing;
     plan.expectProxyHeader = proxy;
-    const pid = posix.fork();
-    if (pid === 0) runChild(plan); // never returns
+    const pid = posix.fork(runChild, plan);
     this.pids.add(pid);
     killFirst(pid);
     this.trace(`fork() -> child ${pid}`);

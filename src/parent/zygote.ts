@@ -89,7 +89,7 @@ export class Zygote {
     const [control, itsControl] = posix.socketpair();
     let pid: number;
     try {
-      pid = posix.fork();
+      pid = posix.fork(runZygote, parentPid, [...inheritedFds, control], itsControl, planFor);
     } catch (error) {
       // EAGAIN at the process limit: the next connection tries again, and each try would
       // otherwise leave both ends open: two descriptors a connection, until EMFILE.
@@ -97,7 +97,6 @@ export class Zygote {
       posix.close(itsControl);
       throw error;
     }
-    if (pid === 0) runZygote(parentPid, [...inheritedFds, control], itsControl, planFor);
     posix.close(itsControl);
     try {
       posix.setSignalOnReadable(control, 'SIGUSR1'); // a spare's arrival wakes the parent's wait

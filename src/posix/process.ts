@@ -12,7 +12,16 @@ export function isSingleThreaded(): boolean {
 }
 
 /**
- * `fork(2)`: duplicates this process. Returns the child's pid in the parent and 0 in the child.
+ * `fork(2)`: duplicates this process. Returns the child's pid in the parent. In the child, with
+ * `child` given, runs `child(...args)` and never returns; without, returns 0.
+ *
+ * Give `child` wherever the fork is hot: a child that returns from fork() resumes the caller's
+ * frames, which V8 may have optimised for the parent's side of the fork only; then every child
+ * throws that code away (a deoptimisation) and writes megabytes of the heap it shares with its
+ * parent (docs/fork-in-node.md, "A child that returns from fork()"). Pass a function the parent
+ * has compiled and its arguments, not a new closure: a closure the parent never called is
+ * compiled again in every child. `child` must leave by `_exit()`: if it returns or throws, the
+ * child says so on stderr and exits with status 70.
  *
  * In the same native call, first clears V8's `MADV_DONTFORK` from every mapping (else the child
  * has no heap and crashes at its first allocation), and in the child, before returning, puts every
@@ -26,9 +35,9 @@ export function isSingleThreaded(): boolean {
  *   `--single-threaded` (a child would hang for ever in its first garbage collection).
  * @throws `EAGAIN` (process limit reached) or `ENOMEM`.
  */
-export function fork(): number {
+export function fork<A extends unknown[]>(child?: (...args: A) => never, ...args: A): number {
   requireSingleThreaded('fork');
-  return native.fork();
+  return native.fork(child as ((...args: never[]) => never) | undefined, ...args);
 }
 
 /** Throws ERR_POSIX_NOT_SINGLE_THREADED, saying why, unless node runs with --single-threaded. */
@@ -47,12 +56,13 @@ function requireSingleThreaded(call: string): void {
  * `clone(2)` with `CLONE_PARENT`: `fork()` (with the same preparation, see there), except that
  * the new process is a child of this process's *parent*: that parent gets its SIGCHLD, reaps it
  * with `waitpid()`, and is the parent its parent-death signal watches. A helper forked once can so
- * make children for its parent (a "zygote"). Returns the new pid, or 0 in the new process.
+ * make children for its parent (a "zygote"). Returns the new pid; in the new process, runs
+ * `child(...args)` if given (as fork() does), else returns 0.
  * @throws `ERR_POSIX_NOT_SINGLE_THREADED` (as fork()), `EAGAIN`, `ENOMEM`.
  */
-export function forkSibling(): number {
+export function forkSibling<A extends unknown[]>(child?: (...args: A) => never, ...args: A): number {
   requireSingleThreaded('forkSibling');
-  return native.forkSibling();
+  return native.forkSibling(child as ((...args: never[]) => never) | undefined, ...args);
 }
 
 /** `prctl(PR_SET_NAME)`: this process's name in `ps`, `top` and `/proc/PID/comm` (cut to 15 bytes). */

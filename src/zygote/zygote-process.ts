@@ -49,11 +49,12 @@ export function runZygote(parentPid: number, closeFds: readonly number[], contro
       const plan = planFor(-1, [controlFd, parentEnd]);
       let pid: number;
       try {
-        pid = posix.forkSibling();
+        // The spare starts in runSpare(), never back in this loop: V8 optimises the loop
+        // after a few thousand forks, for the zygote's side of the fork only.
+        pid = posix.forkSibling(runSpare, plan, spareEnd, kit);
       } catch (error) {
         pid = (error as NodeJS.ErrnoException).errno ?? -1;
       }
-      if (pid === 0) runSpare(plan, spareEnd, kit);
       posix.close(spareEnd);
       reply.writeInt32LE(pid, 0);
       try {
