@@ -25,10 +25,12 @@ export const ZYGOTE_NAME = 'posix-zygote';
 
 /**
  * At most this many spares asked for at once, when clients queue up (a storm of
- * connections): the zygote forks them back to back, and the parent admits every one
- * that has arrived in one loop turn, so the others hear one batch of "joined" notices.
+ * connections): the zygote forks them back to back while the parent's loop is busy
+ * sending (each spare asked for costs a turn of that loop, and a turn can be a line
+ * sent to thousands), and the parent admits every one that has arrived in one loop
+ * turn, so the others hear one batch of "joined" notices.
  */
-export const MAX_SPARES_ASKED = 2;
+export const MAX_SPARES_ASKED = 32;
 
 /**
  * The zygote's whole life: fork a spare with a socketpair of its own, send the
