@@ -136,13 +136,9 @@ void ResetSignalsInChild(const sigset_t& parent_mask) {
   pthread_sigmask(SIG_SETMASK, &empty, nullptr);
 }
 
-}  // namespace
-
-namespace {
-
 // The new process runs `child` here, inside this call, and leaves when it does: it never
 // returns into the JavaScript frames below, which may be code V8 optimised for the
-// caller's side of the fork (docs/fork-in-node.md, "A child that returns from fork()").
+// caller's side of the fork (docs/fork-in-node.md, fact 14).
 [[noreturn]] void RunChild(const Napi::CallbackInfo& info) {
   std::vector<napi_value> args;
   for (size_t i = 1; i < info.Length(); i++) args.push_back(info[i]);
