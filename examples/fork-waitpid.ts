@@ -1,6 +1,9 @@
 /**
  * fork() + waitpid(): a child is a copy of this process that carries on from the
  * same line; the parent learns how it ended and reaps it, so it leaves no zombie.
+ * Then the form posix-chat uses wherever it forks in a loop: the child runs a function
+ * given to fork() and never comes back from fork() into the caller's code, which V8 may
+ * have optimised for the parent's side only (docs/fork-in-node.md, fact 14).
  * Run: node --single-threaded dist/tools/examples/fork-waitpid.js
  */
 import { _exit, fork, getpid, getppid, waitpid, write } from 'posix-chat/posix';
@@ -15,3 +18,10 @@ if (pid === 0) {
 console.log(`parent: I am ${getpid()}; fork() returned ${pid}`);
 const status = waitpid(pid, 0);
 console.log(`parent: waitpid(${pid}) -> ${JSON.stringify(status)}`);
+
+function child(code: number): never {
+  write(1, Buffer.from(`child:  I am ${getpid()}, started in child(${code}); exiting with ${code}\n`));
+  return _exit(code);
+}
+const second = fork(child, 9);
+console.log(`parent: fork(child, 9) returned ${second}; waitpid -> ${JSON.stringify(waitpid(second, 0))}`);

@@ -20,12 +20,15 @@ function example(name: string): string {
 }
 
 describe('examples/', () => {
-  it('fork-waitpid: the child reports its own pid, and waitpid() its exit code', () => {
+  it('fork-waitpid: the child reports its own pid, and waitpid() its exit code, also for a child started in a function', () => {
     const out = example('fork-waitpid');
     const child = Number(/fork\(\) returned (\d+)/.exec(out)?.[1]);
     const parent = Number(/parent: I am (\d+)/.exec(out)?.[1]);
     expect(out).toContain(`child:  I am ${child} (process.pid still says ${parent}), my parent is ${parent}; exiting with 7`);
     expect(out).toContain(`waitpid(${child}) -> {"pid":${child},"code":7,"signal":null}`);
+    const second = Number(/fork\(child, 9\) returned (\d+)/.exec(out)?.[1]);
+    expect(out).toContain(`child:  I am ${second}, started in child(9); exiting with 9`);
+    expect(out).toContain(`waitpid -> {"pid":${second},"code":9,"signal":null}`);
   });
 
   it('pipe: a length-prefixed record crosses from child to parent', () => {
