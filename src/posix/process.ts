@@ -18,10 +18,10 @@ export function isSingleThreaded(): boolean {
  * Give `child` wherever the fork is hot: a child that returns from fork() resumes the caller's
  * frames, which V8 may have optimised for the parent's side of the fork only; then every child
  * throws that code away (a deoptimisation) and writes megabytes of the heap it shares with its
- * parent (docs/fork-in-node.md, fact 14). Pass a function the parent
- * has compiled and its arguments, not a new closure: a closure the parent never called is
- * compiled again in every child. `child` must leave by `_exit()`: if it returns or throws, the
- * child says so on stderr and exits with status 70.
+ * parent (docs/fork-in-node.md, fact 14). Pass the function itself with its arguments, not a
+ * new closure around it: a function the parent has never called is compiled in every child, and
+ * a closure adds one more. `child` must leave by `_exit()`: if it returns or throws, the child
+ * says so on stderr and exits with status 70.
  *
  * In the same native call, first clears V8's `MADV_DONTFORK` from every mapping (else the child
  * has no heap and crashes at its first allocation), and in the child, before returning, puts every
