@@ -279,35 +279,6 @@ export async function runJoins(port: number, joins: number, everyMs: number, win
   return [...started].map(([i, t]) => (arrived.has(i) ? (arrived.get(i) as number) - t : Infinity));
 }
 
-/**
- * A storm of connections: `count` clients connect at once while two others chat, one
- * line every `everyMs`. Returns the latencies (ms) of the lines sent during the
- * storm's first `windowMs`, Infinity for each one not seen within a second after:
- * whether serving newcomers holds everyone else up.
- */
-export async function runStorm(port: number, count: number, everyMs: number, windowMs: number): Promise<number[]> {
-  const [speaker, listener] = [await connect(port), await connect(port)] as [net.Socket, net.Socket];
-  await new Promise((resolve) => setTimeout(resolve, 500)); // both are served before the storm
-  const sent: number[] = [];
-  const arrived = new Map<number, number>();
-  watchMarks(listener, /~S(\d+)~/g, (value, at) => arrived.set(Number(value), at));
-  const timer = setInterval(() => {
-    sent.push(now());
-    speaker.write(`~S${sent.length - 1}~\r\n`);
-  }, everyMs);
-  const crowd: net.Socket[] = [];
-  for (let i = 0; i < count; i++) {
-    const socket = open(port);
-    socket.on('error', () => {});
-    crowd.push(socket);
-  }
-  await new Promise((resolve) => setTimeout(resolve, windowMs));
-  clearInterval(timer);
-  await new Promise((resolve) => setTimeout(resolve, 1_000)); // the last lines arrive
-  for (const socket of [speaker, listener, ...crowd]) socket.destroy();
-  return sent.map((at, i) => (arrived.has(i) ? (arrived.get(i) as number) - at : Infinity));
-}
-
 /** Calls `onMark(first capture, arrival time)` for each `pattern` match in whole lines received on `socket`. */
 function watchMarks(socket: net.Socket, pattern: RegExp, onMark: (value: string, at: number) => void): void {
   let pending = '';

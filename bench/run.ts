@@ -15,10 +15,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { percentile, RUN_TAG, runBursts, runJoins, runLoad, runStorm } from './load.js';
+import { percentile, RUN_TAG, runBursts, runJoins, runLoad } from './load.js';
 import { clientChildPids, minorFaults, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
-import { raiseOwnFileLimit, runScale } from './scale.js';
+import { raiseOwnFileLimit, runScale, runStorm } from './scale.js';
 import { KEEP_ROOT, startPosixChat, startProcess, type Started } from './spawn-server.js';
 import { TreeCpuMeter, ownSchedstat, type CpuByRole, type TreeCpu } from './tree-cpu.js';
 

@@ -1,20 +1,17 @@
 /**
- * The two who chat during the scale step, in a process of their own (scale.ts forks
- * it). Timed here, a line's latency is the server's and the machine's, not the load
- * generator's: the step's own event loop meanwhile handles the crowd's thousands of
- * sockets, and when 10,000 connect at once it is itself late by up to a few hundred ms
- * (docs/bench.md, "The scale step's own lag").
+ * The two who chat during the storm and scale steps, in a process of their own
+ * (scale.ts forks it: `scale-chat.js PORT EVERY_MS SETTLE_MS`). Timed here, a line's
+ * latency is the server's and the machine's, not the load generator's: the step's own
+ * event loop meanwhile handles the crowd's sockets, and when 10,000 connect at once it
+ * is itself late by up to a few hundred ms (docs/bench.md, "The scale step's own lag").
  *
- * Over the IPC channel: it says `ready` once both are connected and served; on `start`
- * the speaker sends a line at once, then one every CHAT_EVERY_MS; on `stop` it stops,
- * gives the last lines a second, and answers with each line's latency in ms (null for
- * one never seen).
+ * Over the IPC channel: it says `ready` once both are connected and have been served
+ * for SETTLE_MS; on `start` the speaker sends a line at once, then one every EVERY_MS;
+ * on `stop` it stops, gives the last lines a second, and answers with each line's
+ * latency in ms (null for one never seen).
  */
 import type net from 'node:net';
 import { connect, now } from './load.js';
-
-/** The two chat in the room everyone is in: each line goes to every client, so not faster than this. */
-const CHAT_EVERY_MS = 100;
 
 export type ChatMessage = { kind: 'ready' } | { kind: 'latencies'; ms: (number | null)[] };
 export type ChatCommand = 'start' | 'stop';
@@ -25,11 +22,11 @@ function say(message: ChatMessage): void {
   process.send?.(message);
 }
 
-async function main(port: number): Promise<void> {
+async function main(port: number, everyMs: number, settleMs: number): Promise<void> {
   const [speaker, listener] = [await connect(port), await connect(port)] as [net.Socket, net.Socket];
   speaker.on('error', () => {});
   listener.on('error', () => {});
-  await sleep(1_000); // both are served before the crowd
+  await sleep(settleMs); // both are served before the crowd
   const sent: number[] = [];
   const arrived = new Map<number, number>();
   let listened = '';
@@ -42,13 +39,13 @@ async function main(port: number): Promise<void> {
   let timer: NodeJS.Timeout | null = null;
   process.on('message', (command: ChatCommand) => {
     if (command === 'start' && timer === null) {
-      // The first line goes at once: a crowd served within CHAT_EVERY_MS still has one line timed.
+      // The first line goes at once: a crowd served within everyMs still has one line timed.
       const chat = (): void => {
         sent.push(now());
         speaker.write(`~S${sent.length - 1}~\r\n`);
       };
       chat();
-      timer = setInterval(chat, CHAT_EVERY_MS);
+      timer = setInterval(chat, everyMs);
     } else if (command === 'stop') {
       if (timer !== null) clearInterval(timer);
       void sleep(1_000).then(() => {
@@ -62,4 +59,4 @@ async function main(port: number): Promise<void> {
   say({ kind: 'ready' });
 }
 
-void main(Number(process.argv[2]));
+void main(Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4]));

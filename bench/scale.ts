@@ -1,9 +1,10 @@
 /**
- * The scale step (`npm run bench -- --scale N`): N clients connect at once while two
- * others chat (in a process of their own, scale-chat.ts); then one line goes to all
- * N - 1 others; then the server's memory per idle client. Every client of the crowd is
- * a socket of this process, each from a source address in 127.0.0.0/8 (`open()` in
- * load.ts), so neither the per-address limit nor one address's ports run short.
+ * The storm and scale steps. Storm: a crowd connects at once while two others chat.
+ * Scale (`npm run bench -- --scale N`): N clients connect at once while two others chat;
+ * then one line goes to all N - 1 others; then the server's memory per idle client. The
+ * two chatting are a process of their own in both (scale-chat.ts). Every client of the
+ * crowd is a socket of this process, each from a source address in 127.0.0.0/8 (`open()`
+ * in load.ts), so neither the per-address limit nor one address's ports run short.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,10 +37,13 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** The longest the two chatting may take to answer: to be served, or with their latencies. */
 const CHAT_ANSWER_MS = 30_000;
+/** At scale the two chat in the room everyone is in: each line goes to every client, so not faster than this. */
+const SCALE_CHAT_EVERY_MS = 100;
 
-/** Forks the two who chat (scale-chat.ts) and waits until both are served. */
-async function startChat(port: number): Promise<ChildProcess> {
-  const chat = fork(new URL('./scale-chat.js', import.meta.url), [String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** Forks the two who chat (scale-chat.ts) a line every `everyMs`, and waits until both have been served for `settleMs`. */
+async function startChat(port: number, everyMs: number, settleMs: number): Promise<ChildProcess> {
+  const args = [port, everyMs, settleMs].map(String);
+  const chat = fork(new URL('./scale-chat.js', import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await answer(chat, 'ready');
   return chat;
 }
@@ -77,6 +81,26 @@ function answer(chat: ChildProcess, kind: ChatMessage['kind']): Promise<ChatMess
   });
 }
 
+/**
+ * The storm step: `count` clients connect at once while two others, connected before,
+ * chat a line every `everyMs` (timed in a process of their own, scale-chat.ts) for
+ * `windowMs`. Each line's latency in ms, Infinity for one never seen.
+ */
+export async function runStorm(port: number, count: number, everyMs: number, windowMs: number): Promise<number[]> {
+  const chat = await startChat(port, everyMs, 500);
+  chat.send('start' satisfies ChatCommand);
+  const crowd: net.Socket[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = open(port);
+    socket.on('error', () => {});
+    crowd.push(socket);
+  }
+  await sleep(windowMs);
+  const latencies = await stopChat(chat); // it gives the last lines a second
+  for (const socket of crowd) socket.destroy();
+  return latencies;
+}
+
 /** Raises this process's descriptor limit to fit `clients` sockets (`prlimit` on itself: Node has no setrlimit). */
 export function raiseOwnFileLimit(clients: number): void {
   const needed = clients + SPARE_DESCRIPTORS;
@@ -108,7 +132,7 @@ export function treePssKiB(root: number): number {
  *   relay) once connected.
  */
 export async function runScale(port: number, serverPid: number, clients: number, welcomes: boolean, timeoutMs: number, progress: (text: string) => void): Promise<ScaleResult> {
-  const chat = await startChat(port);
+  const chat = await startChat(port, SCALE_CHAT_EVERY_MS, 1_000);
   const pssBefore = treePssKiB(serverPid);
   chat.send('start' satisfies ChatCommand);
 
