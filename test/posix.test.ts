@@ -7,8 +7,8 @@ import { pollUntil } from './helpers/poll.js';
 import { ROOT } from './helpers/server.js';
 
 /** Runs one case of test/fixtures/fork-cases.mjs in its own node process: fork never runs in the test worker. */
-function forkCase(name: string, options: { singleThreaded?: boolean; args?: string[] } = {}): Record<string, unknown> {
-  const flags = options.singleThreaded === false ? [] : ['--single-threaded'];
+function forkCase(name: string, options: { singleThreaded?: boolean; blockUsr1First?: boolean; args?: string[] } = {}): Record<string, unknown> {
+  const flags = [...(options.singleThreaded === false ? [] : ['--single-threaded']), ...(options.blockUsr1First ? ['--require', path.join(ROOT, 'test/fixtures/block-usr1.cjs')] : [])];
   const result = spawnSync(process.execPath, [...flags, path.join(ROOT, 'test/fixtures/fork-cases.mjs'), name, ...(options.args ?? [])], {
     encoding: 'utf8',
     timeout: 90_000,
@@ -206,7 +206,9 @@ describe('sigtimedwait()', () => {
   });
 
   it('wakes on a kill(SIGUSR1) from a child and names the child', () => {
-    const out = forkCase('wakeParent');
+    // SIGUSR1 blocked before Node's thread pool starts, as the server does: else a pool
+    // thread may take the child's signal and forward it, and the sender is then ourselves.
+    const out = forkCase('wakeParent', { blockUsr1First: true });
     expect(out.signo).toBe(10);
     expect(out.sender).toBe(out.child);
   });
