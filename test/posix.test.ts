@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,6 +89,38 @@ describe('fork()', () => {
     expect(out.threw).toMatchObject({ code: 70, signal: null });
     expect(out.stderr).toBe("posix: the child's function returned instead of calling _exit()\nposix: the child's function threw: no more\n");
     expect(out.notFunction).toEqual({ name: 'TypeError', message: 'child must be a function' });
+  });
+
+  /**
+   * docs/fork-in-node.md, fact 14: a loop that forks, optimised by V8 while it runs
+   * (%OptimizeOsr after 3 turns) for the parent's side of the fork only. A child that
+   * returns from fork() into it throws that code away (--trace-deopt prints it from the
+   * child); one that starts in the function given to fork() does not.
+   */
+  it('starts the child in the function given to it, so a child does not throw away a loop V8 optimised for the parent', () => {
+    const run = (mode: string): { stdout: string; status: number | null } =>
+      spawnSync(process.execPath, ['--single-threaded', '--allow-natives-syntax', '--trace-deopt', path.join(ROOT, 'test/fixtures/osr-fork.mjs'), mode], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        killSignal: 'SIGKILL',
+      });
+    const deopts = (stdout: string): number => (stdout.match(/deoptimizing [^\n]*<JSFunction forkLoop /g) ?? []).length;
+    const inFunction = run('function');
+    const returning = run('returns');
+    expect([inFunction.status, returning.status]).toEqual([0, 0]);
+    for (const { stdout } of [inFunction, returning]) expect(JSON.parse(stdout.trim().split('\n').at(-1) ?? '')).toMatchObject({ forked: 10, childrenRan: 10 });
+    expect(deopts(inFunction.stdout)).toBe(0);
+    expect(deopts(returning.stdout)).toBeGreaterThan(0); // what the function form avoids, seen here
+  });
+
+  it('is given the child function at every fork in src/', () => {
+    const bare: string[] = [];
+    for (const file of readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts')) continue;
+      const text = readFileSync(path.join(ROOT, 'src', file), 'utf8');
+      for (const match of text.matchAll(/posix\.(fork|forkSibling)\(\s*\)/g)) bare.push(`${file}: ${match[0]}`);
+    }
+    expect(bare).toEqual([]);
   });
 
   it('gives the child its own getpid() while process.pid still says the parent', () => {

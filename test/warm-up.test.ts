@@ -14,7 +14,6 @@
  * prints a line per function it optimises, and one each child optimises appears once
  * per child.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,8 +31,6 @@ const CLIENTS = 3;
 /** Clients typing (of each kind), and their lines: past the read count where V8 optimised the path again in every child. */
 const TYPISTS = 4;
 const TYPED_LINES = 700;
-/** Batches of 10 clients at most, until V8 has optimised the zygote's loop. */
-const ZYGOTE_BATCHES = 40;
 /** The functions each child compiles, by design (see the top of this file). */
 const EVERY_CHILD_COMPILES = ['_exit', 'runSpare'];
 
@@ -197,38 +194,4 @@ describe("the parent's rehearsal before it listens", () => {
     const onLinePath = deoptimised.filter((key) => LINE_PATH.includes(key.slice(0, key.indexOf(' '))) && / TURBOFAN/.test(key));
     expect(onLinePath, `deoptimised after listening: ${deoptimised.join(', ')}`).toEqual([]);
   }, 60_000);
-
-  /**
-   * V8's flags that make it optimise a running loop within a few dozen turns: Node 20's
-   * V8 counts a budget of bytecode run, later ones count invocations (and reject the old
-   * flag).
-   */
-  function osrSoon(): string[] {
-    const v8Options = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
-    if (v8Options.includes('--interrupt-budget ')) return ['--always-osr', '--interrupt-budget=1000'];
-    return ['--always-osr', '--invocation-count-for-maglev=1', '--invocation-count-for-maglev-osr=1', '--invocation-count-for-osr=1'];
-  }
-
-  /**
-   * The zygote forks in a loop, and V8 optimises that loop after a few thousand forks
-   * (here, with osrSoon()'s flags, after a few dozen), for the zygote's side of the fork
-   * only. A spare that went on in that code would throw it away (a
-   * deoptimisation in every child, writing about 5 MB of the heap it shares with the
-   * zygote: docs/fork-in-node.md); each starts in runSpare() instead.
-   */
-  it("forks spares from the zygote's optimised loop without a deoptimisation in each", async () => {
-    const server = await startServer(['--rate-limit', '0', '--max-per-ip', '0'], {}, [], ['--trace-opt', '--trace-deopt', ...osrSoon()]);
-    const optimisedLoop = /\[completed compiling 0x[0-9a-f]+ <JSFunction runZygote [^>]*> \(target [A-Z]+\) OSR/;
-    const clients = [];
-    for (let batch = 0; batch < ZYGOTE_BATCHES && !optimisedLoop.test(server.stdout()); batch++) {
-      clients.push(...(await Promise.all(Array.from({ length: 10 }, () => join(server)))));
-    }
-    expect(server.stdout(), `runZygote not optimised after ${clients.length} clients`).toMatch(optimisedLoop);
-    const from = server.stdout().length;
-    clients.push(...(await Promise.all(Array.from({ length: 10 }, () => join(server)))));
-    const deoptimised = [...server.stdout().slice(from).matchAll(/deoptimizing 0x[0-9a-f]+ <JSFunction ([^ >]+)/g)].map((match) => match[1]);
-    expect(deoptimised, 'deoptimised in the spares forked from the optimised loop').not.toContain('runZygote');
-    for (const client of clients) client.close();
-  }, 120_000);
 });
-
