@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { SPARE_NAME } from '../src/child/spare.js';
 import { TestClient } from './helpers/client.js';
 import { pollUntil } from './helpers/poll.js';
+import { childrenNamed } from './helpers/processes.js';
 import { startServer, stopAllServers } from './helpers/server.js';
 
 afterEach(stopAllServers);
@@ -49,7 +51,9 @@ describe('--trace', () => {
     const count = (pattern: RegExp): number => trace().filter((line) => pattern.test(line)).length;
     const spareReady = /sigtimedwait\(\) -> SIGUSR1 \(POLL_IN on fd \d+: the zygote's answer: a spare child\)/;
     const connectionWaiting = /sigtimedwait\(\) -> SIGUSR1 \(POLL_IN on fd (\d+): a connection is waiting\)/;
-    await pollUntil(() => count(spareReady) >= 1, 10_000, 'the first spare');
+    // The first spare's own wake-up may have merged with another SIGUSR1 pending then (the
+    // hasher's first record, under load): wait for the spare itself.
+    await pollUntil(() => childrenNamed(server.pid, SPARE_NAME).length >= 1, 10_000, 'the first spare');
     const clients: TestClient[] = [];
     try {
       for (let i = 1; i <= 3; i++) {
