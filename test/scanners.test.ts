@@ -44,6 +44,29 @@ describe('a public telnet port', () => {
     expect(alice.text).not.toMatch(/GET|Host:|SSH-|User-Agent|left/);
   });
 
+  it('waits for the rest of a request, a handshake or a greeting that starts in a segment of its own', async () => {
+    const server = await startServer();
+    const alice = await person(server, 'alice');
+    const split: [string, Buffer, Buffer][] = [
+      ['an HTTP request', Buffer.from('GE'), Buffer.from('T / HTTP/1.1\r\nHost: chat.example.org\r\n\r\n')],
+      ['an SSH client', Buffer.from('SSH'), Buffer.from('-2.0-OpenSSH_9.2\r\n')],
+      ['a TLS handshake', Buffer.from('16', 'hex'), Buffer.from('0301', 'hex')],
+    ];
+    for (const [what, first, rest] of split) {
+      const client = await connect(server);
+      client.send(first);
+      // Its child has the connection once the welcome comes, and has looked at the first piece alone by then.
+      await client.waitFor('Type /help');
+      client.send(rest);
+      await client.waitFor(`*** Disconnected: not a telnet client: ${what}.`);
+      await client.waitForClose();
+    }
+    const bob = await join(server);
+    bob.send('hello\r\n');
+    await alice.waitFor(/<guest-\d+> hello/);
+    expect(alice.text).not.toMatch(/GE|SSH|Host:/);
+  });
+
   it('tells the room about a newcomer who says nothing once it has stayed a moment, and then about its leaving', async () => {
     const server = await startServer();
     const alice = await person(server, 'alice');

@@ -14,7 +14,7 @@
  */
 import type { ChildPlan } from '../contracts.js';
 import * as posix from '../posix/index.js';
-import { FOREIGN_LOOK_BYTES, foreignProtocol } from '../protocol/foreign.js';
+import { foreignProtocol, mayBeForeign } from '../protocol/foreign.js';
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from '../protocol/proxy.js';
 import { RecordType, type RecordTypeCode } from '../protocol/record.js';
 import type { LineRecords } from './input.js';
@@ -44,14 +44,15 @@ interface NotServed {
  * `buffer` (at least PROXY_HEADER_MAX_BYTES) is scratch space: the first look's bytes, then records' data.
  */
 export function takeProxyHeader(plan: ChildPlan, records: LineRecords, buffer: Buffer): boolean {
+  const checkForeign = plan.framing === 'telnet' && plan.inputMode === 'chat';
   let look: FirstLook;
   try {
-    look = peekHeader(plan.clientFd, plan.expectProxyHeader, buffer);
+    look = peekHeader(plan.clientFd, plan.expectProxyHeader, checkForeign && !plan.expectProxyHeader, buffer);
   } catch {
     return true; // ECONNRESET and the like: the reader meets the same end and says goodbye
   }
   // A client's first bytes are still in `buffer`; a proxy's were its header, taken off since.
-  const notServed = (plan.expectProxyHeader ? expectedHeader(plan, look.header, records, buffer) : unexpectedHeader(look.header)) ?? (plan.framing === 'telnet' && plan.inputMode === 'chat' ? foreignClient(plan.clientFd, buffer, plan.expectProxyHeader ? null : look.peeked) : null);
+  const notServed = (plan.expectProxyHeader ? expectedHeader(plan, look.header, records, buffer) : unexpectedHeader(look.header)) ?? (checkForeign ? foreignClient(plan.clientFd, buffer, plan.expectProxyHeader ? null : look.peeked) : null);
   if (notServed === null) return true;
   records.sendNow(notServed.type, buffer, buffer.write(notServed.text, 0, 'latin1'));
   waitForClose(plan.clientFd, buffer);
@@ -68,10 +69,12 @@ interface FirstLook {
 /**
  * Looks at the connection's first bytes until they are a header, or plainly not one, or
  * the time is up (`partial` then). A client's first look waits as long as the client
- * takes to say something, as any read would; a proxy's does not.
+ * takes to say something, as any read would, and then up to PROXY_HEADER_TIMEOUT_MS for
+ * the rest of a start that is not plain yet; a proxy's has that time from the start.
+ * `foreign`: also wait while the bytes could still become another protocol's (mayBeForeign).
  */
-function peekHeader(fd: number, expected: boolean, buffer: Buffer): FirstLook {
-  const deadline = Date.now() + PROXY_HEADER_TIMEOUT_MS;
+function peekHeader(fd: number, expected: boolean, foreign: boolean, buffer: Buffer): FirstLook {
+  let deadline = Date.now() + PROXY_HEADER_TIMEOUT_MS;
   let seen = 0;
   let paced = false;
   try {
@@ -89,9 +92,10 @@ function peekHeader(fd: number, expected: boolean, buffer: Buffer): FirstLook {
       if (n === 0) return { header: { kind: 'none' }, peeked: 0 };
       // Nothing more came in time (null: nothing at all; n <= seen: only what was there).
       if (n === null || n <= seen) return { header: { kind: 'partial' }, peeked: n ?? seen };
+      if (!expected && seen === 0) deadline = Date.now() + PROXY_HEADER_TIMEOUT_MS; // from its first bytes
       seen = n;
       const header = parseProxyHeader(buffer, n);
-      if (header.kind !== 'partial') return { header, peeked: n };
+      if (header.kind !== 'partial' && !(foreign && mayBeForeign(buffer, n))) return { header, peeked: n };
     }
   } finally {
     if (paced) {
@@ -144,11 +148,11 @@ function unexpectedHeader(header: ProxyHeader): NotServed | null {
 function foreignClient(fd: number, buffer: Buffer, peeked: number | null): NotServed | null {
   let n = peeked;
   try {
-    if (n === null) n = posix.recv(fd, buffer, 0, FOREIGN_LOOK_BYTES, PEEK);
+    if (n === null) n = peekHeader(fd, false, true, buffer).peeked;
   } catch {
     return null; // the reader meets the same end and says goodbye
   }
-  const what = n === null ? null : foreignProtocol(buffer, n);
+  const what = foreignProtocol(buffer, n);
   return what === null ? null : refused(`not a telnet client: ${what}`);
 }
 

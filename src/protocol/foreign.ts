@@ -49,6 +49,42 @@ function isHttpRequest(bytes: Uint8Array, length: number): boolean {
   return false;
 }
 
+/** Whether `bytes[0, length)` is a start of `opening` shorter than all of it. */
+function beginsShort(bytes: Uint8Array, length: number, opening: Uint8Array): boolean {
+  if (length >= opening.length) return false;
+  for (let i = 0; i < length; i++) if (bytes[i] !== opening[i]) return false;
+  return true;
+}
+
+/** The openings foreignProtocol() knows by their first bytes alone. */
+const OPENINGS = [Buffer.from([TLS_HANDSHAKE, TLS_MAJOR_VERSION]), SSH_GREETING, ...HTTP_METHODS];
+
+/**
+ * Whether `bytes[0, length)` are too few to tell: the start of an opening that
+ * foreignProtocol() knows (`GE`, `SSH`, a lone 0x16), or an HTTP method whose target has
+ * not begun, or not far enough (`GET `, `GET htt`, `CONNECT exam`). A scanner's request
+ * can come in more than one segment; the child then waits for the rest before it decides.
+ */
+export function mayBeForeign(bytes: Uint8Array, length: number): boolean {
+  // No early return for a long start: the warm-up's first read is long, and every step
+  // here must run in it, or each child would compile what it skipped.
+  const n = Math.min(length, FOREIGN_LOOK_BYTES);
+  if (n === 0) return false;
+  for (let i = 0; i < OPENINGS.length; i++) if (beginsShort(bytes, n, OPENINGS[i] as Buffer)) return true;
+  if (n === FOREIGN_LOOK_BYTES) return false; // the most foreignProtocol() looks at: decided
+  for (let i = 0; i < HTTP_METHODS.length; i++) {
+    const method = HTTP_METHODS[i] as Buffer;
+    if (!startsWith(bytes, n, 0, method)) continue;
+    const target = bytes.subarray(method.length, n);
+    if (target.length === 0) return true;
+    for (let j = 0; j < ABSOLUTE_TARGETS.length; j++) if (beginsShort(target, target.length, ABSOLUTE_TARGETS[j] as Buffer)) return true;
+    // CONNECT's host:port: no colon, space or slash yet.
+    for (let j = 0; j < target.length; j++) if (target[j] === COLON || target[j] === SPACE || target[j] === SLASH) return false;
+    return true;
+  }
+  return false;
+}
+
 /**
  * What the first bytes a client sent, `bytes[0, length)`, say it is, in words for the log
  * and for the client ("an HTTP request"), or null for anything a telnet client might send.

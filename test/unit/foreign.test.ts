@@ -1,6 +1,6 @@
-/** foreignProtocol(): which first bytes on the telnet port are another protocol's. */
+/** foreignProtocol(): which first bytes on the telnet port are another protocol's; mayBeForeign(): which are too few to tell. */
 import { describe, expect, it } from 'vitest';
-import { foreignProtocol } from '../../src/protocol/foreign.js';
+import { foreignProtocol, mayBeForeign } from '../../src/protocol/foreign.js';
 
 const look = (bytes: Buffer | string): string | null => {
   const buffer = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
@@ -40,6 +40,38 @@ describe('foreignProtocol()', () => {
       '',
     ]) {
       expect(look(first), JSON.stringify(first.toString())).toBeNull();
+    }
+  });
+});
+
+describe('mayBeForeign()', () => {
+  const undecided = (bytes: Buffer | string): boolean => {
+    const buffer = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+    return mayBeForeign(buffer, buffer.length);
+  };
+
+  it('waits on the first bytes of a request, a handshake or a greeting that came in pieces', () => {
+    for (const start of ['G', 'GE', 'GET', 'GET ', 'GET h', 'GET https:/', 'CONNECT exam', 'PRI', 'S', 'SSH', Buffer.from([0x16])]) {
+      expect(undecided(start), JSON.stringify(start.toString())).toBe(true);
+    }
+  });
+
+  it('decides at once on what is plainly chat, or plainly another protocol', () => {
+    for (const first of ['Ge', 'GET ready, all', 'GET /', 'CONNECT example.org:443', 'SSH-2.0', 'Sam here', 'hi', '/nick alice', Buffer.from([0x16, 0x03]), Buffer.from([255, 253, 3]), '']) {
+      expect(undecided(first), JSON.stringify(first.toString())).toBe(false);
+    }
+  });
+
+  it('agrees with foreignProtocol(): every start of a request it knows waits, and the whole is known', () => {
+    for (const whole of ['GET / HTTP/1.1\r\n', 'OPTIONS * HTTP/1.1\r\n', 'GET http://example.org/ HTTP/1.1\r\n', 'CONNECT example.org:443 HTTP/1.1\r\n', 'SSH-2.0-OpenSSH_9.2\r\n']) {
+      let decidedAt = whole.length;
+      for (let n = 1; n <= whole.length; n++) {
+        if (!undecided(whole.slice(0, n))) {
+          decidedAt = n;
+          break;
+        }
+      }
+      expect(look(whole.slice(0, decidedAt)), whole).not.toBeNull();
     }
   });
 });
