@@ -20,7 +20,7 @@ import { clientChildPids, minorFaults, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
 import { raiseOwnFileLimit, runScale, runStorm } from './scale.js';
 import { KEEP_ROOT, startPosixChat, startProcess, type Started } from './spawn-server.js';
-import { TreeCpuMeter, ownSchedstat, type CpuByRole, type TreeCpu } from './tree-cpu.js';
+import { kernelThreadsCpuNs, ownSchedstat, processCpuNs, TreeCpuMeter, TreeCpuSampler, type CpuByRole, type TreeCpu } from './tree-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const argv = process.argv.slice(2);
@@ -223,11 +223,21 @@ async function scale(clients: number): Promise<void> {
   for (const name of servers) {
     progress(`scale ${clients}: ${name}`);
     const server = await start(name);
+    // What the step cost the server, this process (the load generator) and the kernel's
+    // own threads: on one machine they share its CPUs (docs/bench.md, "Who else runs").
     const before = ownSchedstat(server.pid);
+    const tree = new TreeCpuSampler(server.pid);
+    tree.sample(true);
+    const [generatorBefore, kernelBefore] = [processCpuNs(process.pid), kernelThreadsCpuNs()];
     const result = await runScale(server.port, server.pid, clients, name !== 'relay', scaleTimeoutMs, (text) => progress(`scale ${clients}: ${name}: ${text}`));
+    const [generatorAfter, kernelAfter] = [processCpuNs(process.pid), kernelThreadsCpuNs()];
+    tree.sample(false);
     const after = ownSchedstat(server.pid);
     const [cpuS, waitS] = [(after.cpuNs - before.cpuNs) / 1e9, (after.waitNs - before.waitNs) / 1e9];
     progress(`scale ${clients}: ${name}: ${result.served} served, fan-out reached ${result.fanoutReached}; its main process ran ${cpuS.toFixed(1)} s and waited ${waitS.toFixed(1)} s for a CPU; stopping`);
+    const kernel = [...kernelAfter].map(([thread, ns]): [string, number] => [thread, (ns - (kernelBefore.get(thread) ?? 0)) / 1e9]).sort((a, b) => b[1] - a[1]);
+    const byRole = [...tree.result().byRole].sort((a, b) => b[1] - a[1]);
+    progress(`scale ${clients}: ${name}: CPU by process: ${byRole.map(([role, ns]) => `${role} ${(ns / 1e9).toFixed(1)} s`).join(', ')}; the kernel's busiest threads meanwhile: ${kernel.slice(0, 3).map(([thread, s]) => `${thread} ${s.toFixed(1)} s`).join(', ')}`);
     await server.stop();
     const warnings = server.stderr().split('\n').filter((line) => /WARN|ERROR|cannot|at most/.test(line));
     if (warnings.length > 0) progress(`${name} said:\n${warnings.slice(0, 10).join('\n')}`);
@@ -236,6 +246,9 @@ async function scale(clients: number): Promise<void> {
     results.record(`message latency p99 (two chat while ${load})`, 'ms', '< 50 ms', name, percentile(result.chatMs, 99));
     results.record(`one line to all the others served (${load})`, 'ms', '< 1000 ms', name, result.fanoutMs);
     results.record(`PSS per idle client served (${load})`, 'MiB', '<= 0.5 MiB', name, result.pssPerClientMiB);
+    results.record(`CPU of the server, all its processes, over the step (${load})`, 's', '', name, tree.result().totalNs / 1e9);
+    results.record(`CPU of the load generator over the step (${load})`, 's', '', name, (generatorAfter - generatorBefore) / 1e9);
+    results.record(`CPU of the kernel's own threads over the step (${load})`, 's', '', name, kernel.reduce((sum, [, s]) => sum + s, 0));
   }
 }
 

@@ -207,3 +207,30 @@ export function ownSchedstat(pid: number): { cpuNs: number; waitNs: number } {
   const [cpuNs, waitNs] = text.split(' ', 2).map(Number) as [number, number];
   return { cpuNs, waitNs };
 }
+
+/** Every thread of `pid` together: time on a CPU, in ns (0 once it is gone). */
+export function processCpuNs(pid: number): number {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let sum = 0;
+  for (const tid of tids) sum += Number(read(`/proc/${pid}/task/${tid}/schedstat`)?.split(' ', 1)[0] ?? 0);
+  return sum;
+}
+
+/** The kernel's own threads (kthreadd, pid 2, and its children), by name: CPU in ns so far. */
+export function kernelThreadsCpuNs(): Map<string, number> {
+  const byName = new Map<string, number>();
+  const children = read('/proc/2/task/2/children') ?? '';
+  for (const pid of [2, ...children.split(' ').filter((word) => word.trim() !== '').map(Number)]) {
+    const comm = read(`/proc/${pid}/comm`);
+    if (comm === null) continue;
+    // kworker/0:1-events, ksoftirqd/1: one name for the kind, not one per CPU or per worker.
+    const name = comm.trim().split('/')[0] ?? '';
+    byName.set(name, (byName.get(name) ?? 0) + processCpuNs(pid));
+  }
+  return byName;
+}
