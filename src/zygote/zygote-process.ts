@@ -44,11 +44,16 @@ export function runZygote(parentPid: number, closeFds: readonly number[], contro
   const request = Buffer.alloc(MAX_SPARES_ASKED);
   // Every spare's records, input and read buffer, as they were made: see makeSpareKit().
   const kit = makeSpareKit(planFor(-1, []), Buffer.allocUnsafe(CLIENT_READ_BYTES));
+  // One plan for every spare, made once: each spare gets its own copy with its fork. Its
+  // last descriptor to close is set before each fork. So the loop allocates next to
+  // nothing per fork, and V8 has no reason to collect garbage here (docs/bench.md, "A
+  // second way a child grows").
+  const spareCloses = [controlFd, -1];
+  const plan = planFor(-1, spareCloses);
   for (let wanted = 1; ; ) {
     for (; wanted > 0; wanted--) {
       const [parentEnd, spareEnd] = posix.socketpair();
-      // Made before the fork, so the zygote compiles the code that makes it, once.
-      const plan = planFor(-1, [controlFd, parentEnd]);
+      spareCloses[1] = parentEnd;
       let pid: number;
       try {
         // The spare starts in runSpare(), never back in this loop: V8 optimises the loop
