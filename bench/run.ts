@@ -224,14 +224,16 @@ async function scale(clients: number): Promise<void> {
     progress(`scale ${clients}: ${name}`);
     const server = await start(name);
     // What the step cost the server, this process (the load generator) and the kernel's
-    // own threads: on one machine they share its CPUs (docs/bench.md, "Who else runs").
+    // own threads: on one machine they share its CPUs (docs/bench.md, "Who else runs at 10,000").
     const before = ownSchedstat(server.pid);
     const tree = new TreeCpuSampler(server.pid);
     tree.sample(true);
     const [generatorBefore, kernelBefore] = [processCpuNs(process.pid), kernelThreadsCpuNs()];
-    const result = await runScale(server.port, server.pid, clients, name !== 'relay', scaleTimeoutMs, (text) => progress(`scale ${clients}: ${name}: ${text}`));
-    const [generatorAfter, kernelAfter] = [processCpuNs(process.pid), kernelThreadsCpuNs()];
-    tree.sample(false);
+    let [generatorAfter, kernelAfter] = [generatorBefore, kernelBefore];
+    const result = await runScale(server.port, server.pid, clients, name !== 'relay', scaleTimeoutMs, (text) => progress(`scale ${clients}: ${name}: ${text}`), () => {
+      [generatorAfter, kernelAfter] = [processCpuNs(process.pid), kernelThreadsCpuNs()];
+      tree.sample(false); // before the crowd leaves: a child that has exited is not read
+    });
     const after = ownSchedstat(server.pid);
     const [cpuS, waitS] = [(after.cpuNs - before.cpuNs) / 1e9, (after.waitNs - before.waitNs) / 1e9];
     progress(`scale ${clients}: ${name}: ${result.served} served, fan-out reached ${result.fanoutReached}; its main process ran ${cpuS.toFixed(1)} s and waited ${waitS.toFixed(1)} s for a CPU; stopping`);

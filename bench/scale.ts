@@ -131,7 +131,7 @@ export function treePssKiB(root: number): number {
  *   first byte (posix-chat greets once the client's own process runs); else (the bare
  *   relay) once connected.
  */
-export async function runScale(port: number, serverPid: number, clients: number, welcomes: boolean, timeoutMs: number, progress: (text: string) => void): Promise<ScaleResult> {
+export async function runScale(port: number, serverPid: number, clients: number, welcomes: boolean, timeoutMs: number, progress: (text: string) => void, beforeLeaving: () => void = () => {}): Promise<ScaleResult> {
   const chat = await startChat(port, SCALE_CHAT_EVERY_MS, 1_000);
   const pssBefore = treePssKiB(serverPid);
   chat.send('start' satisfies ChatCommand);
@@ -197,6 +197,7 @@ export async function runScale(port: number, serverPid: number, clients: number,
   await sleep(500);
   // Per client served: one still in the kernel's backlog has no process and no memory here yet.
   const pssPerClientMiB = (treePssKiB(serverPid) - pssBefore) / served / 1024;
+  beforeLeaving(); // while every client, and for posix-chat every child, is still there
   for (const socket of crowd) socket.destroy();
   return { clients, served, allServedMs, chatMs, fanoutMs, fanoutReached, pssPerClientMiB };
 }
