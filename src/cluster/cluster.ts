@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { startProgram, type StartedProgram } from '../child/start-program.js';
+import { ProgramProcess } from '../child/program-process.js';
 import type { ClusterListener, ClusterPort, ExitStatus, SharedDataSide, SharedLink, Sidecar } from '../contracts.js';
 import {
   chunks,
@@ -39,8 +39,6 @@ const RESTART_MAX_MS = 10_000;
  * a server killed outright drops out of the others' /who *, and frees its nicks, within this and a third.
  */
 export const PRESENCE_TTL_SECONDS = 6;
-/** A link that stayed up this long resets the restart backoff. */
-const STABLE_MS = 30_000;
 /**
  * How far below the highest sequence number seen from a server a duplicate can be: a
  * server's events come again only around a failure, a batch or two of its link's
@@ -65,8 +63,6 @@ export interface ClusterSettings {
   log: Logger;
 }
 
-type LinkState = 'starting' | 'ready' | 'down';
-
 /** Ask the link for the next block of guest numbers when fewer than this many are left. */
 const GUEST_REFILL_AT = 50;
 
@@ -78,18 +74,10 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
   private shared: SharedDataSide | null = null;
   localUsers: () => Presence[] = () => [];
 
-  private state: LinkState = 'down';
   /** Why the first link failed, when it did: the server does not start. */
   failure: string | null = null;
-  private everReady = false;
-  private pid = 0;
-  private readonly pids = new Set<number>();
-  private inputFd = -1;
-  private pipeWriteFd = -1;
-  private track: (pid: number) => void = () => {};
-  private restartAt = 0;
-  private restartDelay = RESTART_FIRST_MS;
-  private readySince = 0;
+  /** The link program's process. */
+  private readonly program: ProgramProcess;
 
   private seq = 0;
   /** Published events the link has not acked yet, oldest first. */
@@ -106,7 +94,25 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
   private lastStreamId = '';
   private guests = { next: 1, last: 0, asked: false };
 
-  constructor(readonly settings: ClusterSettings) {}
+  constructor(readonly settings: ClusterSettings) {
+    this.program = new ProgramProcess({
+      name: LINK_NAME,
+      script: LINK_SCRIPT,
+      what: this.name,
+      // Read at each start: a new link resumes the stream where this side stopped reading it.
+      env: () => ({
+        POSIX_CHAT_REDIS: settings.url,
+        POSIX_CHAT_REDIS_CA: settings.caFile,
+        POSIX_CHAT_LINK_INSTANCE: this.instance,
+        POSIX_CHAT_LINK_SERVER: settings.serverName,
+        POSIX_CHAT_LINK_FROM: this.lastStreamId,
+        POSIX_CHAT_LINK_TTL: String(settings.presenceTtl),
+        POSIX_CHAT_LOG_LEVEL: settings.logLevel,
+      }),
+      restartFirstMs: RESTART_FIRST_MS,
+      restartMaxMs: RESTART_MAX_MS,
+    });
+  }
 
   attach(listener: ClusterListener): void {
     this.listener = listener;
@@ -117,57 +123,35 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
   }
 
   get starting(): boolean {
-    return this.state === 'starting';
+    return this.program.starting;
   }
 
   owns(pid: number): boolean {
-    return this.pids.has(pid);
+    return this.program.owns(pid);
   }
 
   fds(): number[] {
-    return this.inputFd >= 0 ? [this.inputFd] : [];
+    return this.program.fds();
   }
 
   // ------------------------------------------------------- the process
 
   start(pipeWriteFd: number, track: (pid: number) => void): void {
-    this.pipeWriteFd = pipeWriteFd;
-    this.track = track;
-    this.spawn();
+    this.spawn(() => this.program.begin(pipeWriteFd, track));
   }
 
   /** Starts the link program (src/child/start-program.ts: fork() + execve(), the pipes on fds 0 and 3). */
-  private spawn(): void {
-    let started: StartedProgram;
+  private spawn(start: () => void = () => this.program.start()): void {
     try {
-      started = startProgram({
-        name: LINK_NAME,
-        script: LINK_SCRIPT,
-        what: 'the Redis link',
-        pipeWriteFd: this.pipeWriteFd,
-        env: {
-          POSIX_CHAT_REDIS: this.settings.url,
-          POSIX_CHAT_REDIS_CA: this.settings.caFile,
-          POSIX_CHAT_LINK_INSTANCE: this.instance,
-          POSIX_CHAT_LINK_SERVER: this.settings.serverName,
-          POSIX_CHAT_LINK_FROM: this.lastStreamId,
-          POSIX_CHAT_LINK_TTL: String(this.settings.presenceTtl),
-          POSIX_CHAT_LOG_LEVEL: this.settings.logLevel,
-        },
-      });
+      start();
     } catch (error) {
       // EMFILE/ENFILE (a flood of clients holds every descriptor), EAGAIN: the link is
-      // down and tried again later; the local chat goes on.
+      // down and tried again later; the local chat goes on. At the server's start, it does not start.
+      if (!this.program.everReady) this.failure = `${this.name} could not start: ${messageOf(error)}`;
       this.linkDown(`could not start: ${messageOf(error)}`);
       return;
     }
-    const { pid, inputFd: writeFd } = started;
-    this.pid = pid;
-    this.pids.add(pid);
-    this.track(pid);
-    this.inputFd = writeFd;
-    this.state = 'starting';
-    this.settings.log.debug(`redis link started (pid ${pid})`);
+    this.settings.log.debug(`redis link started (pid ${this.program.pid})`);
     // First who is here, then everything not yet acked, in order, then open claims.
     const users = this.localUsers();
     const pieces = chunks(users, PRESENCE_CHUNK);
@@ -179,9 +163,9 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
   }
 
   onExit(status: ExitStatus): void {
-    if (status.pid !== this.pid) return;
-    const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
-    if (!this.everReady) {
+    const how = this.program.exited(status);
+    if (how === null) return;
+    if (!this.program.everReady) {
       // It printed why (Redis unreachable) itself when it exited with 1.
       this.failure = status.code === 1 ? '' : `the Redis link exited with ${how} before it was ready`;
     }
@@ -189,30 +173,24 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
   }
 
   private linkDown(why: string): void {
-    if (this.inputFd >= 0) posix.close(this.inputFd);
-    this.inputFd = -1;
-    this.pid = 0;
-    this.state = 'down';
+    const delay = this.program.down();
     this.writeQueue = [];
-    if (!this.everReady) return;
-    if (Date.now() - this.readySince > STABLE_MS) this.restartDelay = RESTART_FIRST_MS;
-    this.restartAt = Date.now() + this.restartDelay;
-    this.settings.log.warn(`redis link ${why}; restarting it in ${this.restartDelay} ms (local chat goes on; ${this.unacked.length} event(s) wait)`);
-    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
+    if (delay !== null) this.settings.log.warn(`redis link ${why}; restarting it in ${delay} ms (local chat goes on; ${this.unacked.length} event(s) wait)`);
   }
 
   /** Every loop turn: restart a dead link when its time comes, and write what waits. */
   tick(): void {
-    if (this.state === 'down' && this.everReady && Date.now() >= this.restartAt) this.spawn();
+    if (this.program.restartDue(Date.now())) this.spawn();
     this.flush();
   }
 
   /** Writes queued records while the link's pipe takes them (each record whole: <= PIPE_BUF is atomic). */
   private flush(): void {
-    for (let next = this.writeQueue[0]; next !== undefined && this.inputFd >= 0; next = this.writeQueue[0]) {
+    const inputFd = this.program.inputFd;
+    for (let next = this.writeQueue[0]; next !== undefined && inputFd >= 0; next = this.writeQueue[0]) {
       let written: number | null;
       try {
-        written = posix.write(this.inputFd, next);
+        written = posix.write(inputFd, next);
       } catch {
         return; // EPIPE: the link is gone; its exit will be reaped and it restarts
       }
@@ -226,14 +204,14 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
   }
 
   private send(message: ToLink): void {
-    if (this.state === 'down') return; // the next link gets what matters (unacked, claims) at its start
+    if (this.program.state === 'down') return; // the next link gets what matters (unacked, claims) at its start
     this.writeQueue.push(this.encode(message));
     this.flush();
   }
 
   /** At shutdown the server SIGTERMs every child, the link too: it says goodbye to Redis itself. */
   stop(): void {
-    this.everReady = false; // no restart
+    this.program.stop(); // no restart
   }
 
   // ----------------------------------------------------- from the link
@@ -247,9 +225,7 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
     const listener = this.listener;
     switch (message.t) {
       case 'ready':
-        this.state = 'ready';
-        this.everReady = true;
-        this.readySince = Date.now();
+        if (!this.program.ready(record.pid)) return; // a link replaced since
         if (this.lastStreamId === '') this.lastStreamId = message.from;
         if (this.guests.next > this.guests.last) this.guests = { next: message.guests[0], last: message.guests[1], asked: false };
         return;
@@ -316,7 +292,7 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
       this.unacked.shift();
       if (seq % 1000 === 0) this.settings.log.warn(`redis link down too long: dropping the oldest unpublished events`);
     }
-    if (this.state !== 'down') {
+    if (this.program.state !== 'down') {
       this.writeQueue.push(record);
       this.flush();
     }

@@ -8,7 +8,7 @@
  * written to the hasher's pipe and then let go; nothing here logs or traces one.
  */
 import { fileURLToPath } from 'node:url';
-import { startProgram } from '../child/start-program.js';
+import { ProgramProcess } from '../child/program-process.js';
 import type { ExitStatus, PasswordAnswer, PasswordHasher, Sidecar } from '../contracts.js';
 import { messageOf, type Logger, type LogLevel } from '../log.js';
 import * as posix from '../posix/index.js';
@@ -23,8 +23,6 @@ export const MAX_WAITING_REQUESTS = 32;
 const STUCK_MS = 10_000;
 const RESTART_FIRST_MS = 100;
 const RESTART_MAX_MS = 5_000;
-/** A hasher that stayed up this long resets the restart backoff. */
-const STABLE_MS = 30_000;
 
 /** Why a request got no answer: the words the person waiting sees. */
 const LOST = 'the password checker stopped';
@@ -42,38 +40,38 @@ interface Request {
 export class Hasher implements Sidecar, PasswordHasher {
   readonly name = 'the password hasher';
   failure: string | null = null;
-  private state: 'starting' | 'ready' | 'down' = 'down';
-  private everReady = false;
   private stopped = false;
-  private pid = 0;
-  /** Every hasher process not yet given up on: its last answers may still be in the pipe after its exit. */
-  private readonly pids = new Set<number>();
-  private inputFd = -1;
-  private pipeWriteFd = -1;
-  private track: (pid: number) => void = () => {};
+  /** The hasher's process; a dead one stays known (owns()) until its unanswered requests are failed. */
+  private readonly program: ProgramProcess;
   /** Why the last hasher died, until its unanswered requests are failed (after the pipe is read). */
   private died: { pid: number; why: string } | null = null;
-  private restartAt = 0;
-  private restartDelay = RESTART_FIRST_MS;
-  private readySince = 0;
   private nextId = 1;
   /** Waiting requests, oldest first. */
   private readonly requests = new Map<number, Request>();
   /** When the hasher last answered, or was given work while it had none. */
   private progressAt = 0;
 
-  constructor(private readonly log: Logger, private readonly logLevel: LogLevel) {}
+  constructor(private readonly log: Logger, logLevel: LogLevel) {
+    this.program = new ProgramProcess({
+      name: HASHER_NAME,
+      script: HASHER_SCRIPT,
+      what: this.name,
+      env: () => ({ POSIX_CHAT_LOG_LEVEL: logLevel }),
+      restartFirstMs: RESTART_FIRST_MS,
+      restartMaxMs: RESTART_MAX_MS,
+    });
+  }
 
   get starting(): boolean {
-    return this.state === 'starting';
+    return this.program.starting;
   }
 
   owns(pid: number): boolean {
-    return this.pids.has(pid);
+    return this.program.owns(pid);
   }
 
   fds(): number[] {
-    return this.inputFd >= 0 ? [this.inputFd] : [];
+    return this.program.fds();
   }
 
   // ------------------------------------------------------- for the chat
@@ -101,46 +99,32 @@ export class Hasher implements Sidecar, PasswordHasher {
   // ------------------------------------------------------- the process
 
   start(pipeWriteFd: number, track: (pid: number) => void): void {
-    this.pipeWriteFd = pipeWriteFd;
-    this.track = track;
-    this.spawn();
+    this.spawn(() => this.program.begin(pipeWriteFd, track));
   }
 
-  private spawn(): void {
+  private spawn(start: () => void = () => this.program.start()): void {
     try {
-      const { pid, inputFd } = startProgram({ name: HASHER_NAME, script: HASHER_SCRIPT, what: this.name, pipeWriteFd: this.pipeWriteFd, env: { POSIX_CHAT_LOG_LEVEL: this.logLevel } });
-      this.pid = pid;
-      this.inputFd = inputFd;
+      start();
     } catch (error) {
       return this.down(0, `could not start: ${messageOf(error)}`);
     }
-    this.pids.add(this.pid);
-    this.track(this.pid);
-    this.state = 'starting';
-    this.log.debug(`password hasher started (pid ${this.pid})`);
+    this.log.debug(`password hasher started (pid ${this.program.pid})`);
     this.flush(); // what waited while it was down
   }
 
   onExit(status: ExitStatus): void {
-    if (status.pid !== this.pid) return;
-    const how = status.signal !== null ? `signal ${posix.signalName(status.signal)}` : `code ${status.code}`;
-    this.down(status.pid, `exited with ${how}`);
+    const how = this.program.exited(status);
+    if (how !== null) this.down(status.pid, `exited with ${how}`);
   }
 
   private down(pid: number, why: string): void {
-    if (this.inputFd >= 0) posix.close(this.inputFd);
-    this.inputFd = -1;
-    this.pid = 0;
-    this.state = 'down';
-    if (!this.everReady) {
+    const delay = this.program.down();
+    if (!this.program.everReady) {
       this.failure = `${this.name} ${why} before it was ready`;
       return;
     }
     this.died = { pid, why };
-    if (Date.now() - this.readySince > STABLE_MS) this.restartDelay = RESTART_FIRST_MS;
-    this.restartAt = Date.now() + this.restartDelay;
-    this.log.warn(`password hasher ${why}; restarting it in ${this.restartDelay} ms`);
-    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
+    if (delay !== null) this.log.warn(`password hasher ${why}; restarting it in ${delay} ms`);
   }
 
   /**
@@ -151,10 +135,11 @@ export class Hasher implements Sidecar, PasswordHasher {
   tick(pipeDrained: boolean): void {
     const now = Date.now();
     if (this.died !== null && pipeDrained) this.failTaken();
-    if (this.state === 'down' && this.everReady && !this.stopped && now >= this.restartAt) this.spawn();
-    if (this.pid !== 0 && this.taken() > 0 && now - this.progressAt > STUCK_MS) {
-      this.log.warn(`password hasher (pid ${this.pid}) answered nothing for ${STUCK_MS / 1000} s; killing it`);
-      posix.kill(this.pid, 'SIGKILL'); // its exit is reaped as any other: restarted, its requests failed
+    if (this.program.restartDue(now)) this.spawn();
+    const pid = this.program.pid;
+    if (pid !== 0 && this.taken() > 0 && now - this.progressAt > STUCK_MS) {
+      this.log.warn(`password hasher (pid ${pid}) answered nothing for ${STUCK_MS / 1000} s; killing it`);
+      posix.kill(pid, 'SIGKILL'); // its exit is reaped as any other: restarted, its requests failed
       this.progressAt = now;
     }
     this.flush();
@@ -168,7 +153,7 @@ export class Hasher implements Sidecar, PasswordHasher {
     const died = this.died;
     this.died = null;
     if (died === null) return;
-    this.pids.delete(died.pid);
+    this.program.forget(died.pid);
     const failed = [...this.requests].filter(([, request]) => request.record === null || died.pid === 0);
     for (const [id] of failed) this.requests.delete(id);
     if (failed.length > 0) this.log.warn(`password hasher: ${failed.length} request(s) failed (${died.why})`);
@@ -184,13 +169,14 @@ export class Hasher implements Sidecar, PasswordHasher {
 
   /** Writes the waiting requests while the hasher's pipe takes them (each record whole: atomic). */
   private flush(): void {
-    if (this.inputFd < 0) return;
+    const inputFd = this.program.inputFd;
+    if (inputFd < 0) return;
     for (const request of this.requests.values()) {
       if (request.record === null) continue;
       if (this.taken() === 0) this.progressAt = Date.now(); // it has work again: the stuck clock starts now
       let written: number | null;
       try {
-        written = posix.write(this.inputFd, request.record);
+        written = posix.write(inputFd, request.record);
       } catch {
         return; // EPIPE: it is gone; its exit will be reaped, and it restarts
       }
@@ -202,6 +188,7 @@ export class Hasher implements Sidecar, PasswordHasher {
   /** At shutdown the server SIGTERMs every child, the hasher too. */
   stop(): void {
     this.stopped = true;
+    this.program.stop();
   }
 
   // ----------------------------------------------------- from the hasher
@@ -210,10 +197,7 @@ export class Hasher implements Sidecar, PasswordHasher {
     const message = record.type === RecordType.hasher ? decodeFromHasher(record.data) : null;
     if (message === null) return this.log.error(`unreadable record (type ${record.type}) from the password hasher (pid ${record.pid})`);
     if (message.t === 'ready') {
-      if (record.pid !== this.pid) return;
-      this.state = 'ready';
-      this.everReady = true;
-      this.readySince = Date.now();
+      this.program.ready(record.pid);
       return;
     }
     const request = this.requests.get(message.id);
