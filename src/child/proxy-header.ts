@@ -21,8 +21,9 @@ import type { LineRecords } from './input.js';
 
 /**
  * How long a trusted proxy has to send its whole header, and how long a client's first
- * bytes that could begin a header (`PROX`, a CR LF) wait for more before they are read
- * as what they are. Proxies send the header at once, in one segment.
+ * bytes that could begin a header (`PROX`, a CR LF) or another protocol's opening (`GE`,
+ * `SSH`) wait for more before they are read as what they are. Proxies send the header at
+ * once, in one segment.
  */
 export const PROXY_HEADER_TIMEOUT_MS = 5000;
 /** recv()'s flags for a look that leaves the bytes where they are: made once, not in every child. */
