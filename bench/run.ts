@@ -20,7 +20,7 @@ import { clientChildPids, minorFaults, pageFaultMicros } from './proc-stats.js';
 import { Results, SERVERS, fmt, type Server } from './results.js';
 import { raiseOwnFileLimit, runScale, runStorm } from './scale.js';
 import { KEEP_ROOT, startPosixChat, startProcess, type Started } from './spawn-server.js';
-import { kernelThreadsCpuNs, ownSchedstat, processCpuNs, TreeCpuMeter, TreeCpuSampler, type CpuByRole, type TreeCpu } from './tree-cpu.js';
+import { kernelThreads, kernelThreadsBetween, ownSchedstat, processCpuNs, TreeCpuMeter, TreeCpuSampler, type CpuByRole, type TreeCpu } from './tree-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const argv = process.argv.slice(2);
@@ -228,16 +228,16 @@ async function scale(clients: number): Promise<void> {
     const before = ownSchedstat(server.pid);
     const tree = new TreeCpuSampler(server.pid);
     tree.sample(true);
-    const [generatorBefore, kernelBefore] = [processCpuNs(process.pid), kernelThreadsCpuNs()];
+    const [generatorBefore, kernelBefore] = [processCpuNs(process.pid), kernelThreads()];
     let [generatorAfter, kernelAfter] = [generatorBefore, kernelBefore];
     const result = await runScale(server.port, server.pid, clients, name !== 'relay', scaleTimeoutMs, (text) => progress(`scale ${clients}: ${name}: ${text}`), () => {
-      [generatorAfter, kernelAfter] = [processCpuNs(process.pid), kernelThreadsCpuNs()];
+      [generatorAfter, kernelAfter] = [processCpuNs(process.pid), kernelThreads()];
       tree.sample(false); // before the crowd leaves: a child that has exited is not read
     });
     const after = ownSchedstat(server.pid);
     const [cpuS, waitS] = [(after.cpuNs - before.cpuNs) / 1e9, (after.waitNs - before.waitNs) / 1e9];
     progress(`scale ${clients}: ${name}: ${result.served} served, fan-out reached ${result.fanoutReached}; its main process ran ${cpuS.toFixed(1)} s and waited ${waitS.toFixed(1)} s for a CPU; stopping`);
-    const kernel = [...kernelAfter].map(([thread, ns]): [string, number] => [thread, (ns - (kernelBefore.get(thread) ?? 0)) / 1e9]).sort((a, b) => b[1] - a[1]);
+    const kernel = kernelThreadsBetween(kernelBefore, kernelAfter).map(([thread, ns]): [string, number] => [thread, ns / 1e9]);
     const byRole = [...tree.result().byRole].sort((a, b) => b[1] - a[1]);
     progress(`scale ${clients}: ${name}: CPU by process: ${byRole.map(([role, ns]) => `${role} ${(ns / 1e9).toFixed(1)} s`).join(', ')}; the kernel's busiest threads meanwhile: ${kernel.slice(0, 3).map(([thread, s]) => `${thread} ${s.toFixed(1)} s`).join(', ')}`);
     await server.stop();

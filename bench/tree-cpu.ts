@@ -221,16 +221,33 @@ export function processCpuNs(pid: number): number {
   return sum;
 }
 
-/** The kernel's own threads (kthreadd, pid 2, and its children), by name: CPU in ns so far. */
-export function kernelThreadsCpuNs(): Map<string, number> {
-  const byName = new Map<string, number>();
+/** A kernel thread's kind (`kworker`, `kdamond.0`) and its CPU so far, in ns. */
+export interface KernelThread {
+  name: string;
+  ns: number;
+}
+
+/** The kernel's own threads (kthreadd, pid 2, and its children), by pid. */
+export function kernelThreads(): Map<number, KernelThread> {
+  const threads = new Map<number, KernelThread>();
   const children = read('/proc/2/task/2/children') ?? '';
   for (const pid of [2, ...children.split(' ').filter((word) => word.trim() !== '').map(Number)]) {
     const comm = read(`/proc/${pid}/comm`);
     if (comm === null) continue;
     // kworker/0:1-events, ksoftirqd/1: one name for the kind, not one per CPU or per worker.
-    const name = comm.trim().split('/')[0] ?? '';
-    byName.set(name, (byName.get(name) ?? 0) + processCpuNs(pid));
+    threads.set(pid, { name: comm.trim().split('/')[0] ?? '', ns: processCpuNs(pid) });
   }
-  return byName;
+  return threads;
+}
+
+/**
+ * What each kind of kernel thread took between two readings, in ns, busiest first. A
+ * thread born between them counts from 0; one that ended between them is not counted
+ * (kworkers come and go; summing by kind instead would count an ended one's whole life
+ * as negative).
+ */
+export function kernelThreadsBetween(before: Map<number, KernelThread>, after: Map<number, KernelThread>): [string, number][] {
+  const byName = new Map<string, number>();
+  for (const [pid, { name, ns }] of after) byName.set(name, (byName.get(name) ?? 0) + ns - (before.get(pid)?.ns ?? 0));
+  return [...byName].sort((a, b) => b[1] - a[1]);
 }
