@@ -15,12 +15,23 @@
 
 namespace posix {
 
-// socketpair(): [fd, fd], a connected pair of close-on-exec AF_UNIX SOCK_SEQPACKET
-// sockets: each send is one message, kept whole, in order.
+// socketpair([into]): [fd, fd], a connected pair of close-on-exec AF_UNIX SOCK_SEQPACKET
+// sockets: each send is one message, kept whole, in order. Given an Int32Array of at
+// least two elements, it writes the pair there and returns that array: no new object,
+// for a loop that must not allocate (the zygote's).
 Napi::Value Socketpair(const Napi::CallbackInfo& info) {
+  const bool hasInto = info.Length() > 0 && !info[0].IsUndefined();
+  if (hasInto && (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+                  info[0].As<Napi::TypedArray>().ElementLength() < 2)) {
+    ThrowTypeError(info.Env(), "into must be an Int32Array of at least 2 elements");
+  }
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) throw ErrnoError(info.Env(), errno, "socketpair");
-  return FdPair(info.Env(), fds);
+  if (!hasInto) return FdPair(info.Env(), fds);
+  Napi::Int32Array into = info[0].As<Napi::Int32Array>();
+  into[0] = fds[0];
+  into[1] = fds[1];
+  return into;
 }
 
 namespace {

@@ -181,6 +181,23 @@ describe('socketpair(), sendFd() and recvFd()', () => {
     expect(got.toString('utf8', 0, posix.read(readFd, got) as number)).toBe('through the copy');
   });
 
+  it('socketpair(into) writes the pair into a given Int32Array and returns that array, for a loop that must not allocate', () => {
+    const into = new Int32Array(2);
+    expect(posix.socketpair(into)).toBe(into);
+    const [left, right] = [into[0] as number, into[1] as number];
+    opened.push(left, right);
+    expect(left).toBeGreaterThan(2);
+    expect(right).not.toBe(left);
+    posix.write(left, Buffer.from('one'));
+    posix.write(left, Buffer.from('two'));
+    const buffer = Buffer.alloc(8);
+    expect(buffer.toString('latin1', 0, posix.read(right, buffer) as number)).toBe('one'); // one message a read
+    expect(buffer.toString('latin1', 0, posix.read(right, buffer) as number)).toBe('two');
+    for (const wrong of [new Int32Array(1), new Uint32Array(2), [0, 0]]) {
+      expect(() => posix.socketpair(wrong as Int32Array)).toThrow(new TypeError('into must be an Int32Array of at least 2 elements'));
+    }
+  });
+
   it('recvFd() gives fd null for a plain message and 0 bytes once the other end has closed', () => {
     const [left, right] = posix.socketpair();
     opened.push(left, right);

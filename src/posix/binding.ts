@@ -112,6 +112,7 @@ interface NativeBinding {
   sendv(fd: number, buffers: readonly Uint8Array[], flags: number): number | null;
   shutdown(fd: number, how: 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR'): void;
   socketpair(): [number, number];
+  socketpair(into: Int32Array): Int32Array;
   sendFd(fd: number, passFd: number, buffer: Uint8Array): number | null;
   recvFd(fd: number, buffer: Uint8Array): ReceivedMessage | null;
   constants: {

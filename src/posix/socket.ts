@@ -111,9 +111,13 @@ export function sendv(fd: number, buffers: readonly Uint8Array[], options: SendO
 /**
  * `socketpair(2)`: two connected, close-on-exec `AF_UNIX` `SOCK_SEQPACKET` sockets: each send
  * arrives as one whole message, in order. For a parent and a process it forked to talk over.
+ * Given `into` (an Int32Array of at least two), the pair is written there and `into` returned:
+ * nothing is allocated, for a loop that must not (the zygote's).
  */
-export function socketpair(): [number, number] {
-  return native.socketpair();
+export function socketpair(): [number, number];
+export function socketpair(into: Int32Array): Int32Array;
+export function socketpair(into?: Int32Array): [number, number] | Int32Array {
+  return into === undefined ? native.socketpair() : native.socketpair(into);
 }
 
 /**

@@ -45,14 +45,17 @@ export function runZygote(parentPid: number, closeFds: readonly number[], contro
   // Every spare's records, input and read buffer, as they were made: see makeSpareKit().
   const kit = makeSpareKit(planFor(-1, []), Buffer.allocUnsafe(CLIENT_READ_BYTES));
   // One plan for every spare, made once: each spare gets its own copy with its fork. Its
-  // last descriptor to close is set before each fork. So the loop allocates next to
-  // nothing per fork, and V8 has no reason to collect garbage here (docs/bench.md, "A
-  // second way a child grows").
+  // last descriptor to close is set before each fork, and each socketpair is written into
+  // the same array. So the loop allocates next to nothing per fork, and V8 has little
+  // reason to collect garbage here (docs/bench.md, "A second way a child grows").
   const spareCloses = [controlFd, -1];
   const plan = planFor(-1, spareCloses);
+  const pair = new Int32Array(2);
   for (let wanted = 1; ; ) {
     for (; wanted > 0; wanted--) {
-      const [parentEnd, spareEnd] = posix.socketpair();
+      posix.socketpair(pair);
+      const parentEnd = pair[0] as number;
+      const spareEnd = pair[1] as number;
       spareCloses[1] = parentEnd;
       let pid: number;
       try {
