@@ -43,14 +43,20 @@ export function fork<A extends unknown[]>(child?: (...args: A) => never, ...args
 /** Throws ERR_POSIX_NOT_SINGLE_THREADED, saying why, unless node runs with --single-threaded. */
 function requireSingleThreaded(call: string): void {
   if (isSingleThreaded()) return;
+  throw notSingleThreaded(call);
+}
+
+function notSingleThreaded(call: string): NodeJS.ErrnoException {
   const error = new Error(
     `${call}() needs node to run with --single-threaded: without it a forked child hangs for ever in its first ` +
       `garbage collection, waiting on V8 worker threads that ${call}() did not copy. ` +
       'Start with `node --single-threaded ...` (npm start and the posix-chat bin do).',
   ) as NodeJS.ErrnoException;
   error.code = 'ERR_POSIX_NOT_SINGLE_THREADED';
-  throw error;
+  return error;
 }
+
+type ForkCall = <A extends unknown[]>(child?: (...args: A) => never, ...args: A) => number;
 
 /**
  * `clone(2)` with `CLONE_PARENT`: `fork()` (with the same preparation, see there), except that
@@ -58,11 +64,19 @@ function requireSingleThreaded(call: string): void {
  * with `waitpid()`, and is the parent its parent-death signal watches. A helper forked once can so
  * make children for its parent (a "zygote"). Returns the new pid; in the new process, runs
  * `child(...args)` if given (as fork() does), else returns 0.
+ *
+ * It is the native call itself, with no JavaScript in between: a wrapper would make an array
+ * for `...args` at every call, and the zygote's loop must allocate nothing (docs/bench.md, "A
+ * second way a child grows"). Whether node runs single-threaded is known at start.
  * @throws `ERR_POSIX_NOT_SINGLE_THREADED` (as fork()), `EAGAIN`, `ENOMEM`.
  */
-export function forkSibling<A extends unknown[]>(child?: (...args: A) => never, ...args: A): number {
-  requireSingleThreaded('forkSibling');
-  return native.forkSibling(child as ((...args: never[]) => never) | undefined, ...args);
+export const forkSibling: ForkCall = isSingleThreaded() ? (native.forkSibling as ForkCall) : refuseFork('forkSibling');
+
+/** What a fork call is without --single-threaded: it throws, and forks nothing. */
+function refuseFork(call: string): ForkCall {
+  return () => {
+    throw notSingleThreaded(call);
+  };
 }
 
 /** `prctl(PR_SET_NAME)`: this process's name in `ps`, `top` and `/proc/PID/comm` (cut to 15 bytes). */
