@@ -280,7 +280,7 @@ export async function runJoins(port: number, joins: number, everyMs: number, win
 }
 
 /** Calls `onMark(first capture, arrival time)` for each `pattern` match in whole lines received on `socket`. */
-function watchMarks(socket: net.Socket, pattern: RegExp, onMark: (value: string, at: number) => void): void {
+export function watchMarks(socket: net.Socket, pattern: RegExp, onMark: (value: string, at: number) => void): void {
   let pending = '';
   socket.setEncoding('latin1');
   socket.on('data', (chunk: string) => {

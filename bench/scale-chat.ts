@@ -11,7 +11,7 @@
  * latency in ms (null for one never seen).
  */
 import type net from 'node:net';
-import { connect, now } from './load.js';
+import { connect, now, watchMarks } from './load.js';
 
 export type ChatMessage = { kind: 'ready' } | { kind: 'latencies'; ms: (number | null)[] };
 export type ChatCommand = 'start' | 'stop';
@@ -29,12 +29,8 @@ async function main(port: number, everyMs: number, settleMs: number): Promise<vo
   await sleep(settleMs); // both are served before the crowd
   const sent: number[] = [];
   const arrived = new Map<number, number>();
-  let listened = '';
-  listener.setEncoding('latin1');
-  listener.on('data', (chunk: string) => {
-    listened = (listened + chunk).slice(-4096);
-    const at = now();
-    for (const match of listened.matchAll(/~S(\d+)~/g)) if (!arrived.has(Number(match[1]))) arrived.set(Number(match[1]), at);
+  watchMarks(listener, /~S(\d+)~/g, (value, at) => {
+    if (!arrived.has(Number(value))) arrived.set(Number(value), at);
   });
   let timer: NodeJS.Timeout | null = null;
   process.on('message', (command: ChatCommand) => {

@@ -147,8 +147,9 @@ export class Cluster implements Sidecar, ClusterPort, SharedLink {
     } catch (error) {
       // EMFILE/ENFILE (a flood of clients holds every descriptor), EAGAIN: the link is
       // down and tried again later; the local chat goes on. At the server's start, it does not start.
-      if (!this.program.everReady) this.failure = `${this.name} could not start: ${messageOf(error)}`;
-      this.linkDown(`could not start: ${messageOf(error)}`);
+      const why = `could not start: ${messageOf(error)}`;
+      if (!this.program.everReady) this.failure = `${this.name} ${why}`;
+      this.linkDown(why);
       return;
     }
     this.settings.log.debug(`redis link started (pid ${this.program.pid})`);

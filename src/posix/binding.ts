@@ -76,8 +76,8 @@ export interface UserEntry {
 
 /** The raw binding, exactly as native/addon.cc exports it. */
 interface NativeBinding {
-  fork(child?: (...args: never[]) => never, ...args: unknown[]): number;
-  /** A property, not a method: process.ts exports it as it is (no wrapper; see forkSibling there). */
+  // Properties, not methods: process.ts exports them as they are (forkCall() there).
+  fork: (child?: (...args: never[]) => never, ...args: unknown[]) => number;
   forkSibling: (child?: (...args: never[]) => never, ...args: unknown[]) => number;
   setProcessName(name: string): void;
   execve(path: string, argv: readonly string[], envp: readonly string[]): never;

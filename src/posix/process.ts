@@ -35,16 +35,24 @@ export function isSingleThreaded(): boolean {
  *   `--single-threaded` (a child would hang for ever in its first garbage collection).
  * @throws `EAGAIN` (process limit reached) or `ENOMEM`.
  */
-export function fork<A extends unknown[]>(child?: (...args: A) => never, ...args: A): number {
-  requireSingleThreaded('fork');
-  return native.fork(child as ((...args: never[]) => never) | undefined, ...args);
+export const fork: ForkCall = forkCall(native.fork, 'fork');
+
+type ForkCall = <A extends unknown[]>(child?: (...args: A) => never, ...args: A) => number;
+
+/**
+ * A fork call as the addon exports it, with no JavaScript in between: a wrapper would make an
+ * array for `...args` at every call, and the zygote's loop must allocate nothing (docs/bench.md,
+ * "A second way a child grows"). Whether node runs single-threaded is known at start; without
+ * it, a function that throws ERR_POSIX_NOT_SINGLE_THREADED and forks nothing.
+ */
+function forkCall(call: NativeForkCall, name: string): ForkCall {
+  if (isSingleThreaded()) return call as ForkCall;
+  return () => {
+    throw notSingleThreaded(name);
+  };
 }
 
-/** Throws ERR_POSIX_NOT_SINGLE_THREADED, saying why, unless node runs with --single-threaded. */
-function requireSingleThreaded(call: string): void {
-  if (isSingleThreaded()) return;
-  throw notSingleThreaded(call);
-}
+type NativeForkCall = (child?: (...args: never[]) => never, ...args: unknown[]) => number;
 
 function notSingleThreaded(call: string): NodeJS.ErrnoException {
   const error = new Error(
@@ -56,28 +64,15 @@ function notSingleThreaded(call: string): NodeJS.ErrnoException {
   return error;
 }
 
-type ForkCall = <A extends unknown[]>(child?: (...args: A) => never, ...args: A) => number;
-
 /**
  * `clone(2)` with `CLONE_PARENT`: `fork()` (with the same preparation, see there), except that
  * the new process is a child of this process's *parent*: that parent gets its SIGCHLD, reaps it
  * with `waitpid()`, and is the parent its parent-death signal watches. A helper forked once can so
  * make children for its parent (a "zygote"). Returns the new pid; in the new process, runs
- * `child(...args)` if given (as fork() does), else returns 0.
- *
- * It is the native call itself, with no JavaScript in between: a wrapper would make an array
- * for `...args` at every call, and the zygote's loop must allocate nothing (docs/bench.md, "A
- * second way a child grows"). Whether node runs single-threaded is known at start.
+ * `child(...args)` if given (as fork() does), else returns 0. The zygote forks every spare so.
  * @throws `ERR_POSIX_NOT_SINGLE_THREADED` (as fork()), `EAGAIN`, `ENOMEM`.
  */
-export const forkSibling: ForkCall = isSingleThreaded() ? (native.forkSibling as ForkCall) : refuseFork('forkSibling');
-
-/** What a fork call is without --single-threaded: it throws, and forks nothing. */
-function refuseFork(call: string): ForkCall {
-  return () => {
-    throw notSingleThreaded(call);
-  };
-}
+export const forkSibling: ForkCall = forkCall(native.forkSibling, 'forkSibling');
 
 /** `prctl(PR_SET_NAME)`: this process's name in `ps`, `top` and `/proc/PID/comm` (cut to 15 bytes). */
 export function setProcessName(name: string): void {
