@@ -160,7 +160,7 @@ describe("the parent's rehearsal before it listens", () => {
    * before the rehearsal took newcomers in: each a 1-6 ms stall of the loop (under
    * --single-threaded V8 compiles on the main thread), and the join step's slowest joins.
    */
-  const JOIN_PATH = ['onConnect', 'tell', 'notice', 'nicksIn', 'handTo', 'flushDue', 'appendSmall', 'flushNow', 'enqueue', 'admit', 'join'];
+  const JOIN_PATH = ['onConnect', 'tell', 'notice', 'whoIsIn', 'handTo', 'flushDue', 'appendSmall', 'flushNow', 'enqueue', 'admit', 'join'];
 
   it('leaves nothing on the join path for V8 to optimise during the first joins', async () => {
     const server = await startServer(['--rate-limit', '0', '--max-per-ip', '0'], {}, [], ['--trace-opt']);

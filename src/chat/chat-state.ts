@@ -140,6 +140,7 @@ export abstract class ChatState implements ChatCore {
   arrive(member: Member): void {
     if (!this.arriving.delete(member)) return;
     member.announced = true;
+    member.room.announced++;
     this.cluster?.publish({ k: 'join', nick: member.nick, room: member.room.name });
     this.announcePresence(member.room, `${member.nick} joined ${member.room.name}`, member);
   }
@@ -185,7 +186,7 @@ export abstract class ChatState implements ChatCore {
   protected room(name: string): Room {
     let room = this.rooms.get(name);
     if (room === undefined) {
-      room = { name, members: new Set(), group: null };
+      room = { name, members: new Set(), announced: 0, group: null };
       this.rooms.set(name, room);
     }
     return room;
@@ -193,6 +194,7 @@ export abstract class ChatState implements ChatCore {
 
   protected enter(member: Member, room: Room): void {
     room.members.add(member);
+    if (member.announced) room.announced++;
     room.group?.add(member.connection);
     member.room = room;
   }
@@ -200,7 +202,7 @@ export abstract class ChatState implements ChatCore {
   /** Takes a member out of its room; an empty room other than the lobby goes away. */
   protected leaveRoom(member: Member): void {
     const room = member.room;
-    room.members.delete(member);
+    if (room.members.delete(member) && member.announced) room.announced--;
     room.group?.remove(member.connection);
     if (room.members.size === 0 && room.name !== LOBBY) this.rooms.delete(room.name);
   }
@@ -212,11 +214,28 @@ export abstract class ChatState implements ChatCore {
     return nick;
   }
 
-  /** Who is in a room, here and on other servers. */
-  protected nicksIn(roomName: string): string[] {
-    const nicks = [...(this.rooms.get(roomName)?.members ?? [])].filter((m) => m.announced).map((m) => m.nick);
-    for (const r of this.remote.values()) if (r.room === roomName) nicks.push(r.nick);
-    return nicks;
+  /**
+   * Who is in a room, here and on other servers, as someone entering it is told: the
+   * names of the first `max` (those nobody has heard of yet left out), and how many.
+   * Counted, not listed, past `max`: in a storm every newcomer is told, and a pass over
+   * a room of thousands for each would cost the loop a pass per arrival.
+   */
+  protected whoIsIn(roomName: string, max: number): { names: string[]; count: number } {
+    const room = this.rooms.get(roomName);
+    const names: string[] = [];
+    if (room !== undefined && room.announced > 0) {
+      for (const m of room.members) {
+        if (names.length >= max) break;
+        if (m.announced) names.push(m.nick);
+      }
+    }
+    let count = room?.announced ?? 0;
+    for (const r of this.remote.values()) {
+      if (r.room !== roomName) continue;
+      count++;
+      if (names.length < max) names.push(r.nick);
+    }
+    return { names, count };
   }
 
   /**

@@ -16,7 +16,7 @@ import type { ChatOptions, Member } from './model.js';
 import { roomsLine, whoLines, type WhoRow } from './listings.js';
 import { moderate, OPERATOR_COMMANDS } from './moderation.js';
 import * as personal from './personal.js';
-import { checkNick, checkRoom, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_KEPT_HISTORIES, MAX_NICK_LENGTH, NOT_ENCRYPTED, QUIET_ARRIVAL_MS } from './rules.js';
+import { checkNick, checkRoom, describeLeave, formatIdle, GUEST_PATTERN, HELP, hereWithYou, lineBody, LOBBY, MAX_KEPT_HISTORIES, MAX_NAMES_ON_ENTRY, MAX_NICK_LENGTH, NOT_ENCRYPTED, QUIET_ARRIVAL_MS } from './rules.js';
 
 /**
  * The first commands after which, not before, a newcomer is announced: they change the name
@@ -59,11 +59,11 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
     const member: Member = { connection, nick: this.guestName(), room: lobby, budget: new ListBudget(now), account: null, role: null, prompt: null, mutedUntil: 0, ignores: new Set(), away: null, announced: false, leaving: false, linePrefix: null };
     this.members.set(connection.pid, member);
     this.byNick.set(member.nick.toLowerCase(), member);
-    const others = this.nicksIn(LOBBY);
+    const others = this.whoIsIn(LOBBY, MAX_NAMES_ON_ENTRY);
     this.enter(member, lobby);
     this.arriving.set(member, now); // announced by arrive(), below or in tick()
     this.tell(member, `Welcome to posix-chat, ${member.nick}! You are in ${LOBBY}.`);
-    this.tell(member, hereWithYou(others));
+    this.tell(member, hereWithYou(others.names, others.count));
     this.tell(member, 'Type /help for commands; /nick NAME to choose your name.');
     this.tell(member, NOT_ENCRYPTED);
     for (const line of this.options.motd) this.tell(member, line);
@@ -269,9 +269,9 @@ export class Chat extends ChatState implements ChatHandler, ClusterListener {
       this.announcePresence(from, `${member.nick} left for ${name}`);
     }
     const to = this.room(name);
-    const others = this.nicksIn(name);
+    const others = this.whoIsIn(name, MAX_NAMES_ON_ENTRY);
     this.enter(member, to);
-    this.tell(member, `You are now in ${name}. ${hereWithYou(others)}`);
+    this.tell(member, `You are now in ${name}. ${hereWithYou(others.names, others.count)}`);
     this.showTopic(member);
     this.showHistory(member);
     if (member.announced) this.announcePresence(to, `${member.nick} joined ${name}`, member);

@@ -76,6 +76,8 @@ export interface LinePrefix {
 export interface Room {
   readonly name: string;
   readonly members: Set<Member>;
+  /** How many of its members have been announced (the others are still arriving). */
+  announced: number;
   /** Its members' connections, to send a line to all at the cost of one; made on first use. */
   group: RoomGroup | null;
 }

@@ -79,12 +79,14 @@ export function lineBody(nick: string, text: string, me: boolean): string {
   return me ? `* ${nick} ${text}` : `<${nick}> ${text}`;
 }
 
-/** Who is in the room, for someone entering it: the first MAX_NAMES_ON_ENTRY names, then how many more. */
-export function hereWithYou(others: readonly string[]): string {
-  if (others.length === 0) return 'Nobody else is here yet.';
-  if (others.length <= MAX_NAMES_ON_ENTRY) return `Here with you: ${others.join(', ')}.`;
-  const more = others.length - MAX_NAMES_ON_ENTRY;
-  return `Here with you: ${others.slice(0, MAX_NAMES_ON_ENTRY).join(', ')} and ${more} more (/who lists everyone).`;
+/**
+ * Who is in the room, for someone entering it: `names`, the first MAX_NAMES_ON_ENTRY of
+ * the `count` others there, then how many more.
+ */
+export function hereWithYou(names: readonly string[], count: number): string {
+  if (count === 0) return 'Nobody else is here yet.';
+  if (count <= names.length) return `Here with you: ${names.join(', ')}.`;
+  return `Here with you: ${names.join(', ')} and ${count - names.length} more (/who lists everyone).`;
 }
 
 export function describeLeave(reason: DisconnectReason): string {

@@ -35,6 +35,13 @@ export interface Limits {
   idleTimeoutSeconds: number;
 }
 
+/** The clients waiting for their child, as refusal() counts them. */
+export interface Waiting {
+  readonly length: number;
+  /** How many of them count against an address group. */
+  from(group: string): number;
+}
+
 export class Admission {
   /** Live connections per client address, for the per-address limit. */
   private readonly perAddress = new Map<string, number>();
@@ -57,7 +64,7 @@ export class Admission {
    * Why `client` must be turned away, or null to let it in. `live`: connections now;
    * `waiting`: clients accepted and still waiting for their child.
    */
-  refusal(client: AcceptedSocket, live: number, waiting: readonly AcceptedSocket[]): string | null {
+  refusal(client: AcceptedSocket, live: number, waiting: Waiting): string | null {
     const { maxClients, maxPerAddress } = this.limits;
     if (maxClients > 0 && live + waiting.length >= maxClients) {
       return `The server is full (${maxClients} ${maxClients === 1 ? 'person' : 'people'}); try again later.`;
@@ -66,8 +73,7 @@ export class Admission {
     if (memory !== null) return memory;
     if (this.isProxy(client)) return null; // counted by the address its header gives
     const group = this.group(client.address);
-    let fromHere = this.perAddress.get(group) ?? 0;
-    for (const other of waiting) if (!this.isProxy(other) && this.group(other.address) === group) fromHere++;
+    const fromHere = (this.perAddress.get(group) ?? 0) + waiting.from(group);
     if (maxPerAddress > 0 && fromHere >= maxPerAddress) {
       return `Too many connections from ${group} (at most ${maxPerAddress}); try again later.`;
     }
@@ -108,6 +114,11 @@ export class Admission {
     const fromHere = (this.perAddress.get(group) ?? 1) - 1;
     if (fromHere > 0) this.perAddress.set(group, fromHere);
     else this.perAddress.delete(group);
+  }
+
+  /** The address group a waiting client counts against, or null for a trusted proxy (counted by the address its header gives). */
+  groupOf(client: AcceptedSocket): string | null {
+    return this.isProxy(client) ? null : this.group(client.address);
   }
 
   private group(address: string): string {

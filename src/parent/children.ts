@@ -15,6 +15,7 @@ import * as posix from '../posix/index.js';
 import { formatHostPort } from '../protocol/address.js';
 import { refuse } from './admission.js';
 import type { Accepted } from './socket-server.js';
+import { WaitingClients } from './waiting.js';
 import { Zygote, ZygoteGoneError } from './zygote.js';
 
 /** The OOM killer's bias for children (-1000 never .. 1000 always); the parent keeps its own. */
@@ -40,11 +41,13 @@ export interface ChildrenOptions {
   parentFds: () => number[];
   /** Whether a client is a trusted proxy, whose child must read a PROXY header first. */
   isProxy: (client: Accepted) => boolean;
+  /** The address group a waiting client counts against for the per-address limit (null: none). */
+  groupOf: (client: Accepted) => string | null;
 }
 
 export class Children {
   /** Clients accepted and not yet given a child: they came before the zygote's next spare. */
-  readonly waiting: Accepted[] = [];
+  readonly waiting: WaitingClients;
   /** Every child not yet reaped, including those whose connection has ended. */
   private readonly pids = new Set<number>();
   private readonly zygote = new Zygote();
@@ -52,7 +55,9 @@ export class Children {
   /** Set at shutdown: children exiting now are expected. */
   private stopping = false;
 
-  constructor(private readonly options: ChildrenOptions) {}
+  constructor(private readonly options: ChildrenOptions) {
+    this.waiting = new WaitingClients(options.groupOf);
+  }
 
   /** Starts the zygote (with --zygote, the default). Call after the child path is warmed up. */
   start(): void {
@@ -88,7 +93,7 @@ export class Children {
    * away (the machine ran short of memory while it waited).
    */
   startWaiting(admit: (pid: number, client: Accepted) => void, refusal: () => string | null = () => null): void {
-    for (let client = this.waiting[0]; client !== undefined; client = this.waiting[0]) {
+    for (let client = this.waiting.first(); client !== undefined; client = this.waiting.first()) {
       const why = refusal();
       if (why !== null) {
         this.waiting.shift();
@@ -161,7 +166,7 @@ export class Children {
   /** At shutdown: refuse the waiting clients, SIGTERM every child, wait for them, SIGKILL any that linger. */
   stopAll(): void {
     this.stopping = true;
-    for (const client of this.waiting.splice(0)) refuse(client, 'The server is shutting down. Goodbye!', this.options.log);
+    for (const client of this.waiting.takeAll()) refuse(client, 'The server is shutting down. Goodbye!', this.options.log);
     for (const pid of this.pids) signalQuietly(pid, 'SIGTERM');
     const deadline = Date.now() + CHILD_EXIT_GRACE_MS;
     while (this.pids.size > 0 && Date.now() < deadline) {

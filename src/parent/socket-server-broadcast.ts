@@ -77,6 +77,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
       pipeWriteFd: () => this.openPipe().writeFd,
       parentFds: () => this.parentFds(),
       isProxy: (client) => this.proxied.isProxy(client),
+      groupOf: (client) => this.admission.groupOf(client),
     });
     this.options.chat.attach(this.delivery);
   }

@@ -246,6 +246,27 @@ describe('Chat#onConnect()', () => {
     expect(h.take(newcomer)[1]).toBe(`*** Here with you: ${names.join(', ')} and 3 more (/who lists everyone).`);
   });
 
+  it('keeps the count of "and N more" as people leave, change rooms and are announced', () => {
+    let now = Date.UTC(2024, 0, 2, 9, 5);
+    const h = new Harness({ now: () => new Date(now) });
+    const here = Array.from({ length: MAX_NAMES_ON_ENTRY + 3 }, () => h.join());
+    const names = Array.from({ length: MAX_NAMES_ON_ENTRY }, (_, i) => `guest-${i + 1}`);
+    h.leave(here[MAX_NAMES_ON_ENTRY] as Connection); // the 21st
+    h.say(here[MAX_NAMES_ON_ENTRY + 1] as Connection, '/join #games'); // the 22nd
+    h.connect(); // still arriving: not counted until announced
+    const newcomer = h.connect();
+    expect(h.take(newcomer)[1]).toBe(`*** Here with you: ${names.join(', ')} and 1 more (/who lists everyone).`);
+    now += QUIET_ARRIVAL_MS;
+    h.chat.tick(); // both newcomers are announced
+    h.leave(here[0] as Connection);
+    const last = h.connect();
+    const named = [...names.slice(1), `guest-${MAX_NAMES_ON_ENTRY + 3}`];
+    expect(h.take(last)[1]).toBe(`*** Here with you: ${named.join(', ')} and 2 more (/who lists everyone).`);
+    h.say(here[MAX_NAMES_ON_ENTRY + 1] as Connection, '/join #lobby');
+    const back = h.connect(); // \`last\` is still arriving: not counted
+    expect(h.take(back)[1]).toBe(`*** Here with you: ${named.join(', ')} and 3 more (/who lists everyone).`);
+  });
+
   it('shows the last historyLines public lines of the lobby after the welcome', () => {
     const h = new Harness({ historyLines: 2, motd: ['motd'] });
     const alice = h.person('alice');
