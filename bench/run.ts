@@ -49,7 +49,16 @@ const OPTIONS: Record<Server, string[]> = { relay: [], careful: [], 'posix-chat'
  */
 const SHOWN_OPTIONS: Record<Server, string[]> = { ...OPTIONS, 'posix-chat': [...KEEP_ROOT, '--data-dir (a new empty directory)', ...OPTIONS['posix-chat']] };
 
+/** Each server's main process's nice value, as last started: posix-chat's parent raises its own where it may (--priority-boost). */
+const nices = new Map<Server, number>();
+
 async function start(server: Server): Promise<Started> {
+  const started = await startServer(server);
+  nices.set(server, os.getPriority(started.pid));
+  return started;
+}
+
+async function startServer(server: Server): Promise<Started> {
   const tools = path.join(root, 'dist/tools/bench');
   if (server === 'relay') return startProcess(process.execPath, [path.join(tools, 'reference-server.js')]);
   if (server === 'careful') return startProcess(process.execPath, [path.join(tools, 'careful-chat.js')]);
@@ -319,7 +328,7 @@ async function main(): Promise<void> {
     '',
     results.table(),
     '',
-    `Options that differ from each server's defaults: ${options}. Figures: the median of ${rounds} round${rounds === 1 ? '' : 's'}; ratios: the median of each round's posix-chat / peer; lost counts: summed over the rounds.`,
+    `Options that differ from each server's defaults: ${options}. Nice value of each server's main process: ${[...nices].map(([server, nice]) => `${server} ${nice}`).join(', ')} (this bench runs at ${os.getPriority()}; posix-chat's parent raises its own where it may, \`--priority-boost\`). Figures: the median of ${rounds} round${rounds === 1 ? '' : 's'}; ratios: the median of each round's posix-chat / peer; lost counts: summed over the rounds.`,
     '',
   ];
   if (breakdowns.length > 0) output.push(`posix-chat's CPU by process (schedstat, every thread; server: the parent), per delivery in µs, per connection in ms:`, '', breakdownTable(), '');

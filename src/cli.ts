@@ -14,6 +14,7 @@ import { Hasher } from './hasher/hasher.js';
 import { Logger, messageOf } from './log.js';
 import { backlogNote, maxClientsHere } from './parent/admission.js';
 import { becomeUser, rootRefusal } from './parent/privileges.js';
+import { raisePriority } from './scheduling.js';
 import { StartError, type BroadcastServerOptions } from './parent/server-options.js';
 import { SocketServerBroadcast } from './parent/socket-server-broadcast.js';
 import { formatHostPort, ListenError } from './parent/socket-server.js';
@@ -169,6 +170,10 @@ export function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.e
   const server = new SocketServerBroadcast(serverOptions(false));
   try {
     const address = server.listen();
+    // Before root is given up, while it still may (src/scheduling.ts).
+    const nice = raisePriority(config.priorityBoost);
+    if (nice !== null) log.info(`the parent runs at nice ${nice}, ${config.priorityBoost} above the processes it starts`);
+    else if (config.priorityBoost > 0) log.debug('the parent runs at the priority it was started with (a higher one needs root or CAP_SYS_NICE)');
     const became = config.user === '' ? null : becomeUser(config.user);
     if (became !== null) log.info(became);
     if (cluster !== undefined && config.serverName === '') cluster.settings.serverName = formatHostPort(address.address, address.port);

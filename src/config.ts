@@ -44,6 +44,8 @@ export interface Config {
   traceIdle: boolean;
   /** Fork children from a zygote forked once at start; off: from the parent, as the original did. */
   zygote: boolean;
+  /** Nice levels the parent runs above every process it starts, where it may (src/scheduling.ts); 0: none. */
+  priorityBoost: number;
   /** redis://HOST:PORT: join the servers sharing that Redis into one chat; '' for a lone server. */
   redis: string;
   /** A file holding the Redis URL, so its password is not on the command line; '' for none. */
@@ -225,6 +227,14 @@ export const OPTIONS: readonly AnyOption[] = [
     help: 'fork children from a small copy of the server made at start (--no-zygote: from the server itself, as the original did)',
     defaultValue: true,
     parse: boolean,
+  },
+  {
+    key: 'priorityBoost',
+    flag: 'priority-boost',
+    placeholder: 'N',
+    help: 'nice levels the parent runs above the processes it starts, where the system allows it (root or CAP_SYS_NICE); 0: none',
+    defaultValue: 10,
+    parse: integer(0, 39),
   },
   { key: 'trace', flag: 'trace', placeholder: '', help: 'print every IPC step on stderr: fork, records, kill, wake-ups, reaps, sends', defaultValue: false, parse: boolean },
   { key: 'traceIdle', flag: 'trace-idle', placeholder: '', help: 'with --trace, also the wake-ups that found nothing to do (one a second)', defaultValue: false, parse: boolean },

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SPARE_NAME } from '../src/child/spare.js';
 import { native } from '../src/posix/binding.js';
+import { HASHER_NAME } from '../src/hasher/protocol.js';
 import { SERVING_SLICE_NS } from '../src/scheduling.js';
 import { ZYGOTE_NAME } from '../src/zygote/zygote-process.js';
 import { TestClient } from './helpers/client.js';
@@ -79,22 +80,64 @@ describe('setSchedulerSlice()', () => {
   });
 });
 
-describe("the server's slices", () => {
-  it.skipIf(!takesSlices && !inCI)(`are short for the parent and a child serving a client, the default for the zygote and a waiting spare${why}`, async () => {
-    const server = await startServer();
-    const client = await TestClient.connect(server.port);
-    clients.push(client);
-    await client.waitFor('Type /help');
-    let child = 0;
-    await pollUntil(() => (child = clientChildrenOf(server.pid)[0] ?? 0) !== 0, 5_000, "the client's child");
-    let spare = 0;
-    await pollUntil(() => (spare = childrenNamed(server.pid, SPARE_NAME)[0] ?? 0) !== 0, 5_000, 'a spare');
-    const zygote = childrenNamed(server.pid, ZYGOTE_NAME)[0] ?? 0;
-    expect(slice(server.pid)).toBe(SERVING_SLICE_NS);
-    expect(slice(child)).toBe(SERVING_SLICE_NS);
-    const standard = slice('self'); // this worker's: the kernel's default
+/** A process's nice value (field 19 of /proc/PID/stat, counted after the name's closing parenthesis). */
+function nice(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+const isRoot = process.getuid?.() === 0;
+const OTHER_UID = 65529; // not nobody: other suites count nobody's threads
+const asOther = ['setpriv', `--reuid=${OTHER_UID}`, `--regid=${OTHER_UID}`, '--clear-groups'];
+
+/** The server's processes once a client is served: the parent, the client's child, a waiting spare, the zygote, the hasher. */
+async function serverProcesses(args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<Record<'parent' | 'child' | 'spare' | 'zygote' | 'hasher', number> & { log: () => string }> {
+  const server = await startServer(args, env, prefix);
+  const client = await TestClient.connect(server.port);
+  clients.push(client);
+  await client.waitFor('Type /help');
+  let child = 0;
+  await pollUntil(() => (child = clientChildrenOf(server.pid)[0] ?? 0) !== 0, 5_000, "the client's child");
+  let spare = 0;
+  await pollUntil(() => (spare = childrenNamed(server.pid, SPARE_NAME)[0] ?? 0) !== 0, 5_000, 'a spare');
+  const zygote = childrenNamed(server.pid, ZYGOTE_NAME)[0] ?? 0;
+  const hasher = childrenNamed(server.pid, HASHER_NAME)[0] ?? 0;
+  expect(zygote).not.toBe(0);
+  expect(hasher).not.toBe(0);
+  return { parent: server.pid, child, spare, zygote, hasher, log: server.stderr };
+}
+
+describe("the server's priorities and slices", () => {
+  const base = nice(process.pid); // what the servers below start with
+  const standard = slice('self'); // this worker's: the kernel's default
+
+  it.skipIf(!isRoot && !inCI)(`run the parent --priority-boost levels above every process it starts, with the default slice, and each child serving a client with a short one${isRoot ? '' : ' (skipped: raising a priority needs root)'}`, async () => {
+    const p = await serverProcesses();
+    expect(nice(p.parent)).toBe(Math.max(-20, base - 10));
+    expect(p.log()).toContain(`INFO  the parent runs at nice ${Math.max(-20, base - 10)}, 10 above the processes it starts`);
+    for (const pid of [p.child, p.spare, p.zygote, p.hasher]) expect(nice(pid)).toBe(base);
+    if (!takesSlices && !inCI) return;
     expect(standard).not.toBe(SERVING_SLICE_NS);
-    expect(slice(zygote)).toBe(standard);
-    expect(slice(spare)).toBe(standard);
+    expect(slice(p.parent)).toBe(standard);
+    expect(slice(p.child)).toBe(SERVING_SLICE_NS);
+    expect(slice(p.zygote)).toBe(standard);
+    expect(slice(p.spare)).toBe(standard);
+  });
+
+  it.skipIf(!takesSlices && !inCI)(`give the parent a short slice instead with --priority-boost 0${why}`, async () => {
+    const { log, ...p } = await serverProcesses(['--priority-boost', '0']);
+    expect(log()).not.toContain('the parent runs at');
+    for (const pid of Object.values(p)) expect(nice(pid)).toBe(base);
+    expect(slice(p.parent)).toBe(SERVING_SLICE_NS);
+    expect(slice(p.child)).toBe(SERVING_SLICE_NS);
+    expect(slice(p.zygote)).toBe(standard);
+  });
+
+  // As root: a server started as another user (setpriv), which may not raise a priority; else this user.
+  it('give the parent a short slice where the system refuses it a higher priority', async () => {
+    const { log, ...p } = await serverProcesses(['--log-level', 'debug'], isRoot ? { POSIX_CHAT_USER: '' } : {}, isRoot ? asOther : []);
+    expect(log()).toContain('DEBUG the parent runs at the priority it was started with (a higher one needs root or CAP_SYS_NICE)');
+    for (const pid of Object.values(p)) expect(nice(pid)).toBe(base);
+    if (takesSlices) expect(slice(p.parent)).toBe(SERVING_SLICE_NS);
   });
 });

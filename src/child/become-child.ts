@@ -6,6 +6,7 @@
  */
 import * as posix from '../posix/index.js';
 import type { Signal } from '../posix/index.js';
+import { dropRaisedPriority } from '../scheduling.js';
 
 export interface ChildEntry {
   /** The parent's pid, as the parent read it before fork(). */
@@ -24,6 +25,7 @@ export function becomeChild(entry: ChildEntry): void {
   posix.setParentDeathSignal(entry.deathSignal ?? 'SIGKILL');
   if (posix.getppid() !== entry.parentPid) posix._exit(1);
   posix.setProcessName(entry.name);
+  dropRaisedPriority(); // the parent's boost is the parent's alone (src/scheduling.ts)
   // Ctrl-C signals the whole foreground group: the parent stops us in order.
   posix.sigaction('SIGINT', 'ignore');
   for (const fd of entry.closeFds) posix.close(fd);

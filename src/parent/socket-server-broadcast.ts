@@ -22,7 +22,7 @@ import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { HEALTH_CHECK_ANSWER, ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
-import { askForSlice, DEFAULT_SLICE_NS, SERVING_SLICE_NS } from '../scheduling.js';
+import { askForSlice, DEFAULT_SLICE_NS, priorityRaised, SERVING_SLICE_NS } from '../scheduling.js';
 import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, ReapSchedule, rehearseWait, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
 import { StartError, type BroadcastServerOptions } from './server-options.js';
 import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
@@ -104,7 +104,8 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
       this.reap();
       this.handleProcess();
     });
-    askForSlice(SERVING_SLICE_NS); // every line passes through the parent (src/scheduling.ts)
+    // Every line passes through the parent: a short slice, unless it runs at a higher priority (src/scheduling.ts).
+    if (!priorityRaised()) askForSlice(SERVING_SLICE_NS);
     // Only now, with the zygote, the hasher and the link forked: none of them holds the database.
     try {
       this.options.storage?.open();

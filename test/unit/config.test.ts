@@ -21,6 +21,7 @@ const DEFAULTS: Config = {
   rateBurst: 20,
   maxClients: 0,
   maxPerIp: 20,
+  priorityBoost: 10,
   memoryReserve: 256,
   ipv6Prefix: 64,
   proxyProtocol: false,
@@ -57,6 +58,7 @@ const SAMPLES: { [K in keyof Config]: { flag: string; text: string; value: Confi
   rateBurst: { flag: 'rate-burst', text: '5', value: 5 },
   maxClients: { flag: 'max-clients', text: '100', value: 100 },
   maxPerIp: { flag: 'max-per-ip', text: '0', value: 0 },
+  priorityBoost: { flag: 'priority-boost', text: '0', value: 0 },
   memoryReserve: { flag: 'memory-reserve', text: '0', value: 0 },
   ipv6Prefix: { flag: 'ipv6-prefix', text: '48', value: 48 },
   proxyProtocol: { flag: 'proxy-protocol', text: 'on', value: true },
@@ -94,6 +96,7 @@ const OTHER_TEXT: Record<keyof Config, string> = {
   rateBurst: '9',
   maxClients: '50',
   maxPerIp: '4',
+  priorityBoost: '2',
   memoryReserve: '512',
   ipv6Prefix: '56',
   proxyProtocol: 'off',
@@ -250,6 +253,7 @@ describe('whole-number options', () => {
     ['ipv6-prefix', 'ipv6Prefix', 1, 128],
     ['idle-timeout', 'idleTimeout', 0, 10_000_000],
     ['sendq', 'sendqBytes', 4096, 2 ** 31 - 1],
+    ['priority-boost', 'priorityBoost', 0, 39],
   ];
 
   it('cover every option whose default is a number', () => {

@@ -5,7 +5,7 @@ import { WaitingClients } from '../../src/parent/waiting.js';
 const PROXY = '192.0.2.1';
 
 function client(address: string, fd: number): Accepted {
-  return { fd, address, port: 40000 + fd, framing: 'telnet' };
+  return { fd, address, family: 'IPv4', port: 40000 + fd, framing: 'telnet' };
 }
 
 /** A queue that groups by address, as the per-address limit does, and counts no trusted proxy. */
