@@ -40,13 +40,9 @@ export function raisePriority(levels: number): number | null {
     return null; // EACCES: neither root nor CAP_SYS_NICE, and RLIMIT_NICE does not reach
   }
   startNice = before;
-  return getPriority();
+  return wanted;
 }
 
-/** Whether this process raised its priority with raisePriority() (in a forked process: whether its parent had). */
-export function priorityRaised(): boolean {
-  return startNice !== null;
-}
 
 /** In a process the parent forked: back to the nice value the server started with. Lowering a priority needs no privilege. */
 export function dropRaisedPriority(): void {
@@ -71,4 +67,9 @@ export function askForSlice(ns: number): number {
   } catch {
     return 0; // a sandbox that forbids sched_setattr: the default it is
   }
+}
+
+/** The parent's slice once its zygote and sidecars are forked: short, unless it raised its priority (see above). */
+export function askForParentSlice(): void {
+  if (startNice === null) askForSlice(SERVING_SLICE_NS);
 }

@@ -11,6 +11,7 @@ import type { AcceptedSocket } from '../posix/index.js';
 import { addressGroup, formatHostPort } from '../protocol/address.js';
 import { errorResponse } from '../protocol/http.js';
 import { ANNOUNCEMENT_PREFIX } from '../chat/rules.js';
+import type { WaitingClients } from './waiting.js';
 
 /** The kernel's send buffer for each client socket (Linux doubles it for bookkeeping). */
 export const CLIENT_SNDBUF_BYTES = 64 * 1024;
@@ -35,13 +36,6 @@ export interface Limits {
   idleTimeoutSeconds: number;
 }
 
-/** The clients waiting for their child, as refusal() counts them. */
-export interface Waiting {
-  readonly length: number;
-  /** How many of them count against an address group. */
-  from(group: string): number;
-}
-
 export class Admission {
   /** Live connections per client address, for the per-address limit. */
   private readonly perAddress = new Map<string, number>();
@@ -64,7 +58,7 @@ export class Admission {
    * Why `client` must be turned away, or null to let it in. `live`: connections now;
    * `waiting`: clients accepted and still waiting for their child.
    */
-  refusal(client: AcceptedSocket, live: number, waiting: Waiting): string | null {
+  refusal(client: AcceptedSocket, live: number, waiting: Pick<WaitingClients, 'length' | 'from'>): string | null {
     const { maxClients, maxPerAddress } = this.limits;
     if (maxClients > 0 && live + waiting.length >= maxClients) {
       return `The server is full (${maxClients} ${maxClients === 1 ? 'person' : 'people'}); try again later.`;

@@ -22,7 +22,7 @@ import { Children } from './children.js';
 import { Deliveries } from './delivery.js';
 import { HEALTH_CHECK_ANSWER, ProxiedArrivals } from './proxied.js';
 import { churnYoungGeneration, rehearseOn, type RehearsalStage } from './rehearsal.js';
-import { askForSlice, DEFAULT_SLICE_NS, priorityRaised, SERVING_SLICE_NS } from '../scheduling.js';
+import { askForParentSlice, askForSlice, DEFAULT_SLICE_NS } from '../scheduling.js';
 import { describeSender, describeWake, discardPendingWakeUps, installSignalWait, isStopSignal, ReapSchedule, rehearseWait, SIGNAL_WAIT_SECONDS, waitForSignal, waitForWakeUp } from './signal-wait.js';
 import { StartError, type BroadcastServerOptions } from './server-options.js';
 import { SIDECAR_WAIT_SECONDS, Sidecars } from './sidecars.js';
@@ -104,8 +104,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
       this.reap();
       this.handleProcess();
     });
-    // Every line passes through the parent: a short slice, unless it runs at a higher priority (src/scheduling.ts).
-    if (!priorityRaised()) askForSlice(SERVING_SLICE_NS);
+    askForParentSlice(); // every line passes through the parent (src/scheduling.ts)
     // Only now, with the zygote, the hasher and the link forked: none of them holds the database.
     try {
       this.options.storage?.open();
@@ -117,12 +116,17 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
   // ------------------------------------------------------------ on connect
 
   protected onConnect(client: Accepted): void {
-    const refusal = this.options.chat.refusal?.(client.address) ?? this.admission.refusal(client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
+    const refusal = this.refusal(client);
     if (refusal !== null) return refuse(client, refusal, this.options.log);
     prepareClientSocket(client.fd);
     this.trace(`accept() -> fd ${client.fd} from ${formatHostPort(client.address, client.port)}`);
     this.children.waiting.push(client);
     this.children.startWaiting(this.arrive, this.memoryRefusal);
+  }
+
+  /** Why `client` must be turned away (a ban, the limits), or null: at accept, and behind a proxy once its header names it. */
+  private refusal(client: Accepted): string | null {
+    return this.options.chat.refusal?.(client.address) ?? this.admission.refusal(client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
   }
 
   /** Why a client waiting for its child must now be turned away (memory ran short meanwhile), or null. */
@@ -249,7 +253,7 @@ export class SocketServerBroadcast extends SocketServer implements PipeReader {
     const outcome = this.proxied.onRecord(record);
     switch (outcome.kind) {
       case 'arrived': {
-        const refusal = this.options.chat.refusal?.(outcome.client.address) ?? this.admission.refusal(outcome.client, this.delivery.connections.size + this.web.size + this.proxied.size, this.children.waiting);
+        const refusal = this.refusal(outcome.client);
         if (refusal !== null) return refuse(outcome.client, refusal, log);
         return this.admit(record.pid, outcome.client, outcome.proxy);
       }
