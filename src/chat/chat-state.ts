@@ -11,7 +11,7 @@ import { describeUntil } from './duration.js';
 import type { ChatOptions, Member, Room } from './model.js';
 import { RoomHistories } from './history.js';
 import { RemoteUsers } from './remote-users.js';
-import { ANNOUNCEMENT_PREFIX, CRLF, lineBody, LOBBY } from './rules.js';
+import { ANNOUNCEMENT_PREFIX, CRLF, lineBody, LOBBY, minuteStamp } from './rules.js';
 import { LoginThrottle } from './throttle.js';
 
 export abstract class ChatState implements ChatCore {
@@ -38,9 +38,6 @@ export abstract class ChatState implements ChatCore {
   protected guests = 0;
   /** The clock a test set (options.now), or null: Date.now(), which makes no Date object. */
   private readonly clock: (() => Date) | null;
-  /** stamp()'s minute (since the epoch) and its text. */
-  private stampMinute = NaN;
-  private stampText = '';
 
   constructor(protected readonly options: ChatOptions) {
     this.clock = options.now ?? null;
@@ -244,15 +241,7 @@ export abstract class ChatState implements ChatCore {
    * its minutes turn over with the epoch's.)
    */
   protected stamp(): string {
-    if (!this.options.timestamps) return '';
-    const ms = this.nowMs();
-    const minute = Math.floor(ms / 60_000);
-    if (minute !== this.stampMinute) {
-      const now = new Date(ms);
-      this.stampMinute = minute;
-      this.stampText = `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
-    }
-    return this.stampText;
+    return this.options.timestamps ? minuteStamp(this.nowMs()) : '';
   }
 
   /** A line about someone, for a room: `[HH:MM] *** alice joined #lobby`; no user's line looks like it (ANNOUNCEMENT_PREFIX). */

@@ -79,6 +79,27 @@ export function lineBody(nick: string, text: string, me: boolean): string {
   return me ? `* ${nick} ${text}` : `<${nick}> ${text}`;
 }
 
+/** The minute minuteStamp() last made a stamp for (since the epoch), and that stamp. */
+let stampedMinute = NaN;
+let stampText = '';
+
+/**
+ * `[HH:MM] ` in local time for `ms` (ms since the epoch). Made once a minute and kept
+ * for the whole process, not per chat: the parent's start-up rehearsal, whose stand-in
+ * chat is not the real one, then leaves the real chat's first line a stamp made
+ * already. Code V8 optimised during the rehearsal never saw a stamp being made after
+ * its first call, and throws itself away at the first one it sees.
+ */
+export function minuteStamp(ms: number): string {
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== stampedMinute) {
+    const now = new Date(ms);
+    stampedMinute = minute;
+    stampText = `[${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}] `;
+  }
+  return stampText;
+}
+
 /**
  * Who is in the room, for someone entering it: `names`, the first MAX_NAMES_ON_ENTRY of
  * the `count` others there, then how many more.

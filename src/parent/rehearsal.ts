@@ -15,6 +15,7 @@ import { cleanLines } from '../protocol/line-editor.js';
 import { RecordType, type RecordTypeCode } from '../protocol/record.js';
 import { PipeWriter } from '../pipe/writer.js';
 import { SAMPLE_LINES } from '../child/warm-up.js';
+import { minuteStamp } from '../chat/rules.js';
 
 /** The loop's own steps, on a stand-in server with its own pipe, chat and silent log. */
 export interface RehearsalStage {
@@ -43,6 +44,12 @@ const FIRST_PID = 4_194_304 + 1;
  */
 const NEWCOMERS = 400;
 const NEWCOMERS_AT_ONCE = 48;
+/**
+ * Minutes stamped before the rounds. A line's stamp is made once a minute; the rounds
+ * last less than one, so without this V8 would first see one made in optimised code, at
+ * the first minute's turn after start, and throw the whole line path away there.
+ */
+const STAMPED_MINUTES = 32;
 /** The longest sample line, once cleaned. */
 const MAX_SAMPLE_BYTES = 1024;
 
@@ -73,6 +80,7 @@ export function rehearse(stage: RehearsalStage): void {
       if (i > 0 || ++turns % 16 === 0) while ((posix.read(peer, sink) ?? 0) > 0); // null: read it all; 0: closed
     }
   };
+  for (let minute = 0; minute < STAMPED_MINUTES; minute++) minuteStamp(minute * 60_000);
   let pid = FIRST_PID;
   try {
     for (let round = 0; round < ROUNDS; round++) {
