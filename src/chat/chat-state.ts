@@ -235,11 +235,7 @@ export abstract class ChatState implements ChatCore {
     return { names, count };
   }
 
-  /**
-   * `[HH:MM] `, local time, made once a minute: every line starts with it, and reading
-   * the hour goes through the time zone each time. (A zone's offset is whole minutes, so
-   * its minutes turn over with the epoch's.)
-   */
+  /** `[HH:MM] ` for now (minuteStamp()), or nothing when timestamps are off. */
   protected stamp(): string {
     return this.options.timestamps ? minuteStamp(this.nowMs()) : '';
   }

@@ -84,11 +84,12 @@ let stampedMinute = NaN;
 let stampText = '';
 
 /**
- * `[HH:MM] ` in local time for `ms` (ms since the epoch). Made once a minute and kept
- * for the whole process, not per chat: the parent's start-up rehearsal, whose stand-in
- * chat is not the real one, then leaves the real chat's first line a stamp made
- * already. Code V8 optimised during the rehearsal never saw a stamp being made after
- * its first call, and throws itself away at the first one it sees.
+ * `[HH:MM] ` in local time for `ms` (ms since the epoch). Every line starts with one, and
+ * reading the hour goes through the time zone each time, so it is made once a minute (a
+ * zone's offset is whole minutes: its minutes turn over with the epoch's). It is kept for
+ * the whole process, not per chat: the stamp the parent's start-up rehearsal made, on a
+ * stand-in chat, is then the real chat's too. Code V8 optimised during the rehearsal had
+ * not seen a stamp made after its first call, and would throw itself away at the next.
  */
 export function minuteStamp(ms: number): string {
   const minute = Math.floor(ms / 60_000);
