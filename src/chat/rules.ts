@@ -85,11 +85,11 @@ let stampText = '';
 
 /**
  * `[HH:MM] ` in local time for `ms` (ms since the epoch). Every line starts with one, and
- * reading the hour goes through the time zone each time, so it is made once a minute (a
- * zone's offset is whole minutes: its minutes turn over with the epoch's). It is kept for
- * the whole process, not per chat: the stamp the parent's start-up rehearsal made, on a
- * stand-in chat, is then the real chat's too. Code V8 optimised during the rehearsal had
- * not seen a stamp made after its first call, and would throw itself away at the next.
+ * reading the hour goes through the time zone each time, so it is made once a minute
+ * (zones' offsets today are whole minutes: their minutes turn over with the epoch's). It
+ * is kept for the whole process, not per chat: the stamp the parent's start-up rehearsal
+ * made, on a stand-in chat, is then the real chat's too, until the minute turns. For that
+ * turn, the rehearsal makes stamps first (STAMPED_MINUTES in parent/rehearsal.ts).
  */
 export function minuteStamp(ms: number): string {
   const minute = Math.floor(ms / 60_000);

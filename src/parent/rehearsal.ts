@@ -45,9 +45,12 @@ const FIRST_PID = 4_194_304 + 1;
 const NEWCOMERS = 400;
 const NEWCOMERS_AT_ONCE = 48;
 /**
- * Minutes stamped before the rounds. A line's stamp is made once a minute; the rounds
- * last less than one, so without this V8 would first see one made in optimised code, at
- * the first minute's turn after start, and throw the whole line path away there.
+ * Minutes stamped before the rounds. A line's stamp is made once a minute (minuteStamp()),
+ * and the rounds last less than one. V8 gives a function its feedback vector only once it
+ * has run a while (8 calls in Node 24; a budget of bytecode run in Node 20), so the stamp
+ * the rounds would make, at their first call, would leave no feedback. Optimised code
+ * would then first see a stamp made at the first minute's turn after start, and throw the
+ * whole line path away there. Hence more than a few minutes.
  */
 const STAMPED_MINUTES = 32;
 /** The longest sample line, once cleaned. */

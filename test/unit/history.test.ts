@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RoomHistories } from '../../src/chat/history.js';
 import { MAX_KEPT_HISTORIES } from '../../src/chat/rules.js';
 
-/** Lines 'room 0' .. 'room count-1' remembered in `room`. */
+/** Lines 'ROOM from' .. 'ROOM from+count-1' remembered in `room`. */
 function say(histories: RoomHistories, room: string, count: number, from = 0): void {
   for (let i = from; i < from + count; i++) histories.remember(room, `${room} ${i}`);
 }

@@ -14,6 +14,9 @@ describe('minuteStamp', () => {
       expect(minuteStamp(ms)).toBe(expected(ms));
     }
     expect(minuteStamp(0)).toBe(expected(0));
+    // Whatever the zone: a time made from local fields reads back as those fields.
+    expect(minuteStamp(new Date(2026, 11, 1, 9, 5, 59).getTime())).toBe('[09:05] ');
+    expect(minuteStamp(new Date(2026, 11, 1, 23, 59, 0).getTime())).toBe('[23:59] ');
   });
 
   it('gives the same text for every moment of one minute', () => {
