@@ -43,7 +43,6 @@ export function raisePriority(levels: number): number | null {
   return wanted;
 }
 
-
 /** In a process the parent forked: back to the nice value the server started with. Lowering a priority needs no privilege. */
 export function dropRaisedPriority(): void {
   if (startNice === null) return;

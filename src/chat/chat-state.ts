@@ -220,11 +220,12 @@ export abstract class ChatState implements ChatCore {
   protected whoIsIn(roomName: string, max: number): { names: string[]; count: number } {
     const room = this.rooms.get(roomName);
     const names: string[] = [];
-    if (room !== undefined && room.announced > 0) {
-      for (const m of room.members) {
-        if (names.length >= max) break;
-        if (m.announced) names.push(m.nick);
-      }
+    // Past the last announced member to be named, the rest are not looked at: in a storm
+    // most members are still arriving.
+    const named = Math.min(max, room?.announced ?? 0);
+    for (const m of room?.members ?? []) {
+      if (names.length >= named) break;
+      if (m.announced) names.push(m.nick);
     }
     let count = room?.announced ?? 0;
     for (const r of this.remote.values()) {

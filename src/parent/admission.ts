@@ -65,8 +65,8 @@ export class Admission {
     }
     const memory = this.memoryRefusal();
     if (memory !== null) return memory;
-    if (this.isProxy(client)) return null; // counted by the address its header gives
-    const group = this.group(client.address);
+    const group = this.groupOf(client);
+    if (group === null) return null; // a trusted proxy: counted by the address its header gives
     const fromHere = (this.perAddress.get(group) ?? 0) + waiting.from(group);
     if (maxPerAddress > 0 && fromHere >= maxPerAddress) {
       return `Too many connections from ${group} (at most ${maxPerAddress}); try again later.`;
